@@ -1,0 +1,118 @@
+// Package cli holds the cobra command tree of the relata binary. Commands are thin:
+// they parse flags into a struct and call the library packages.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes of the relata binary.
+const (
+	ExitOK     = 0 // success (check: allowed)
+	ExitError  = 1 // any error
+	ExitUsage  = 2 // bad command line
+	ExitDenied = 3 // check: denied
+)
+
+// exitError carries an exit code out of a command's RunE.
+type exitError struct {
+	code int
+	err  error // nil when the command already printed what it had to say
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError marks an error in the command line itself (exit 2).
+func usageError(format string, args ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// silentExit ends a command with code without printing anything more.
+func silentExit(code int) error { return &exitError{code: code} }
+
+// errNotSupported is what a command not built yet returns.
+var errNotSupported = errors.New("not supported yet")
+
+// streams are the standard streams a command reads and writes.
+type streams struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// Main runs the relata command line with args (without the program name) and returns
+// the process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	s := &streams{in: stdin, out: stdout, err: stderr}
+	root := newRootCmd(s)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "relata:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "relata:", err)
+	if isFlagError(err) {
+		return ExitUsage
+	}
+	return ExitError
+}
+
+func newRootCmd(s *streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "relata",
+		Short:         "Relata: a Zanzibar-style authorization service",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: ExitUsage, err: fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
+	})
+	for _, add := range commandSets {
+		add(root, s)
+	}
+	return root
+}
+
+// commandSets adds groups of subcommands to the root; each file of this package that
+// defines commands registers its group in init-free style by being listed here.
+var commandSets = []func(root *cobra.Command, s *streams){
+	addSchemaCommands,
+	addValidateCommand,
+	addServeCommand,
+	addClientCommands,
+	addBulkCommands,
+	addBenchCommand,
+}
+
+func isFlagError(err error) bool {
+	// cobra reports unknown commands and wrong argument counts as plain errors.
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "requires at most", "flag needs an argument", "invalid argument"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,59 @@
+package tuples
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by stores and by the text parser. Check them with errors.Is.
+var (
+	// ErrNoSchema: no schema was ever written to the store.
+	ErrNoSchema = errors.New("tuples: no schema written")
+	// ErrRevisionExpired: the revision is older than the GC window ("zookie expired").
+	ErrRevisionExpired = errors.New("tuples: zookie expired: revision is older than the GC window")
+	// ErrRevisionInFuture: the revision is newer than the store's head.
+	ErrRevisionInFuture = errors.New("tuples: revision is newer than the store's head")
+	// ErrSchemaChanged: the schema changed between validation and commit; retry.
+	ErrSchemaChanged = errors.New("tuples: schema changed while writing; retry")
+	// ErrInvalidZookie: a zookie that does not decode or fails its integrity check.
+	ErrInvalidZookie = errors.New("tuples: invalid zookie")
+	// ErrNotSupported: syntax Relata parses but does not implement yet (caveats, expiration).
+	ErrNotSupported = errors.New("not supported yet")
+	// ErrClosed: the store is closed.
+	ErrClosed = errors.New("tuples: store closed")
+)
+
+// ValidationError reports bad input: which field, the offending value, and why.
+// It maps to INVALID_ARGUMENT.
+type ValidationError struct {
+	Field  string // e.g. "subject.object.id", "updates[3].tuple.relation"
+	Value  string
+	Reason string // e.g. "must match [a-z][a-z0-9_]{0,62}"
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("invalid %s %q: %s", e.Field, e.Value, e.Reason)
+}
+
+// PreconditionError reports a failed write precondition. Tuple is the matching tuple
+// for a failed MustNotMatch (zero for a failed MustMatch).
+type PreconditionError struct {
+	Precondition Precondition
+	Tuple        Tuple
+}
+
+func (e *PreconditionError) Error() string {
+	if e.Precondition.Op == MustNotMatch {
+		return fmt.Sprintf("tuples: precondition failed: tuple %s matches a must-not-match filter", e.Tuple)
+	}
+	return "tuples: precondition failed: no tuple matches a must-match filter"
+}
+
+// AlreadyExistsError reports a CREATE of a tuple that is already live.
+type AlreadyExistsError struct {
+	Tuple Tuple
+}
+
+func (e *AlreadyExistsError) Error() string {
+	return fmt.Sprintf("tuples: tuple %s already exists", e.Tuple)
+}

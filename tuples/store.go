@@ -1,0 +1,84 @@
+package tuples
+
+import (
+	"context"
+	"iter"
+)
+
+// Revision is a point in a store's history. Every committed write makes a new, larger
+// revision; revision 0 is the empty store before any write.
+type Revision uint64
+
+// Reader reads one consistent snapshot: every method sees exactly the tuples live at
+// Revision(). A Reader is safe for concurrent use and stays valid while its store is
+// open (reads at a revision that GC has since passed fail with ErrRevisionExpired).
+//
+// Iterators yield tuples in the order stated; a yielded error ends the iteration.
+// Breaking out of the loop early releases the underlying resources.
+type Reader interface {
+	// Revision is the snapshot this reader sees.
+	Revision() Revision
+
+	// Contains reports whether the exact tuple t is live.
+	Contains(ctx context.Context, t Tuple) (bool, error)
+
+	// Subjects yields the tuples of object#relation, ordered by subject (type, id,
+	// relation). A non-empty subjectType restricts them to that subject type.
+	Subjects(ctx context.Context, object ObjectRef, relation, subjectType string) iter.Seq2[Tuple, error]
+
+	// Objects yields the tuples whose subject is exactly subject and whose object type
+	// and relation are objectType and relation, ordered by object id (reverse index).
+	Objects(ctx context.Context, subject SubjectRef, objectType, relation string) iter.Seq2[Tuple, error]
+
+	// Read yields the tuples matching f in the store's canonical order (object type,
+	// object id, relation, subject type, subject id, subject relation), starting strictly
+	// after `after` when it is non-nil. Callers page by passing the last tuple seen.
+	Read(ctx context.Context, f Filter, after *Tuple) iter.Seq2[Tuple, error]
+
+	// Schema returns the schema text in force at this revision and the revision that
+	// wrote it. It returns ErrNoSchema when none was ever written.
+	Schema(ctx context.Context) ([]byte, Revision, error)
+}
+
+// WriteRequest is one atomic write.
+type WriteRequest struct {
+	Updates       []Update
+	Preconditions []Precondition
+	// SchemaRevision, when non-zero, makes the write fail with ErrSchemaChanged if the
+	// schema in force at commit time was written at another revision. Callers validate
+	// tuples against the schema they read, then pass its revision here.
+	SchemaRevision Revision
+}
+
+// Store is a tuple store. All methods are safe for concurrent use.
+type Store interface {
+	// HeadRevision is the newest committed revision.
+	HeadRevision(ctx context.Context) (Revision, error)
+
+	// ReaderAt returns a reader of revision rev. It fails with ErrRevisionExpired when
+	// rev is older than the GC window and ErrRevisionInFuture when rev > head.
+	ReaderAt(ctx context.Context, rev Revision) (Reader, error)
+
+	// Write applies the updates atomically at a new revision after checking the
+	// preconditions, and returns that revision once it is durable. Invalid input
+	// (*ValidationError), a failed precondition (*PreconditionError), a CREATE of a live
+	// tuple (*AlreadyExistsError) or a schema change (ErrSchemaChanged) changes nothing.
+	Write(ctx context.Context, req WriteRequest) (Revision, error)
+
+	// DeleteMatching deletes every live tuple matching f atomically, after checking the
+	// preconditions, and returns the new revision and how many tuples it deleted.
+	DeleteMatching(ctx context.Context, f Filter, preconditions []Precondition) (Revision, int, error)
+
+	// WriteSchema stores schema text at a new revision. The preconditions are checked
+	// atomically with it: callers pass MustNotMatch filters for the relations and subject
+	// types the new schema removes, so no tuple is orphaned.
+	WriteSchema(ctx context.Context, text []byte, preconditions []Precondition) (Revision, error)
+
+	// Changes yields the change log strictly after revision `after`, in commit order,
+	// then returns. It fails with ErrRevisionExpired when `after` is older than the
+	// GC window.
+	Changes(ctx context.Context, after Revision) iter.Seq2[Change, error]
+
+	// Close waits for in-flight writes and closes the store.
+	Close() error
+}

@@ -1,0 +1,122 @@
+// Package tuples defines Relata's relation tuples, their text form, revisions and
+// zookies, and the contract every tuple store implements (Reader, Store).
+//
+// Everything here is plain Go: the engine (package check) reads tuples only through
+// Reader, and the server converts these types to and from protobuf at its edge.
+package tuples
+
+// Wildcard is the subject id that stands for every object of a type (`user:*`).
+const Wildcard = "*"
+
+// Ellipsis is SpiceDB's spelling of "no relation" on a subject (`user:tom#...`). In a
+// Filter's SubjectRelation it selects plain (relation-less) subjects only.
+const Ellipsis = "..."
+
+// ObjectRef names one object: `flow:invoice-sync`.
+type ObjectRef struct {
+	Type string
+	ID   string
+}
+
+// SubjectRef names a subject: a plain object (Relation empty), a userset
+// (`role:ops#member`) or a wildcard (Object.ID == Wildcard).
+type SubjectRef struct {
+	Object   ObjectRef
+	Relation string
+}
+
+// Tuple is one stored relationship: Object#Relation@Subject.
+type Tuple struct {
+	Object   ObjectRef
+	Relation string
+	Subject  SubjectRef
+}
+
+// IsWildcard reports whether s is a wildcard subject such as `user:*`.
+func (s SubjectRef) IsWildcard() bool { return s.Object.ID == Wildcard }
+
+// IsUserset reports whether s names a userset (it has a relation).
+func (s SubjectRef) IsUserset() bool { return s.Relation != "" }
+
+// Operation is what a write does with a tuple.
+type Operation int
+
+const (
+	// OpTouch writes the tuple whether or not it exists (idempotent).
+	OpTouch Operation = iota
+	// OpCreate writes the tuple and fails with ErrAlreadyExists if it is live.
+	OpCreate
+	// OpDelete removes the tuple; deleting a missing tuple is a no-op.
+	OpDelete
+)
+
+// String returns CREATE, TOUCH or DELETE.
+func (op Operation) String() string {
+	switch op {
+	case OpTouch:
+		return "TOUCH"
+	case OpCreate:
+		return "CREATE"
+	case OpDelete:
+		return "DELETE"
+	}
+	return "UNKNOWN"
+}
+
+// Update is one operation of a write.
+type Update struct {
+	Op    Operation
+	Tuple Tuple
+}
+
+// Filter selects tuples. Empty fields match anything. SubjectRelation "" matches any
+// subject relation; Ellipsis matches plain subjects only.
+type Filter struct {
+	ObjectType      string
+	ObjectID        string
+	Relation        string
+	SubjectType     string
+	SubjectID       string
+	SubjectRelation string
+}
+
+// Matches reports whether t is selected by f.
+func (f Filter) Matches(t Tuple) bool {
+	switch {
+	case f.ObjectType != "" && f.ObjectType != t.Object.Type,
+		f.ObjectID != "" && f.ObjectID != t.Object.ID,
+		f.Relation != "" && f.Relation != t.Relation,
+		f.SubjectType != "" && f.SubjectType != t.Subject.Object.Type,
+		f.SubjectID != "" && f.SubjectID != t.Subject.Object.ID:
+		return false
+	case f.SubjectRelation == Ellipsis:
+		return t.Subject.Relation == ""
+	case f.SubjectRelation != "":
+		return f.SubjectRelation == t.Subject.Relation
+	}
+	return true
+}
+
+// PreconditionOp says whether a precondition's filter must or must not match.
+type PreconditionOp int
+
+const (
+	// MustMatch requires at least one live tuple matching the filter.
+	MustMatch PreconditionOp = iota
+	// MustNotMatch requires that no live tuple matches the filter.
+	MustNotMatch
+)
+
+// Precondition is checked atomically with the write it guards, at the head revision.
+type Precondition struct {
+	Op     PreconditionOp
+	Filter Filter
+}
+
+// Change is one entry of the change log: a tuple written (OpTouch) or deleted
+// (OpDelete) at Revision.
+type Change struct {
+	Revision Revision
+	Op       Operation
+	Tuple    Tuple
+}
