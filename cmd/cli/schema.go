@@ -2,8 +2,10 @@ package cli
 
 import "github.com/spf13/cobra"
 
-// addSchemaCommands registers the schema commands. Not built yet: they fail with "not supported yet".
+// addSchemaCommands registers `relata schema` and its subcommands.
 func addSchemaCommands(root *cobra.Command, s *streams) {
-	_ = s
-	_ = root
+	schemaCmd := &cobra.Command{Use: "schema", Short: "Format, write, read and list schemas"}
+	root.AddCommand(schemaCmd)
+	addSchemaRemoteCommands(schemaCmd, s) // write, read (schema_remote.go)
+	addSchemaModelsCommand(schemaCmd, s)  // models (models.go)
 }
