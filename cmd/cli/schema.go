@@ -8,4 +8,5 @@ func addSchemaCommands(root *cobra.Command, s *streams) {
 	root.AddCommand(schemaCmd)
 	addSchemaRemoteCommands(schemaCmd, s) // write, read (schema_remote.go)
 	addSchemaModelsCommand(schemaCmd, s)  // models (models.go)
+	addSchemaFormatCommand(schemaCmd, s)  // format (schema_format.go)
 }
