@@ -4,7 +4,7 @@ import "regexp"
 
 var (
 	namePattern     = regexp.MustCompile(`^(?:[a-z][a-z0-9_]{0,62}/)?[a-z][a-z0-9_]{0,62}$`)
-	objectIDPattern = regexp.MustCompile(`^[a-zA-Z0-9_|\-=+/.@]{1,1024}$`)
+	objectIDPattern = regexp.MustCompile(`^[a-zA-Z0-9_|\-=+/.@]+$`) // length checked separately: RE2 caps repeats at 1000
 )
 
 // Rules quoted in validation errors.
