@@ -82,3 +82,24 @@ type Store interface {
 	// Close waits for in-flight writes and closes the store.
 	Close() error
 }
+
+// Importer is an optional capability of a Store: a bulk-load path for large imports.
+// Check for it with a type assertion (pebblestore.Store implements it).
+type Importer interface {
+	// Import writes ts with TOUCH semantics (duplicates and already-live tuples are
+	// fine) atomically at one new revision, with one durable sync, and returns that
+	// revision. It is not limited by the store's per-write update limit; callers
+	// bound memory by chunking (e.g. 10,000 tuples a call). A non-zero
+	// schemaRevision is checked as in WriteRequest.SchemaRevision. Invalid tuples fail
+	// with a *ValidationError whose Field is "tuples[i]…" and change nothing.
+	Import(ctx context.Context, ts []Tuple, schemaRevision Revision) (Revision, error)
+}
+
+// RevisionWaiter is an optional capability of a Store that Watch uses to block
+// until something new commits, instead of polling.
+type RevisionWaiter interface {
+	// WaitForRevision blocks until the head revision is greater than after, then
+	// returns the head. It returns ctx.Err() when ctx ends first and ErrClosed when
+	// the store closes.
+	WaitForRevision(ctx context.Context, after Revision) (Revision, error)
+}
