@@ -3,6 +3,12 @@
 // formatter and the diff used to refuse schema writes that would orphan tuples.
 package schema
 
+import (
+	"fmt"
+
+	"github.com/relata/relata/tuples"
+)
+
 // Schema is a compiled, type-checked schema. It is immutable once compiled and safe
 // for concurrent use.
 type Schema struct {
@@ -13,6 +19,10 @@ type Schema struct {
 	// UseSelf and UseExpiration record the `use self` / `use expiration` directives.
 	UseSelf       bool
 	UseExpiration bool
+
+	// file is the syntax tree the schema was compiled from (nil when built by hand);
+	// Text formats it, keeping comments.
+	file *File
 }
 
 // Definition is one object type with its relations and permissions.
@@ -22,6 +32,8 @@ type Definition struct {
 	Relations map[string]*Relation
 	// Order lists relation and permission names in source order.
 	Order []string
+	// Pos is where the definition starts in the source.
+	Pos Position
 }
 
 // Relation is a stored relation (Allowed set, Rewrite of kind This) or a permission
@@ -33,6 +45,8 @@ type Relation struct {
 	Allowed []AllowedSubject
 	// Rewrite is what the engine walks: {Kind: This} for a stored relation.
 	Rewrite *Rewrite
+	// Pos is where the relation or permission starts in the source.
+	Pos Position
 }
 
 // AllowedSubject is one entry of a relation's allowed subject types: `user`,
@@ -87,4 +101,108 @@ type Rewrite struct {
 type Position struct {
 	Line   int
 	Column int
+}
+
+// String returns the allowed subject in schema syntax: `user`, `role#member`, `user:*`.
+func (a AllowedSubject) String() string {
+	switch {
+	case a.Wildcard:
+		return a.Type + ":*"
+	case a.Relation != "":
+		return a.Type + "#" + a.Relation
+	}
+	return a.Type
+}
+
+// String returns the kind's name: this, computed_userset, tuple_to_userset, union,
+// intersection, exclusion, nil, self.
+func (k RewriteKind) String() string {
+	switch k {
+	case This:
+		return "this"
+	case ComputedUserset:
+		return "computed_userset"
+	case TupleToUserset:
+		return "tuple_to_userset"
+	case Union:
+		return "union"
+	case Intersection:
+		return "intersection"
+	case Exclusion:
+		return "exclusion"
+	case Nil:
+		return "nil"
+	case Self:
+		return "self"
+	}
+	return fmt.Sprintf("RewriteKind(%d)", int(k))
+}
+
+// Definition returns the definition of typ, or an *UnknownTypeError.
+func (s *Schema) Definition(typ string) (*Definition, error) {
+	d, ok := s.Definitions[typ]
+	if !ok {
+		return nil, &UnknownTypeError{Type: typ}
+	}
+	return d, nil
+}
+
+// Relation returns the relation or permission name of typ. It fails with an
+// *UnknownTypeError (errors.Is ErrUnknownType) when typ is not defined and an
+// *UnknownRelationError (errors.Is ErrUnknownRelation) when typ has no such member.
+func (s *Schema) Relation(typ, name string) (*Relation, error) {
+	d, err := s.Definition(typ)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := d.Relations[name]
+	if !ok {
+		return nil, &UnknownRelationError{Type: typ, Relation: name}
+	}
+	return r, nil
+}
+
+// Allows reports whether the stored relation r accepts subject as a tuple subject:
+// `T:id` needs `T`, `T:*` needs `T:*`, `T:id#rel` needs `T#rel`. Permissions allow
+// nothing.
+func (r *Relation) Allows(subject tuples.SubjectRef) bool {
+	if r.Permission {
+		return false
+	}
+	wildcard := subject.IsWildcard()
+	for _, a := range r.Allowed {
+		if a.Type != subject.Object.Type {
+			continue
+		}
+		switch {
+		case wildcard:
+			if a.Wildcard && subject.Relation == "" {
+				return true
+			}
+		case a.Wildcard:
+		case a.Relation == subject.Relation:
+			return true
+		}
+	}
+	return false
+}
+
+// ValidateTuple checks t against the schema for the write path. It fails with an
+// *UnknownTypeError or *UnknownRelationError when the object type or relation is not
+// defined, and a *NotAllowedError (errors.Is ErrNotAllowed) when the relation is a
+// permission or does not list the subject's type (`role:r#member is not allowed on
+// flow#user_granted; allowed: user, service_account`). Syntax of names and ids is the
+// caller's to check (tuples.ValidateName and friends).
+func (s *Schema) ValidateTuple(t tuples.Tuple) error {
+	r, err := s.Relation(t.Object.Type, t.Relation)
+	if err != nil {
+		return err
+	}
+	if r.Permission {
+		return &NotAllowedError{Type: t.Object.Type, Relation: t.Relation, Permission: true}
+	}
+	if !r.Allows(t.Subject) {
+		return &NotAllowedError{Type: t.Object.Type, Relation: t.Relation, Subject: t.Subject.String(), Allowed: r.Allowed}
+	}
+	return nil
 }
