@@ -26,7 +26,7 @@ var descriptions = map[string]string{
 	"tenant-privileges": "administrator and standard user privileges on tenant features",
 	"privilege-levels":  "additive custom roles with none/viewer/editor/author levels per object kind",
 	"flow-overrides":    "per-flow user and role grant/deny over app-wide execution settings, LIVE versions",
-	"workflow-platform": "the default: all of the above combined for a multi-tenant workflow platform",
+	"workflow-platform": "all of the above combined for a multi-tenant workflow platform",
 }
 
 // Names returns the names of the bundled models, sorted, with the default model included.
