@@ -1,0 +1,162 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	relatav1 "github.com/relata/relata/proto/relata/v1"
+	"github.com/relata/relata/tuples"
+)
+
+// revisionPicker chooses the revision a read uses (design §4).
+//
+// minimize_latency reuses one recent head revision for up to the quantization window,
+// so that concurrent reads share a revision and hit the engine's cache; the revision
+// is never older than the window. at_least_as_fresh takes that revision when it is at
+// least the zookie's and the head otherwise; at_exact_snapshot takes the zookie's;
+// fully_consistent takes the head.
+type revisionPicker struct {
+	store        tuples.Store
+	quantization time.Duration
+
+	// mu guards the cached head revision and when it was read.
+	mu struct {
+		sync.Mutex
+		rev tuples.Revision
+		at  time.Time
+	}
+}
+
+func newRevisionPicker(store tuples.Store, quantization time.Duration) *revisionPicker {
+	return &revisionPicker{store: store, quantization: quantization}
+}
+
+// recent returns a revision at most the quantization window old.
+func (p *revisionPicker) recent(ctx context.Context) (tuples.Revision, error) {
+	if p.quantization < 0 {
+		return p.store.HeadRevision(ctx)
+	}
+	now := time.Now()
+	p.mu.Lock()
+	rev, at := p.mu.rev, p.mu.at
+	p.mu.Unlock()
+	if !at.IsZero() && now.Sub(at) < p.quantization {
+		return rev, nil
+	}
+	head, err := p.store.HeadRevision(ctx)
+	if err != nil {
+		return 0, err
+	}
+	p.mu.Lock()
+	if head >= p.mu.rev {
+		p.mu.rev, p.mu.at = head, now
+	}
+	p.mu.Unlock()
+	return head, nil
+}
+
+// pick returns the revision for consistency c; field names the request field in errors.
+func (p *revisionPicker) pick(ctx context.Context, c *relatav1.Consistency) (tuples.Revision, error) {
+	switch req := c.GetRequirement().(type) {
+	case nil, *relatav1.Consistency_MinimizeLatency:
+		return p.recent(ctx)
+	case *relatav1.Consistency_FullyConsistent:
+		return p.store.HeadRevision(ctx)
+	case *relatav1.Consistency_AtExactSnapshot:
+		return decodeZookie("consistency.at_exact_snapshot", req.AtExactSnapshot)
+	case *relatav1.Consistency_AtLeastAsFresh:
+		want, err := decodeZookie("consistency.at_least_as_fresh", req.AtLeastAsFresh)
+		if err != nil {
+			return 0, err
+		}
+		rev, err := p.recent(ctx)
+		if err != nil || rev >= want {
+			return rev, err
+		}
+		head, err := p.store.HeadRevision(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if head < want {
+			return 0, fmt.Errorf("server: consistency.at_least_as_fresh names revision %d but the head is %d: %w", want, head, tuples.ErrRevisionInFuture)
+		}
+		return head, nil
+	}
+	return 0, &tuples.ValidationError{Field: "consistency", Value: fmt.Sprint(c), Reason: "unknown consistency requirement"}
+}
+
+// reader picks a revision for c and opens a reader at it.
+func (s *Server) reader(ctx context.Context, c *relatav1.Consistency) (tuples.Reader, error) {
+	rev, err := s.revs.pick(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return s.cfg.Store.ReaderAt(ctx, rev)
+}
+
+// decodeZookie decodes a zookie field, naming the field in the error.
+func decodeZookie(field, z string) (tuples.Revision, error) {
+	if len(z) > MaxZookieBytes {
+		return 0, &limitError{field: field, msg: fmt.Sprintf("%s: longer than %d bytes", field, MaxZookieBytes)}
+	}
+	rev, err := tuples.DecodeZookie(z)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", field, err)
+	}
+	return rev, nil
+}
+
+// A cursor resumes a stream at the revision it started on, after the last item sent:
+// base64url of "v1 REVISION LAST", where LAST is the text form of the last item.
+const cursorVersion = "v1"
+
+// encodeCursor returns the cursor after item at rev.
+func encodeCursor(rev tuples.Revision, last string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorVersion + " " + strconv.FormatUint(uint64(rev), 10) + " " + last))
+}
+
+// decodeCursor returns the revision and last item of a cursor.
+func decodeCursor(c string) (tuples.Revision, string, error) {
+	bad := func(why string) error {
+		return errorf(codes.InvalidArgument, ReasonInvalidCursor, "server: invalid cursor: "+why, map[string]string{"field": "cursor"})
+	}
+	if len(c) > MaxZookieBytes*8 {
+		return 0, "", bad("too long")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, "", bad("not base64url")
+	}
+	parts := strings.SplitN(string(b), " ", 3)
+	if len(parts) != 3 || parts[0] != cursorVersion {
+		return 0, "", bad("unknown format")
+	}
+	rev, err := strconv.ParseUint(parts[1], 10, 64)
+	if err != nil {
+		return 0, "", bad("bad revision")
+	}
+	return tuples.Revision(rev), parts[2], nil
+}
+
+// streamReader opens the reader of a paginated stream: at the cursor's revision when
+// there is a cursor (so all pages see one snapshot), else per the consistency. It
+// returns the last item of the cursor ("" without one).
+func (s *Server) streamReader(ctx context.Context, c *relatav1.Consistency, cursor string) (tuples.Reader, string, error) {
+	if cursor == "" {
+		r, err := s.reader(ctx, c)
+		return r, "", err
+	}
+	rev, last, err := decodeCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	r, err := s.cfg.Store.ReaderAt(ctx, rev)
+	return r, last, err
+}

@@ -1,0 +1,207 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/relata/relata/check"
+	relatav1 "github.com/relata/relata/proto/relata/v1"
+	"github.com/relata/relata/tuples"
+)
+
+// Conversion between relata.v1 messages and domain types. Every *FromProto function
+// validates what it converts and fails with a *tuples.ValidationError naming the
+// request field (in the proto's snake_case path, e.g. "updates[2].tuple.subject.object.id").
+
+func required(field string) error {
+	return &tuples.ValidationError{Field: field, Value: "", Reason: "required"}
+}
+
+func objectFromProto(field string, o *relatav1.ObjectRef) (tuples.ObjectRef, error) {
+	if o == nil {
+		return tuples.ObjectRef{}, required(field)
+	}
+	obj := tuples.ObjectRef{Type: o.GetType(), ID: o.GetId()}
+	if err := tuples.ValidateName(field+".type", obj.Type); err != nil {
+		return tuples.ObjectRef{}, err
+	}
+	if err := tuples.ValidateObjectID(field+".id", obj.ID); err != nil {
+		return tuples.ObjectRef{}, err
+	}
+	return obj, nil
+}
+
+func subjectFromProto(field string, s *relatav1.SubjectRef) (tuples.SubjectRef, error) {
+	if s == nil {
+		return tuples.SubjectRef{}, required(field)
+	}
+	if s.GetObject() == nil {
+		return tuples.SubjectRef{}, required(field + ".object")
+	}
+	sub := tuples.SubjectRef{
+		Object:   tuples.ObjectRef{Type: s.GetObject().GetType(), ID: s.GetObject().GetId()},
+		Relation: s.GetRelation(),
+	}
+	if sub.Relation == tuples.Ellipsis {
+		sub.Relation = ""
+	}
+	if err := tuples.ValidateName(field+".object.type", sub.Object.Type); err != nil {
+		return tuples.SubjectRef{}, err
+	}
+	if err := tuples.ValidateSubjectID(field+".object.id", sub.Object.ID); err != nil {
+		return tuples.SubjectRef{}, err
+	}
+	if sub.Relation != "" {
+		if sub.IsWildcard() {
+			return tuples.SubjectRef{}, &tuples.ValidationError{Field: field + ".relation", Value: sub.Relation, Reason: "a wildcard subject cannot have a relation"}
+		}
+		if err := tuples.ValidateName(field+".relation", sub.Relation); err != nil {
+			return tuples.SubjectRef{}, err
+		}
+	}
+	return sub, nil
+}
+
+// tupleFromProto converts and validates a tuple; prefix ends with "." or is empty.
+func tupleFromProto(prefix string, t *relatav1.Tuple) (tuples.Tuple, error) {
+	if t == nil {
+		return tuples.Tuple{}, required(trimDot(prefix))
+	}
+	obj, err := objectFromProto(prefix+"object", t.GetObject())
+	if err != nil {
+		return tuples.Tuple{}, err
+	}
+	if err := tuples.ValidateName(prefix+"relation", t.GetRelation()); err != nil {
+		return tuples.Tuple{}, err
+	}
+	sub, err := subjectFromProto(prefix+"subject", t.GetSubject())
+	if err != nil {
+		return tuples.Tuple{}, err
+	}
+	return tuples.Tuple{Object: obj, Relation: t.GetRelation(), Subject: sub}, nil
+}
+
+func trimDot(s string) string {
+	if n := len(s); n > 0 && s[n-1] == '.' {
+		return s[:n-1]
+	}
+	return s
+}
+
+func operationFromProto(field string, op relatav1.Operation) (tuples.Operation, error) {
+	switch op {
+	case relatav1.Operation_OPERATION_CREATE:
+		return tuples.OpCreate, nil
+	case relatav1.Operation_OPERATION_TOUCH:
+		return tuples.OpTouch, nil
+	case relatav1.Operation_OPERATION_DELETE:
+		return tuples.OpDelete, nil
+	}
+	return 0, &tuples.ValidationError{Field: field, Value: op.String(), Reason: "must be OPERATION_CREATE, OPERATION_TOUCH or OPERATION_DELETE"}
+}
+
+func operationToProto(op tuples.Operation) relatav1.Operation {
+	switch op {
+	case tuples.OpCreate:
+		return relatav1.Operation_OPERATION_CREATE
+	case tuples.OpTouch:
+		return relatav1.Operation_OPERATION_TOUCH
+	case tuples.OpDelete:
+		return relatav1.Operation_OPERATION_DELETE
+	}
+	return relatav1.Operation_OPERATION_UNSPECIFIED
+}
+
+// filterFromProto converts and validates a filter; nil selects everything.
+func filterFromProto(field string, f *relatav1.TupleFilter) (tuples.Filter, error) {
+	out := tuples.Filter{
+		ObjectType:      f.GetObjectType(),
+		ObjectID:        f.GetObjectId(),
+		Relation:        f.GetRelation(),
+		SubjectType:     f.GetSubject().GetType(),
+		SubjectID:       f.GetSubject().GetId(),
+		SubjectRelation: f.GetSubject().GetRelation(),
+	}
+	check := func(name, v string, validate func(string, string) error) error {
+		if v == "" {
+			return nil
+		}
+		return validate(field+"."+name, v)
+	}
+	for _, c := range []struct {
+		name, v  string
+		validate func(string, string) error
+	}{
+		{"object_type", out.ObjectType, tuples.ValidateName},
+		{"object_id", out.ObjectID, tuples.ValidateObjectID},
+		{"relation", out.Relation, tuples.ValidateName},
+		{"subject.type", out.SubjectType, tuples.ValidateName},
+		{"subject.id", out.SubjectID, tuples.ValidateSubjectID},
+	} {
+		if err := check(c.name, c.v, c.validate); err != nil {
+			return tuples.Filter{}, err
+		}
+	}
+	if out.SubjectRelation != "" && out.SubjectRelation != tuples.Ellipsis {
+		if err := tuples.ValidateName(field+".subject.relation", out.SubjectRelation); err != nil {
+			return tuples.Filter{}, err
+		}
+	}
+	if out.ObjectID != "" && out.ObjectType == "" {
+		return tuples.Filter{}, &tuples.ValidationError{Field: field + ".object_id", Value: out.ObjectID, Reason: "requires object_type"}
+	}
+	if out.SubjectID != "" && out.SubjectType == "" {
+		return tuples.Filter{}, &tuples.ValidationError{Field: field + ".subject.id", Value: out.SubjectID, Reason: "requires subject.type"}
+	}
+	return out, nil
+}
+
+func preconditionsFromProto(ps []*relatav1.Precondition) ([]tuples.Precondition, error) {
+	if len(ps) > MaxPreconditions {
+		return nil, &limitError{field: "preconditions", msg: fmt.Sprintf("preconditions: %d is more than the limit of %d", len(ps), MaxPreconditions)}
+	}
+	out := make([]tuples.Precondition, 0, len(ps))
+	for i, p := range ps {
+		field := fmt.Sprintf("preconditions[%d]", i)
+		var op tuples.PreconditionOp
+		switch p.GetOperation() {
+		case relatav1.Precondition_OPERATION_MUST_MATCH:
+			op = tuples.MustMatch
+		case relatav1.Precondition_OPERATION_MUST_NOT_MATCH:
+			op = tuples.MustNotMatch
+		default:
+			return nil, &tuples.ValidationError{Field: field + ".operation", Value: p.GetOperation().String(), Reason: "must be OPERATION_MUST_MATCH or OPERATION_MUST_NOT_MATCH"}
+		}
+		if p.GetFilter() == nil {
+			return nil, required(field + ".filter")
+		}
+		f, err := filterFromProto(field+".filter", p.GetFilter())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tuples.Precondition{Op: op, Filter: f})
+	}
+	return out, nil
+}
+
+func objectToProto(o tuples.ObjectRef) *relatav1.ObjectRef {
+	return &relatav1.ObjectRef{Type: o.Type, Id: o.ID}
+}
+
+func subjectToProto(s tuples.SubjectRef) *relatav1.SubjectRef {
+	return &relatav1.SubjectRef{Object: objectToProto(s.Object), Relation: s.Relation}
+}
+
+func tupleToProto(t tuples.Tuple) *relatav1.Tuple {
+	return &relatav1.Tuple{Object: objectToProto(t.Object), Relation: t.Relation, Subject: subjectToProto(t.Subject)}
+}
+
+func explanationToProto(e *check.Explanation) *relatav1.Explanation {
+	if e == nil {
+		return nil
+	}
+	out := &relatav1.Explanation{Step: e.Step, Result: e.Result, Note: e.Note}
+	for _, c := range e.Children {
+		out.Children = append(out.Children, explanationToProto(c))
+	}
+	return out
+}

@@ -1,0 +1,144 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+
+	"github.com/relata/relata/check"
+	relatav1 "github.com/relata/relata/proto/relata/v1"
+	"github.com/relata/relata/tuples"
+)
+
+// permissionService implements relatav1.PermissionServiceServer.
+type permissionService struct {
+	relatav1.UnsafePermissionServiceServer
+	s *Server
+}
+
+// checkRequestFromProto converts and validates the three parts of a check.
+func checkRequestFromProto(prefix string, object *relatav1.ObjectRef, permission string, subject *relatav1.SubjectRef) (check.CheckRequest, error) {
+	obj, err := objectFromProto(prefix+"object", object)
+	if err != nil {
+		return check.CheckRequest{}, err
+	}
+	if err := tuples.ValidateName(prefix+"permission", permission); err != nil {
+		return check.CheckRequest{}, err
+	}
+	sub, err := subjectFromProto(prefix+"subject", subject)
+	if err != nil {
+		return check.CheckRequest{}, err
+	}
+	return check.CheckRequest{Object: obj, Permission: permission, Subject: sub}, nil
+}
+
+// Check answers one permission question at the requested consistency.
+func (h *permissionService) Check(ctx context.Context, req *relatav1.CheckRequest) (*relatav1.CheckResponse, error) {
+	creq, err := checkRequestFromProto("", req.GetObject(), req.GetPermission(), req.GetSubject())
+	if err != nil {
+		return nil, toStatus(ctx, h.s.log, err)
+	}
+	creq.Explain = req.GetExplain()
+	r, err := h.s.reader(ctx, req.GetConsistency())
+	if err != nil {
+		return nil, toStatus(ctx, h.s.log, err)
+	}
+	res, err := h.s.cfg.Engine.Check(ctx, r, creq)
+	if err != nil {
+		return nil, toStatus(ctx, h.s.log, err)
+	}
+	return &relatav1.CheckResponse{
+		Allowed:     res.Allowed,
+		CheckedAt:   tuples.EncodeZookie(r.Revision()),
+		Explanation: explanationToProto(res.Explanation),
+	}, nil
+}
+
+// checkBulkConcurrency bounds the items of one CheckBulk evaluated at once.
+const checkBulkConcurrency = 8
+
+// CheckBulk answers every item at one revision. A malformed item fails the whole
+// request (INVALID_ARGUMENT); an item the engine refuses (unknown relation, max depth)
+// gets its own error and the others are still answered.
+func (h *permissionService) CheckBulk(ctx context.Context, req *relatav1.CheckBulkRequest) (*relatav1.CheckBulkResponse, error) {
+	items := req.GetItems()
+	if len(items) == 0 {
+		return nil, toStatus(ctx, h.s.log, required("items"))
+	}
+	if len(items) > MaxCheckBulkItems {
+		return nil, toStatus(ctx, h.s.log, &limitError{field: "items", msg: fmt.Sprintf("items: %d is more than the limit of %d", len(items), MaxCheckBulkItems)})
+	}
+	creqs := make([]check.CheckRequest, len(items))
+	for i, it := range items {
+		var err error
+		if creqs[i], err = checkRequestFromProto(fmt.Sprintf("items[%d].", i), it.GetObject(), it.GetPermission(), it.GetSubject()); err != nil {
+			return nil, toStatus(ctx, h.s.log, err)
+		}
+	}
+	r, err := h.s.reader(ctx, req.GetConsistency())
+	if err != nil {
+		return nil, toStatus(ctx, h.s.log, err)
+	}
+	results := make([]*relatav1.CheckBulkResponseItem, len(items))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(checkBulkConcurrency)
+	for i := range creqs {
+		g.Go(func() error {
+			res, err := h.s.cfg.Engine.Check(gctx, r, creqs[i])
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				code, reason, _ := classify(err)
+				msg := err.Error()
+				if code == codes.Internal {
+					h.s.log.ErrorContext(ctx, "internal error", "err", err)
+					msg = "internal error"
+				}
+				results[i] = &relatav1.CheckBulkResponseItem{Error: &relatav1.ItemError{Code: codeName(code), Reason: reason, Message: msg}}
+				return nil
+			}
+			results[i] = &relatav1.CheckBulkResponseItem{Allowed: res.Allowed}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, toStatus(ctx, h.s.log, err)
+	}
+	return &relatav1.CheckBulkResponse{Results: results, CheckedAt: tuples.EncodeZookie(r.Revision())}, nil
+}
+
+// codeName returns the canonical upper-case name of a gRPC code ("NOT_FOUND").
+func codeName(c codes.Code) string {
+	names := map[codes.Code]string{
+		codes.OK: "OK", codes.Canceled: "CANCELLED", codes.Unknown: "UNKNOWN",
+		codes.InvalidArgument: "INVALID_ARGUMENT", codes.DeadlineExceeded: "DEADLINE_EXCEEDED",
+		codes.NotFound: "NOT_FOUND", codes.AlreadyExists: "ALREADY_EXISTS",
+		codes.PermissionDenied: "PERMISSION_DENIED", codes.ResourceExhausted: "RESOURCE_EXHAUSTED",
+		codes.FailedPrecondition: "FAILED_PRECONDITION", codes.Aborted: "ABORTED",
+		codes.OutOfRange: "OUT_OF_RANGE", codes.Unimplemented: "UNIMPLEMENTED",
+		codes.Internal: "INTERNAL", codes.Unavailable: "UNAVAILABLE", codes.DataLoss: "DATA_LOSS",
+		codes.Unauthenticated: "UNAUTHENTICATED",
+	}
+	if n, ok := names[c]; ok {
+		return n
+	}
+	return c.String()
+}
+
+// Expand is not wired to the engine yet.
+func (h *permissionService) Expand(ctx context.Context, req *relatav1.ExpandRequest) (*relatav1.ExpandResponse, error) {
+	return nil, toStatus(ctx, h.s.log, errNotSupported("Expand"))
+}
+
+// LookupResources is not wired to the engine yet.
+func (h *permissionService) LookupResources(req *relatav1.LookupResourcesRequest, stream relatav1.PermissionService_LookupResourcesServer) error {
+	return toStatus(stream.Context(), h.s.log, errNotSupported("LookupResources"))
+}
+
+// LookupSubjects is not wired to the engine yet.
+func (h *permissionService) LookupSubjects(req *relatav1.LookupSubjectsRequest, stream relatav1.PermissionService_LookupSubjectsServer) error {
+	return toStatus(stream.Context(), h.s.log, errNotSupported("LookupSubjects"))
+}

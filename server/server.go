@@ -1,0 +1,269 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/relata/relata/check"
+	relatav1 "github.com/relata/relata/proto/relata/v1"
+	"github.com/relata/relata/tuples"
+)
+
+// Defaults of Config.
+const (
+	DefaultGRPCAddr        = ":50051"
+	DefaultHTTPAddr        = ":8080"
+	DefaultQuantization    = 5 * time.Second
+	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultMaxMessageBytes bounds one gRPC message and one REST body (16 MiB).
+	DefaultMaxMessageBytes = 16 << 20
+)
+
+// Request limits, checked before any work; exceeding one is INVALID_ARGUMENT with
+// reason LIMIT_EXCEEDED naming the field.
+const (
+	MaxUpdatesPerWrite  = 1000    // WriteRequest.updates
+	MaxPreconditions    = 100     // preconditions of a write or delete
+	MaxCheckBulkItems   = 1000    // CheckBulkRequest.items
+	MaxSchemaBytes      = 4 << 20 // WriteSchemaRequest.schema
+	MaxZookieBytes      = 256     // any zookie or cursor field
+	maxWriteSchemaRetry = 10      // retries of a write racing a schema change
+)
+
+// Config configures a Server. Zero values take the documented defaults.
+type Config struct {
+	// Store is the tuple store; required. The caller owns it and closes it after Serve
+	// returns.
+	Store tuples.Store
+	// Engine answers checks and lookups; nil means check.New(check.Options{}).
+	Engine *check.Engine
+	// GRPCAddr is the gRPC listen address; default ":50051". Use "127.0.0.1:0" in tests.
+	GRPCAddr string
+	// HTTPAddr is the REST listen address; default ":8080".
+	HTTPAddr string
+	// PresharedKey, when set, is required as "Authorization: Bearer KEY" on every gRPC
+	// call (metadata) and REST request, except health checks, /healthz and
+	// /openapi.json.
+	PresharedKey string
+	// Quantization bounds how old a minimize_latency read's revision may be; default
+	// 5 s. A negative value makes minimize_latency read the head revision.
+	Quantization time.Duration
+	// ShutdownTimeout bounds how long Serve waits for in-flight requests after ctx
+	// ends before it cuts them off; default 30 s.
+	ShutdownTimeout time.Duration
+	// MaxMessageBytes bounds one gRPC message and one REST body; default 16 MiB.
+	MaxMessageBytes int
+	// TLS, when set, serves gRPC and REST over TLS with this configuration.
+	TLS *tls.Config
+	// Logger receives request logs and lifecycle messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.Engine == nil {
+		c.Engine = check.New(check.Options{})
+	}
+	if c.GRPCAddr == "" {
+		c.GRPCAddr = DefaultGRPCAddr
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultHTTPAddr
+	}
+	if c.Quantization == 0 {
+		c.Quantization = DefaultQuantization
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return c
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if c.Store == nil {
+		return errors.New("server: Config.Store is required")
+	}
+	if c.MaxMessageBytes < 0 {
+		return errors.New("server: Config.MaxMessageBytes must not be negative")
+	}
+	return nil
+}
+
+// Server is a running-to-be Relata server: both listeners are bound by New, and Serve
+// runs them until its ctx ends.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	grpcLis  net.Listener
+	httpLis  net.Listener
+	grpc     *grpc.Server
+	health   *health.Server
+	revs     *revisionPicker
+	schemas  *schemaCache
+}
+
+// New validates cfg, binds the gRPC and HTTP listeners and registers the services. It
+// does not serve: call Serve. On error nothing stays bound.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		revs:    newRevisionPicker(cfg.Store, cfg.Quantization),
+		schemas: &schemaCache{},
+	}
+	var err error
+	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("server: gRPC listener: %w", err)
+	}
+	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		s.grpcLis.Close()
+		return nil, fmt.Errorf("server: HTTP listener: %w", err)
+	}
+	if cfg.TLS != nil {
+		s.httpLis = tls.NewListener(s.httpLis, cfg.TLS)
+	}
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
+		grpc.MaxSendMsgSize(cfg.MaxMessageBytes),
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.logUnary, s.authUnary),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.logStream, s.authStream),
+	}
+	if cfg.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	}
+	s.grpc = grpc.NewServer(opts...)
+	relatav1.RegisterPermissionServiceServer(s.grpc, &permissionService{s: s})
+	relatav1.RegisterRelationshipServiceServer(s.grpc, &relationshipService{s: s})
+	relatav1.RegisterSchemaServiceServer(s.grpc, &schemaService{s: s})
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	return s, nil
+}
+
+// GRPCAddr is the address the gRPC listener is bound to.
+func (s *Server) GRPCAddr() net.Addr { return s.grpcLis.Addr() }
+
+// HTTPAddr is the address the REST listener is bound to.
+func (s *Server) HTTPAddr() net.Addr { return s.httpLis.Addr() }
+
+// Serve serves gRPC and REST until ctx ends, then shuts down gracefully: health turns
+// NOT_SERVING, REST stops accepting and finishes in-flight requests, gRPC finishes
+// in-flight RPCs (GracefulStop), each within Config.ShutdownTimeout, after which the
+// rest are cut off. It returns nil after a clean shutdown, or the first serving
+// error. A Server serves once.
+func (s *Server) Serve(ctx context.Context) error {
+	conn, err := s.dialLoopback()
+	if err != nil {
+		s.grpcLis.Close()
+		s.httpLis.Close()
+		return err
+	}
+	defer conn.Close()
+	handler, err := s.httpHandler(ctx, conn)
+	if err != nil {
+		s.grpcLis.Close()
+		s.httpLis.Close()
+		return err
+	}
+	httpSrv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.log.InfoContext(ctx, "relata: serving", "grpc", s.GRPCAddr().String(), "http", s.HTTPAddr().String())
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := s.grpc.Serve(s.grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("server: gRPC: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := httpSrv.Serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("server: HTTP: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		s.shutdown(httpSrv)
+		return nil
+	})
+	return g.Wait()
+}
+
+// shutdown stops REST, then gRPC, each gracefully within the shutdown timeout.
+func (s *Server) shutdown(httpSrv *http.Server) {
+	s.log.Info("relata: shutting down")
+	s.health.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(ctx); err != nil {
+		s.log.Warn("relata: HTTP shutdown cut off in-flight requests", "err", err)
+		httpSrv.Close()
+	}
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.Warn("relata: gRPC shutdown cut off in-flight RPCs")
+		s.grpc.Stop()
+		<-done
+	}
+	s.log.Info("relata: stopped")
+}
+
+// dialLoopback opens the gateway's client connection to our own gRPC listener.
+func (s *Server) dialLoopback() (*grpc.ClientConn, error) {
+	addr := s.grpcLis.Addr().String()
+	if tcp, ok := s.grpcLis.Addr().(*net.TCPAddr); ok && (tcp.IP == nil || tcp.IP.IsUnspecified()) {
+		addr = net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+	}
+	creds := insecure.NewCredentials()
+	if s.cfg.TLS != nil {
+		creds = credentials.NewTLS(&tls.Config{InsecureSkipVerify: true}) //nolint:gosec // loopback to ourselves
+	}
+	conn, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(s.cfg.MaxMessageBytes),
+			grpc.MaxCallSendMsgSize(s.cfg.MaxMessageBytes)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("server: loopback connection for the REST gateway: %w", err)
+	}
+	return conn, nil
+}
