@@ -53,11 +53,11 @@ const (
 // table of error classes; add a case here for every new typed domain error.
 func classify(err error) (codes.Code, string, map[string]string) {
 	var (
-		verr   *tuples.ValidationError
-		perr   *tuples.PreconditionError
-		aerr   *tuples.AlreadyExistsError
-		serr   *statusError
-		lerr   *limitError
+		verr *tuples.ValidationError
+		perr *tuples.PreconditionError
+		aerr *tuples.AlreadyExistsError
+		serr *statusError
+		lerr *limitError
 	)
 	if code, reason, md := classifyDomain(err); reason != "" {
 		return code, reason, md

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/relata/relata/schema"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
+	"github.com/relata/relata/schema"
 	"github.com/relata/relata/tuples"
 )
 

@@ -114,14 +114,14 @@ func (c Config) Validate() error {
 // Server is a running-to-be Relata server: both listeners are bound by New, and Serve
 // runs them until its ctx ends.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	grpcLis  net.Listener
-	httpLis  net.Listener
-	grpc     *grpc.Server
-	health   *health.Server
-	revs     *revisionPicker
-	schemas  *schemaCache
+	cfg     Config
+	log     *slog.Logger
+	grpcLis net.Listener
+	httpLis net.Listener
+	grpc    *grpc.Server
+	health  *health.Server
+	revs    *revisionPicker
+	schemas *schemaCache
 }
 
 // New validates cfg, binds the gRPC and HTTP listeners and registers the services. It
