@@ -1,67 +1,131 @@
 // Package check is Relata's engine: Check, Expand, LookupResources and LookupSubjects
 // over compiled schema rewrites. It reads tuples only through tuples.Reader and never
 // imports a store, protobuf or gRPC.
+//
+// Semantics (design §3): a permission denotes the userset its rewrite tree computes on
+// an object at one snapshot. Cycles among tuples are cut: a sub-problem (object,
+// relation, subject) reached again while it is still being evaluated contributes
+// nothing on that path (the least fixed point). A cycle that closes through the
+// subtracted side of an exclusion an odd number of times has no consistent answer; the
+// sub-problem where it closes answers false ("contradictory cycle"). Recursion deeper
+// than Options.MaxDepth is a *MaxDepthError, never a silent false.
 package check
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/relata/relata/tuples"
 )
 
-// errNotBuilt is returned by parts of the engine not built yet.
-var errNotBuilt = errors.New("check: not supported yet")
+// Defaults for Options fields left zero.
+const (
+	DefaultMaxDepth    = 50
+	DefaultConcurrency = 8
+	DefaultCacheBytes  = 64 << 20
+)
+
+// maxSchemas bounds how many compiled schemas an Engine keeps (by schema revision).
+const maxSchemas = 8
 
 // Options configure an Engine. The zero value is usable: zero fields take defaults.
 type Options struct {
-	// MaxDepth bounds recursion; exceeding it is ErrMaxDepth. Default 50.
+	// MaxDepth bounds recursion; exceeding it is a *MaxDepthError (errors.Is
+	// ErrMaxDepth). Default 50.
 	MaxDepth int
-	// Concurrency bounds the goroutines one request fans out to. Default 8.
+	// Concurrency bounds the goroutines one request fans out to. Default 8; 1 evaluates
+	// every request in the calling goroutine.
 	Concurrency int
 	// CacheBytes bounds the shared check cache; 0 means the default (64 MiB), a negative
 	// value disables the cache.
 	CacheBytes int64
 }
 
+// withDefaults returns o with zero fields replaced by their defaults.
+func (o Options) withDefaults() Options {
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = DefaultMaxDepth
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.CacheBytes == 0 {
+		o.CacheBytes = DefaultCacheBytes
+	}
+	return o
+}
+
 // Engine answers permission questions. It is safe for concurrent use; one Engine is
-// shared by all requests so that its cache is.
+// shared by all requests so that its cache and in-flight deduplication are.
 type Engine struct {
-	opts Options
+	opts  Options
+	cache *cache // nil when disabled
+	// flight deduplicates identical in-flight sub-checks (see checkRel for which ones).
+	flight singleflight.Group
+
+	// schemas caches compiled schemas by the revision that wrote them.
+	schemas struct {
+		sync.Mutex
+		byRev map[tuples.Revision]*compiled
+	}
 }
 
 // New returns an Engine with opts (defaults filled in).
 func New(opts Options) *Engine {
-	return &Engine{opts: opts}
+	opts = opts.withDefaults()
+	e := &Engine{opts: opts}
+	if opts.CacheBytes > 0 {
+		e.cache = newCache(opts.CacheBytes)
+	}
+	e.schemas.byRev = make(map[tuples.Revision]*compiled)
+	return e
 }
 
-// CheckRequest asks whether Subject has Permission on Object.
-type CheckRequest struct {
-	Object     tuples.ObjectRef
-	Permission string
-	Subject    tuples.SubjectRef
-	Explain    bool
+// CacheStats reports the shared check cache's counters; all zero when it is disabled.
+func (e *Engine) CacheStats() CacheStats {
+	if e.cache == nil {
+		return CacheStats{}
+	}
+	return e.cache.stats()
 }
 
-// CheckResult is the answer; Explanation is set when the request asked for it.
-type CheckResult struct {
-	Allowed     bool
-	Explanation *Explanation
+// schemaFor returns the compiled schema r's snapshot uses, compiling and caching it by
+// the revision that wrote it.
+func (e *Engine) schemaFor(ctx context.Context, r tuples.Reader) (*compiled, error) {
+	text, rev, err := r.Schema(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check: reading schema: %w", err)
+	}
+	e.schemas.Lock()
+	c := e.schemas.byRev[rev]
+	e.schemas.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	s, err := compileSchema(text)
+	if err != nil {
+		return nil, fmt.Errorf("check: compiling stored schema of revision %d: %w", rev, err)
+	}
+	c = analyze(s)
+	e.putSchema(rev, c)
+	return c, nil
 }
 
-// Explanation is a tree saying why a check answered as it did.
-type Explanation struct {
-	// Step describes this node: a rewrite step ("union", "tenant->view", "granted") or
-	// a tuple ("flow:f1#granted@role:ops#member").
-	Step string
-	// Result is this node's answer.
-	Result bool
-	// Note is extra information, e.g. "cycle", "contradictory cycle", "not evaluated".
-	Note     string
-	Children []*Explanation
-}
-
-// Check answers req at the snapshot r reads.
-func (e *Engine) Check(ctx context.Context, r tuples.Reader, req CheckRequest) (CheckResult, error) {
-	return CheckResult{}, errNotBuilt
+// putSchema caches c as the schema written at rev, evicting the oldest when full.
+func (e *Engine) putSchema(rev tuples.Revision, c *compiled) {
+	e.schemas.Lock()
+	defer e.schemas.Unlock()
+	if len(e.schemas.byRev) >= maxSchemas {
+		oldest := rev
+		for r := range e.schemas.byRev {
+			if r < oldest {
+				oldest = r
+			}
+		}
+		delete(e.schemas.byRev, oldest)
+	}
+	e.schemas.byRev[rev] = c
 }

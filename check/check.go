@@ -1,0 +1,617 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+	"sync"
+
+	"github.com/relata/relata/schema"
+	"github.com/relata/relata/tuples"
+)
+
+// CheckRequest asks whether Subject has Permission on Object.
+type CheckRequest struct {
+	Object     tuples.ObjectRef
+	Permission string
+	Subject    tuples.SubjectRef
+	// Explain asks for an Explanation. Explained checks bypass the cache and evaluate
+	// sequentially, so the tree is deterministic.
+	Explain bool
+}
+
+// CheckResult is the answer; Explanation is set when the request asked for it.
+type CheckResult struct {
+	Allowed     bool
+	Explanation *Explanation
+}
+
+// Explanation is a tree saying why a check answered as it did.
+type Explanation struct {
+	// Step describes this node: a sub-problem ("flow:f1#execute"), a rewrite step
+	// ("union", "tenant->view", "granted") or a tuple ("flow:f1#granted@role:ops#member").
+	Step string
+	// Result is this node's answer.
+	Result bool
+	// Note is extra information, e.g. "cycle", "contradictory cycle", "not evaluated".
+	Note     string
+	Children []*Explanation
+}
+
+// Check answers req at the snapshot r reads. An unknown object type, permission or
+// subject type is a *NotFoundError; a subject type the schema never allows simply
+// answers false. Evaluation deeper than Options.MaxDepth is a *MaxDepthError.
+func (e *Engine) Check(ctx context.Context, r tuples.Reader, req CheckRequest) (CheckResult, error) {
+	c, err := e.schemaFor(ctx, r)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	return e.check(ctx, r, c, req)
+}
+
+// check is Check with the schema already compiled.
+func (e *Engine) check(ctx context.Context, r tuples.Reader, c *compiled, req CheckRequest) (CheckResult, error) {
+	if err := validateCheck(c, req); err != nil {
+		return CheckResult{}, err
+	}
+	q := e.newRequest(r, c, req.Explain)
+	out, err := q.checkRel(ctx, at{}, req.Object, req.Permission, req.Subject)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	return CheckResult{Allowed: out.ok, Explanation: out.exp}, nil
+}
+
+// validateCheck reports the first unknown name in req.
+func validateCheck(c *compiled, req CheckRequest) error {
+	if err := validateRel(c, "object", req.Object.Type, req.Permission, "permission"); err != nil {
+		return err
+	}
+	return validateSubject(c, "subject", req.Subject)
+}
+
+// validateRel checks that typ exists and, when rel is not empty, has rel.
+func validateRel(c *compiled, typeField, typ, rel, relField string) error {
+	d := c.s.Definitions[typ]
+	if d == nil {
+		return &NotFoundError{Field: typeField, Type: typ}
+	}
+	if rel != "" && d.Relations[rel] == nil {
+		return &NotFoundError{Field: relField, Type: typ, Relation: rel}
+	}
+	return nil
+}
+
+// validateSubject checks a subject's type and relation.
+func validateSubject(c *compiled, field string, s tuples.SubjectRef) error {
+	return validateRel(c, field, s.Object.Type, s.Relation, field)
+}
+
+// request is the state of one request: the snapshot, the schema and the per-request
+// goroutine budget. It is shared by the goroutines of the request.
+type request struct {
+	e       *Engine
+	r       tuples.Reader
+	c       *compiled
+	rev     string
+	explain bool
+	// sem holds a token for every extra goroutine the request runs; when it is full,
+	// work runs in the calling goroutine instead, so the fan-out is bounded and never
+	// deadlocks.
+	sem chan struct{}
+}
+
+func (e *Engine) newRequest(r tuples.Reader, c *compiled, explain bool) *request {
+	q := &request{e: e, r: r, c: c, rev: strconv.FormatUint(uint64(r.Revision()), 10), explain: explain}
+	if !explain && e.opts.Concurrency > 1 {
+		q.sem = make(chan struct{}, e.opts.Concurrency-1)
+	}
+	return q
+}
+
+// frame is one sub-problem on the evaluation path. Frames are immutable; a path is a
+// chain of parents.
+type frame struct {
+	parent *frame
+	obj    tuples.ObjectRef
+	rel    string
+	depth  int // 1 for the request's own sub-problem
+	neg    int // subtracted sides of exclusions entered above this frame
+	// assume is the value a revisit of this frame takes: false (the least fixed point)
+	// except while re-evaluating a frame closed by an odd cycle.
+	assume bool
+}
+
+// at is the position of an evaluation: the innermost frame and how many subtracted
+// sides lie between it and here.
+type at struct {
+	f   *frame
+	neg int
+}
+
+// revisit records that evaluation reached a frame still on its path.
+type revisit struct {
+	depth int
+	odd   bool // through an odd number of subtracted sides
+}
+
+// outcome is the answer to a node plus what the engine must know about how it was
+// computed.
+type outcome struct {
+	ok bool
+	// tainted: a cycle was cut somewhere below, so the answer holds for this path only
+	// and is not cached.
+	tainted bool
+	// revisits of frames still open above the node that computed this outcome.
+	revisits []revisit
+	exp       *Explanation
+}
+
+// merge folds the cycle information of o into out (not the answer).
+func (out *outcome) merge(o outcome) {
+	out.tainted = out.tainted || o.tainted
+	for _, r := range o.revisits {
+		dup := false
+		for _, have := range out.revisits {
+			if have == r {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out.revisits = append(out.revisits, r)
+		}
+	}
+}
+
+// explainNode returns a new explanation node when the request explains.
+func (q *request) explainNode(step string) *Explanation {
+	if !q.explain {
+		return nil
+	}
+	return &Explanation{Step: step}
+}
+
+// finish sets the node's result and children and returns out with it attached.
+func finish(exp *Explanation, out outcome, note string, children ...*Explanation) outcome {
+	if exp == nil {
+		return out
+	}
+	exp.Result = out.ok
+	if note != "" {
+		exp.Note = note
+	}
+	for _, ch := range children {
+		if ch != nil {
+			exp.Children = append(exp.Children, ch)
+		}
+	}
+	out.exp = exp
+	return out
+}
+
+// checkRel answers whether subj is in obj#rel: one sub-problem, i.e. one frame.
+func (q *request) checkRel(ctx context.Context, pos at, obj tuples.ObjectRef, rel string, subj tuples.SubjectRef) (outcome, error) {
+	step := obj.String() + "#" + rel
+	// A userset subject has the permission when that exact userset is reached.
+	if subj.IsUserset() && subj.Object == obj && subj.Relation == rel {
+		return finish(q.explainNode(step), outcome{ok: true}, "the subject is this userset"), nil
+	}
+	r := q.c.rel(obj.Type, rel)
+	if r == nil {
+		// An arrow over a subject type without the relation contributes nothing.
+		return outcome{}, nil
+	}
+	for f := pos.f; f != nil; f = f.parent {
+		if f.obj == obj && f.rel == rel {
+			out := outcome{ok: f.assume, tainted: true,
+				revisits: []revisit{{depth: f.depth, odd: (pos.neg-f.neg)%2 == 1}}}
+			return finish(q.explainNode(step), out, "cycle"), nil
+		}
+	}
+	depth := 1
+	if pos.f != nil {
+		depth = pos.f.depth + 1
+	}
+	if depth > q.e.opts.MaxDepth {
+		return outcome{}, q.depthError(pos.f, step)
+	}
+	if q.explain {
+		return q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
+	}
+	key := q.key(obj, rel, subj)
+	if q.e.cache != nil {
+		if ok, hit := q.e.cache.get(key); hit {
+			return outcome{ok: ok}, nil
+		}
+	}
+	if q.c.cyclic[relKey{obj.Type, rel}] {
+		return q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
+	}
+	// The node lies on no cycle of the schema graph, so its answer does not depend on
+	// the path that reached it: identical in-flight sub-checks share one evaluation.
+	// (Sharing a node on a cycle could make two evaluations wait on each other.)
+	ch := q.e.flight.DoChan(key, func() (any, error) {
+		return q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			if isContextErr(res.Err) && ctx.Err() == nil {
+				// The leader's request was cancelled, not ours: evaluate it ourselves.
+				return q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
+			}
+			return outcome{}, res.Err
+		}
+		out := res.Val.(outcome)
+		out.revisits = nil // an acyclic node closes every cycle below it
+		return out, nil
+	case <-ctx.Done():
+		return outcome{}, ctx.Err()
+	}
+}
+
+// evalFrame evaluates obj#rel for subj in a new frame, applies the cycle rules and
+// caches the answer when no cycle was cut below it.
+func (q *request) evalFrame(ctx context.Context, pos at, depth int, obj tuples.ObjectRef, rel string, r *schema.Relation, subj tuples.SubjectRef) (outcome, error) {
+	f := &frame{parent: pos.f, obj: obj, rel: rel, depth: depth, neg: pos.neg}
+	out, err := q.rewrite(ctx, at{f: f, neg: pos.neg}, obj, rel, r, r.Rewrite, subj)
+	if err != nil {
+		return outcome{}, err
+	}
+	hit, odd := closeFrame(&out, depth)
+	note := ""
+	if hit && odd && out.ok {
+		// The answer assumed this sub-problem false where a cycle closed through an
+		// odd number of subtracted sides. If it is not also true when assumed true, no
+		// consistent answer exists: fail closed.
+		f2 := &frame{parent: pos.f, obj: obj, rel: rel, depth: depth, neg: pos.neg, assume: true}
+		again, err := q.rewrite(ctx, at{f: f2, neg: pos.neg}, obj, rel, r, r.Rewrite, subj)
+		if err != nil {
+			return outcome{}, err
+		}
+		closeFrame(&again, depth)
+		out.merge(again)
+		if !again.ok {
+			out.ok = false
+			note = "contradictory cycle"
+		}
+	}
+	if !out.tainted && q.e.cache != nil && !q.explain {
+		q.e.cache.put(q.key(obj, rel, subj), out.ok)
+	}
+	step := obj.String() + "#" + rel
+	return finish(q.explainNode(step), out, note, out.exp), nil
+}
+
+// closeFrame removes the revisits of the frame at depth (and deeper) from out and
+// reports whether the frame was revisited, and whether through an odd cycle.
+func closeFrame(out *outcome, depth int) (hit, odd bool) {
+	kept := out.revisits[:0]
+	for _, r := range out.revisits {
+		switch {
+		case r.depth == depth:
+			hit = true
+			odd = odd || r.odd
+		case r.depth < depth:
+			kept = append(kept, r)
+		}
+	}
+	out.revisits = kept
+	if len(kept) == 0 {
+		out.revisits = nil
+	}
+	return hit, odd
+}
+
+// depthError builds the *MaxDepthError for the path ending at step below f.
+func (q *request) depthError(f *frame, step string) error {
+	var path []string
+	for ; f != nil; f = f.parent {
+		path = append(path, f.obj.String()+"#"+f.rel)
+	}
+	for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
+		path[i], path[j] = path[j], path[i]
+	}
+	return &MaxDepthError{Limit: q.e.opts.MaxDepth, Path: append(path, step)}
+}
+
+// key is the cache and deduplication key of a sub-problem at this request's revision.
+func (q *request) key(obj tuples.ObjectRef, rel string, subj tuples.SubjectRef) string {
+	b := make([]byte, 0, len(q.rev)+len(obj.Type)+len(obj.ID)+len(rel)+len(subj.Object.Type)+len(subj.Object.ID)+len(subj.Relation)+8)
+	b = append(b, q.rev...)
+	b = append(b, '|')
+	b = append(b, obj.Type...)
+	b = append(b, ':')
+	b = append(b, obj.ID...)
+	b = append(b, '#')
+	b = append(b, rel...)
+	b = append(b, '@')
+	b = append(b, subj.Object.Type...)
+	b = append(b, ':')
+	b = append(b, subj.Object.ID...)
+	if subj.Relation != "" {
+		b = append(b, '#')
+		b = append(b, subj.Relation...)
+	}
+	return string(b)
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// rewrite evaluates one node of obj#rel's rewrite tree.
+func (q *request) rewrite(ctx context.Context, pos at, obj tuples.ObjectRef, rel string, r *schema.Relation, rw *schema.Rewrite, subj tuples.SubjectRef) (outcome, error) {
+	if rw == nil {
+		return q.this(ctx, pos, obj, rel, r, subj)
+	}
+	switch rw.Kind {
+	case schema.This:
+		return q.this(ctx, pos, obj, rel, r, subj)
+	case schema.ComputedUserset:
+		return q.checkRel(ctx, pos, obj, rw.Relation, subj)
+	case schema.TupleToUserset:
+		return q.arrow(ctx, pos, obj, rw, subj)
+	case schema.Union, schema.Intersection:
+		stopOn := rw.Kind == schema.Union
+		step := "union"
+		if !stopOn {
+			step = "intersection"
+		}
+		tasks := func(yield func(task, error) bool) {
+			for _, ch := range rw.Children {
+				if !yield(func(ctx context.Context) (outcome, error) {
+					return q.rewrite(ctx, pos, obj, rel, r, ch, subj)
+				}, nil) {
+					return
+				}
+			}
+		}
+		return q.fanOut(ctx, q.explainNode(step), tasks, stopOn)
+	case schema.Exclusion:
+		exp := q.explainNode("exclusion")
+		base, err := q.rewrite(ctx, pos, obj, rel, r, rw.Children[0], subj)
+		if err != nil {
+			return outcome{}, err
+		}
+		if !base.ok {
+			return finish(exp, base, "", base.exp, q.notEvaluated()), nil
+		}
+		sub, err := q.rewrite(ctx, at{f: pos.f, neg: pos.neg + 1}, obj, rel, r, rw.Children[1], subj)
+		if err != nil {
+			return outcome{}, err
+		}
+		out := outcome{ok: !sub.ok}
+		out.merge(base)
+		out.merge(sub)
+		return finish(exp, out, "", base.exp, sub.exp), nil
+	case schema.Nil:
+		return finish(q.explainNode("nil"), outcome{}, ""), nil
+	case schema.Self:
+		ok := !subj.IsUserset() && subj.Object == obj
+		return finish(q.explainNode("self"), outcome{ok: ok}, ""), nil
+	}
+	return outcome{}, fmt.Errorf("check: unknown rewrite kind %d in %s#%s", rw.Kind, obj.Type, rel)
+}
+
+// notEvaluated is the explanation of a branch short-circuited away.
+func (q *request) notEvaluated() *Explanation {
+	if !q.explain {
+		return nil
+	}
+	return &Explanation{Step: "subtracted side", Note: "not evaluated"}
+}
+
+// this evaluates a stored relation: the subject directly (or a wildcard of its type),
+// then every userset the relation holds.
+func (q *request) this(ctx context.Context, pos at, obj tuples.ObjectRef, rel string, r *schema.Relation, subj tuples.SubjectRef) (outcome, error) {
+	exp := q.explainNode(rel)
+	direct := []tuples.SubjectRef{}
+	var usersets []schema.AllowedSubject
+	for _, a := range r.Allowed {
+		switch {
+		case a.Relation != "":
+			usersets = append(usersets, a)
+			if subj.IsUserset() && a.Type == subj.Object.Type && a.Relation == subj.Relation {
+				direct = append(direct, subj)
+			}
+		case a.Wildcard:
+			if !subj.IsUserset() && a.Type == subj.Object.Type {
+				direct = append(direct, tuples.SubjectRef{Object: tuples.ObjectRef{Type: a.Type, ID: tuples.Wildcard}})
+			}
+		default:
+			if !subj.IsUserset() && !subj.IsWildcard() && a.Type == subj.Object.Type {
+				direct = append(direct, subj)
+			}
+		}
+	}
+	for _, d := range direct {
+		t := tuples.Tuple{Object: obj, Relation: rel, Subject: d}
+		ok, err := q.r.Contains(ctx, t)
+		if err != nil {
+			return outcome{}, fmt.Errorf("check: reading %s: %w", t, err)
+		}
+		if ok {
+			return finish(exp, outcome{ok: true}, "", &Explanation{Step: t.String(), Result: true}), nil
+		}
+	}
+	if len(usersets) == 0 {
+		return finish(exp, outcome{}, ""), nil
+	}
+	tasks := func(yield func(task, error) bool) {
+		for _, a := range usersets {
+			for t, err := range q.r.Subjects(ctx, obj, rel, a.Type) {
+				if err != nil {
+					yield(nil, fmt.Errorf("check: reading %s#%s: %w", obj, rel, err))
+					return
+				}
+				if t.Subject.Relation != a.Relation || t.Subject.IsWildcard() {
+					continue
+				}
+				if !yield(q.viaTuple(pos, t, subj), nil) {
+					return
+				}
+			}
+		}
+	}
+	return q.fanOut(ctx, exp, tasks, true)
+}
+
+// viaTuple is the task of following the userset subject of tuple t.
+func (q *request) viaTuple(pos at, t tuples.Tuple, subj tuples.SubjectRef) task {
+	return func(ctx context.Context) (outcome, error) {
+		out, err := q.checkRel(ctx, pos, t.Subject.Object, t.Subject.Relation, subj)
+		if err != nil || !q.explain {
+			return out, err
+		}
+		return finish(&Explanation{Step: t.String()}, out, "", out.exp), nil
+	}
+}
+
+// arrow evaluates tupleset->relation (any) or tupleset.all(relation): it follows the
+// object of each subject of the tupleset relation (a userset subject contributes its
+// object only).
+func (q *request) arrow(ctx context.Context, pos at, obj tuples.ObjectRef, rw *schema.Rewrite, subj tuples.SubjectRef) (outcome, error) {
+	step := rw.Tupleset + "->" + rw.Relation
+	if rw.All {
+		step = rw.Tupleset + ".all(" + rw.Relation + ")"
+	}
+	exp := q.explainNode(step)
+	n := 0
+	tasks := func(yield func(task, error) bool) {
+		var last tuples.ObjectRef
+		for t, err := range q.r.Subjects(ctx, obj, rw.Tupleset, "") {
+			if err != nil {
+				yield(nil, fmt.Errorf("check: reading %s#%s: %w", obj, rw.Tupleset, err))
+				return
+			}
+			x := t.Subject.Object
+			if t.Subject.IsWildcard() || (n > 0 && x == last) {
+				continue
+			}
+			last = x
+			n++
+			if !yield(func(ctx context.Context) (outcome, error) {
+				out, err := q.checkRel(ctx, pos, x, rw.Relation, subj)
+				if err != nil || !q.explain {
+					return out, err
+				}
+				return finish(&Explanation{Step: t.String()}, out, "", out.exp), nil
+			}, nil) {
+				return
+			}
+		}
+	}
+	out, err := q.fanOut(ctx, exp, tasks, !rw.All)
+	if err != nil {
+		return outcome{}, err
+	}
+	if rw.All && n == 0 {
+		out.ok = false
+		if out.exp != nil {
+			out.exp.Result = false
+			out.exp.Note = "no subjects"
+		}
+	}
+	return out, nil
+}
+
+// task evaluates one branch.
+type task func(ctx context.Context) (outcome, error)
+
+// fanOut evaluates tasks and combines them: the result is stopOn as soon as one task
+// answers stopOn (union and `any` stop at the first true, intersection and `all` at the
+// first false), and !stopOn when none does. Tasks run in extra goroutines while the
+// request's budget allows and in the calling goroutine otherwise; the others are
+// cancelled once the answer is decided, and fanOut returns only after all of them have.
+// An error is returned only when no task decided the answer.
+func (q *request) fanOut(ctx context.Context, exp *Explanation, tasks iter.Seq2[task, error], stopOn bool) (outcome, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg sync.WaitGroup
+		mu struct {
+			sync.Mutex
+			decided  bool
+			decision outcome
+			combined outcome
+			err      error
+			children []*Explanation
+		}
+	)
+	mu.combined.ok = !stopOn
+	record := func(o outcome, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if mu.decided {
+			return
+		}
+		if err != nil {
+			if mu.err == nil {
+				mu.err = err
+			}
+			return
+		}
+		if o.exp != nil {
+			mu.children = append(mu.children, o.exp)
+		}
+		if o.ok == stopOn {
+			mu.decided = true
+			mu.decision = o
+			cancel()
+			return
+		}
+		mu.combined.merge(o)
+	}
+	decided := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return mu.decided
+	}
+	for t, err := range tasks {
+		if err != nil {
+			record(outcome{}, err)
+			break
+		}
+		if decided() {
+			break
+		}
+		if ctx.Err() != nil {
+			record(outcome{}, ctx.Err())
+			break
+		}
+		select {
+		case q.sem <- struct{}{}:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-q.sem }()
+				defer func() {
+					if p := recover(); p != nil {
+						record(outcome{}, fmt.Errorf("check: panic during evaluation: %v", p))
+					}
+				}()
+				record(t(ctx))
+			}()
+		default:
+			record(t(ctx))
+		}
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	var out outcome
+	switch {
+	case mu.decided:
+		out = outcome{ok: stopOn}
+		out.merge(mu.decision)
+	case mu.err != nil:
+		return outcome{}, mu.err
+	default:
+		out = mu.combined
+	}
+	return finish(exp, out, "", mu.children...), nil
+}
