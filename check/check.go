@@ -146,7 +146,7 @@ type outcome struct {
 	tainted bool
 	// revisits of frames still open above the node that computed this outcome.
 	revisits []revisit
-	exp       *Explanation
+	exp      *Explanation
 }
 
 // merge folds the cycle information of o into out (not the answer).

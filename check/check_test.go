@@ -103,13 +103,13 @@ func TestCheck(t *testing.T) {
 		{"tenant:eu#view@user:olga", true},
 		{"tenant:eu#view@user:sam", true}, // nested role
 		{"tenant:acme#view@user:sam", false},
-		{"tenant:eu#view@role:ops#member", true},  // the exact userset is reachable
-		{"tenant:eu#view@role:sre#member", true},  // nested userset
+		{"tenant:eu#view@role:ops#member", true}, // the exact userset is reachable
+		{"tenant:eu#view@role:sre#member", true}, // nested userset
 		{"tenant:acme#view@role:ops#member", false},
 		{"role:ops#member@role:ops#member", true}, // a userset contains itself
 		{"flow:f1#execute@user:ada", true},
 		{"flow:f1#execute@user:olga", false}, // viewer is not inherited
-		{"flow:f1#execute@user:sam", false}, // denied override
+		{"flow:f1#execute@user:sam", false},  // denied override
 		{"flow:f1#execute@user:nobody", false},
 		{"flow:f2#execute@user:anyone", true}, // wildcard
 		{"flow:f2#execute@user:bob", false},
