@@ -71,12 +71,12 @@ func (s *Server) writeSchema(ctx context.Context, text []byte) (tuples.Revision,
 				return 0, fmt.Errorf("server: compiling the stored schema: %w", err)
 			}
 		}
-		preconds := orphanPreconditions(prev, next)
-		rev, err := s.cfg.Store.WriteSchema(ctx, text, preconds)
+		removals := orphanRemovals(prev, next)
+		rev, err := s.cfg.Store.WriteSchema(ctx, text, schema.Preconditions(removals))
 		var perr *tuples.PreconditionError
 		switch {
 		case errors.As(err, &perr):
-			return 0, &orphanError{tuple: perr.Tuple}
+			return 0, &orphanError{tuple: perr.Tuple, removal: removalOf(removals, perr.Tuple)}
 		case errors.Is(err, tuples.ErrSchemaChanged):
 			continue
 		}
@@ -87,11 +87,12 @@ func (s *Server) writeSchema(ctx context.Context, text []byte) (tuples.Revision,
 
 // orphanError reports a schema change that would orphan a stored tuple.
 type orphanError struct {
-	tuple tuples.Tuple
+	tuple   tuples.Tuple
+	removal string // what the schema change removes, e.g. "relation flow#denied removed"
 }
 
 func (e *orphanError) Error() string {
-	return fmt.Sprintf("schema: the new schema removes a relation or subject type that tuple %s still uses; delete such tuples first", e.tuple)
+	return fmt.Sprintf("schema: cannot write the schema: %s, but tuple %s still uses it; delete such tuples first", e.removal, e.tuple)
 }
 
 // schemaCache holds the compiled schema most recently used on the write path, keyed by
