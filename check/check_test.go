@@ -19,7 +19,7 @@ func TestMain(m *testing.M) {
 // designSchema is the example of design §2 plus a few definitions exercising the rest
 // of the language.
 func designSchema() *schema.Schema {
-	return mkSchema(
+	s := mkSchema(
 		def("user",
 			rel("friend", "user"),
 			perm("me_or_friend", union(cu("friend"), selfRW())),
@@ -53,6 +53,8 @@ func designSchema() *schema.Schema {
 			perm("any_member", arrow("group", "member")),
 		),
 	)
+	s.UseSelf = true
+	return s
 }
 
 func designTuples(t testing.TB) []tuples.Tuple {
@@ -92,7 +94,7 @@ func designTuples(t testing.TB) []tuples.Tuple {
 
 func TestCheck(t *testing.T) {
 	ctx := context.Background()
-	r := newMemReader(designTuples(t))
+	r := newReader(t, designSchema(), designTuples(t))
 	cases := []struct {
 		check string // object#permission@subject
 		want  bool
@@ -143,7 +145,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, concurrency := range []int{1, 8} {
 		for _, cacheBytes := range []int64{-1, 1 << 20} {
-			e := newTestEngine(designSchema(), Options{Concurrency: concurrency, CacheBytes: cacheBytes})
+			e := New(Options{Concurrency: concurrency, CacheBytes: cacheBytes})
 			for round := 0; round < 2; round++ { // the second round hits the cache
 				for _, tc := range cases {
 					req := parseCheck(t, tc.check)
@@ -171,8 +173,8 @@ func parseCheck(t testing.TB, s string) CheckRequest {
 
 func TestCheckErrors(t *testing.T) {
 	ctx := context.Background()
-	r := newMemReader(designTuples(t))
-	e := newTestEngine(designSchema(), Options{})
+	r := newReader(t, designSchema(), designTuples(t))
+	e := New(Options{})
 	cases := []struct {
 		check string
 		want  string
@@ -191,8 +193,8 @@ func TestCheckErrors(t *testing.T) {
 
 func TestCheckContradictoryCycleExplained(t *testing.T) {
 	ctx := context.Background()
-	r := newMemReader(designTuples(t))
-	e := newTestEngine(designSchema(), Options{})
+	r := newReader(t, designSchema(), designTuples(t))
+	e := New(Options{})
 	req := parseCheck(t, "doc:1#viewer@user:vic")
 	req.Explain = true
 	res, err := e.Check(ctx, r, req)
@@ -208,9 +210,9 @@ func TestCheckMaxDepth(t *testing.T) {
 		lines = append(lines, "tenant:t"+itoa(i+1)+"#parent@tenant:t"+itoa(i))
 	}
 	lines = append(lines, "tenant:t00#admin@user:root")
-	r := newMemReader(mustTuples(t, lines...))
+	r := newReader(t, designSchema(), mustTuples(t, lines...))
 	// Without the cache: a cached answer for t40 would cut the walk from t60 short.
-	e := newTestEngine(designSchema(), Options{CacheBytes: -1})
+	e := New(Options{CacheBytes: -1})
 	res, err := e.Check(ctx, r, parseCheck(t, "tenant:t40#manage@user:root"))
 	require.NoError(t, err)
 	require.True(t, res.Allowed)

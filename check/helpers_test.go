@@ -5,7 +5,6 @@ import (
 	"iter"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -85,16 +84,16 @@ func mustTuples(t testing.TB, lines ...string) []tuples.Tuple {
 	return out
 }
 
-// memReader is a minimal in-memory tuples.Reader used until the tests run on the
-// Pebble store; it keeps tuples sorted canonically.
+// memReader is a minimal in-memory tuples.Reader, used only while the Pebble store
+// does not build.
 type memReader struct {
 	rev    tuples.Revision
-	mu     sync.Mutex
+	schema []byte
 	tuples []tuples.Tuple
 }
 
-func newMemReader(ts []tuples.Tuple) *memReader {
-	m := &memReader{rev: 7}
+func newReader(t testing.TB, s *schema.Schema, ts []tuples.Tuple) tuples.Reader {
+	m := &memReader{rev: 7, schema: s.Text()}
 	m.tuples = slices.Clone(ts)
 	slices.SortFunc(m.tuples, tuples.Compare)
 	m.tuples = slices.CompactFunc(m.tuples, func(a, b tuples.Tuple) bool { return tuples.Compare(a, b) == 0 })
@@ -143,12 +142,5 @@ func (m *memReader) Read(ctx context.Context, f tuples.Filter, after *tuples.Tup
 }
 
 func (m *memReader) Schema(ctx context.Context) ([]byte, tuples.Revision, error) {
-	return []byte("hand-built"), 1, nil
-}
-
-// newTestEngine returns an engine that knows s as the schema of memReader snapshots.
-func newTestEngine(s *schema.Schema, opts Options) *Engine {
-	e := New(opts)
-	e.putSchema(1, analyze(s))
-	return e
+	return m.schema, 1, nil
 }
