@@ -120,6 +120,11 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 // newStatus builds a status error with an ErrorInfo detail.
 func newStatus(code codes.Code, reason, msg string, md map[string]string) error {
 	st := status.New(code, msg)
+	for k, v := range md {
+		if v == "" {
+			delete(md, k)
+		}
+	}
 	if len(md) == 0 {
 		md = nil
 	}

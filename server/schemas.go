@@ -129,3 +129,10 @@ func (c *schemaCache) get(ctx context.Context, r tuples.Reader) (*schema.Schema,
 	c.mu.Unlock()
 	return s, rev, nil
 }
+
+// WriteSchema compiles text and stores it as the schema, exactly as the WriteSchema RPC
+// does (refusing a change that would orphan tuples), and returns the new revision.
+// `relata serve` uses it to load --schema, --model or the default model at start.
+func (s *Server) WriteSchema(ctx context.Context, text []byte) (tuples.Revision, error) {
+	return s.writeSchema(ctx, text)
+}

@@ -1,9 +1,233 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
 
-// addServeCommand registers the serve commands. Not built yet: they fail with "not supported yet".
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/relata/relata/check"
+	"github.com/relata/relata/schema/models"
+	"github.com/relata/relata/server"
+	"github.com/relata/relata/tuples"
+	"github.com/relata/relata/tuples/pebblestore"
+)
+
+// serveFlags are the flags of `relata serve`; each is also RELATA_<NAME> in the
+// environment (RELATA_DATA_DIR, RELATA_PRESHARED_KEY, ...).
+type serveFlags struct {
+	dataDir      string
+	grpcAddr     string
+	httpAddr     string
+	presharedKey string
+	schemaFile   string
+	model        string
+	maxDepth     int
+	quantization time.Duration
+	gcWindow     time.Duration
+	cacheSize    byteSize
+	logLevel     string
+}
+
+// addServeCommand registers `relata serve`.
 func addServeCommand(root *cobra.Command, s *streams) {
-	_ = s
-	_ = root
+	f := &serveFlags{cacheSize: 64 << 20}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Relata server (gRPC and REST) on an embedded Pebble store",
+		Long: `Run the Relata server: gRPC on --grpc-addr, REST (grpc-gateway) on --http-addr,
+tuples in an embedded Pebble database in --data-dir. With no flags it serves
+./relata-data on :50051 and :8080 and, when the store has no schema yet, loads the
+default model (` + models.Default + `). Every flag can also be set as RELATA_<FLAG>,
+e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
+		Args: cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			return bindEnv(cmd)
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), s, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.dataDir, "data-dir", "./relata-data", "directory of the Pebble database")
+	fl.StringVar(&f.grpcAddr, "grpc-addr", server.DefaultGRPCAddr, "gRPC listen address")
+	fl.StringVar(&f.httpAddr, "http-addr", server.DefaultHTTPAddr, "REST listen address")
+	fl.StringVar(&f.presharedKey, "preshared-key", "", "require \"Authorization: Bearer KEY\" on every request")
+	fl.StringVar(&f.schemaFile, "schema", "", "schema file to write at start")
+	fl.StringVar(&f.model, "model", "", "bundled model to write at start (see `relata schema models`)")
+	fl.IntVar(&f.maxDepth, "max-depth", 50, "recursion limit of checks and lookups")
+	fl.DurationVar(&f.quantization, "quantization", server.DefaultQuantization, "how old a minimize_latency read's revision may be")
+	fl.DurationVar(&f.gcWindow, "gc-window", pebblestore.DefaultGCWindow, "how long old revisions stay readable")
+	fl.Var(&f.cacheSize, "cache-size", "check cache size, e.g. 64MiB (0 disables)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	root.AddCommand(cmd)
+}
+
+func runServe(ctx context.Context, s *streams, f *serveFlags) error {
+	if f.schemaFile != "" && f.model != "" {
+		return usageError("serve: --schema and --model exclude each other")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return usageError("serve: --log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	log := slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: level}))
+
+	var text []byte
+	var source string
+	switch {
+	case f.schemaFile != "":
+		b, err := os.ReadFile(f.schemaFile)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		text, source = b, f.schemaFile
+	case f.model != "":
+		b, err := models.Schema(f.model)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		text, source = b, "model "+f.model
+	}
+
+	store, err := pebblestore.Open(f.dataDir, &pebblestore.Options{GCWindow: f.gcWindow, Logger: log})
+	if err != nil {
+		return fmt.Errorf("serve: opening %s: %w", f.dataDir, err)
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("relata: closing the store", "err", err)
+		}
+	}()
+	cacheBytes := int64(f.cacheSize)
+	if cacheBytes == 0 {
+		cacheBytes = -1 // check.Options: negative disables
+	}
+	srv, err := server.New(server.Config{
+		Store:        store,
+		Engine:       check.New(check.Options{MaxDepth: f.maxDepth, CacheBytes: cacheBytes}),
+		GRPCAddr:     f.grpcAddr,
+		HTTPAddr:     f.httpAddr,
+		PresharedKey: f.presharedKey,
+		Quantization: f.quantization,
+		Logger:       log,
+	})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("relata: store open", "data_dir", f.dataDir)
+	if err := loadSchema(ctx, log, store, srv, text, source); err != nil {
+		// Serve anyway: an operator can fix the schema with `relata schema write`.
+		log.Error("relata: schema not loaded", "source", source, "err", err)
+	}
+	if f.presharedKey == "" {
+		log.Warn("relata: no --preshared-key: every request is accepted without a token")
+	}
+	return srv.Serve(ctx)
+}
+
+// loadSchema writes the schema from --schema or --model, or the default model when
+// the store has none, and says which schema the store serves.
+func loadSchema(ctx context.Context, log *slog.Logger, store tuples.Store, srv *server.Server, text []byte, source string) error {
+	current, err := currentSchema(ctx, store)
+	if err != nil && !errors.Is(err, tuples.ErrNoSchema) {
+		return err
+	}
+	if text == nil {
+		if current != nil {
+			log.Info("relata: serving the stored schema")
+			return nil
+		}
+		b, err := models.Schema(models.Default)
+		if err != nil {
+			log.Warn("relata: the store has no schema; write one with `relata schema write FILE`")
+			return nil
+		}
+		text, source = b, "default model "+models.Default
+	}
+	if current != nil && string(current) == string(text) {
+		log.Info("relata: the stored schema is already " + source)
+		return nil
+	}
+	rev, err := srv.WriteSchema(ctx, text)
+	if err != nil {
+		return err
+	}
+	log.Info("relata: schema written", "source", source, "zookie", tuples.EncodeZookie(rev))
+	return nil
+}
+
+// currentSchema returns the schema text at the head, or ErrNoSchema.
+func currentSchema(ctx context.Context, store tuples.Store) ([]byte, error) {
+	head, err := store.HeadRevision(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := store.ReaderAt(ctx, head)
+	if err != nil {
+		return nil, err
+	}
+	text, _, err := r.Schema(ctx)
+	return text, err
+}
+
+// bindEnv sets every flag of cmd that was not given on the command line from
+// RELATA_<NAME> (upper case, '-' as '_'), e.g. --preshared-key from
+// RELATA_PRESHARED_KEY. A bad value is a usage error.
+func bindEnv(cmd *cobra.Command) error {
+	var errs []error
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+		if fl.Changed || fl.Name == "help" {
+			return
+		}
+		name := "RELATA_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return
+		}
+		if err := fl.Value.Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+			return
+		}
+		fl.Changed = true
+	})
+	if err := errors.Join(errs...); err != nil {
+		return &exitError{code: ExitUsage, err: err}
+	}
+	return nil
+}
+
+// byteSize is a flag value in bytes that accepts KiB, MiB and GiB suffixes (and KB, MB, GB
+// as the same powers of two).
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Type() string { return "size" }
+
+func (b *byteSize) Set(s string) error {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("invalid size %q: want a number of bytes, optionally with KiB, MiB or GiB", s)
+	}
+	*b = byteSize(n * mult)
+	return nil
 }
