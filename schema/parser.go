@@ -500,6 +500,10 @@ func (p *parser) parseArrow() Expr {
 			return x
 		}
 		a.depth = parenDepth(x) + boolInt(needsParensRight(x))
+		if a.depth > MaxExpressionDepth {
+			p.errorf(a.OpPos, "expression nested more than %d levels deep (MaxExpressionDepth)", MaxExpressionDepth)
+			panic(bailout{})
+		}
 		x = a
 	}
 }
@@ -508,6 +512,10 @@ func (p *parser) parsePrimary() Expr {
 	switch p.tok.kind {
 	case tokIdent:
 		t := p.tok
+		if t.nlBefore > 0 && (t.text == "relation" || t.text == "permission" || t.text == "definition" || t.text == "caveat") {
+			// A keyword opening a line ends an expression left incomplete.
+			p.expected("a relation or permission name, nil, self or (")
+		}
 		p.next()
 		switch t.text {
 		case "nil":
