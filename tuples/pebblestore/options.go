@@ -1,0 +1,109 @@
+package pebblestore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Defaults applied by Options.EnsureDefaults.
+const (
+	// DefaultCacheSize is the Pebble block cache size: 64 MiB. The cache holds
+	// uncompressed data, index and bloom-filter blocks. Authorization reads are point
+	// lookups and short prefix scans over a working set of index and filter blocks plus
+	// the hot data blocks, and 64 MiB keeps those for tens of millions of tuples (a
+	// tuple costs about 100 bytes per index) while bounding the process: together with
+	// the two 16 MiB memtables the store uses about 100 MiB whatever the data size,
+	// little beside the check cache on a 2-core machine. Raise it for very large
+	// stores; the OS page cache still serves compressed blocks beyond it.
+	DefaultCacheSize = 64 << 20
+	// DefaultGCWindow is how long old revisions stay readable (design §4).
+	DefaultGCWindow = 24 * time.Hour
+	// DefaultGCInterval is how often the background GC looks for expired versions.
+	DefaultGCInterval = time.Minute
+	// DefaultMaxUpdatesPerWrite limits the updates of one Write.
+	DefaultMaxUpdatesPerWrite = 1000
+)
+
+// memTableSize is the Pebble memtable size. Larger than Pebble's 4 MiB default so
+// that bursts of batched writes flush less often; two may be alive at once.
+const memTableSize = 16 << 20
+
+// Options configures a Store. The zero value of every field means its default; see
+// EnsureDefaults. Options are read once by Open.
+type Options struct {
+	// FS is the file system the database lives on; nil means the OS file system.
+	// Tests pass vfs.NewMem().
+	FS vfs.FS
+	// CacheSize is the Pebble block cache size in bytes; 0 means DefaultCacheSize.
+	CacheSize int64
+	// GCWindow is how long a revision stays readable after a newer one commits;
+	// versions deleted before the window are collected, and older zookies fail with
+	// tuples.ErrRevisionExpired. 0 means DefaultGCWindow.
+	GCWindow time.Duration
+	// GCInterval is how often the background GC runs; 0 means DefaultGCInterval and a
+	// negative value disables the background GC (CollectGarbage still works).
+	GCInterval time.Duration
+	// MaxUpdatesPerWrite is the most updates one Write may carry; more fail with a
+	// *tuples.ValidationError. 0 means DefaultMaxUpdatesPerWrite. Import is not limited.
+	MaxUpdatesPerWrite int
+	// Logger receives the store's and Pebble's log lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// EnsureDefaults replaces zero fields with their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = DefaultCacheSize
+	}
+	if o.GCWindow == 0 {
+		o.GCWindow = DefaultGCWindow
+	}
+	if o.GCInterval == 0 {
+		o.GCInterval = DefaultGCInterval
+	}
+	if o.MaxUpdatesPerWrite == 0 {
+		o.MaxUpdatesPerWrite = DefaultMaxUpdatesPerWrite
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports options that cannot work, such as a negative cache size.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.CacheSize < 0 {
+		errs = append(errs, fmt.Errorf("pebblestore: CacheSize %d is negative", o.CacheSize))
+	}
+	if o.GCWindow < 0 {
+		errs = append(errs, fmt.Errorf("pebblestore: GCWindow %s is negative", o.GCWindow))
+	}
+	if o.MaxUpdatesPerWrite < 0 {
+		errs = append(errs, fmt.Errorf("pebblestore: MaxUpdatesPerWrite %d is negative", o.MaxUpdatesPerWrite))
+	}
+	return errors.Join(errs...)
+}
+
+// pebbleLogger routes Pebble's printf-style log lines to slog.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := "pebble: " + fmt.Sprintf(format, args...)
+	p.l.Error(msg)
+	panic(msg)
+}

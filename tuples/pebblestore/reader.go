@@ -1,0 +1,156 @@
+package pebblestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/relata/relata/tuples"
+)
+
+// reader is a tuples.Reader at one revision. It holds no Pebble resources: each
+// call reads the current database and keeps the versions live at rev, then checks
+// that GC has not passed rev meanwhile (Store.expired).
+type reader struct {
+	s   *Store
+	rev tuples.Revision
+}
+
+func (r *reader) Revision() tuples.Revision { return r.rev }
+
+func (r *reader) Contains(ctx context.Context, t tuples.Tuple) (bool, error) {
+	if err := r.s.acquire(); err != nil {
+		return false, err
+	}
+	defer r.s.release()
+	var buf [128]byte
+	v, closer, err := r.s.db.Get(forwardKey(buf[:0], t))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, r.s.expired(r.rev)
+	} else if err != nil {
+		return false, fmt.Errorf("pebblestore: contains %s: %w", t, err)
+	}
+	live, err := liveAt(v, r.rev)
+	_ = closer.Close()
+	if err != nil {
+		return false, err
+	}
+	return live, r.s.expired(r.rev)
+}
+
+func (r *reader) Subjects(ctx context.Context, object tuples.ObjectRef, relation, subjectType string) iter.Seq2[tuples.Tuple, error] {
+	parts := []string{object.Type, object.ID, relation}
+	if subjectType != "" {
+		parts = append(parts, subjectType)
+	}
+	prefix := appendParts([]byte{tagForward}, parts...)
+	return r.scan(ctx, prefix, nil, false, nil)
+}
+
+func (r *reader) Objects(ctx context.Context, subject tuples.SubjectRef, objectType, relation string) iter.Seq2[tuples.Tuple, error] {
+	prefix := appendParts([]byte{tagReverse}, subject.Object.Type, subject.Object.ID, subject.Relation, objectType, relation)
+	return r.scan(ctx, prefix, nil, true, nil)
+}
+
+func (r *reader) Read(ctx context.Context, f tuples.Filter, after *tuples.Tuple) iter.Seq2[tuples.Tuple, error] {
+	prefix, _ := scanPlan(f, true)
+	var lower []byte
+	if after != nil {
+		lower = append(forwardKey(nil, *after), 0) // the least key after after's
+	}
+	return r.scan(ctx, prefix, lower, false, &f)
+}
+
+func (r *reader) Schema(ctx context.Context) ([]byte, tuples.Revision, error) {
+	if err := r.s.acquire(); err != nil {
+		return nil, 0, err
+	}
+	defer r.s.release()
+	text, rev, err := r.s.schemaAt(r.rev)
+	if err != nil {
+		return nil, 0, err
+	}
+	return text, rev, r.s.expired(r.rev)
+}
+
+// scan yields the tuples live at r.rev whose key has prefix, starting at lower when it
+// is past the prefix start, and matching f when f is non-nil.
+func (r *reader) scan(ctx context.Context, prefix, lower []byte, reverse bool, f *tuples.Filter) iter.Seq2[tuples.Tuple, error] {
+	return func(yield func(tuples.Tuple, error) bool) {
+		if err := r.s.acquire(); err != nil {
+			yield(tuples.Tuple{}, err)
+			return
+		}
+		defer r.s.release()
+		err := scanLive(ctx, r.s.db, prefix, lower, reverse, f, func(v []byte) (bool, error) { return liveAt(v, r.rev) },
+			func() error { return r.s.expired(r.rev) },
+			func(t tuples.Tuple) bool { return yield(t, nil) })
+		if err != nil {
+			yield(tuples.Tuple{}, err)
+		}
+	}
+}
+
+// iterable is a pebble.DB or an indexed pebble.Batch.
+type iterable interface {
+	NewIter(o *pebble.IterOptions) (*pebble.Iterator, error)
+}
+
+// scanLive iterates keys with prefix (from lower when it sorts after the prefix),
+// decodes each tuple whose value satisfies live and which matches f (when non-nil),
+// and passes it to fn until fn returns false. check, when non-nil, runs once after
+// the iterator is open (it pins the state the scan sees).
+func scanLive(ctx context.Context, db iterable, prefix, lower []byte, reverse bool, f *tuples.Filter,
+	live func([]byte) (bool, error), check func() error, fn func(tuples.Tuple) bool,
+) error {
+	opts := pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)}
+	if lower != nil && string(lower) > string(prefix) {
+		opts.LowerBound = lower
+	}
+	if opts.UpperBound != nil && string(opts.LowerBound) >= string(opts.UpperBound) {
+		return nil
+	}
+	it, err := db.NewIter(&opts)
+	if err != nil {
+		return fmt.Errorf("pebblestore: scan: %w", err)
+	}
+	defer it.Close()
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	decode := decodeForward
+	if reverse {
+		decode = decodeReverse
+	}
+	n := 0
+	for valid := it.First(); valid; valid = it.Next() {
+		if n++; n%256 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		ok, err := live(it.Value())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		t, err := decode(it.Key())
+		if err != nil {
+			return err
+		}
+		if f != nil && !f.Matches(t) {
+			continue
+		}
+		if !fn(t) {
+			return nil
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("pebblestore: scan: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,300 @@
+// Package pebblestore is the tuple store on an embedded Pebble database (design §5).
+//
+// Each tuple is kept under two keys, a forward index for Check and Expand and a
+// reverse index for lookups (keys.go). A tuple's value is its MVCC history, the list
+// of (created, deleted) revisions, so a Reader at revision R sees exactly the tuples
+// live at R with a single Get or one bounded prefix scan, and without holding a
+// Pebble snapshot. Writes go through one committer goroutine that groups concurrent
+// requests into one synced Pebble batch (committer.go). A change log keyed by
+// revision feeds Watch and export, the schema text is stored per revision, and a
+// background GC drops the versions deleted before the GC window (gc.go).
+package pebblestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/relata/relata/tuples"
+)
+
+// Store is a tuples.Store on Pebble. It also implements tuples.Importer and
+// tuples.RevisionWaiter. All methods are safe for concurrent use.
+type Store struct {
+	opts Options
+	db   *pebble.DB
+
+	// head is the newest durable revision; horizon the oldest readable one. Both
+	// only grow. The committer stores head after a group is synced; GC stores horizon
+	// before it deletes anything, so a reader that checks horizon after reading knows
+	// its data predates any deletion it could depend on.
+	head    atomic.Uint64
+	horizon atomic.Uint64
+
+	// closed is set first thing in Close; inflight counts operations (reads,
+	// iterations, writes) that passed acquire, and Close waits for it to drop to 0
+	// before it stops the committer and closes Pebble.
+	closed   atomic.Bool
+	inflight atomic.Int64
+	closing  chan struct{} // closed with closed: wakes waiters and the GC loop
+
+	reqs      chan *request // unbuffered: see committer.go
+	quit      chan struct{} // stops the committer, after inflight reached 0
+	committed chan struct{} // closed when the committer has exited
+	gcDone    chan struct{} // closed when the background GC loop has exited
+
+	notify struct {
+		sync.Mutex
+		ch chan struct{} // closed and replaced after each commit
+	}
+
+	// Committer-owned state, touched only by the committer goroutine.
+	schemaRev tuples.Revision // revision of the newest schema
+}
+
+var (
+	_ tuples.Store          = (*Store)(nil)
+	_ tuples.Importer       = (*Store)(nil)
+	_ tuples.RevisionWaiter = (*Store)(nil)
+)
+
+// Open opens (creating if needed) the store in dir on opts.FS. opts may be nil for
+// defaults. The returned Store runs a committer goroutine and, unless disabled, a
+// GC goroutine; Close stops them.
+func Open(dir string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	cache := pebble.NewCache(o.CacheSize)
+	defer cache.Unref()
+	po := &pebble.Options{
+		FS:                 o.FS,
+		Cache:              cache,
+		MemTableSize:       memTableSize,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{o.Logger},
+	}
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: open %s: %w", dir, err)
+	}
+	s := &Store{
+		opts:      o,
+		db:        db,
+		closing:   make(chan struct{}),
+		reqs:      make(chan *request),
+		quit:      make(chan struct{}),
+		committed: make(chan struct{}),
+		gcDone:    make(chan struct{}),
+	}
+	s.notify.ch = make(chan struct{})
+	if err := s.load(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	go s.commitLoop()
+	if o.GCInterval > 0 {
+		go s.gcLoop()
+	} else {
+		close(s.gcDone)
+	}
+	return s, nil
+}
+
+// load reads the persisted head, horizon and newest schema revision.
+func (s *Store) load() error {
+	for _, m := range []struct {
+		key []byte
+		dst *atomic.Uint64
+	}{{keyHead, &s.head}, {keyHorizon, &s.horizon}} {
+		v, closer, err := s.db.Get(m.key)
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("pebblestore: read %s: %w", m.key, err)
+		}
+		n, err := decodeUint64(v)
+		_ = closer.Close()
+		if err != nil {
+			return err
+		}
+		m.dst.Store(n)
+	}
+	_, rev, err := s.schemaAt(tuples.Revision(s.head.Load()))
+	if err != nil && !errors.Is(err, tuples.ErrNoSchema) {
+		return err
+	}
+	s.schemaRev = rev
+	return nil
+}
+
+// Close waits for in-flight operations, stops the committer and the GC, and closes
+// Pebble. Operations started after Close fail with tuples.ErrClosed. An iteration
+// left unfinished by its caller delays Close until it ends.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return tuples.ErrClosed
+	}
+	close(s.closing)
+	<-s.gcDone
+	for s.inflight.Load() > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	close(s.quit)
+	<-s.committed
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("pebblestore: close: %w", err)
+	}
+	return nil
+}
+
+// acquire registers an operation; it fails once Close has begun. Every successful
+// acquire must be paired with release.
+func (s *Store) acquire() error {
+	if s.closed.Load() {
+		return tuples.ErrClosed
+	}
+	s.inflight.Add(1)
+	if s.closed.Load() {
+		s.inflight.Add(-1)
+		return tuples.ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) release() { s.inflight.Add(-1) }
+
+// HeadRevision returns the newest durable revision.
+func (s *Store) HeadRevision(ctx context.Context) (tuples.Revision, error) {
+	if s.closed.Load() {
+		return 0, tuples.ErrClosed
+	}
+	return tuples.Revision(s.head.Load()), nil
+}
+
+// Horizon returns the oldest revision still readable (0 before the first GC).
+func (s *Store) Horizon() tuples.Revision { return tuples.Revision(s.horizon.Load()) }
+
+// ReaderAt returns a reader of rev. It is cheap: no Pebble snapshot is held.
+func (s *Store) ReaderAt(ctx context.Context, rev tuples.Revision) (tuples.Reader, error) {
+	if s.closed.Load() {
+		return nil, tuples.ErrClosed
+	}
+	if err := s.checkRevision(rev); err != nil {
+		return nil, err
+	}
+	return &reader{s: s, rev: rev}, nil
+}
+
+func (s *Store) checkRevision(rev tuples.Revision) error {
+	if h := tuples.Revision(s.horizon.Load()); rev < h {
+		return fmt.Errorf("pebblestore: revision %d, horizon %d: %w", rev, h, tuples.ErrRevisionExpired)
+	}
+	if head := tuples.Revision(s.head.Load()); rev > head {
+		return fmt.Errorf("pebblestore: revision %d, head %d: %w", rev, head, tuples.ErrRevisionInFuture)
+	}
+	return nil
+}
+
+// expired reports, after a read, whether GC may have removed versions the read at
+// rev depended on.
+func (s *Store) expired(rev tuples.Revision) error {
+	if h := tuples.Revision(s.horizon.Load()); rev < h {
+		return fmt.Errorf("pebblestore: revision %d, horizon %d: %w", rev, h, tuples.ErrRevisionExpired)
+	}
+	return nil
+}
+
+// WaitForRevision blocks until the head is greater than after and returns it.
+func (s *Store) WaitForRevision(ctx context.Context, after tuples.Revision) (tuples.Revision, error) {
+	for {
+		s.notify.Lock()
+		ch := s.notify.ch
+		s.notify.Unlock()
+		if head := tuples.Revision(s.head.Load()); head > after {
+			return head, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-s.closing:
+			return 0, tuples.ErrClosed
+		}
+	}
+}
+
+// Changes yields the change log after `after` up to the head at the time of the
+// call, in commit order (revision, then the order of the updates in the request).
+func (s *Store) Changes(ctx context.Context, after tuples.Revision) iter.Seq2[tuples.Change, error] {
+	return func(yield func(tuples.Change, error) bool) {
+		if err := s.acquire(); err != nil {
+			yield(tuples.Change{}, err)
+			return
+		}
+		defer s.release()
+		if err := s.checkRevision(after); err != nil {
+			yield(tuples.Change{}, err)
+			return
+		}
+		head := tuples.Revision(s.head.Load())
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: changeKey(after+1, 0), UpperBound: changeKey(head+1, 0)})
+		if err != nil {
+			yield(tuples.Change{}, fmt.Errorf("pebblestore: changes: %w", err))
+			return
+		}
+		defer it.Close()
+		if err := s.expired(after); err != nil {
+			yield(tuples.Change{}, err)
+			return
+		}
+		n := 0
+		for valid := it.First(); valid; valid = it.Next() {
+			if n++; n%256 == 0 && ctx.Err() != nil {
+				yield(tuples.Change{}, ctx.Err())
+				return
+			}
+			c, err := decodeChange(it.Key(), it.Value())
+			if err != nil {
+				yield(tuples.Change{}, err)
+				return
+			}
+			if !yield(c, nil) {
+				return
+			}
+		}
+		if err := it.Error(); err != nil {
+			yield(tuples.Change{}, fmt.Errorf("pebblestore: changes: %w", err))
+		}
+	}
+}
+
+// schemaAt returns the newest schema written at or before rev.
+func (s *Store) schemaAt(rev tuples.Revision) ([]byte, tuples.Revision, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagSchema}, UpperBound: revKey(tagSchema, rev+1)})
+	if err != nil {
+		return nil, 0, fmt.Errorf("pebblestore: schema: %w", err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		if err := it.Error(); err != nil {
+			return nil, 0, fmt.Errorf("pebblestore: schema: %w", err)
+		}
+		return nil, 0, tuples.ErrNoSchema
+	}
+	return append([]byte(nil), it.Value()...), keyRevision(it.Key()), nil
+}
