@@ -364,7 +364,24 @@ func (p *parser) parseMember(d *DefinitionDecl) {
 	p.skipSemicolons()
 }
 
+// keywordOpensLine reports whether the current token is a declaration keyword at the
+// start of a line: there it ends a declaration left incomplete rather than being read
+// as a name (`relation r: user |` followed by a new member).
+func (p *parser) keywordOpensLine() bool {
+	if p.tok.kind != tokIdent || p.tok.nlBefore == 0 {
+		return false
+	}
+	switch p.tok.text {
+	case "relation", "permission", "definition", "caveat":
+		return true
+	}
+	return false
+}
+
 func (p *parser) parseTypeRef() *TypeRef {
+	if p.keywordOpensLine() {
+		p.expected("a subject type")
+	}
 	t := &TypeRef{Type: p.ident("a subject type")}
 	switch p.tok.kind {
 	case tokHash:
@@ -512,8 +529,7 @@ func (p *parser) parsePrimary() Expr {
 	switch p.tok.kind {
 	case tokIdent:
 		t := p.tok
-		if t.nlBefore > 0 && (t.text == "relation" || t.text == "permission" || t.text == "definition" || t.text == "caveat") {
-			// A keyword opening a line ends an expression left incomplete.
+		if p.keywordOpensLine() {
 			p.expected("a relation or permission name, nil, self or (")
 		}
 		p.next()
