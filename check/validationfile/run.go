@@ -1,0 +1,149 @@
+package validationfile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/relata/relata/check"
+	"github.com/relata/relata/schema"
+	"github.com/relata/relata/tuples"
+	"github.com/relata/relata/tuples/pebblestore"
+)
+
+// importChunk bounds the tuples of one store import.
+const importChunk = 10000
+
+// RunFile reads and runs the validation file at path. It returns every problem found,
+// each an *Error with the file line: a malformed file, a schema or tuple the runner
+// cannot load (caveats and expiration: "not supported yet"), and each failing
+// assertion or expectation with what was expected and what was got. The error result
+// is for failures of the run itself (the store), not of the file.
+func RunFile(ctx context.Context, path string) ([]*Error, error) {
+	f, err := ReadFile(path)
+	if err != nil {
+		var fe *Error
+		if errors.As(err, &fe) {
+			return []*Error{fe}, nil
+		}
+		return []*Error{{Path: path, Msg: err.Error()}}, nil
+	}
+	return Run(ctx, f)
+}
+
+// Run loads f's schema and relationships into an in-memory Pebble store and checks
+// its assertions and expectations; see RunFile.
+func Run(ctx context.Context, f *File) ([]*Error, error) {
+	var problems []*Error
+	add := func(line int, format string, args ...any) {
+		problems = append(problems, &Error{Path: f.Path, Line: line, Msg: fmt.Sprintf(format, args...)})
+	}
+	if strings.TrimSpace(f.Schema) == "" {
+		add(1, "no schema: set schema or schemaFile")
+		return problems, nil
+	}
+	s, err := schema.Compile("schema", []byte(f.Schema))
+	if err != nil {
+		var list schema.ErrorList
+		if errors.As(err, &list) {
+			for _, se := range list {
+				add(f.schemaLine(se.Pos.Line), "schema: %d:%d: %s", se.Pos.Line, se.Pos.Column, se.Msg)
+			}
+		} else {
+			add(f.SchemaLine, "%v", err)
+		}
+		return problems, nil
+	}
+	var ts []tuples.Tuple
+	for _, l := range f.Relationships {
+		t, err := tuples.ParseTuple(l.Text)
+		if err == nil {
+			err = s.ValidateTuple(t)
+		}
+		if err != nil {
+			add(l.Line, "relationship %s: %v", l.Text, err)
+			continue
+		}
+		ts = append(ts, t)
+	}
+	if len(problems) > 0 {
+		return problems, nil
+	}
+
+	st, err := pebblestore.Open("validation", &pebblestore.Options{FS: vfs.NewMem(), GCInterval: -1, CacheSize: 8 << 20})
+	if err != nil {
+		return nil, fmt.Errorf("validationfile: %w", err)
+	}
+	defer func() { _ = st.Close() }()
+	srev, err := st.WriteSchema(ctx, []byte(f.Schema), nil)
+	if err != nil {
+		return nil, fmt.Errorf("validationfile: writing schema: %w", err)
+	}
+	rev := srev
+	for chunk := range slices.Chunk(ts, importChunk) {
+		if rev, err = st.Import(ctx, chunk, srev); err != nil {
+			return nil, fmt.Errorf("validationfile: loading relationships: %w", err)
+		}
+	}
+	r, err := st.ReaderAt(ctx, rev)
+	if err != nil {
+		return nil, fmt.Errorf("validationfile: %w", err)
+	}
+	e := check.New(check.Options{})
+
+	for _, a := range f.Assertions {
+		if msg := runAssertion(ctx, e, r, a); msg != "" {
+			add(a.Line.Line, "%s", msg)
+		}
+	}
+	for _, x := range f.Validation {
+		msgs, err := runExpectation(ctx, e, r, x)
+		if err != nil {
+			return nil, err
+		}
+		problems = append(problems, withPath(f.Path, msgs)...)
+	}
+	return problems, nil
+}
+
+func withPath(path string, es []*Error) []*Error {
+	for _, e := range es {
+		e.Path = path
+	}
+	return es
+}
+
+// schemaLine maps a line of the schema text to a line of the file.
+func (f *File) schemaLine(line int) int {
+	if f.SchemaLiteral && line > 0 {
+		return f.SchemaLine + line - 1
+	}
+	return f.SchemaLine
+}
+
+// runAssertion returns what is wrong with one assertion, or "".
+func runAssertion(ctx context.Context, e *check.Engine, r tuples.Reader, a Assertion) string {
+	if a.Kind == AssertCaveated {
+		return fmt.Sprintf("%s %s: caveats: %v", a.Kind, a.Text, tuples.ErrNotSupported)
+	}
+	if strings.Contains(a.Text, " with ") {
+		return fmt.Sprintf("%s %s: caveat context: %v", a.Kind, a.Text, tuples.ErrNotSupported)
+	}
+	t, err := tuples.ParseTuple(a.Text)
+	if err != nil {
+		return fmt.Sprintf("%s %s: %v", a.Kind, a.Text, err)
+	}
+	res, err := e.Check(ctx, r, check.CheckRequest{Object: t.Object, Permission: t.Relation, Subject: t.Subject})
+	if err != nil {
+		return fmt.Sprintf("%s %s: %v", a.Kind, a.Text, err)
+	}
+	want := a.Kind == AssertTrue
+	if res.Allowed != want {
+		return fmt.Sprintf("%s failed: %s: expected %t, got %t", a.Kind, a.Text, want, res.Allowed)
+	}
+	return ""
+}
