@@ -1,9 +1,526 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
 
-// addClientCommands registers the client commands. Not built yet: they fail with "not supported yet".
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/relata/relata/client"
+	relatav1 "github.com/relata/relata/proto/relata/v1"
+	"github.com/relata/relata/tuples"
+)
+
+// clientFlags are the flags every client command has; each is also RELATA_<NAME>.
+type clientFlags struct {
+	endpoint string
+	insecure bool
+	token    string
+	json     bool
+}
+
+func (f *clientFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.endpoint, "endpoint", "localhost:50051", "gRPC address of the Relata server")
+	fl.BoolVar(&f.insecure, "insecure", false, "plaintext instead of TLS (the default for localhost and loopback endpoints)")
+	fl.StringVar(&f.token, "token", "", "bearer token (the server's --preshared-key)")
+	fl.BoolVar(&f.json, "json", false, "print JSON for machines instead of text")
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) }
+}
+
+// dial connects to the endpoint. Loopback endpoints use plaintext unless TLS is the
+// only way; others use TLS unless --insecure.
+func (f *clientFlags) dial() (*client.Client, error) {
+	opts := []client.Option{}
+	if f.insecure || isLoopback(f.endpoint) {
+		opts = append(opts, client.WithInsecure())
+	}
+	if f.token != "" {
+		opts = append(opts, client.WithToken(f.token))
+	}
+	return client.New(f.endpoint, opts...)
+}
+
+func isLoopback(endpoint string) bool {
+	host, _, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		host = endpoint
+	}
+	if host == "localhost" || host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// clientCommand builds a client command with its flags bound to a fresh clientFlags;
+// the caller sets RunE.
+func clientCommand(use, short string, args cobra.PositionalArgs) (*cobra.Command, *clientFlags) {
+	f := &clientFlags{}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  args,
+	}
+	f.register(cmd)
+	return cmd, f
+}
+
+// oneLine keeps an error to one line (schema errors list one per line).
+func oneLine(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "\n") {
+		return err
+	}
+	return errors.New(strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", " ; ")), " "))
+}
+
+// printJSONMap prints m as one line of JSON.
+func printJSONMap(w io.Writer, m map[string]any) error {
+	return json.NewEncoder(w).Encode(m)
+}
+
+// printJSON prints m as one line of JSON with the REST API's field names.
+func printJSON(w io.Writer, m proto.Message) error {
+	b, err := protojson.MarshalOptions{EmitDefaultValues: true}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil { // protojson varies its spacing
+		return err
+	}
+	buf.WriteByte('\n')
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+func parseConsistency(s string) (client.Consistency, error) {
+	c, err := client.ParseConsistency(s)
+	if err != nil {
+		return client.Consistency{}, usageError("--consistency %q: want full, min, exact:ZOOKIE or a ZOOKIE", s)
+	}
+	return c, nil
+}
+
+// addClientCommands registers the commands that talk to a server: check, check-bulk,
+// expand, lookup-resources, lookup-subjects, write, create, delete, read.
 func addClientCommands(root *cobra.Command, s *streams) {
-	_ = s
-	_ = root
+	root.AddCommand(
+		newCheckCmd(s), newCheckBulkCmd(s), newExpandCmd(s),
+		newLookupResourcesCmd(s), newLookupSubjectsCmd(s),
+		newWriteCmd(s, "write", tuples.OpTouch, "Write tuples (touch: create or keep)"),
+		newWriteCmd(s, "create", tuples.OpCreate, "Create tuples (fail if one exists)"),
+		newWriteCmd(s, "delete", tuples.OpDelete, "Delete tuples"),
+		newReadCmd(s),
+	)
+}
+
+func newCheckCmd(s *streams) *cobra.Command {
+	var explain bool
+	var consistency string
+	cmd, f := clientCommand("check OBJECT PERMISSION SUBJECT", "Check a permission: exit 0 allowed, 3 denied",
+		cobra.ExactArgs(3))
+	cmd.Long = "Check whether SUBJECT has PERMISSION on OBJECT, e.g.\n" +
+		"  relata check flow:f1 execute user:anne\n" +
+		"Prints allowed or denied and exits 0 when allowed, 3 when denied, 1 on errors."
+	cmd.Flags().BoolVar(&explain, "explain", false, "print why: the evaluation tree")
+	cmd.Flags().StringVar(&consistency, "consistency", "min", "full, min, exact:ZOOKIE, or a ZOOKIE to read at least as fresh as")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cons, err := parseConsistency(consistency)
+		if err != nil {
+			return err
+		}
+		c, err := f.dial()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		obj, err := tuples.ParseObject(args[0])
+		if err != nil {
+			return err
+		}
+		sub, err := tuples.ParseSubject(args[2])
+		if err != nil {
+			return err
+		}
+		resp, err := c.Permissions().Check(cmd.Context(), &relatav1.CheckRequest{
+			Object: client.ObjectProto(obj), Permission: args[1], Subject: client.SubjectProto(sub),
+			Consistency: cons.Proto(), Explain: explain,
+		})
+		if err != nil {
+			return oneLine(client.FromStatus(err))
+		}
+		if f.json {
+			err = printJSON(s.out, resp)
+		} else {
+			word := "denied"
+			if resp.GetAllowed() {
+				word = "allowed"
+			}
+			fmt.Fprintln(s.out, word)
+			if explain {
+				printExplanation(s.out, resp.GetExplanation(), "")
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if !resp.GetAllowed() {
+			return silentExit(ExitDenied)
+		}
+		return nil
+	}
+	return cmd
+}
+
+// printExplanation prints an explanation tree, one step a line, [+] true, [-] false.
+func printExplanation(w io.Writer, e *relatav1.Explanation, indent string) {
+	if e == nil {
+		return
+	}
+	mark := "[-]"
+	if e.GetResult() {
+		mark = "[+]"
+	}
+	line := indent + mark + " " + e.GetStep()
+	if e.GetNote() != "" {
+		line += "  (" + e.GetNote() + ")"
+	}
+	fmt.Fprintln(w, line)
+	for _, c := range e.GetChildren() {
+		printExplanation(w, c, indent+"    ")
+	}
+}
+
+func newCheckBulkCmd(s *streams) *cobra.Command {
+	var consistency string
+	cmd, f := clientCommand("check-bulk OBJECT#PERMISSION@SUBJECT...", "Check several permissions at one revision",
+		cobra.MinimumNArgs(1))
+	cmd.Long = "Check several permissions at one revision, each written like a tuple:\n" +
+		"  relata check-bulk flow:f1#execute@user:anne flow:f2#execute@user:bob\n" +
+		"Prints one line per check. Exits 0 when all are allowed, 3 when any is denied, 1 on errors."
+	cmd.Flags().StringVar(&consistency, "consistency", "min", "full, min, exact:ZOOKIE, or a ZOOKIE")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cons, err := parseConsistency(consistency)
+		if err != nil {
+			return err
+		}
+		items := make([]client.BulkItem, len(args))
+		for i, a := range args {
+			if items[i], err = client.ParseBulkItem(a); err != nil {
+				return err
+			}
+		}
+		c, err := f.dial()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		zookie, err := c.CheckBulk(cmd.Context(), items, cons)
+		if err != nil {
+			return oneLine(err)
+		}
+		code := ExitOK
+		for i, it := range items {
+			word := "allowed"
+			switch {
+			case it.Err != nil:
+				word, code = "error", ExitError
+			case !it.Allowed:
+				word = "denied"
+				if code == ExitOK {
+					code = ExitDenied
+				}
+			}
+			if f.json {
+				m := map[string]any{"check": args[i], "allowed": it.Allowed, "checkedAt": zookie}
+				if it.Err != nil {
+					m["error"] = it.Err.Error()
+				}
+				if err := printJSONMap(s.out, m); err != nil {
+					return err
+				}
+				continue
+			}
+			line := word + " " + args[i]
+			if it.Err != nil {
+				line += ": " + it.Err.Error()
+			}
+			fmt.Fprintln(s.out, line)
+		}
+		if code != ExitOK {
+			return silentExit(code)
+		}
+		return nil
+	}
+	return cmd
+}
+
+func newExpandCmd(s *streams) *cobra.Command {
+	var consistency string
+	cmd, f := clientCommand("expand OBJECT RELATION", "Print the userset tree of OBJECT#RELATION",
+		cobra.ExactArgs(2))
+	cmd.Flags().StringVar(&consistency, "consistency", "min", "full, min, exact:ZOOKIE, or a ZOOKIE")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cons, err := parseConsistency(consistency)
+		if err != nil {
+			return err
+		}
+		obj, err := tuples.ParseObject(args[0])
+		if err != nil {
+			return err
+		}
+		c, err := f.dial()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		resp, err := c.Permissions().Expand(cmd.Context(), &relatav1.ExpandRequest{
+			Object: client.ObjectProto(obj), Relation: args[1], Consistency: cons.Proto(),
+		})
+		if err != nil {
+			return oneLine(client.FromStatus(err))
+		}
+		if f.json {
+			return printJSON(s.out, resp)
+		}
+		printTree(s.out, resp.GetTree(), "")
+		return nil
+	}
+	return cmd
+}
+
+// printTree prints an Expand tree, one node a line, leaves listing their subjects.
+func printTree(w io.Writer, t *relatav1.ExpandTree, indent string) {
+	if t == nil {
+		return
+	}
+	var head string
+	switch t.GetKind() {
+	case relatav1.ExpandTree_KIND_LEAF:
+		head = "leaf"
+	case relatav1.ExpandTree_KIND_UNION:
+		head = "union"
+	case relatav1.ExpandTree_KIND_INTERSECTION:
+		head = "intersection"
+	case relatav1.ExpandTree_KIND_EXCLUSION:
+		head = "exclusion"
+	default:
+		head = "?"
+	}
+	if t.GetObject() != nil && t.GetRelation() != "" {
+		head = client.ObjectFromProto(t.GetObject()).String() + "#" + t.GetRelation() + " " + head
+	}
+	if d := t.GetDescription(); d != "" {
+		head += "  (" + d + ")"
+	}
+	fmt.Fprintln(w, indent+head)
+	for _, sub := range t.GetSubjects() {
+		fmt.Fprintln(w, indent+"    "+client.SubjectFromProto(sub).String())
+	}
+	for _, c := range t.GetChildren() {
+		printTree(w, c, indent+"    ")
+	}
+}
+
+func newLookupResourcesCmd(s *streams) *cobra.Command {
+	var consistency string
+	var limit uint32
+	cmd, f := clientCommand("lookup-resources TYPE PERMISSION SUBJECT", "List the objects of TYPE on which SUBJECT has PERMISSION",
+		cobra.ExactArgs(3))
+	cmd.Flags().StringVar(&consistency, "consistency", "min", "full, min, exact:ZOOKIE, or a ZOOKIE")
+	cmd.Flags().Uint32Var(&limit, "limit", 0, "stop after this many results (0: all)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cons, err := parseConsistency(consistency)
+		if err != nil {
+			return err
+		}
+		sub, err := tuples.ParseSubject(args[2])
+		if err != nil {
+			return err
+		}
+		c, err := f.dial()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		stream, err := c.Permissions().LookupResources(cmd.Context(), &relatav1.LookupResourcesRequest{
+			ResourceType: args[0], Permission: args[1], Subject: client.SubjectProto(sub),
+			Consistency: cons.Proto(), Limit: limit,
+		})
+		if err != nil {
+			return oneLine(client.FromStatus(err))
+		}
+		for {
+			resp, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return oneLine(client.FromStatus(err))
+			}
+			if f.json {
+				if err := printJSON(s.out, resp); err != nil {
+					return err
+				}
+				continue
+			}
+			fmt.Fprintln(s.out, client.ObjectFromProto(resp.GetObject()).String())
+		}
+	}
+	return cmd
+}
+
+func newLookupSubjectsCmd(s *streams) *cobra.Command {
+	var consistency, subjectRelation string
+	var limit uint32
+	cmd, f := clientCommand("lookup-subjects OBJECT PERMISSION SUBJECT_TYPE", "List the subjects of SUBJECT_TYPE that have PERMISSION on OBJECT",
+		cobra.ExactArgs(3))
+	cmd.Flags().StringVar(&consistency, "consistency", "min", "full, min, exact:ZOOKIE, or a ZOOKIE")
+	cmd.Flags().StringVar(&subjectRelation, "subject-relation", "", "look up usersets SUBJECT_TYPE:id#RELATION")
+	cmd.Flags().Uint32Var(&limit, "limit", 0, "stop after this many results (0: all)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cons, err := parseConsistency(consistency)
+		if err != nil {
+			return err
+		}
+		obj, err := tuples.ParseObject(args[0])
+		if err != nil {
+			return err
+		}
+		c, err := f.dial()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		stream, err := c.Permissions().LookupSubjects(cmd.Context(), &relatav1.LookupSubjectsRequest{
+			Object: client.ObjectProto(obj), Permission: args[1], SubjectType: args[2],
+			SubjectRelation: subjectRelation, Consistency: cons.Proto(), Limit: limit,
+		})
+		if err != nil {
+			return oneLine(client.FromStatus(err))
+		}
+		for {
+			resp, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return oneLine(client.FromStatus(err))
+			}
+			if f.json {
+				if err := printJSON(s.out, resp); err != nil {
+					return err
+				}
+				continue
+			}
+			fmt.Fprintln(s.out, client.FormatLookupSubject(resp))
+		}
+	}
+	return cmd
+}
+
+func newWriteCmd(s *streams, use string, op tuples.Operation, short string) *cobra.Command {
+	cmd, f := clientCommand(use+" TUPLE...", short, cobra.MinimumNArgs(1))
+	cmd.Long = short + ", atomically, e.g.\n  relata " + use + " flow:f1#granted@role:ops#member tenant:acme#admin@user:anne\n" +
+		"Prints the zookie of the new revision (pass it to --consistency to read this write)."
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ups := make([]client.Update, 0, len(args))
+		for _, a := range args {
+			t, err := tuples.ParseTuple(a)
+			if err != nil {
+				return err
+			}
+			ups = append(ups, client.Update{Op: op, Tuple: t})
+		}
+		c, err := f.dial()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		zookie, err := c.Write(cmd.Context(), ups)
+		if err != nil {
+			return oneLine(err)
+		}
+		if f.json {
+			return printJSON(s.out, &relatav1.WriteResponse{WrittenAt: zookie})
+		}
+		fmt.Fprintln(s.out, zookie)
+		return nil
+	}
+	return cmd
+}
+
+func newReadCmd(s *streams) *cobra.Command {
+	var consistency, subject string
+	var limit uint32
+	cmd, f := clientCommand("read [TYPE[:ID][#RELATION]]", "Print the tuples matching a filter, one a line",
+		cobra.MaximumNArgs(1))
+	cmd.Long = "Print the stored tuples matching a filter, one a line in text form, e.g.\n" +
+		"  relata read flow:f1\n  relata read tenant#admin --subject user:anne\n  relata read"
+	cmd.Flags().StringVar(&consistency, "consistency", "min", "full, min, exact:ZOOKIE, or a ZOOKIE")
+	cmd.Flags().StringVar(&subject, "subject", "", "only tuples whose subject matches TYPE[:ID][#RELATION]")
+	cmd.Flags().Uint32Var(&limit, "limit", 0, "stop after this many tuples (0: all)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cons, err := parseConsistency(consistency)
+		if err != nil {
+			return err
+		}
+		filter := &relatav1.TupleFilter{}
+		if len(args) == 1 {
+			filter.ObjectType, filter.ObjectId, filter.Relation = splitFilter(args[0])
+		}
+		if subject != "" {
+			typ, id, rel := splitFilter(subject)
+			filter.Subject = &relatav1.SubjectFilter{Type: typ, Id: id, Relation: rel}
+		}
+		c, err := f.dial()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		stream, err := c.Relationships().Read(cmd.Context(), &relatav1.ReadRequest{Filter: filter, Consistency: cons.Proto(), Limit: limit})
+		if err != nil {
+			return oneLine(client.FromStatus(err))
+		}
+		for {
+			resp, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return oneLine(client.FromStatus(err))
+			}
+			if f.json {
+				if err := printJSON(s.out, resp); err != nil {
+					return err
+				}
+				continue
+			}
+			fmt.Fprintln(s.out, client.TupleFromProto(resp.GetTuple()).String())
+		}
+	}
+	return cmd
+}
+
+// splitFilter splits `TYPE[:ID][#RELATION]`; the server validates the parts.
+func splitFilter(s string) (typ, id, rel string) {
+	rest, rel, _ := strings.Cut(s, "#")
+	typ, id, _ = strings.Cut(rest, ":")
+	return typ, id, rel
 }

@@ -1,9 +1,102 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+	"io"
+	"os"
 
-// addSchemaRemoteCommands registers subcommands of `relata schema`. Not built yet.
+	"github.com/spf13/cobra"
+
+	"github.com/relata/relata/schema/models"
+	relatav1 "github.com/relata/relata/proto/relata/v1"
+)
+
+// addSchemaRemoteCommands registers `relata schema write FILE | --model NAME` and
+// `relata schema read`, which talk to a server.
 func addSchemaRemoteCommands(schemaCmd *cobra.Command, s *streams) {
-	_ = s
-	_ = schemaCmd
+	schemaCmd.AddCommand(newSchemaWriteCmd(s), newSchemaReadCmd(s))
+}
+
+func newSchemaWriteCmd(s *streams) *cobra.Command {
+	var model string
+	cmd, f := clientCommand("write FILE | --model NAME", "Write the schema from FILE or a bundled model",
+		cobra.MaximumNArgs(1))
+	cmd.Long = "Write the server's schema from FILE (`-` for standard input) or from a bundled\n" +
+		"model (see `relata schema models`). The server refuses a schema that removes a\n" +
+		"relation or subject type that stored tuples still use. Prints the zookie."
+	cmd.Flags().StringVar(&model, "model", "", "bundled model to write instead of FILE")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		var text []byte
+		var err error
+		switch {
+		case model != "" && len(args) == 1:
+			return usageError("schema write: give FILE or --model NAME, not both")
+		case model != "":
+			if text, err = models.Schema(model); err != nil {
+				return fmt.Errorf("schema write: model %s not found: %w", model, err)
+			}
+		case len(args) == 1 && args[0] == "-":
+			if text, err = readAll(s); err != nil {
+				return fmt.Errorf("schema write: reading standard input: %w", err)
+			}
+		case len(args) == 1:
+			if text, err = os.ReadFile(args[0]); err != nil {
+				return fmt.Errorf("schema write: %w", err)
+			}
+		default:
+			return usageError("schema write: give FILE or --model NAME")
+		}
+		c, err := f.dial()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		zookie, err := c.WriteSchema(cmd.Context(), string(text))
+		if err != nil {
+			return oneLine(err)
+		}
+		if f.json {
+			return printJSON(s.out, &relatav1.WriteSchemaResponse{WrittenAt: zookie})
+		}
+		fmt.Fprintln(s.out, zookie)
+		return nil
+	}
+	return cmd
+}
+
+func newSchemaReadCmd(s *streams) *cobra.Command {
+	var consistency string
+	cmd, f := clientCommand("read", "Print the server's schema", cobra.NoArgs)
+	cmd.Flags().StringVar(&consistency, "consistency", "min", "full, min, exact:ZOOKIE, or a ZOOKIE")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cons, err := parseConsistency(consistency)
+		if err != nil {
+			return err
+		}
+		c, err := f.dial()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		text, zookie, err := c.ReadSchema(cmd.Context(), cons)
+		if err != nil {
+			return oneLine(err)
+		}
+		if f.json {
+			return printJSON(s.out, &relatav1.ReadSchemaResponse{Schema: text, ReadAt: zookie})
+		}
+		fmt.Fprint(s.out, text)
+		if len(text) > 0 && text[len(text)-1] != '\n' {
+			fmt.Fprintln(s.out)
+		}
+		return nil
+	}
+	return cmd
+}
+
+func readAll(s *streams) ([]byte, error) {
+	if s.in == nil {
+		return nil, nil
+	}
+	return io.ReadAll(s.in)
 }
