@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/relata/relata/schema/models"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
+	"github.com/relata/relata/schema/models"
 )
 
 // addSchemaRemoteCommands registers `relata schema write FILE | --model NAME` and
