@@ -205,3 +205,30 @@ func explanationToProto(e *check.Explanation) *relatav1.Explanation {
 	}
 	return out
 }
+
+func expandTreeToProto(n *check.ExpandNode) *relatav1.ExpandTree {
+	if n == nil {
+		return nil
+	}
+	out := &relatav1.ExpandTree{Description: n.Description, Relation: n.Relation}
+	switch n.Kind {
+	case check.ExpandLeaf:
+		out.Kind = relatav1.ExpandTree_KIND_LEAF
+	case check.ExpandUnion:
+		out.Kind = relatav1.ExpandTree_KIND_UNION
+	case check.ExpandIntersection:
+		out.Kind = relatav1.ExpandTree_KIND_INTERSECTION
+	case check.ExpandExclusion:
+		out.Kind = relatav1.ExpandTree_KIND_EXCLUSION
+	}
+	if n.Object != (tuples.ObjectRef{}) {
+		out.Object = objectToProto(n.Object)
+	}
+	for _, s := range n.Subjects {
+		out.Subjects = append(out.Subjects, subjectToProto(s))
+	}
+	for _, c := range n.Children {
+		out.Children = append(out.Children, expandTreeToProto(c))
+	}
+	return out
+}

@@ -128,9 +128,24 @@ func codeName(c codes.Code) string {
 	return c.String()
 }
 
-// Expand is not wired to the engine yet.
+// Expand returns the userset tree of object#relation one level deep.
 func (h *permissionService) Expand(ctx context.Context, req *relatav1.ExpandRequest) (*relatav1.ExpandResponse, error) {
-	return nil, toStatus(ctx, h.s.log, errNotSupported("Expand"))
+	obj, err := objectFromProto("object", req.GetObject())
+	if err == nil {
+		err = tuples.ValidateName("relation", req.GetRelation())
+	}
+	if err != nil {
+		return nil, toStatus(ctx, h.s.log, err)
+	}
+	r, err := h.s.reader(ctx, req.GetConsistency())
+	if err != nil {
+		return nil, toStatus(ctx, h.s.log, err)
+	}
+	tree, err := h.s.cfg.Engine.Expand(ctx, r, check.ExpandRequest{Object: obj, Relation: req.GetRelation()})
+	if err != nil {
+		return nil, toStatus(ctx, h.s.log, err)
+	}
+	return &relatav1.ExpandResponse{Tree: expandTreeToProto(tree), ExpandedAt: tuples.EncodeZookie(r.Revision())}, nil
 }
 
 // LookupResources is not wired to the engine yet.
