@@ -1,0 +1,157 @@
+package schema
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/relata/relata/tuples"
+)
+
+func TestDiff(t *testing.T) {
+	t.Parallel()
+	old := mustCompile(t, `definition user {}
+definition role { relation member: user | role#member }
+definition gone { relation r: user }
+definition flow {
+	relation tenant: role
+	relation granted: user | role#member | user:*
+	relation denied: user | role#member
+	relation becomes_permission: user
+	permission execute = granted - denied
+}`)
+	tests := []struct {
+		name string
+		new  string
+		want []string
+	}{
+		{
+			name: "same schema",
+			new: `definition user {}
+definition role { relation member: user | role#member }
+definition gone { relation r: user }
+definition flow {
+	relation tenant: role
+	relation granted: user | role#member | user:*
+	relation denied: user | role#member
+	relation becomes_permission: user
+	permission execute = granted - denied
+}`,
+		},
+		{
+			name: "additions and permission changes remove nothing",
+			new: `definition user {}
+definition team {}
+definition role { relation member: user | role#member | team }
+definition gone { relation r: user  relation s: user }
+definition flow {
+	relation tenant: role
+	relation granted: user | role#member | user:* | team
+	relation denied: user | role#member
+	relation becomes_permission: user
+}`,
+		},
+		{
+			name: "removals",
+			new: `definition user {}
+definition role { relation member: user }
+definition flow {
+	relation granted: user
+	relation denied: role#member | user
+	permission becomes_permission = denied
+}`,
+			want: []string{
+				"subject type role#member removed from role#member",
+				"relation gone#r removed",
+				"relation flow#tenant removed",
+				"subject type role#member removed from flow#granted",
+				"subject type user:* removed from flow#granted",
+				"relation flow#becomes_permission removed",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var got []string
+			for _, r := range Diff(old, mustCompile(t, tt.new)) {
+				got = append(got, r.String())
+			}
+			require.Equal(t, tt.want, got)
+		})
+	}
+	require.Nil(t, Diff(nil, old), "a first schema removes nothing")
+}
+
+func TestRemovalFilter(t *testing.T) {
+	t.Parallel()
+	user := &AllowedSubject{Type: "user"}
+	wildcard := &AllowedSubject{Type: "user", Wildcard: true}
+	userset := &AllowedSubject{Type: "role", Relation: "member"}
+	tests := []struct {
+		name    string
+		removal Removal
+		filter  tuples.Filter
+		matches map[string]bool // tuple → orphaned
+	}{
+		{
+			name:    "relation",
+			removal: Removal{Type: "flow", Relation: "granted"},
+			filter:  tuples.Filter{ObjectType: "flow", Relation: "granted"},
+			matches: map[string]bool{
+				"flow:f#granted@user:anne":       true,
+				"flow:f#granted@role:r#member":   true,
+				"flow:f#denied@user:anne":        false,
+				"tenant:f#granted@user:anne":     false,
+				"flow:f#granted@user:*":          true,
+				"flow:other#granted@team:t#lead": true,
+			},
+		},
+		{
+			name:    "plain subject type",
+			removal: Removal{Type: "flow", Relation: "granted", Subject: user},
+			filter:  tuples.Filter{ObjectType: "flow", Relation: "granted", SubjectType: "user", SubjectRelation: tuples.Ellipsis},
+			matches: map[string]bool{
+				"flow:f#granted@user:anne":        true,
+				"flow:f#granted@user:*":           false,
+				"flow:f#granted@user:anne#friend": false,
+				"flow:f#granted@role:r#member":    false,
+			},
+		},
+		{
+			name:    "wildcard",
+			removal: Removal{Type: "flow", Relation: "granted", Subject: wildcard},
+			filter:  tuples.Filter{ObjectType: "flow", Relation: "granted", SubjectType: "user", SubjectID: "*", SubjectRelation: tuples.Ellipsis},
+			matches: map[string]bool{
+				"flow:f#granted@user:*":    true,
+				"flow:f#granted@user:anne": false,
+			},
+		},
+		{
+			name:    "userset",
+			removal: Removal{Type: "flow", Relation: "granted", Subject: userset},
+			filter:  tuples.Filter{ObjectType: "flow", Relation: "granted", SubjectType: "role", SubjectRelation: "member"},
+			matches: map[string]bool{
+				"flow:f#granted@role:r#member": true,
+				"flow:f#granted@role:r#admin":  false,
+				"flow:f#granted@role:r":        false,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.filter, tt.removal.Filter())
+			for text, want := range tt.matches {
+				tup := tuple(t, text)
+				require.Equal(t, want, tt.removal.Matches(tup), "Matches(%s)", text)
+				if want {
+					// The filter never misses an orphaned tuple.
+					require.True(t, tt.removal.Filter().Matches(tup), "Filter().Matches(%s)", text)
+				}
+			}
+		})
+	}
+	pre := Preconditions([]Removal{{Type: "flow", Relation: "granted"}})
+	require.Equal(t, []tuples.Precondition{{Op: tuples.MustNotMatch, Filter: tuples.Filter{ObjectType: "flow", Relation: "granted"}}}, pre)
+}
