@@ -46,7 +46,8 @@ func (k ExpandKind) String() string {
 // ExpandNode is one node of a userset tree, one level deep (as in Zanzibar): leaves
 // hold subjects and usersets, which callers expand further with another Expand.
 //
-// A leaf with Object set lists the tuples of the stored relation Object#Relation: its
+// The root names the expanded userset; a permission whose rewrite is a single step is a
+// union of one leaf. A leaf with Object set lists the tuples of the stored relation Object#Relation: its
 // subjects are members of that userset. A leaf without Object stands for a rewrite
 // step (a computed userset, an arrow, self): the members of its usersets, and any plain
 // subject, belong to the expanded userset.
@@ -76,6 +77,10 @@ func (e *Engine) Expand(ctx context.Context, r tuples.Reader, req ExpandRequest)
 	n, err := expandRewrite(ctx, r, c, req.Object, rel, rel.Rewrite)
 	if err != nil {
 		return nil, err
+	}
+	if n.Kind == ExpandLeaf && n.Object.Type == "" {
+		// A permission that is a single step: keep leaves with Object for stored tuples.
+		n = &ExpandNode{Kind: ExpandUnion, Description: "union", Children: []*ExpandNode{n}}
 	}
 	n.Object, n.Relation = req.Object, req.Relation
 	return n, nil
