@@ -1,11 +1,55 @@
 package tuples
 
-import "regexp"
+// The rules below are checked by hand-written loops rather than regexps: they run
+// for every tuple on the write path.
 
-var (
-	namePattern     = regexp.MustCompile(`^(?:[a-z][a-z0-9_]{0,62}/)?[a-z][a-z0-9_]{0,62}$`)
-	objectIDPattern = regexp.MustCompile(`^[a-zA-Z0-9_|\-=+/.@]+$`) // length checked separately: RE2 caps repeats at 1000
-)
+// validName reports whether s matches `(?:[a-z][a-z0-9_]{0,62}/)?[a-z][a-z0-9_]{0,62}`.
+func validName(s string) bool {
+	if prefix, rest, ok := cutByte(s, '/'); ok {
+		return validSegment(prefix) && validSegment(rest)
+	}
+	return validSegment(s)
+}
+
+func cutByte(s string, c byte) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+func validSegment(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validObjectID reports whether s matches `[a-zA-Z0-9_|\-=+/.@]{1,1024}`.
+func validObjectID(s string) bool {
+	if len(s) == 0 || len(s) > 1024 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			continue
+		}
+		switch c {
+		case '_', '|', '-', '=', '+', '/', '.', '@':
+			continue
+		}
+		return false
+	}
+	return true
+}
 
 // Rules quoted in validation errors.
 const (
@@ -16,7 +60,7 @@ const (
 // ValidateName checks a type, relation or permission name; field names it in the error
 // (e.g. "object.type").
 func ValidateName(field, name string) error {
-	if !namePattern.MatchString(name) {
+	if !validName(name) {
 		return &ValidationError{Field: field, Value: name, Reason: NameRule}
 	}
 	return nil
@@ -27,7 +71,7 @@ func ValidateObjectID(field, id string) error {
 	if len(id) > 1024 {
 		return &ValidationError{Field: field, Value: id[:64] + "…", Reason: "longer than 1024 bytes"}
 	}
-	if !objectIDPattern.MatchString(id) {
+	if !validObjectID(id) {
 		return &ValidationError{Field: field, Value: id, Reason: ObjectIDRule}
 	}
 	return nil
