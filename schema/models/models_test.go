@@ -1,25 +1,25 @@
-package models
+package models_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/relata/relata/check"
+	"github.com/relata/relata/check/validationfile"
 	"github.com/relata/relata/schema"
+	"github.com/relata/relata/schema/models"
 	"github.com/relata/relata/tuples"
+	"github.com/relata/relata/tuples/pebblestore"
 	"github.com/stretchr/testify/require"
-	"gopkg.in/yaml.v3"
 )
-
-// validationDoc is the part of a validation file these tests read directly.
-type validationDoc struct {
-	SchemaFile    string `yaml:"schemaFile"`
-	Relationships string `yaml:"relationships"`
-}
 
 func compileModel(t *testing.T, name string) *schema.Schema {
 	t.Helper()
-	src, err := Schema(name)
+	src, err := models.Schema(name)
 	require.NoError(t, err)
 	s, err := schema.Compile(name+".zed", src)
 	require.NoError(t, err)
@@ -27,59 +27,62 @@ func compileModel(t *testing.T, name string) *schema.Schema {
 }
 
 func TestNames(t *testing.T) {
-	names := Names()
+	names := models.Names()
 	require.Equal(t, []string{"account-addons", "flow-overrides", "privilege-levels",
 		"tenant-privileges", "tenant-roles", "workflow-platform"}, names)
-	require.Contains(t, names, Default)
+	require.Contains(t, names, models.Default)
 	for _, name := range names {
-		require.NotEmpty(t, Description(name), name)
+		require.NotEmpty(t, models.Description(name), name)
 	}
 }
 
 func TestUnknownModel(t *testing.T) {
-	for _, get := range []func(string) ([]byte, error){Schema, ValidationFile} {
+	for _, get := range []func(string) ([]byte, error){models.Schema, models.ValidationFile} {
 		_, err := get("no-such-model")
 		require.ErrorContains(t, err, `models: unknown model "no-such-model"`)
-		require.ErrorContains(t, err, strings.Join(Names(), ", "))
+		require.ErrorContains(t, err, strings.Join(models.Names(), ", "))
 	}
-	require.Empty(t, Description("no-such-model"))
+	require.Empty(t, models.Description("no-such-model"))
 }
 
 // TestModelsCompile compiles every bundled schema.
 func TestModelsCompile(t *testing.T) {
-	for _, name := range Names() {
+	for _, name := range models.Names() {
 		t.Run(name, func(t *testing.T) {
 			compileModel(t, name)
 		})
 	}
 }
 
-// TestValidationFileTuples checks that every validation file names its own schema and
-// that the schema accepts every one of its relationships.
-func TestValidationFileTuples(t *testing.T) {
-	for _, name := range Names() {
+// TestValidationFiles runs every model's validation file through the validation-file
+// runner (as `relata validate schema/models/NAME.yaml` does): every relationship must
+// be accepted by the model and every assertion must hold.
+func TestValidationFiles(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range models.Names() {
 		t.Run(name, func(t *testing.T) {
-			s := compileModel(t, name)
-			src, err := ValidationFile(name)
+			data, err := models.ValidationFile(name)
 			require.NoError(t, err)
-			var doc validationDoc
-			require.NoError(t, yaml.Unmarshal(src, &doc))
-			require.Equal(t, name+".zed", doc.SchemaFile)
-			n := 0
-			for i, line := range strings.Split(doc.Relationships, "\n") {
-				if c := strings.Index(line, "//"); c >= 0 {
-					line = line[:c]
+			require.True(t, bytes.Contains(data, []byte("\nschemaFile: "+name+".zed\n")), "schemaFile must be %s.zed", name)
+			f, err := validationfile.Parse(name+".yaml", data)
+			require.NoError(t, err)
+			require.NotEmpty(t, f.Relationships)
+			var trues, falses int
+			for _, a := range f.Assertions {
+				switch a.Kind {
+				case validationfile.AssertTrue:
+					trues++
+				case validationfile.AssertFalse:
+					falses++
 				}
-				line = strings.TrimSpace(line)
-				if line == "" {
-					continue
-				}
-				tup, err := tuples.ParseTuple(line)
-				require.NoError(t, err, "relationship line %d", i+1)
-				require.NoError(t, s.ValidateTuple(tup), "relationship line %d: %s", i+1, line)
-				n++
 			}
-			require.Positive(t, n)
+			require.Positive(t, trues)
+			require.Positive(t, falses)
+			problems, err := validationfile.Run(ctx, f)
+			require.NoError(t, err)
+			for _, p := range problems {
+				t.Error(p)
+			}
 		})
 	}
 }
@@ -113,4 +116,137 @@ func TestModelsRefuseTuples(t *testing.T) {
 			}
 		})
 	}
+}
+
+// step is one change to a loaded model followed by checks: Write tuples (touch),
+// Delete tuples, DeleteMatching filters, then Allowed/Denied checks in the
+// `object#permission@subject` form.
+type step struct {
+	write, delete []string
+	deleteMatch   []tuples.Filter
+	allowed       []string
+	denied        []string
+}
+
+// TestChangesTakeEffect loads a model's validation relationships into a store, then
+// changes roles and overrides and checks that the next check, with the same engine and
+// its cache, sees the change: unassigning and deleting roles, add-ons, overrides.
+func TestChangesTakeEffect(t *testing.T) {
+	tests := []struct {
+		name  string
+		model string
+		steps []step
+	}{
+		{
+			name:  "privilege-levels: unassign a role, delete a role",
+			model: "privilege-levels",
+			steps: []step{
+				{allowed: []string{"flow:lab-eddie#edit@user:eddie", "flow:lab-ava#delete@user:ava", "flow:lab-secret#delete@user:olive"}},
+				// Unassign editors from eddie: back to the default role (none in lab).
+				{delete: []string{"role:editors#member@user:eddie"}, denied: []string{"flow:lab-eddie#edit@user:eddie", "flow:lab-eddie#view@user:eddie"}},
+				// Delete role flows-only: every tuple that mentions it.
+				{
+					deleteMatch: []tuples.Filter{
+						{ObjectType: "role", ObjectID: "flows-only"},
+						{SubjectType: "role", SubjectID: "flows-only"},
+					},
+					denied: []string{"flow:lab-ava#delete@user:ava", "flow:lab-ava#view@user:ava", "flow:lab-secret#view@user:olive", "workspace:lab#create_flow@user:ava"},
+				},
+				// A new role grant counts at once.
+				{
+					write:   []string{"role:authors#member@user:ava", "workspace:lab#flows_author@role:authors#member"},
+					allowed: []string{"flow:lab-ava#schedule@user:ava", "workspace:lab#create_flow@user:ava"},
+				},
+			},
+		},
+		{
+			name:  "account-addons: an add-on takes effect at once",
+			model: "account-addons",
+			steps: []step{
+				{denied: []string{"flow:ops-sync#edit@user:ulf", "account:northwind#create_flow@user:ulf"}},
+				{write: []string{"account:northwind#flow_author@user:ulf"}, allowed: []string{"flow:ops-sync#edit@user:ulf", "account:northwind#create_flow@user:ulf"}},
+				{delete: []string{"account:northwind#flow_author@user:ulf"}, denied: []string{"flow:ops-sync#edit@user:ulf"}},
+			},
+		},
+		{
+			name:  "flow-overrides: overrides and app-wide settings",
+			model: "flow-overrides",
+			steps: []step{
+				{allowed: []string{"flow:checkout#execute@anonymous:guest", "flow:checkout#execute@user:uma"}},
+				{write: []string{"app:shop#role_denied@role:anonymous#member"}, denied: []string{"flow:checkout#execute@anonymous:guest", "flow_version:checkout-v3#activate@anonymous:guest"}, allowed: []string{"flow:checkout#execute@user:uma"}},
+				{write: []string{"flow:checkout#role_granted@role:anonymous#member"}, allowed: []string{"flow:checkout#execute@anonymous:guest"}},
+				{write: []string{"flow:checkout#user_denied@user:uma"}, denied: []string{"flow:checkout#execute@user:uma"}},
+				{write: []string{"flow:checkout#user_granted@user:uma"}, denied: []string{"flow:checkout#execute@user:uma"}},
+				{delete: []string{"flow:checkout#user_denied@user:uma"}, allowed: []string{"flow:checkout#execute@user:uma"}},
+				{delete: []string{"flow_version:checkout-v3#live@user:*"}, denied: []string{"flow_version:checkout-v3#activate@user:uma"}},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			st, rev := loadModel(t, tt.model)
+			e := check.New(check.Options{})
+			for i, s := range tt.steps {
+				var ups []tuples.Update
+				for _, w := range s.write {
+					ups = append(ups, tuples.Update{Op: tuples.OpTouch, Tuple: parseTuple(t, w)})
+				}
+				for _, d := range s.delete {
+					ups = append(ups, tuples.Update{Op: tuples.OpDelete, Tuple: parseTuple(t, d)})
+				}
+				var err error
+				if len(ups) > 0 {
+					rev, err = st.Write(ctx, tuples.WriteRequest{Updates: ups})
+					require.NoError(t, err)
+				}
+				for _, f := range s.deleteMatch {
+					rev, _, err = st.DeleteMatching(ctx, f, nil)
+					require.NoError(t, err)
+				}
+				r, err := st.ReaderAt(ctx, rev)
+				require.NoError(t, err)
+				for want, list := range map[bool][]string{true: s.allowed, false: s.denied} {
+					for _, c := range list {
+						q := parseTuple(t, c)
+						res, err := e.Check(ctx, r, check.CheckRequest{Object: q.Object, Permission: q.Relation, Subject: q.Subject})
+						require.NoError(t, err, "step %d: %s", i, c)
+						require.Equal(t, want, res.Allowed, "step %d: %s", i, c)
+					}
+				}
+			}
+		})
+	}
+}
+
+func parseTuple(t *testing.T, s string) tuples.Tuple {
+	t.Helper()
+	tup, err := tuples.ParseTuple(s)
+	require.NoError(t, err, s)
+	return tup
+}
+
+// loadModel opens an in-memory store holding model name's schema and the relationships
+// of its validation file, and returns it with its head revision.
+func loadModel(t *testing.T, name string) (*pebblestore.Store, tuples.Revision) {
+	t.Helper()
+	ctx := context.Background()
+	src, err := models.Schema(name)
+	require.NoError(t, err)
+	data, err := models.ValidationFile(name)
+	require.NoError(t, err)
+	f, err := validationfile.Parse(name+".yaml", data)
+	require.NoError(t, err)
+	st, err := pebblestore.Open("models", &pebblestore.Options{FS: vfs.NewMem(), GCInterval: -1})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, st.Close()) })
+	srev, err := st.WriteSchema(ctx, src, nil)
+	require.NoError(t, err)
+	ts := make([]tuples.Tuple, 0, len(f.Relationships))
+	for _, l := range f.Relationships {
+		ts = append(ts, parseTuple(t, l.Text))
+	}
+	rev, err := st.Import(ctx, ts, srev)
+	require.NoError(t, err)
+	return st, rev
 }
