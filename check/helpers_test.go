@@ -2,15 +2,16 @@ package check
 
 import (
 	"context"
-	"iter"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
 
 	"github.com/relata/relata/schema"
 	"github.com/relata/relata/tuples"
+	"github.com/relata/relata/tuples/pebblestore"
 )
 
 // Hand-built schemas: the tests below must not depend on the schema parser.
@@ -84,63 +85,41 @@ func mustTuples(t testing.TB, lines ...string) []tuples.Tuple {
 	return out
 }
 
-// memReader is a minimal in-memory tuples.Reader, used only while the Pebble store
-// does not build.
-type memReader struct {
-	rev    tuples.Revision
-	schema []byte
-	tuples []tuples.Tuple
+// testStore is a real Pebble store on an in-memory file system.
+type testStore struct {
+	*pebblestore.Store
 }
 
+// openStore opens an empty store closed at the end of the test.
+func openStore(t testing.TB) testStore {
+	t.Helper()
+	st, err := pebblestore.Open("db", &pebblestore.Options{FS: vfs.NewMem(), GCInterval: -1})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, st.Close()) })
+	return testStore{st}
+}
+
+// load writes s (printed from its rewrite trees) and ts, and returns a reader of the
+// head revision.
+func (st testStore) load(t testing.TB, s *schema.Schema, ts []tuples.Tuple) tuples.Reader {
+	t.Helper()
+	ctx := context.Background()
+	text := s.Text()
+	_, err := schema.Compile("test", text)
+	require.NoError(t, err, "%s", text)
+	srev, err := st.WriteSchema(ctx, text, nil)
+	require.NoError(t, err)
+	rev := srev
+	for chunk := range slices.Chunk(ts, 10000) {
+		rev, err = st.Import(ctx, chunk, srev)
+		require.NoError(t, err)
+	}
+	r, err := st.ReaderAt(ctx, rev)
+	require.NoError(t, err)
+	return r
+}
+
+// newReader loads s and ts into a fresh store.
 func newReader(t testing.TB, s *schema.Schema, ts []tuples.Tuple) tuples.Reader {
-	m := &memReader{rev: 7, schema: s.Text()}
-	m.tuples = slices.Clone(ts)
-	slices.SortFunc(m.tuples, tuples.Compare)
-	m.tuples = slices.CompactFunc(m.tuples, func(a, b tuples.Tuple) bool { return tuples.Compare(a, b) == 0 })
-	return m
-}
-
-func (m *memReader) Revision() tuples.Revision { return m.rev }
-
-func (m *memReader) Contains(ctx context.Context, t tuples.Tuple) (bool, error) {
-	_, found := slices.BinarySearchFunc(m.tuples, t, tuples.Compare)
-	return found, nil
-}
-
-func (m *memReader) Subjects(ctx context.Context, object tuples.ObjectRef, relation, subjectType string) iter.Seq2[tuples.Tuple, error] {
-	return m.Read(ctx, tuples.Filter{ObjectType: object.Type, ObjectID: object.ID, Relation: relation, SubjectType: subjectType}, nil)
-}
-
-func (m *memReader) Objects(ctx context.Context, subject tuples.SubjectRef, objectType, relation string) iter.Seq2[tuples.Tuple, error] {
-	return func(yield func(tuples.Tuple, error) bool) {
-		var out []tuples.Tuple
-		for _, t := range m.tuples {
-			if t.Subject == subject && t.Object.Type == objectType && t.Relation == relation {
-				out = append(out, t)
-			}
-		}
-		slices.SortFunc(out, func(a, b tuples.Tuple) int { return strings.Compare(a.Object.ID, b.Object.ID) })
-		for _, t := range out {
-			if !yield(t, nil) {
-				return
-			}
-		}
-	}
-}
-
-func (m *memReader) Read(ctx context.Context, f tuples.Filter, after *tuples.Tuple) iter.Seq2[tuples.Tuple, error] {
-	return func(yield func(tuples.Tuple, error) bool) {
-		for _, t := range m.tuples {
-			if after != nil && tuples.Compare(t, *after) <= 0 {
-				continue
-			}
-			if f.Matches(t) && !yield(t, nil) {
-				return
-			}
-		}
-	}
-}
-
-func (m *memReader) Schema(ctx context.Context) ([]byte, tuples.Revision, error) {
-	return m.schema, 1, nil
+	return openStore(t).load(t, s, ts)
 }
