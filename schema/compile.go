@@ -18,7 +18,11 @@ func Compile(filename string, src []byte) (*Schema, error) {
 	}
 	var errs ErrorList
 	if err != nil {
-		errs = append(errs, err.(ErrorList)...)
+		if list, ok := err.(ErrorList); ok {
+			errs = append(errs, list...)
+		} else {
+			return nil, err
+		}
 	}
 	s, cerrs := compileFile(f)
 	errs = append(errs, cerrs...)

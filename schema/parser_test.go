@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -264,4 +265,30 @@ func tenMegabytes() string {
 		fmt.Fprintf(&b, "definition t%d {\n\trelation r: t%d\n}\n", i, i)
 	}
 	return b.String()[:10<<20]
+}
+
+func TestCompileNearSizeLimit(t *testing.T) {
+	t.Parallel()
+	// Just under MaxInputSize, in the shapes that stress the parser: one huge union,
+	// many definitions, and a stream of garbage.
+	var union strings.Builder
+	union.WriteString("definition a {\n\trelation r: a\n\tpermission p = r")
+	for union.Len() < MaxInputSize-10 {
+		union.WriteString(" + r")
+	}
+	union.WriteString("\n}\n")
+	s, err := Compile("", []byte(union.String()))
+	require.NoError(t, err)
+	p, err := s.Relation("a", "p")
+	require.NoError(t, err)
+	require.Greater(t, len(p.Rewrite.Children), 1_000_000)
+
+	many := generatedSchema(MaxDefinitions)
+	require.Less(t, len(many), MaxInputSize)
+	s, err = Compile("", many)
+	require.NoError(t, err)
+	require.Len(t, s.Definitions, MaxDefinitions)
+
+	_, err = Compile("", bytes.Repeat([]byte("definition } { - ( "), MaxInputSize/20))
+	require.Contains(t, errorLines(err), "too many errors")
 }
