@@ -1,6 +1,3 @@
-// Package schema implements Relata's schema language (SpiceDB-compatible): lexer,
-// parser, AST, type checks, compilation to Zanzibar userset rewrites, the canonical
-// formatter and the diff used to refuse schema writes that would orphan tuples.
 package schema
 
 import (
