@@ -1,0 +1,839 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/relata/relata/check"
+	relatav1 "github.com/relata/relata/proto/relata/v1"
+	"github.com/relata/relata/tuples"
+	"github.com/relata/relata/tuples/pebblestore"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testSchema is the example of design §2.
+const testSchema = `
+definition user {}
+
+definition role {
+    relation member: user | role#member
+}
+
+definition tenant {
+    relation parent: tenant
+    relation admin: user | role#member
+    relation viewer: user | role#member | user:*
+    permission manage = admin + parent->manage
+    permission view = viewer + manage
+}
+
+definition flow {
+    relation tenant: tenant
+    relation granted: user | role#member | user:*
+    relation denied: user | role#member
+    permission execute = (granted + tenant->view) - denied
+}
+`
+
+var testTuples = []string{
+	"role:ops#member@user:anne",
+	"flow:f1#granted@role:ops#member",
+	"flow:f1#tenant@tenant:acme",
+	"tenant:acme#admin@user:bob",
+	"tenant:acme#viewer@user:carl",
+	"flow:f1#denied@user:carl",
+}
+
+// testEnv is a real server on loopback ports over a Pebble store on an in-memory FS.
+type testEnv struct {
+	srv     *Server
+	store   *pebblestore.Store
+	fs      vfs.FS
+	conn    *grpc.ClientConn
+	perms   relatav1.PermissionServiceClient
+	rels    relatav1.RelationshipServiceClient
+	schemas relatav1.SchemaServiceClient
+	baseURL string
+	token   string
+	stop    func() error // cancels Serve and returns its error
+}
+
+type envOption func(*Config)
+
+func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
+	t.Helper()
+	fs := vfs.NewMem()
+	store, err := pebblestore.Open("db", &pebblestore.Options{FS: fs})
+	require.NoError(t, err)
+	return startEnv(t, fs, store, opts...)
+}
+
+func startEnv(t testing.TB, fs vfs.FS, store *pebblestore.Store, opts ...envOption) *testEnv {
+	t.Helper()
+	cfg := Config{
+		Store:        store,
+		Engine:       check.New(check.Options{}),
+		GRPCAddr:     "127.0.0.1:0",
+		HTTPAddr:     "127.0.0.1:0",
+		Quantization: -1, // minimize_latency reads the head unless a test says otherwise
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := New(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	var stopped bool
+	var serveErr error
+	stop := func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			serveErr = <-done
+		}
+		return serveErr
+	}
+	conn, err := grpc.NewClient(srv.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	env := &testEnv{
+		srv: srv, store: store, fs: fs, conn: conn,
+		perms:   relatav1.NewPermissionServiceClient(conn),
+		rels:    relatav1.NewRelationshipServiceClient(conn),
+		schemas: relatav1.NewSchemaServiceClient(conn),
+		baseURL: "http://" + srv.HTTPAddr().String(),
+		token:   cfg.PresharedKey,
+		stop:    stop,
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		require.NoError(t, stop())
+		require.NoError(t, store.Close())
+	})
+	return env
+}
+
+// ctx returns a context carrying the env's token.
+func (e *testEnv) ctx() context.Context {
+	ctx := context.Background()
+	if e.token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+e.token)
+	}
+	return ctx
+}
+
+// post sends a REST request with the env's token and returns the status and body.
+func (e *testEnv) post(t testing.TB, path, body string) (int, []byte) {
+	t.Helper()
+	return e.postWithToken(t, path, body, e.token)
+}
+
+func (e *testEnv) postWithToken(t testing.TB, path, body, token string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.baseURL+path, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, b
+}
+
+// seed writes the test schema and tuples and returns the write's zookie.
+func (e *testEnv) seed(t testing.TB) string {
+	t.Helper()
+	_, err := e.schemas.WriteSchema(e.ctx(), &relatav1.WriteSchemaRequest{Schema: testSchema})
+	require.NoError(t, err)
+	return e.write(t, relatav1.Operation_OPERATION_TOUCH, testTuples...)
+}
+
+func (e *testEnv) write(t testing.TB, op relatav1.Operation, ts ...string) string {
+	t.Helper()
+	req := &relatav1.WriteRequest{}
+	for _, s := range ts {
+		tp, err := tuples.ParseTuple(s)
+		require.NoError(t, err)
+		req.Updates = append(req.Updates, &relatav1.TupleUpdate{Operation: op, Tuple: tupleToProto(tp)})
+	}
+	resp, err := e.rels.Write(e.ctx(), req)
+	require.NoError(t, err)
+	return resp.GetWrittenAt()
+}
+
+func checkReq(object, permission, subject string) *relatav1.CheckRequest {
+	o, err := tuples.ParseObject(object)
+	if err != nil {
+		panic(err)
+	}
+	s, err := tuples.ParseSubject(subject)
+	if err != nil {
+		panic(err)
+	}
+	return &relatav1.CheckRequest{Object: objectToProto(o), Permission: permission, Subject: subjectToProto(s)}
+}
+
+func checkJSON(object, permission, subject string, extra string) string {
+	o, _ := tuples.ParseObject(object)
+	s, _ := tuples.ParseSubject(subject)
+	sub := fmt.Sprintf(`{"object":{"type":%q,"id":%q}`, s.Object.Type, s.Object.ID)
+	if s.Relation != "" {
+		sub += fmt.Sprintf(`,"relation":%q`, s.Relation)
+	}
+	sub += "}"
+	body := fmt.Sprintf(`{"object":{"type":%q,"id":%q},"permission":%q,"subject":%s`, o.Type, o.ID, permission, sub)
+	if extra != "" {
+		body += "," + extra
+	}
+	return body + "}"
+}
+
+func TestGRPCAndRESTAgree(t *testing.T) {
+	env := newTestEnv(t)
+	env.seed(t)
+	for _, tc := range []struct {
+		object, permission, subject string
+		want                        bool
+	}{
+		{"flow:f1", "execute", "user:anne", true},  // granted through role:ops
+		{"flow:f1", "execute", "user:bob", true},   // tenant admin -> manage -> view
+		{"flow:f1", "execute", "user:carl", false}, // viewer but denied
+		{"flow:f1", "execute", "user:dave", false}, // nothing
+		{"flow:f1", "granted", "role:ops#member", true},
+		{"tenant:acme", "manage", "user:bob", true},
+		{"tenant:acme", "manage", "user:carl", false},
+	} {
+		t.Run(tc.object+"#"+tc.permission+"@"+tc.subject, func(t *testing.T) {
+			resp, err := env.perms.Check(env.ctx(), checkReq(tc.object, tc.permission, tc.subject))
+			require.NoError(t, err)
+			require.Equal(t, tc.want, resp.GetAllowed())
+			require.NotEmpty(t, resp.GetCheckedAt())
+
+			code, body := env.post(t, "/v1/check", checkJSON(tc.object, tc.permission, tc.subject, ""))
+			require.Equal(t, http.StatusOK, code, string(body))
+			var rest struct {
+				Allowed   *bool  `json:"allowed"`
+				CheckedAt string `json:"checkedAt"`
+			}
+			require.NoError(t, json.Unmarshal(body, &rest))
+			require.NotNil(t, rest.Allowed, "allowed must always be present: %s", body)
+			require.Equal(t, tc.want, *rest.Allowed)
+			require.Equal(t, resp.GetCheckedAt(), rest.CheckedAt)
+		})
+	}
+
+	// Expand and ReadSchema agree too.
+	exp, err := env.perms.Expand(env.ctx(), &relatav1.ExpandRequest{Object: &relatav1.ObjectRef{Type: "flow", Id: "f1"}, Relation: "granted"})
+	require.NoError(t, err)
+	code, body := env.post(t, "/v1/expand", `{"object":{"type":"flow","id":"f1"},"relation":"granted"}`)
+	require.Equal(t, http.StatusOK, code, string(body))
+	require.Contains(t, string(body), `"kind":"KIND_LEAF"`)
+	require.Equal(t, relatav1.ExpandTree_KIND_LEAF, exp.GetTree().GetKind())
+	require.Len(t, exp.GetTree().GetSubjects(), 1)
+
+	sch, err := env.schemas.ReadSchema(env.ctx(), &relatav1.ReadSchemaRequest{})
+	require.NoError(t, err)
+	require.Equal(t, testSchema, sch.GetSchema())
+	code, body = env.post(t, "/v1/schema/read", `{}`)
+	require.Equal(t, http.StatusOK, code)
+	var rs struct{ Schema string }
+	require.NoError(t, json.Unmarshal(body, &rs))
+	require.Equal(t, testSchema, rs.Schema)
+
+	// CheckBulk: one revision, one error per bad item.
+	bulk, err := env.perms.CheckBulk(env.ctx(), &relatav1.CheckBulkRequest{Items: []*relatav1.CheckBulkRequestItem{
+		{Object: &relatav1.ObjectRef{Type: "flow", Id: "f1"}, Permission: "execute", Subject: &relatav1.SubjectRef{Object: &relatav1.ObjectRef{Type: "user", Id: "anne"}}},
+		{Object: &relatav1.ObjectRef{Type: "flow", Id: "f1"}, Permission: "nope", Subject: &relatav1.SubjectRef{Object: &relatav1.ObjectRef{Type: "user", Id: "anne"}}},
+		{Object: &relatav1.ObjectRef{Type: "flow", Id: "f1"}, Permission: "execute", Subject: &relatav1.SubjectRef{Object: &relatav1.ObjectRef{Type: "user", Id: "carl"}}},
+	}})
+	require.NoError(t, err)
+	require.Len(t, bulk.GetResults(), 3)
+	require.True(t, bulk.GetResults()[0].GetAllowed())
+	require.Equal(t, "NOT_FOUND", bulk.GetResults()[1].GetError().GetCode())
+	require.Equal(t, ReasonUnknownRelation, bulk.GetResults()[1].GetError().GetReason())
+	require.False(t, bulk.GetResults()[2].GetAllowed())
+	require.Nil(t, bulk.GetResults()[2].GetError())
+}
+
+// errorInfo returns the reason of a status error's ErrorInfo detail.
+func errorInfo(err error) string {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
+}
+
+func TestErrorMapping(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.Engine = check.New(check.Options{MaxDepth: 3}) })
+	z := env.seed(t)
+	// A chain of nested roles deeper than the depth limit.
+	env.write(t, relatav1.Operation_OPERATION_TOUCH,
+		"role:r1#member@role:r2#member", "role:r2#member@role:r3#member",
+		"role:r3#member@role:r4#member", "role:r4#member@role:r5#member", "role:r5#member@user:zed")
+
+	userAnne := &relatav1.SubjectRef{Object: &relatav1.ObjectRef{Type: "user", Id: "anne"}}
+	tupleOf := func(s string) *relatav1.Tuple {
+		tp, err := tuples.ParseTuple(s)
+		require.NoError(t, err)
+		return tupleToProto(tp)
+	}
+	bigUpdates := make([]*relatav1.TupleUpdate, 100_000)
+	for i := range bigUpdates {
+		bigUpdates[i] = &relatav1.TupleUpdate{Operation: relatav1.Operation_OPERATION_TOUCH, Tuple: tupleOf(fmt.Sprintf("flow:f%d#granted@user:u", i))}
+	}
+	var bigJSON strings.Builder
+	bigJSON.WriteString(`{"updates":[`)
+	for i := range 100_000 {
+		if i > 0 {
+			bigJSON.WriteString(",")
+		}
+		fmt.Fprintf(&bigJSON, `{"operation":"OPERATION_TOUCH","tuple":{"object":{"type":"flow","id":"f%d"},"relation":"granted","subject":{"object":{"type":"user","id":"u"}}}}`, i)
+	}
+	bigJSON.WriteString(`]}`)
+	tenMB := `{"schema":"` + strings.Repeat("x", 10<<20) + `"}`
+	huge := `{"schema":"` + strings.Repeat("x", 17<<20) + `"}`
+
+	for _, tc := range []struct {
+		name       string
+		grpc       func() error // nil: REST only
+		path, body string       // "": gRPC only
+		code       codes.Code
+		httpStatus int
+		reason     string
+		contains   string
+	}{
+		{
+			name: "id with a space",
+			grpc: func() error {
+				req := checkReq("flow:f1", "execute", "user:anne")
+				req.Object.Id = "f 1"
+				_, err := env.perms.Check(env.ctx(), req)
+				return err
+			},
+			path: "/v1/check",
+			body: `{"object":{"type":"flow","id":"f 1"},"permission":"execute","subject":{"object":{"type":"user","id":"anne"}}}`,
+			code: codes.InvalidArgument, httpStatus: 400, reason: ReasonInvalidRequest, contains: "object.id",
+		},
+		{
+			name: "empty relation",
+			grpc: func() error {
+				_, err := env.rels.Write(env.ctx(), &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{{Operation: relatav1.Operation_OPERATION_TOUCH, Tuple: &relatav1.Tuple{Object: &relatav1.ObjectRef{Type: "flow", Id: "f1"}, Subject: userAnne}}}})
+				return err
+			},
+			path: "/v1/tuples/write",
+			body: `{"updates":[{"operation":"OPERATION_TOUCH","tuple":{"object":{"type":"flow","id":"f1"},"relation":"","subject":{"object":{"type":"user","id":"anne"}}}}]}`,
+			code: codes.InvalidArgument, httpStatus: 400, reason: ReasonInvalidRequest, contains: "updates[0].tuple.relation",
+		},
+		{
+			name: "unknown type",
+			grpc: func() error {
+				_, err := env.perms.Check(env.ctx(), checkReq("flowx:f1", "execute", "user:anne"))
+				return err
+			},
+			path: "/v1/check",
+			body: checkJSON("flowx:f1", "execute", "user:anne", ""),
+			code: codes.NotFound, httpStatus: 404, reason: ReasonUnknownType, contains: "flowx",
+		},
+		{
+			name: "unknown relation",
+			grpc: func() error {
+				_, err := env.perms.Check(env.ctx(), checkReq("flow:f1", "nope", "user:anne"))
+				return err
+			},
+			path: "/v1/check",
+			body: checkJSON("flow:f1", "nope", "user:anne", ""),
+			code: codes.NotFound, httpStatus: 404, reason: ReasonUnknownRelation, contains: "nope",
+		},
+		{
+			name: "tampered zookie",
+			grpc: func() error {
+				req := checkReq("flow:f1", "execute", "user:anne")
+				req.Consistency = &relatav1.Consistency{Requirement: &relatav1.Consistency_AtExactSnapshot{AtExactSnapshot: tamper(z)}}
+				_, err := env.perms.Check(env.ctx(), req)
+				return err
+			},
+			path: "/v1/check",
+			body: checkJSON("flow:f1", "execute", "user:anne", `"consistency":{"atLeastAsFresh":"`+tamper(z)+`"}`),
+			code: codes.InvalidArgument, httpStatus: 400, reason: ReasonInvalidZookie, contains: "zookie",
+		},
+		{
+			name: "zookie from the future",
+			grpc: func() error {
+				req := checkReq("flow:f1", "execute", "user:anne")
+				req.Consistency = &relatav1.Consistency{Requirement: &relatav1.Consistency_AtExactSnapshot{AtExactSnapshot: tuples.EncodeZookie(1 << 40)}}
+				_, err := env.perms.Check(env.ctx(), req)
+				return err
+			},
+			code: codes.InvalidArgument, reason: ReasonZookieInFuture,
+		},
+		{
+			name:       "unknown JSON field",
+			path:       "/v1/check",
+			body:       checkJSON("flow:f1", "execute", "user:anne", `"bogus":1`),
+			httpStatus: 400, contains: "bogus",
+		},
+		{
+			name:       "malformed JSON",
+			path:       "/v1/check",
+			body:       `{"object":`,
+			httpStatus: 400,
+		},
+		{
+			name: "unknown enum value",
+			grpc: func() error {
+				_, err := env.rels.Write(env.ctx(), &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{{Operation: relatav1.Operation(42), Tuple: tupleOf("flow:f1#granted@user:anne")}}})
+				return err
+			},
+			path: "/v1/tuples/write",
+			body: `{"updates":[{"operation":"OPERATION_UPSERT","tuple":{"object":{"type":"flow","id":"f1"},"relation":"granted","subject":{"object":{"type":"user","id":"anne"}}}}]}`,
+			code: codes.InvalidArgument, httpStatus: 400, contains: "operation",
+		},
+		{
+			name: "unspecified operation",
+			grpc: func() error {
+				_, err := env.rels.Write(env.ctx(), &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{{Tuple: tupleOf("flow:f1#granted@user:anne")}}})
+				return err
+			},
+			code: codes.InvalidArgument, reason: ReasonInvalidRequest, contains: "updates[0].operation",
+		},
+		{
+			name: "subject type not allowed",
+			grpc: func() error { return writeErr(env, "flow:f1#tenant@user:anne") },
+			path: "/v1/tuples/write",
+			body: `{"updates":[{"operation":"OPERATION_TOUCH","tuple":{"object":{"type":"flow","id":"f1"},"relation":"tenant","subject":{"object":{"type":"user","id":"anne"}}}}]}`,
+			code: codes.FailedPrecondition, httpStatus: 412, reason: ReasonSubjectNotAllowed,
+		},
+		{
+			name: "write to a permission",
+			grpc: func() error { return writeErr(env, "flow:f1#execute@user:anne") },
+			code: codes.FailedPrecondition, reason: ReasonSubjectNotAllowed,
+		},
+		{
+			name: "create of an existing tuple",
+			grpc: func() error {
+				_, err := env.rels.Write(env.ctx(), &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{{Operation: relatav1.Operation_OPERATION_CREATE, Tuple: tupleOf("flow:f1#granted@role:ops#member")}}})
+				return err
+			},
+			path: "/v1/tuples/write",
+			body: `{"updates":[{"operation":"OPERATION_CREATE","tuple":{"object":{"type":"flow","id":"f1"},"relation":"granted","subject":{"object":{"type":"role","id":"ops"},"relation":"member"}}}]}`,
+			code: codes.AlreadyExists, httpStatus: 409, reason: ReasonAlreadyExists,
+		},
+		{
+			name: "failed precondition",
+			grpc: func() error {
+				_, err := env.rels.Write(env.ctx(), &relatav1.WriteRequest{
+					Updates:       []*relatav1.TupleUpdate{{Operation: relatav1.Operation_OPERATION_TOUCH, Tuple: tupleOf("flow:f2#granted@user:anne")}},
+					Preconditions: []*relatav1.Precondition{{Operation: relatav1.Precondition_OPERATION_MUST_MATCH, Filter: &relatav1.TupleFilter{ObjectType: "flow", ObjectId: "nope"}}},
+				})
+				return err
+			},
+			path: "/v1/tuples/write",
+			body: `{"updates":[{"operation":"OPERATION_TOUCH","tuple":{"object":{"type":"flow","id":"f2"},"relation":"granted","subject":{"object":{"type":"user","id":"anne"}}}}],"preconditions":[{"operation":"OPERATION_MUST_NOT_MATCH","filter":{"objectType":"flow","objectId":"f1"}}]}`,
+			code: codes.FailedPrecondition, httpStatus: 412, reason: ReasonPreconditionFailed,
+		},
+		{
+			name: "schema syntax error",
+			grpc: func() error {
+				_, err := env.schemas.WriteSchema(env.ctx(), &relatav1.WriteSchemaRequest{Schema: "definition user {"})
+				return err
+			},
+			path: "/v1/schema/write",
+			body: `{"schema":"definition user { relation x: nope }"}`,
+			code: codes.InvalidArgument, httpStatus: 400, reason: ReasonInvalidSchema, contains: "schema:1:",
+		},
+		{
+			name: "schema change orphaning tuples",
+			grpc: func() error {
+				_, err := env.schemas.WriteSchema(env.ctx(), &relatav1.WriteSchemaRequest{Schema: strings.Replace(testSchema, "relation denied: user | role#member", "relation denied: role#member", 1)})
+				return err
+			},
+			code: codes.FailedPrecondition, reason: ReasonSchemaOrphans, contains: "flow:f1#denied@user:carl",
+		},
+		{
+			name: "max depth",
+			grpc: func() error {
+				_, err := env.perms.Check(env.ctx(), checkReq("role:r1", "member", "user:zed"))
+				return err
+			},
+			path: "/v1/check",
+			body: checkJSON("role:r1", "member", "user:zed", ""),
+			code: codes.ResourceExhausted, httpStatus: 429, reason: ReasonMaxDepth,
+		},
+		{
+			name: "100k-update write",
+			grpc: func() error {
+				_, err := env.rels.Write(env.ctx(), &relatav1.WriteRequest{Updates: bigUpdates})
+				return err
+			},
+			path: "/v1/tuples/write",
+			body: bigJSON.String(),
+			code: codes.InvalidArgument, httpStatus: 400, reason: ReasonLimitExceeded, contains: "updates",
+		},
+		{
+			name: "10 MB schema",
+			grpc: func() error {
+				_, err := env.schemas.WriteSchema(env.ctx(), &relatav1.WriteSchemaRequest{Schema: strings.Repeat("x", 10<<20)})
+				return err
+			},
+			path: "/v1/schema/write",
+			body: tenMB,
+			code: codes.InvalidArgument, httpStatus: 400, reason: ReasonLimitExceeded, contains: "schema",
+		},
+		{
+			name:       "body over the message limit",
+			path:       "/v1/schema/write",
+			body:       huge,
+			httpStatus: 400, contains: "limit",
+		},
+		{
+			name: "import is not built yet",
+			grpc: func() error {
+				stream, err := env.rels.Import(env.ctx())
+				if err != nil {
+					return err
+				}
+				_, err = stream.CloseAndRecv()
+				return err
+			},
+			code: codes.Unimplemented, reason: ReasonNotSupported,
+		},
+		{
+			name:       "export is not built yet",
+			path:       "/v1/tuples/export",
+			body:       `{}`,
+			httpStatus: 501, contains: "not supported yet",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			head, err := env.store.HeadRevision(context.Background())
+			require.NoError(t, err)
+			if tc.grpc != nil {
+				err := tc.grpc()
+				require.Error(t, err)
+				require.Equal(t, tc.code, status.Code(err), "%v", err)
+				if tc.reason != "" {
+					require.Equal(t, tc.reason, errorInfo(err), "%v", err)
+				}
+				require.Contains(t, status.Convert(err).Message(), tc.contains)
+			}
+			if tc.path != "" {
+				code, body := env.post(t, tc.path, tc.body)
+				require.Equal(t, tc.httpStatus, code, "%.300s", body)
+				require.Contains(t, string(body), tc.contains)
+				if tc.reason != "" {
+					require.Contains(t, string(body), `"reason":"`+tc.reason+`"`)
+				}
+			}
+			after, err := env.store.HeadRevision(context.Background())
+			require.NoError(t, err)
+			require.Equal(t, head, after, "nothing may be written")
+		})
+	}
+}
+
+func writeErr(env *testEnv, s string) error {
+	tp, err := tuples.ParseTuple(s)
+	if err != nil {
+		return err
+	}
+	_, err = env.rels.Write(env.ctx(), &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{{Operation: relatav1.Operation_OPERATION_TOUCH, Tuple: tupleToProto(tp)}}})
+	return err
+}
+
+// tamper changes one character of a zookie.
+func tamper(z string) string {
+	b := []byte(z)
+	if b[5] == 'A' {
+		b[5] = 'B'
+	} else {
+		b[5] = 'A'
+	}
+	return string(b)
+}
+
+func TestAuth(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.PresharedKey = "sekret" })
+	env.seed(t)
+	req := checkReq("flow:f1", "execute", "user:anne")
+	for _, tc := range []struct {
+		name  string
+		token string
+		code  codes.Code
+		http  int
+	}{
+		{"no token", "", codes.Unauthenticated, 401},
+		{"wrong token", "guess", codes.Unauthenticated, 401},
+		{"right token", "sekret", codes.OK, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			if tc.token != "" {
+				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tc.token)
+			}
+			_, err := env.perms.Check(ctx, req)
+			require.Equal(t, tc.code, status.Code(err), "%v", err)
+			stream, err := env.rels.Read(ctx, &relatav1.ReadRequest{})
+			require.NoError(t, err)
+			_, err = stream.Recv()
+			require.Equal(t, tc.code, status.Code(err), "%v", err)
+			if tc.code != codes.OK {
+				require.Equal(t, ReasonUnauthenticated, errorInfo(err))
+			}
+			code, body := env.postWithToken(t, "/v1/check", checkJSON("flow:f1", "execute", "user:anne", ""), tc.token)
+			require.Equal(t, tc.http, code, string(body))
+		})
+	}
+	// Health and the OpenAPI document need no token.
+	h, err := healthpb.NewHealthClient(env.conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
+	require.NoError(t, err)
+	require.Equal(t, healthpb.HealthCheckResponse_SERVING, h.GetStatus())
+	for _, path := range []string{"/healthz", "/openapi.json"} {
+		resp, err := http.Get(env.baseURL + path)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode, path)
+		if path == "/openapi.json" {
+			require.Contains(t, string(b), `"/v1/check"`)
+			require.Contains(t, string(b), `"/v1/tuples/write"`)
+		}
+	}
+}
+
+func TestConsistency(t *testing.T) {
+	// A quantization window far longer than the test: minimize_latency keeps reading
+	// the revision it first saw.
+	env := newTestEnv(t, func(c *Config) { c.Quantization = time.Hour })
+	before := env.seed(t)
+	req := checkReq("flow:f1", "execute", "user:dave")
+	first, err := env.perms.Check(env.ctx(), req)
+	require.NoError(t, err)
+	require.False(t, first.GetAllowed())
+
+	z := env.write(t, relatav1.Operation_OPERATION_TOUCH, "flow:f1#granted@user:dave")
+	withConsistency := func(c *relatav1.Consistency) *relatav1.CheckResponse {
+		r := checkReq("flow:f1", "execute", "user:dave")
+		r.Consistency = c
+		resp, err := env.perms.Check(env.ctx(), r)
+		require.NoError(t, err)
+		return resp
+	}
+	// minimize_latency: the cached revision, which predates the write.
+	stale := withConsistency(nil)
+	require.False(t, stale.GetAllowed())
+	require.Equal(t, first.GetCheckedAt(), stale.GetCheckedAt())
+	// at_least_as_fresh the write's zookie sees the write, and says where it read.
+	fresh := withConsistency(&relatav1.Consistency{Requirement: &relatav1.Consistency_AtLeastAsFresh{AtLeastAsFresh: z}})
+	require.True(t, fresh.GetAllowed())
+	require.Equal(t, z, fresh.GetCheckedAt())
+	// at_exact_snapshot before the write does not.
+	exact := withConsistency(&relatav1.Consistency{Requirement: &relatav1.Consistency_AtExactSnapshot{AtExactSnapshot: before}})
+	require.False(t, exact.GetAllowed())
+	require.Equal(t, before, exact.GetCheckedAt())
+	// fully_consistent reads the head.
+	full := withConsistency(&relatav1.Consistency{Requirement: &relatav1.Consistency_FullyConsistent{FullyConsistent: true}})
+	require.True(t, full.GetAllowed())
+	require.Equal(t, z, full.GetCheckedAt())
+	// REST spells it in lowerCamelCase.
+	code, body := env.post(t, "/v1/check", checkJSON("flow:f1", "execute", "user:dave", `"consistency":{"atLeastAsFresh":"`+z+`"}`))
+	require.Equal(t, 200, code, string(body))
+	require.JSONEq(t, `{"allowed":true,"checkedAt":"`+z+`"}`, string(body))
+}
+
+func TestReadPagination(t *testing.T) {
+	env := newTestEnv(t)
+	env.seed(t)
+	var want []string
+	for i := range 25 {
+		want = append(want, fmt.Sprintf("flow:p%02d#granted@user:u%d", i, i))
+	}
+	z := env.write(t, relatav1.Operation_OPERATION_TOUCH, want...)
+	filter := &relatav1.TupleFilter{Relation: "granted", Subject: &relatav1.SubjectFilter{Type: "user"}}
+	var got []string
+	cursor := ""
+	pages := 0
+	for {
+		stream, err := env.rels.Read(env.ctx(), &relatav1.ReadRequest{Filter: filter, Limit: 10, Cursor: cursor})
+		require.NoError(t, err)
+		n := 0
+		for {
+			resp, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err)
+			require.Equal(t, z, resp.GetReadAt())
+			got = append(got, tupleFromProtoForTest(resp.GetTuple()))
+			cursor = resp.GetCursor()
+			n++
+		}
+		pages++
+		if n < 10 {
+			break
+		}
+	}
+	require.Equal(t, 3, pages)
+	require.Equal(t, want, got)
+
+	// A later write does not show on a page resumed from a cursor: the cursor pins the
+	// revision.
+	env.write(t, relatav1.Operation_OPERATION_TOUCH, "flow:p99#granted@user:late")
+	stream, err := env.rels.Read(env.ctx(), &relatav1.ReadRequest{Filter: filter, Cursor: cursor})
+	require.NoError(t, err)
+	_, err = stream.Recv()
+	require.ErrorIs(t, err, io.EOF)
+
+	// REST: newline-delimited JSON, one {"result":...} a line.
+	code, body := env.post(t, "/v1/tuples/read", `{"filter":{"relation":"granted","subject":{"type":"user"}},"limit":5}`)
+	require.Equal(t, 200, code, string(body))
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	require.Len(t, lines, 5)
+	var line struct {
+		Result struct {
+			Tuple struct {
+				Object struct{ Type, ID string }
+			}
+			Cursor string
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(lines[4]), &line))
+	require.NotEmpty(t, line.Result.Cursor)
+
+	// A broken cursor is INVALID_ARGUMENT.
+	stream, err = env.rels.Read(env.ctx(), &relatav1.ReadRequest{Cursor: "!!"})
+	require.NoError(t, err)
+	_, err = stream.Recv()
+	require.Equal(t, codes.InvalidArgument, status.Code(err))
+	require.Equal(t, ReasonInvalidCursor, errorInfo(err))
+}
+
+func tupleFromProtoForTest(t *relatav1.Tuple) string {
+	return tuples.Tuple{
+		Object:   tuples.ObjectRef{Type: t.GetObject().GetType(), ID: t.GetObject().GetId()},
+		Relation: t.GetRelation(),
+		Subject:  tuples.SubjectRef{Object: tuples.ObjectRef{Type: t.GetSubject().GetObject().GetType(), ID: t.GetSubject().GetObject().GetId()}, Relation: t.GetSubject().GetRelation()},
+	}.String()
+}
+
+func TestDelete(t *testing.T) {
+	env := newTestEnv(t)
+	env.seed(t)
+	resp, err := env.rels.Delete(env.ctx(), &relatav1.DeleteRequest{Filter: &relatav1.TupleFilter{ObjectType: "flow", ObjectId: "f1"}})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, resp.GetDeleted())
+	_, err = env.rels.Delete(env.ctx(), &relatav1.DeleteRequest{Filter: &relatav1.TupleFilter{}})
+	require.Equal(t, codes.InvalidArgument, status.Code(err))
+	c, err := env.perms.Check(env.ctx(), checkReq("flow:f1", "execute", "user:anne"))
+	require.NoError(t, err)
+	require.False(t, c.GetAllowed())
+}
+
+// TestGracefulShutdown writes concurrently while the server shuts down, then reopens
+// the store: every acknowledged write is there.
+func TestGracefulShutdown(t *testing.T) {
+	fs := vfs.NewMem()
+	store, err := pebblestore.Open("db", &pebblestore.Options{FS: fs})
+	require.NoError(t, err)
+	cfg := Config{Store: store, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ShutdownTimeout: 10 * time.Second}
+	srv, err := New(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	conn, err := grpc.NewClient(srv.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = relatav1.NewSchemaServiceClient(conn).WriteSchema(context.Background(), &relatav1.WriteSchemaRequest{Schema: testSchema})
+	require.NoError(t, err)
+	rels := relatav1.NewRelationshipServiceClient(conn)
+
+	const writers = 8
+	acked := make(chan string, 100_000)
+	writersDone := make(chan struct{})
+	for w := range writers {
+		go func() {
+			defer func() { writersDone <- struct{}{} }()
+			for i := 0; ; i++ {
+				tp := fmt.Sprintf("flow:w%d-%d#granted@user:u", w, i)
+				parsed, _ := tuples.ParseTuple(tp)
+				_, err := rels.Write(context.Background(), &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{{Operation: relatav1.Operation_OPERATION_TOUCH, Tuple: tupleToProto(parsed)}}})
+				if err != nil {
+					return // the server is gone
+				}
+				acked <- tp
+			}
+		}()
+	}
+	for len(acked) < 200 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	require.NoError(t, <-done)
+	for range writers {
+		<-writersDone
+	}
+	close(acked)
+	require.NoError(t, store.Close())
+
+	reopened, err := pebblestore.Open("db", &pebblestore.Options{FS: fs})
+	require.NoError(t, err)
+	defer reopened.Close()
+	head, err := reopened.HeadRevision(context.Background())
+	require.NoError(t, err)
+	r, err := reopened.ReaderAt(context.Background(), head)
+	require.NoError(t, err)
+	n := 0
+	for tp := range acked {
+		parsed, err := tuples.ParseTuple(tp)
+		require.NoError(t, err)
+		ok, err := r.Contains(context.Background(), parsed)
+		require.NoError(t, err)
+		require.True(t, ok, "acknowledged write %s lost", tp)
+		n++
+	}
+	require.GreaterOrEqual(t, n, 200)
+}
+
+func TestRESTBodyHelpers(t *testing.T) {
+	env := newTestEnv(t)
+	env.seed(t)
+	// A GET on a POST route is refused; an unknown route is 404.
+	resp, err := http.Get(env.baseURL + "/v1/check")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.NotEqual(t, 200, resp.StatusCode)
+	resp, err = http.Post(env.baseURL+"/v1/nope", "application/json", bytes.NewReader([]byte(`{}`)))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 404, resp.StatusCode)
+}
