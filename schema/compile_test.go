@@ -285,6 +285,7 @@ definition flow2 {
 	}{
 		{tuple: "flow:f1#granted@user:anne"},
 		{tuple: "flow:f1#granted@user:*"},
+		{tuple: "flow:f1#granted@user:tom#..."},
 		{tuple: "flow:f1#granted@role:ops#member"},
 		{tuple: "role:ops#member@role:dev#member"},
 		{tuple: "flow:f1#tenant@tenant:acme"},

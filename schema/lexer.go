@@ -62,11 +62,8 @@ type token struct {
 
 // describe names the token for an error message: `identifier "foo"`, `"{"`.
 func (t token) describe() string {
-	switch t.kind {
-	case tokEOF:
+	if t.kind == tokEOF {
 		return "end of input"
-	case tokIdent:
-		return fmt.Sprintf("%q", t.text)
 	}
 	return fmt.Sprintf("%q", t.text)
 }

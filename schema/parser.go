@@ -279,6 +279,7 @@ func (p *parser) parseDefinition() {
 	p.expect(tokLBrace)
 	p.file.Decls = append(p.file.Decls, d)
 	p.addItem(start.off, &d.Comments)
+	tooMany := false
 	for {
 		switch {
 		case p.tok.kind == tokRBrace:
@@ -292,8 +293,11 @@ func (p *parser) parseDefinition() {
 			p.errorf(p.tok.pos, "expected \"}\" to close definition %s, found %s", d.Name.Name, p.tok.describe())
 			return
 		case p.isKeyword("relation") || p.isKeyword("permission"):
-			if len(d.Members) == MaxMembers {
-				p.errorf(p.tok.pos, "definition %s has more than %d relations and permissions (MaxMembers)", d.Name.Name, MaxMembers)
+			if len(d.Members) >= MaxMembers {
+				if len(d.Members) == MaxMembers && !tooMany {
+					p.errorf(p.tok.pos, "definition %s has more than %d relations and permissions (MaxMembers)", d.Name.Name, MaxMembers)
+				}
+				tooMany = true
 				p.next()
 				p.syncMember()
 				continue

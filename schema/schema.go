@@ -167,17 +167,21 @@ func (r *Relation) Allows(subject tuples.SubjectRef) bool {
 		return false
 	}
 	wildcard := subject.IsWildcard()
+	rel := subject.Relation
+	if rel == tuples.Ellipsis {
+		rel = "" // `user:tom#...` is `user:tom`
+	}
 	for _, a := range r.Allowed {
 		if a.Type != subject.Object.Type {
 			continue
 		}
 		switch {
 		case wildcard:
-			if a.Wildcard && subject.Relation == "" {
+			if a.Wildcard && rel == "" {
 				return true
 			}
 		case a.Wildcard:
-		case a.Relation == subject.Relation:
+		case a.Relation == rel:
 			return true
 		}
 	}
