@@ -530,8 +530,11 @@ type ExportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// At is the zookie of the revision to export; empty means the head.
 	At string `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
-	// Cursor continues a previous export.
-	Cursor        string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Cursor continues a previous export (from any of its responses); it pins the
+	// revision and the filter of the export it came from.
+	Cursor string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Filter, when set, exports only the matching tuples (any fields may be empty).
+	Filter        *TupleFilter `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -578,6 +581,13 @@ func (x *ExportRequest) GetCursor() string {
 		return x.Cursor
 	}
 	return ""
+}
+
+func (x *ExportRequest) GetFilter() *TupleFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
 }
 
 // ExportResponse is one batch of tuples.
@@ -767,9 +777,15 @@ func (x *TupleChange) GetRevision() string {
 type WatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Changes are in commit order.
-	Changes       []*TupleChange `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Changes []*TupleChange `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// ChangesThrough is a zookie: every change at or before its revision has been sent
+	// (in this response or before). A client that reconnects passes it as `from` to
+	// resume without a gap or a repeat. A response may carry no changes and only
+	// advance ChangesThrough (changes of other object types, or revisions that changed
+	// no tuple).
+	ChangesThrough string `protobuf:"bytes,2,opt,name=changes_through,json=changesThrough,proto3" json:"changes_through,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *WatchResponse) Reset() {
@@ -809,6 +825,13 @@ func (x *WatchResponse) GetChanges() []*TupleChange {
 	return nil
 }
 
+func (x *WatchResponse) GetChangesThrough() string {
+	if x != nil {
+		return x.ChangesThrough
+	}
+	return ""
+}
+
 var File_relata_v1_relationship_service_proto protoreflect.FileDescriptor
 
 const file_relata_v1_relationship_service_proto_rawDesc = "" +
@@ -844,10 +867,11 @@ const file_relata_v1_relationship_service_proto_rawDesc = "" +
 	"\x0eImportResponse\x12\x1a\n" +
 	"\bimported\x18\x01 \x01(\x04R\bimported\x12\x1d\n" +
 	"\n" +
-	"written_at\x18\x02 \x01(\tR\twrittenAt\"7\n" +
+	"written_at\x18\x02 \x01(\tR\twrittenAt\"g\n" +
 	"\rExportRequest\x12\x0e\n" +
 	"\x02at\x18\x01 \x01(\tR\x02at\x12\x16\n" +
-	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"s\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12.\n" +
+	"\x06filter\x18\x03 \x01(\v2\x16.relata.v1.TupleFilterR\x06filter\"s\n" +
 	"\x0eExportResponse\x12(\n" +
 	"\x06tuples\x18\x01 \x03(\v2\x10.relata.v1.TupleR\x06tuples\x12\x1f\n" +
 	"\vexported_at\x18\x02 \x01(\tR\n" +
@@ -859,9 +883,10 @@ const file_relata_v1_relationship_service_proto_rawDesc = "" +
 	"\vTupleChange\x122\n" +
 	"\toperation\x18\x01 \x01(\x0e2\x14.relata.v1.OperationR\toperation\x12&\n" +
 	"\x05tuple\x18\x02 \x01(\v2\x10.relata.v1.TupleR\x05tuple\x12\x1a\n" +
-	"\brevision\x18\x03 \x01(\tR\brevision\"A\n" +
+	"\brevision\x18\x03 \x01(\tR\brevision\"j\n" +
 	"\rWatchResponse\x120\n" +
-	"\achanges\x18\x01 \x03(\v2\x16.relata.v1.TupleChangeR\achanges2\x8b\x03\n" +
+	"\achanges\x18\x01 \x03(\v2\x16.relata.v1.TupleChangeR\achanges\x12'\n" +
+	"\x0fchanges_through\x18\x02 \x01(\tR\x0echangesThrough2\x8b\x03\n" +
 	"\x13RelationshipService\x12:\n" +
 	"\x05Write\x12\x17.relata.v1.WriteRequest\x1a\x18.relata.v1.WriteResponse\x129\n" +
 	"\x04Read\x12\x16.relata.v1.ReadRequest\x1a\x17.relata.v1.ReadResponse0\x01\x12=\n" +
@@ -915,27 +940,28 @@ var file_relata_v1_relationship_service_proto_depIdxs = []int32{
 	17, // 7: relata.v1.DeleteRequest.filter:type_name -> relata.v1.TupleFilter
 	16, // 8: relata.v1.DeleteRequest.preconditions:type_name -> relata.v1.Precondition
 	15, // 9: relata.v1.ImportRequest.tuples:type_name -> relata.v1.Tuple
-	15, // 10: relata.v1.ExportResponse.tuples:type_name -> relata.v1.Tuple
-	14, // 11: relata.v1.TupleChange.operation:type_name -> relata.v1.Operation
-	15, // 12: relata.v1.TupleChange.tuple:type_name -> relata.v1.Tuple
-	12, // 13: relata.v1.WatchResponse.changes:type_name -> relata.v1.TupleChange
-	1,  // 14: relata.v1.RelationshipService.Write:input_type -> relata.v1.WriteRequest
-	3,  // 15: relata.v1.RelationshipService.Read:input_type -> relata.v1.ReadRequest
-	5,  // 16: relata.v1.RelationshipService.Delete:input_type -> relata.v1.DeleteRequest
-	7,  // 17: relata.v1.RelationshipService.Import:input_type -> relata.v1.ImportRequest
-	9,  // 18: relata.v1.RelationshipService.Export:input_type -> relata.v1.ExportRequest
-	11, // 19: relata.v1.RelationshipService.Watch:input_type -> relata.v1.WatchRequest
-	2,  // 20: relata.v1.RelationshipService.Write:output_type -> relata.v1.WriteResponse
-	4,  // 21: relata.v1.RelationshipService.Read:output_type -> relata.v1.ReadResponse
-	6,  // 22: relata.v1.RelationshipService.Delete:output_type -> relata.v1.DeleteResponse
-	8,  // 23: relata.v1.RelationshipService.Import:output_type -> relata.v1.ImportResponse
-	10, // 24: relata.v1.RelationshipService.Export:output_type -> relata.v1.ExportResponse
-	13, // 25: relata.v1.RelationshipService.Watch:output_type -> relata.v1.WatchResponse
-	20, // [20:26] is the sub-list for method output_type
-	14, // [14:20] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	17, // 10: relata.v1.ExportRequest.filter:type_name -> relata.v1.TupleFilter
+	15, // 11: relata.v1.ExportResponse.tuples:type_name -> relata.v1.Tuple
+	14, // 12: relata.v1.TupleChange.operation:type_name -> relata.v1.Operation
+	15, // 13: relata.v1.TupleChange.tuple:type_name -> relata.v1.Tuple
+	12, // 14: relata.v1.WatchResponse.changes:type_name -> relata.v1.TupleChange
+	1,  // 15: relata.v1.RelationshipService.Write:input_type -> relata.v1.WriteRequest
+	3,  // 16: relata.v1.RelationshipService.Read:input_type -> relata.v1.ReadRequest
+	5,  // 17: relata.v1.RelationshipService.Delete:input_type -> relata.v1.DeleteRequest
+	7,  // 18: relata.v1.RelationshipService.Import:input_type -> relata.v1.ImportRequest
+	9,  // 19: relata.v1.RelationshipService.Export:input_type -> relata.v1.ExportRequest
+	11, // 20: relata.v1.RelationshipService.Watch:input_type -> relata.v1.WatchRequest
+	2,  // 21: relata.v1.RelationshipService.Write:output_type -> relata.v1.WriteResponse
+	4,  // 22: relata.v1.RelationshipService.Read:output_type -> relata.v1.ReadResponse
+	6,  // 23: relata.v1.RelationshipService.Delete:output_type -> relata.v1.DeleteResponse
+	8,  // 24: relata.v1.RelationshipService.Import:output_type -> relata.v1.ImportResponse
+	10, // 25: relata.v1.RelationshipService.Export:output_type -> relata.v1.ExportResponse
+	13, // 26: relata.v1.RelationshipService.Watch:output_type -> relata.v1.WatchResponse
+	21, // [21:27] is the sub-list for method output_type
+	15, // [15:21] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_relata_v1_relationship_service_proto_init() }
