@@ -1,8 +1,6 @@
 package schema
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -326,24 +324,4 @@ func TestTextFromRewrites(t *testing.T) {
 	again, err := Compile("", text)
 	require.NoError(t, err, "%s\n%s", text, errorLines(err))
 	require.Equal(t, dumpSchema(s), dumpSchema(again))
-}
-
-func ExampleCompile() {
-	s, err := Compile("example.zed", []byte(`
-definition user {}
-definition doc {
-	relation viewer: user | usr
-	permission view = viewer + editor
-}`))
-	fmt.Println(s == nil)
-	var list ErrorList
-	if errors.As(err, &list) {
-		for _, e := range list {
-			fmt.Println(e)
-		}
-	}
-	// Output:
-	// true
-	// example.zed:4:26: unknown type usr in relation doc#viewer
-	// example.zed:5:29: unknown relation or permission editor in definition doc
 }

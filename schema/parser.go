@@ -561,7 +561,8 @@ func (p *parser) parsePrimary() Expr {
 
 // attachComments hands each comment the lexer collected to the item it belongs to:
 // inside an item or on lines before it → leading; after an item on its last line →
-// trailing; after everything → the file's comments.
+// trailing (except doc comments, which lead the next item); after everything → the
+// file's comments.
 func (p *parser) attachComments() {
 	j := 0
 	for _, c := range p.lex.comments {
@@ -571,7 +572,8 @@ func (p *parser) attachComments() {
 		switch {
 		case j < len(p.items) && p.items[j].off < c.off:
 			p.items[j].c.Leading = append(p.items[j].c.Leading, c)
-		case j > 0 && p.items[j-1].endLine == c.Pos.Line:
+		case j > 0 && p.items[j-1].endLine == c.Pos.Line && (!c.IsDoc() || j == len(p.items)):
+			// A doc comment documents what follows, even on the line of what precedes.
 			p.items[j-1].c.Trailing = append(p.items[j-1].c.Trailing, c)
 		case j < len(p.items):
 			p.items[j].c.Leading = append(p.items[j].c.Leading, c)
