@@ -81,7 +81,12 @@ type lexer struct {
 }
 
 func newLexer(src []byte, errorf func(Position, string, ...any)) *lexer {
-	return &lexer{src: src, line: 1, errorf: errorf}
+	l := &lexer{src: src, line: 1, errorf: errorf}
+	if len(src) >= 3 && src[0] == 0xEF && src[1] == 0xBB && src[2] == 0xBF {
+		// Skip a UTF-8 byte order mark; columns count from after it.
+		l.off, l.lineStart = 3, 3
+	}
+	return l
 }
 
 func (l *lexer) pos(off int) Position {
