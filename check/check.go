@@ -122,6 +122,9 @@ type frame struct {
 	// assume is the value a revisit of this frame takes: false (the least fixed point)
 	// except while re-evaluating a frame closed by an odd cycle.
 	assume bool
+	// assumeSet is assume for subject-set evaluation (LookupSubjects): the members a
+	// revisit takes; nil means none.
+	assumeSet *idset
 }
 
 // at is the position of an evaluation: the innermost frame and how many subtracted

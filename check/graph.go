@@ -33,6 +33,8 @@ type compiled struct {
 	seeds map[schema.AllowedSubject][]relKey
 	// selfs lists the nodes whose positive rewrite contains `self`, by type.
 	selfs map[string][]relKey
+	// edges is the schema graph.
+	edges map[relKey][]relKey
 }
 
 // parentKind says how a userset of one node is included in another node.
@@ -98,6 +100,7 @@ func analyze(s *schema.Schema) *compiled {
 			c.walk(k, r.Rewrite, true, edges, local)
 		}
 	}
+	c.edges = edges
 	// Cycles: a node is cyclic when it can reach itself.
 	for k := range edges {
 		if reaches(edges, k, k) {
@@ -181,6 +184,22 @@ func (c *compiled) walk(k relKey, rw *schema.Rewrite, positive bool, edges map[r
 		}
 	case schema.This, schema.Nil:
 	}
+}
+
+// reachable returns from and every node reachable from it.
+func (c *compiled) reachable(from relKey) map[relKey]bool {
+	seen := map[relKey]bool{}
+	stack := []relKey{from}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		stack = append(stack, c.edges[n]...)
+	}
+	return seen
 }
 
 // reaches reports whether to is reachable from from by one or more edges.

@@ -1,0 +1,237 @@
+package check
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/relata/relata/tuples"
+)
+
+// LookupResourcesRequest asks for every object of ResourceType on which Subject has
+// Permission.
+type LookupResourcesRequest struct {
+	ResourceType string
+	Permission   string
+	Subject      tuples.SubjectRef
+	// Cursor resumes after the result that carried it; "" starts from the beginning.
+	// A cursor is only meaningful at the revision that produced it.
+	Cursor string
+	// Limit bounds the results of this call; 0 means no limit. When a call stops at
+	// the limit, the last result's Cursor continues it.
+	Limit int
+}
+
+// LookupResourcesResult is one object found, with the cursor resuming after it.
+type LookupResourcesResult struct {
+	Object tuples.ObjectRef
+	Cursor string
+}
+
+// LookupResources calls yield with every object of req.ResourceType on which
+// req.Subject has req.Permission at r's snapshot, in object id order, starting after
+// req.Cursor and stopping after req.Limit results. It agrees exactly with Check. An
+// error from yield stops the lookup and is returned; unknown names are a
+// *NotFoundError.
+//
+// The lookup is driven by the reverse index: starting from the subject, it finds the
+// usersets that hold it directly (Reader.Objects) and walks up the schema graph to the
+// objects of the requested type, never enumerating all objects of a type. Where the
+// permission's rewrite involves an intersection, an exclusion or an `.all()` arrow,
+// that walk only yields candidates (those reached through the first branch of an
+// intersection, the base of an exclusion, any subject of an `.all()` arrow) and each
+// candidate is then verified with Check: those operators cannot be inverted
+// index-first without reading the other branches object by object anyway.
+func (e *Engine) LookupResources(ctx context.Context, r tuples.Reader, req LookupResourcesRequest, yield func(LookupResourcesResult) error) error {
+	c, err := e.schemaFor(ctx, r)
+	if err != nil {
+		return err
+	}
+	if err := validateRel(c, "resource_type", req.ResourceType, req.Permission, "permission"); err != nil {
+		return err
+	}
+	if err := validateSubject(c, "subject", req.Subject); err != nil {
+		return err
+	}
+	after, err := decodeCursor(req.Cursor)
+	if err != nil {
+		return err
+	}
+	ids, err := e.lookupResources(ctx, r, c, req)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, id := range ids {
+		if req.Cursor != "" && id <= after {
+			continue
+		}
+		if req.Limit > 0 && n >= req.Limit {
+			break
+		}
+		n++
+		res := LookupResourcesResult{Object: tuples.ObjectRef{Type: req.ResourceType, ID: id}, Cursor: encodeCursor(id)}
+		if err := yield(res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// encodeCursor and decodeCursor make the opaque cursor for "after id".
+func encodeCursor(id string) string {
+	return "1." + base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+func decodeCursor(cursor string) (string, error) {
+	if cursor == "" {
+		return "", nil
+	}
+	if len(cursor) < 2 || cursor[:2] != "1." {
+		return "", &tuples.ValidationError{Field: "cursor", Value: cursor, Reason: "not a cursor returned by a lookup"}
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor[2:])
+	if err != nil {
+		return "", &tuples.ValidationError{Field: "cursor", Value: cursor, Reason: "not a cursor returned by a lookup"}
+	}
+	return string(b), nil
+}
+
+// lookupResources returns the sorted ids of the objects found.
+func (e *Engine) lookupResources(ctx context.Context, r tuples.Reader, c *compiled, req LookupResourcesRequest) ([]string, error) {
+	target := relKey{req.ResourceType, req.Permission}
+	relevant := c.reachable(target)
+	subj := req.Subject
+
+	type fact struct {
+		k  relKey
+		id string
+	}
+	found := make(map[relKey]map[string]bool)
+	var queue []fact
+	mark := func(k relKey, id string) {
+		if !relevant[k] || id == tuples.Wildcard {
+			return
+		}
+		ids := found[k]
+		if ids == nil {
+			ids = make(map[string]bool)
+			found[k] = ids
+		}
+		if !ids[id] {
+			ids[id] = true
+			queue = append(queue, fact{k, id})
+		}
+	}
+	objects := func(s tuples.SubjectRef, k relKey, rel string, to relKey) error {
+		for t, err := range r.Objects(ctx, s, k.typ, rel) {
+			if err != nil {
+				return fmt.Errorf("check: reading objects of %s: %w", s, err)
+			}
+			mark(to, t.Object.ID)
+		}
+		return nil
+	}
+
+	// Seeds: the usersets holding the subject directly.
+	switch {
+	case subj.IsUserset():
+		mark(relKey{subj.Object.Type, subj.Relation}, subj.Object.ID) // the userset itself
+	case subj.IsWildcard():
+		for _, k := range c.seeds[subjectKind(subj)] {
+			if relevant[k] {
+				if err := objects(subj, k, k.rel, k); err != nil {
+					return nil, err
+				}
+			}
+		}
+	default:
+		for _, k := range c.seeds[subjectKind(subj)] {
+			if relevant[k] {
+				if err := objects(subj, k, k.rel, k); err != nil {
+					return nil, err
+				}
+			}
+		}
+		wild := tuples.SubjectRef{Object: tuples.ObjectRef{Type: subj.Object.Type, ID: tuples.Wildcard}}
+		for _, k := range c.seeds[subjectKind(wild)] {
+			if relevant[k] {
+				if err := objects(wild, k, k.rel, k); err != nil {
+					return nil, err
+				}
+			}
+		}
+		for _, k := range c.selfs[subj.Object.Type] {
+			mark(k, subj.Object.ID)
+		}
+	}
+	// Walk up: every userset that includes a found one.
+	for len(queue) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f := queue[0]
+		queue = queue[1:]
+		for _, pe := range c.parents[f.k] {
+			if !relevant[pe.parent] {
+				continue
+			}
+			switch pe.kind {
+			case viaComputed:
+				mark(pe.parent, f.id)
+			case viaUserset:
+				s := tuples.SubjectRef{Object: tuples.ObjectRef{Type: f.k.typ, ID: f.id}, Relation: f.k.rel}
+				if err := objects(s, pe.parent, pe.parent.rel, pe.parent); err != nil {
+					return nil, err
+				}
+			case viaArrow:
+				for _, sr := range pe.subjectRelations {
+					s := tuples.SubjectRef{Object: tuples.ObjectRef{Type: f.k.typ, ID: f.id}, Relation: sr}
+					if err := objects(s, pe.parent, pe.tupleset, pe.parent); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+	}
+	ids := make([]string, 0, len(found[target]))
+	for id := range found[target] {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	if !c.nonMonotone[target] {
+		// Only unions and arrows: the walk above is exactly what Check computes.
+		return ids, nil
+	}
+	// Intersection, exclusion or `.all()`: the walk found candidates; Check decides.
+	keep := make([]bool, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(e.opts.Concurrency)
+	var mu sync.Mutex
+	for i, id := range ids {
+		g.Go(func() error {
+			res, err := e.check(gctx, r, c, CheckRequest{Object: tuples.ObjectRef{Type: req.ResourceType, ID: id}, Permission: req.Permission, Subject: subj})
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			keep[i] = res.Allowed
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := ids[:0]
+	for i, id := range ids {
+		if keep[i] {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,318 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/relata/relata/schema"
+	"github.com/relata/relata/tuples"
+)
+
+// LookupSubjectsRequest asks for every subject of SubjectType (usersets
+// `SubjectType:id#SubjectRelation` when SubjectRelation is set) that has Permission on
+// Object.
+type LookupSubjectsRequest struct {
+	Object          tuples.ObjectRef
+	Permission      string
+	SubjectType     string
+	SubjectRelation string
+	// Cursor and Limit page as in LookupResourcesRequest.
+	Cursor string
+	Limit  int
+}
+
+// LookupSubjectsResult is one subject found. A wildcard subject (`user:*`) comes with
+// the subjects excluded from it (`user:* - {user:bob}`); a subject both named and
+// covered by a wildcard is reported on its own too.
+type LookupSubjectsResult struct {
+	Subject  tuples.SubjectRef
+	Excluded []tuples.SubjectRef
+	Cursor   string
+}
+
+// LookupSubjects calls yield with every subject of req.SubjectType that has
+// req.Permission on req.Object at r's snapshot: the wildcard first (when granted),
+// then the others in id order, starting after req.Cursor and stopping after req.Limit
+// results. It agrees exactly with Check: a subject passes Check when it is reported,
+// or when the wildcard is reported and it is not excluded from it. An error from yield
+// stops the lookup and is returned; unknown names are a *NotFoundError.
+func (e *Engine) LookupSubjects(ctx context.Context, r tuples.Reader, req LookupSubjectsRequest, yield func(LookupSubjectsResult) error) error {
+	c, err := e.schemaFor(ctx, r)
+	if err != nil {
+		return err
+	}
+	if err := validateRel(c, "object", req.Object.Type, req.Permission, "permission"); err != nil {
+		return err
+	}
+	if err := validateRel(c, "subject_type", req.SubjectType, req.SubjectRelation, "subject_relation"); err != nil {
+		return err
+	}
+	after, err := decodeCursor(req.Cursor)
+	if err != nil {
+		return err
+	}
+	q := &subjectsRequest{e: e, r: r, c: c, typ: req.SubjectType, rel: req.SubjectRelation, memo: map[string]idset{}}
+	set, _, err := q.subjects(ctx, at{}, req.Object, req.Permission)
+	if err != nil {
+		return err
+	}
+	var results []LookupSubjectsResult
+	if set.w {
+		res := LookupSubjectsResult{Subject: tuples.SubjectRef{Object: tuples.ObjectRef{Type: req.SubjectType, ID: tuples.Wildcard}}}
+		for _, id := range slices.Sorted(maps.Keys(set.m)) {
+			if !set.m[id] {
+				res.Excluded = append(res.Excluded, tuples.SubjectRef{Object: tuples.ObjectRef{Type: req.SubjectType, ID: id}})
+			}
+		}
+		results = append(results, res)
+	}
+	for _, id := range slices.Sorted(maps.Keys(set.m)) {
+		if set.m[id] {
+			results = append(results, LookupSubjectsResult{Subject: tuples.SubjectRef{
+				Object: tuples.ObjectRef{Type: req.SubjectType, ID: id}, Relation: req.SubjectRelation}})
+		}
+	}
+	n := 0
+	for _, res := range results {
+		id := res.Subject.Object.ID
+		if req.Cursor != "" && id <= after {
+			continue
+		}
+		if req.Limit > 0 && n >= req.Limit {
+			break
+		}
+		n++
+		res.Cursor = encodeCursor(id)
+		if err := yield(res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// idset is a set of subject ids of one type, possibly with the wildcard: id x is a
+// member when m[x] is true, or when w is set and x is not in m (m[x] false: excluded
+// from the wildcard). The wildcard subject itself is a member when w is set.
+type idset struct {
+	w bool
+	m map[string]bool
+}
+
+func (s idset) has(id string) bool {
+	if v, ok := s.m[id]; ok {
+		return v
+	}
+	return s.w
+}
+
+// combine applies a pointwise operation to a and b.
+func combine(a, b idset, op func(x, y bool) bool) idset {
+	out := idset{w: op(a.w, b.w), m: map[string]bool{}}
+	for _, s := range []idset{a, b} {
+		for id := range s.m {
+			if _, done := out.m[id]; done {
+				continue
+			}
+			if v := op(a.has(id), b.has(id)); v || out.w {
+				out.m[id] = v
+			}
+		}
+	}
+	return out
+}
+
+func orSet(a, b idset) idset  { return combine(a, b, func(x, y bool) bool { return x || y }) }
+func andSet(a, b idset) idset { return combine(a, b, func(x, y bool) bool { return x && y }) }
+func subSet(a, b idset) idset { return combine(a, b, func(x, y bool) bool { return x && !y }) }
+
+func single(id string) idset { return idset{m: map[string]bool{id: true}} }
+
+// subjectsRequest computes subject sets with exactly Check's semantics (frames, cycle
+// cuts and the contradictory-cycle rule), for all subjects of one type at once.
+type subjectsRequest struct {
+	e        *Engine
+	r        tuples.Reader
+	c        *compiled
+	typ, rel string // the subjects looked up
+	// memo holds sets computed without any cycle cut, valid on every path.
+	memo map[string]idset
+}
+
+// subjects returns the set of obj#rel, and the outcome's cycle information (ok unused).
+func (q *subjectsRequest) subjects(ctx context.Context, pos at, obj tuples.ObjectRef, rel string) (idset, outcome, error) {
+	var self idset
+	if q.rel != "" && obj.Type == q.typ && rel == q.rel {
+		self = single(obj.ID) // the userset itself
+	}
+	r := q.c.rel(obj.Type, rel)
+	if r == nil {
+		return self, outcome{}, nil
+	}
+	for f := pos.f; f != nil; f = f.parent {
+		if f.obj == obj && f.rel == rel {
+			out := outcome{tainted: true, revisits: []revisit{{depth: f.depth, odd: (pos.neg-f.neg)%2 == 1}}}
+			if f.assumeSet != nil {
+				return orSet(self, *f.assumeSet), out, nil
+			}
+			return self, out, nil
+		}
+	}
+	key := obj.String() + "#" + rel
+	if s, ok := q.memo[key]; ok {
+		return s, outcome{}, nil
+	}
+	depth := 1
+	if pos.f != nil {
+		depth = pos.f.depth + 1
+	}
+	if depth > q.e.opts.MaxDepth {
+		return idset{}, outcome{}, (&request{e: q.e}).depthError(pos.f, key)
+	}
+	if err := ctx.Err(); err != nil {
+		return idset{}, outcome{}, err
+	}
+	f := &frame{parent: pos.f, obj: obj, rel: rel, depth: depth, neg: pos.neg}
+	s0, out, err := q.rewrite(ctx, at{f: f, neg: pos.neg}, obj, r, r.Rewrite)
+	if err != nil {
+		return idset{}, outcome{}, err
+	}
+	hit, odd := closeFrame(&out, depth)
+	if hit && odd && (s0.w || len(s0.m) > 0) {
+		// As in Check: members that are not members again when the closing revisit is
+		// assumed to hold them have no consistent answer and are dropped.
+		f2 := &frame{parent: pos.f, obj: obj, rel: rel, depth: depth, neg: pos.neg, assumeSet: &s0}
+		s1, again, err := q.rewrite(ctx, at{f: f2, neg: pos.neg}, obj, r, r.Rewrite)
+		if err != nil {
+			return idset{}, outcome{}, err
+		}
+		closeFrame(&again, depth)
+		out.merge(again)
+		s0 = andSet(s0, s1)
+	}
+	s0 = orSet(s0, self)
+	if !out.tainted {
+		q.memo[key] = s0
+	}
+	return s0, out, nil
+}
+
+func (q *subjectsRequest) rewrite(ctx context.Context, pos at, obj tuples.ObjectRef, r *schema.Relation, rw *schema.Rewrite) (idset, outcome, error) {
+	if rw == nil || rw.Kind == schema.This {
+		return q.this(ctx, pos, obj, r)
+	}
+	switch rw.Kind {
+	case schema.ComputedUserset:
+		return q.subjects(ctx, pos, obj, rw.Relation)
+	case schema.TupleToUserset:
+		var (
+			acc  idset
+			out  outcome
+			n    int
+			last tuples.ObjectRef
+		)
+		for t, err := range q.r.Subjects(ctx, obj, rw.Tupleset, "") {
+			if err != nil {
+				return idset{}, outcome{}, fmt.Errorf("check: reading %s#%s: %w", obj, rw.Tupleset, err)
+			}
+			x := t.Subject.Object
+			if t.Subject.IsWildcard() || (n > 0 && x == last) {
+				continue
+			}
+			last = x
+			s, o, err := q.subjects(ctx, pos, x, rw.Relation)
+			if err != nil {
+				return idset{}, outcome{}, err
+			}
+			out.merge(o)
+			switch {
+			case n == 0:
+				acc = s
+			case rw.All:
+				acc = andSet(acc, s)
+			default:
+				acc = orSet(acc, s)
+			}
+			n++
+		}
+		return acc, out, nil
+	case schema.Union, schema.Intersection, schema.Exclusion:
+		var acc idset
+		var out outcome
+		for i, ch := range rw.Children {
+			p := pos
+			if rw.Kind == schema.Exclusion && i == 1 {
+				p.neg++
+			}
+			s, o, err := q.rewrite(ctx, p, obj, r, ch)
+			if err != nil {
+				return idset{}, outcome{}, err
+			}
+			out.merge(o)
+			switch {
+			case i == 0:
+				acc = s
+			case rw.Kind == schema.Union:
+				acc = orSet(acc, s)
+			case rw.Kind == schema.Intersection:
+				acc = andSet(acc, s)
+			default:
+				acc = subSet(acc, s)
+			}
+		}
+		return acc, out, nil
+	case schema.Nil:
+		return idset{}, outcome{}, nil
+	case schema.Self:
+		if q.rel == "" && obj.Type == q.typ {
+			return single(obj.ID), outcome{}, nil
+		}
+		return idset{}, outcome{}, nil
+	}
+	return idset{}, outcome{}, fmt.Errorf("check: unknown rewrite kind %d in %s#%s", rw.Kind, obj.Type, r.Name)
+}
+
+// this reads a stored relation the way Check does: per allowed subject entry.
+func (q *subjectsRequest) this(ctx context.Context, pos at, obj tuples.ObjectRef, r *schema.Relation) (idset, outcome, error) {
+	acc := idset{m: map[string]bool{}}
+	var out outcome
+	for _, a := range r.Allowed {
+		if a.Wildcard {
+			if q.rel != "" || a.Type != q.typ {
+				continue
+			}
+			wild := tuples.Tuple{Object: obj, Relation: r.Name, Subject: tuples.SubjectRef{Object: tuples.ObjectRef{Type: a.Type, ID: tuples.Wildcard}}}
+			ok, err := q.r.Contains(ctx, wild)
+			if err != nil {
+				return idset{}, outcome{}, fmt.Errorf("check: reading %s: %w", wild, err)
+			}
+			if ok {
+				acc = orSet(acc, idset{w: true})
+			}
+			continue
+		}
+		if a.Relation == "" && (q.rel != "" || a.Type != q.typ) {
+			continue
+		}
+		for t, err := range q.r.Subjects(ctx, obj, r.Name, a.Type) {
+			if err != nil {
+				return idset{}, outcome{}, fmt.Errorf("check: reading %s#%s: %w", obj, r.Name, err)
+			}
+			if t.Subject.Relation != a.Relation || t.Subject.IsWildcard() {
+				continue
+			}
+			if a.Relation == "" {
+				acc.m[t.Subject.Object.ID] = true
+				continue
+			}
+			s, o, err := q.subjects(ctx, pos, t.Subject.Object, t.Subject.Relation)
+			if err != nil {
+				return idset{}, outcome{}, err
+			}
+			out.merge(o)
+			acc = orSet(acc, s)
+		}
+	}
+	return acc, out, nil
+}
