@@ -122,6 +122,9 @@ type Server struct {
 	health  *health.Server
 	revs    *revisionPicker
 	schemas *schemaCache
+	// stopping is closed when shutdown begins, so that endless streams (Watch) end
+	// and let GracefulStop finish.
+	stopping chan struct{}
 }
 
 // New validates cfg, binds the gRPC and HTTP listeners and registers the services. It
@@ -132,10 +135,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		revs:    newRevisionPicker(cfg.Store, cfg.Quantization),
-		schemas: &schemaCache{},
+		cfg:      cfg,
+		log:      cfg.Logger,
+		revs:     newRevisionPicker(cfg.Store, cfg.Quantization),
+		schemas:  &schemaCache{},
+		stopping: make(chan struct{}),
 	}
 	var err error
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
@@ -224,6 +228,7 @@ func (s *Server) Serve(ctx context.Context) error {
 // shutdown stops REST, then gRPC, each gracefully within the shutdown timeout.
 func (s *Server) shutdown(httpSrv *http.Server) {
 	s.log.Info("relata: shutting down")
+	close(s.stopping)
 	s.health.Shutdown()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
