@@ -148,12 +148,79 @@ func (h *permissionService) Expand(ctx context.Context, req *relatav1.ExpandRequ
 	return &relatav1.ExpandResponse{Tree: expandTreeToProto(tree), ExpandedAt: tuples.EncodeZookie(r.Revision())}, nil
 }
 
-// LookupResources is not wired to the engine yet.
+// LookupResources streams the objects of resource_type on which the subject has the
+// permission, in id order; each response's cursor resumes after it at the same revision.
 func (h *permissionService) LookupResources(req *relatav1.LookupResourcesRequest, stream relatav1.PermissionService_LookupResourcesServer) error {
-	return toStatus(stream.Context(), h.s.log, errNotSupported("LookupResources"))
+	ctx := stream.Context()
+	return toStatus(ctx, h.s.log, h.lookupResources(ctx, req, stream.Send))
 }
 
-// LookupSubjects is not wired to the engine yet.
+func (h *permissionService) lookupResources(ctx context.Context, req *relatav1.LookupResourcesRequest, send func(*relatav1.LookupResourcesResponse) error) error {
+	if err := tuples.ValidateName("resource_type", req.GetResourceType()); err != nil {
+		return err
+	}
+	if err := tuples.ValidateName("permission", req.GetPermission()); err != nil {
+		return err
+	}
+	sub, err := subjectFromProto("subject", req.GetSubject())
+	if err != nil {
+		return err
+	}
+	r, after, err := h.s.streamReader(ctx, req.GetConsistency(), req.GetCursor())
+	if err != nil {
+		return err
+	}
+	rev := r.Revision()
+	zookie := tuples.EncodeZookie(rev)
+	return h.s.cfg.Engine.LookupResources(ctx, r, check.LookupResourcesRequest{
+		ResourceType: req.GetResourceType(), Permission: req.GetPermission(), Subject: sub,
+		Cursor: after, Limit: int(req.GetLimit()),
+	}, func(res check.LookupResourcesResult) error {
+		return send(&relatav1.LookupResourcesResponse{Object: objectToProto(res.Object), LookedUpAt: zookie, Cursor: encodeCursor(rev, res.Cursor)})
+	})
+}
+
+// LookupSubjects streams the subjects of subject_type that have the permission on the
+// object: a granted wildcard first (with its exclusions), then the others in id order.
 func (h *permissionService) LookupSubjects(req *relatav1.LookupSubjectsRequest, stream relatav1.PermissionService_LookupSubjectsServer) error {
-	return toStatus(stream.Context(), h.s.log, errNotSupported("LookupSubjects"))
+	ctx := stream.Context()
+	return toStatus(ctx, h.s.log, h.lookupSubjects(ctx, req, stream.Send))
+}
+
+func (h *permissionService) lookupSubjects(ctx context.Context, req *relatav1.LookupSubjectsRequest, send func(*relatav1.LookupSubjectsResponse) error) error {
+	obj, err := objectFromProto("object", req.GetObject())
+	if err != nil {
+		return err
+	}
+	if err := tuples.ValidateName("permission", req.GetPermission()); err != nil {
+		return err
+	}
+	if err := tuples.ValidateName("subject_type", req.GetSubjectType()); err != nil {
+		return err
+	}
+	if rel := req.GetSubjectRelation(); rel != "" && rel != tuples.Ellipsis {
+		if err := tuples.ValidateName("subject_relation", rel); err != nil {
+			return err
+		}
+	}
+	subjectRelation := req.GetSubjectRelation()
+	if subjectRelation == tuples.Ellipsis {
+		subjectRelation = ""
+	}
+	r, after, err := h.s.streamReader(ctx, req.GetConsistency(), req.GetCursor())
+	if err != nil {
+		return err
+	}
+	rev := r.Revision()
+	zookie := tuples.EncodeZookie(rev)
+	return h.s.cfg.Engine.LookupSubjects(ctx, r, check.LookupSubjectsRequest{
+		Object: obj, Permission: req.GetPermission(), SubjectType: req.GetSubjectType(),
+		SubjectRelation: subjectRelation, Cursor: after, Limit: int(req.GetLimit()),
+	}, func(res check.LookupSubjectsResult) error {
+		out := &relatav1.LookupSubjectsResponse{Subject: subjectToProto(res.Subject), LookedUpAt: zookie, Cursor: encodeCursor(rev, res.Cursor)}
+		for _, e := range res.Excluded {
+			out.Excluded = append(out.Excluded, subjectToProto(e))
+		}
+		return send(out)
+	})
 }
