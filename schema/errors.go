@@ -27,6 +27,7 @@ type UnknownTypeError struct {
 	Type string
 }
 
+// Error returns "schema: unknown type T".
 func (e *UnknownTypeError) Error() string {
 	return fmt.Sprintf("schema: unknown type %s", e.Type)
 }
@@ -41,6 +42,7 @@ type UnknownRelationError struct {
 	Relation string
 }
 
+// Error returns "schema: type T has no relation or permission R".
 func (e *UnknownRelationError) Error() string {
 	return fmt.Sprintf("schema: type %s has no relation or permission %s", e.Type, e.Relation)
 }
@@ -62,6 +64,7 @@ type NotAllowedError struct {
 	Permission bool
 }
 
+// Error names the refused subject and the allowed subject types.
 func (e *NotAllowedError) Error() string {
 	if e.Permission {
 		return fmt.Sprintf("schema: %s#%s is a permission; tuples can only be written to relations", e.Type, e.Relation)
@@ -96,6 +99,7 @@ type Error struct {
 	Err error
 }
 
+// Error returns `file:line:col: reason`.
 func (e *Error) Error() string {
 	if e.Filename != "" {
 		return e.Filename + ":" + e.Pos.String() + ": " + e.Msg
@@ -115,9 +119,13 @@ func (l *ErrorList) Add(filename string, pos Position, msg string) {
 	*l = append(*l, &Error{Filename: filename, Pos: pos, Msg: msg})
 }
 
-// Len, Swap and Less implement sort.Interface (by file, line, column, message).
-func (l ErrorList) Len() int      { return len(l) }
+// Len implements sort.Interface.
+func (l ErrorList) Len() int { return len(l) }
+
+// Swap implements sort.Interface.
 func (l ErrorList) Swap(i, j int) { l[i], l[j] = l[j], l[i] }
+
+// Less orders errors by file, line, column and message (sort.Interface).
 func (l ErrorList) Less(i, j int) bool {
 	a, b := l[i], l[j]
 	if a.Filename != b.Filename {
