@@ -45,11 +45,17 @@ func TestUnknownModel(t *testing.T) {
 	require.Empty(t, models.Description("no-such-model"))
 }
 
-// TestModelsCompile compiles every bundled schema.
+// TestModelsCompile compiles every bundled schema and checks that it is in canonical
+// form (`relata schema format -w schema/models/NAME.zed` fixes that).
 func TestModelsCompile(t *testing.T) {
 	for _, name := range models.Names() {
 		t.Run(name, func(t *testing.T) {
 			compileModel(t, name)
+			src, err := models.Schema(name)
+			require.NoError(t, err)
+			formatted, err := schema.Format(src)
+			require.NoError(t, err)
+			require.Equal(t, string(formatted), string(src), "%s.zed is not formatted", name)
 		})
 	}
 }
