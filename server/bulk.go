@@ -1,20 +1,591 @@
 package server
 
+// Bulk RPCs: Import (client stream), Export and Watch (server streams).
+//
+// Import pipeline. One goroutine receives ImportRequest batches, converts them to
+// domain tuples and validates each against the compiled schema at the head (the
+// schema cache compiles a schema once per revision). A second goroutine commits: it
+// takes the next validated batch plus every further batch already waiting (up to
+// maxImportTuples) and writes them with one tuples.Importer call, which is one Pebble
+// batch and one WAL sync at one new revision. Receiving and validating the next
+// batches overlaps the sync of the previous ones; the channel between the two bounds
+// the memory in flight. When a schema write lands between validation and commit, the
+// store refuses the write (ErrSchemaChanged) and the committer validates again.
+//
+// Errors name the tuple by its index in the whole stream (`tuples[N]…`) and carry, in
+// the ErrorInfo metadata, "index" (that N) and "imported" (how many tuples of this
+// stream were committed before the failure), so a client can point at the input line
+// and say how far the import got.
+
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
 	relatav1 "github.com/relata/relata/proto/relata/v1"
+	"github.com/relata/relata/schema"
+	"github.com/relata/relata/tuples"
 )
 
-// Import is not built yet (the import issue's).
+// Bulk limits.
+const (
+	// maxImportTuples bounds the tuples the import committer writes in one store call
+	// (one revision, one sync) when it coalesces waiting batches.
+	maxImportTuples = 64 << 10
+	// importQueue is how many validated batches may wait for the committer.
+	importQueue = 4
+	// exportBatch is the number of tuples in one ExportResponse.
+	exportBatch = 1000
+	// watchBatch is the number of changes after which a WatchResponse is sent at the
+	// next revision boundary; maxWatchBatch splits a single huge revision.
+	watchBatch    = 1000
+	maxWatchBatch = 10000
+	// watchPoll is how often Watch polls a store that cannot signal new revisions.
+	watchPoll = 100 * time.Millisecond
+)
+
+// Metadata keys of an Import error's ErrorInfo.
+const (
+	// ImportIndexKey is the index, in the whole stream, of the tuple that failed.
+	ImportIndexKey = "index"
+	// ImportImportedKey is how many tuples of the stream were committed before the error.
+	ImportImportedKey = "imported"
+)
+
+// importBatch is a validated batch on its way to the committer.
+type importBatch struct {
+	start     uint64 // stream index of ts[0]
+	ts        []tuples.Tuple
+	schemaRev tuples.Revision
+}
+
+// importError is an Import failure: at stream index index (-1 when no tuple is to
+// blame), after imported tuples were committed.
+type importError struct {
+	index    int64
+	imported uint64
+	err      error
+}
+
+func (e *importError) Error() string { return e.err.Error() }
+func (e *importError) Unwrap() error { return e.err }
+
+// Import writes a stream of tuple batches with TOUCH semantics (see the file comment).
 func (h *relationshipService) Import(stream relatav1.RelationshipService_ImportServer) error {
-	return toStatus(stream.Context(), h.s.log, errNotSupported("Import"))
+	ctx := stream.Context()
+	imported, rev, err := h.s.importStream(ctx, stream.Recv)
+	if err != nil {
+		return h.s.importStatus(ctx, err, imported)
+	}
+	if rev == 0 {
+		if rev, err = h.s.cfg.Store.HeadRevision(ctx); err != nil {
+			return h.s.importStatus(ctx, err, imported)
+		}
+	}
+	return stream.SendAndClose(&relatav1.ImportResponse{Imported: imported, WrittenAt: tuples.EncodeZookie(rev)})
 }
 
-// Export is not built yet (the import issue's).
-func (h *relationshipService) Export(_ *relatav1.ExportRequest, stream relatav1.RelationshipService_ExportServer) error {
-	return toStatus(stream.Context(), h.s.log, errNotSupported("Export"))
+// importStatus converts an import failure to a status carrying the index of the bad
+// tuple and the number of tuples committed before it.
+func (s *Server) importStatus(ctx context.Context, err error, imported uint64) error {
+	index := int64(-1)
+	var ie *importError
+	if errors.As(err, &ie) {
+		index, imported, err = ie.index, ie.imported, ie.err
+	}
+	code, reason, md := classify(err)
+	msg := err.Error()
+	if code == codes.Internal {
+		s.log.ErrorContext(ctx, "import: internal error", "err", err)
+		msg = "internal error"
+	}
+	if md == nil {
+		md = map[string]string{}
+	}
+	md[ImportImportedKey] = strconv.FormatUint(imported, 10)
+	if index >= 0 {
+		md[ImportIndexKey] = strconv.FormatInt(index, 10)
+	}
+	return newStatus(code, reason, msg, md)
 }
 
-// Watch is not built yet (the import issue's).
-func (h *relationshipService) Watch(_ *relatav1.WatchRequest, stream relatav1.RelationshipService_WatchServer) error {
-	return toStatus(stream.Context(), h.s.log, errNotSupported("Watch"))
+// importStream runs the import pipeline over recv until io.EOF. It returns how many
+// tuples it committed and the last revision written (0 when none). On a commit error
+// it returns at once; the receiving goroutine then ends with the RPC.
+func (s *Server) importStream(ctx context.Context, recv func() (*relatav1.ImportRequest, error)) (uint64, tuples.Revision, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan importBatch, importQueue)
+	recvErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		recvErr <- s.receiveImport(ctx, recv, batches)
+	}()
+	var (
+		imported uint64
+		rev      tuples.Revision
+	)
+	for b := range batches {
+		// Coalesce the batches already waiting, up to maxImportTuples.
+	more:
+		for len(b.ts) < maxImportTuples {
+			select {
+			case next, ok := <-batches:
+				if !ok {
+					break more
+				}
+				if next.schemaRev != b.schemaRev {
+					b.schemaRev = 0 // rare: validate the group against the newest schema
+				}
+				b.ts = append(b.ts, next.ts...)
+			default:
+				break more
+			}
+		}
+		r, err := s.commitImport(ctx, b, imported)
+		if err != nil {
+			return imported, rev, err
+		}
+		imported += uint64(len(b.ts))
+		rev = r
+	}
+	if err := <-recvErr; err != nil {
+		var ie *importError
+		if errors.As(err, &ie) {
+			ie.imported = imported
+		}
+		return imported, rev, err
+	}
+	return imported, rev, nil
+}
+
+// receiveImport receives, converts and validates batches and hands them to the
+// committer, until the end of the stream or the first error.
+func (s *Server) receiveImport(ctx context.Context, recv func() (*relatav1.ImportRequest, error), batches chan<- importBatch) error {
+	var n uint64
+	for {
+		req, err := recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(req.GetTuples()) == 0 {
+			continue
+		}
+		b, err := s.validateImport(ctx, req.GetTuples(), n)
+		if err != nil {
+			return err
+		}
+		n += uint64(len(b.ts))
+		select {
+		case batches <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// validateImport converts one received batch, whose first tuple has stream index
+// start, and validates it against the schema at the head.
+func (s *Server) validateImport(ctx context.Context, in []*relatav1.Tuple, start uint64) (importBatch, error) {
+	ts := make([]tuples.Tuple, len(in))
+	for i, t := range in {
+		var err error
+		if ts[i], err = importTupleFromProto(t); err != nil {
+			return importBatch{}, s.tupleError(start+uint64(i), err)
+		}
+	}
+	sch, schemaRev, err := s.headSchema(ctx)
+	if err != nil {
+		return importBatch{}, err
+	}
+	for i, t := range ts {
+		if err := sch.ValidateTuple(t); err != nil {
+			return importBatch{}, s.tupleError(start+uint64(i), err)
+		}
+	}
+	return importBatch{start: start, ts: ts, schemaRev: schemaRev}, nil
+}
+
+// tupleError blames the tuple at stream index i: a *tuples.ValidationError gets the
+// field prefix "tuples[i].", anything else the message prefix "tuples[i]: ".
+func (s *Server) tupleError(i uint64, err error) error {
+	prefix := "tuples[" + strconv.FormatUint(i, 10) + "]"
+	var verr *tuples.ValidationError
+	if errors.As(err, &verr) {
+		c := *verr
+		c.Field = prefix + "." + c.Field
+		err = &c
+	} else {
+		err = fmt.Errorf("%s: %w", prefix, err)
+	}
+	return &importError{index: int64(i), err: err}
+}
+
+// importTupleFromProto converts and validates a tuple without building field names
+// unless it fails (the import hot path).
+func importTupleFromProto(t *relatav1.Tuple) (tuples.Tuple, error) {
+	if t.GetObject() == nil || t.GetSubject().GetObject() == nil {
+		return tupleFromProto("", t) // names the missing field
+	}
+	out := tuples.Tuple{
+		Object:   tuples.ObjectRef{Type: t.Object.Type, ID: t.Object.Id},
+		Relation: t.Relation,
+		Subject: tuples.SubjectRef{
+			Object:   tuples.ObjectRef{Type: t.Subject.Object.Type, ID: t.Subject.Object.Id},
+			Relation: t.Subject.Relation,
+		},
+	}
+	if out.Subject.Relation == tuples.Ellipsis {
+		out.Subject.Relation = ""
+	}
+	return out, out.Validate()
+}
+
+// headSchema returns the compiled schema at the head and the revision that wrote it.
+func (s *Server) headSchema(ctx context.Context) (*schema.Schema, tuples.Revision, error) {
+	head, err := s.cfg.Store.HeadRevision(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	r, err := s.cfg.Store.ReaderAt(ctx, head)
+	if err != nil {
+		return nil, 0, err
+	}
+	return s.schemas.get(ctx, r)
+}
+
+// commitImport writes b, retrying when the schema changed since b was validated; the
+// error of a tuple the new schema refuses names it. imported is the count committed
+// before b, for errors.
+func (s *Server) commitImport(ctx context.Context, b importBatch, imported uint64) (tuples.Revision, error) {
+	for range maxWriteSchemaRetry {
+		if b.schemaRev == 0 {
+			sch, rev, err := s.headSchema(ctx)
+			if err != nil {
+				return 0, err
+			}
+			for i, t := range b.ts {
+				if err := sch.ValidateTuple(t); err != nil {
+					ie := s.tupleError(b.start+uint64(i), err).(*importError)
+					ie.imported = imported
+					return 0, ie
+				}
+			}
+			b.schemaRev = rev
+		}
+		rev, err := s.storeImport(ctx, b.ts, b.schemaRev)
+		if errors.Is(err, tuples.ErrSchemaChanged) {
+			b.schemaRev = 0
+			continue
+		}
+		if err != nil {
+			return 0, &importError{index: -1, imported: imported, err: err}
+		}
+		return rev, nil
+	}
+	return 0, fmt.Errorf("server: import raced schema writes %d times: %w", maxWriteSchemaRetry, tuples.ErrSchemaChanged)
+}
+
+// storeImport writes ts with TOUCH semantics: through tuples.Importer when the store
+// has it, else as TOUCH writes of at most MaxUpdatesPerWrite distinct tuples each
+// (then the import is not atomic as a whole, and the revision is the last write's).
+func (s *Server) storeImport(ctx context.Context, ts []tuples.Tuple, schemaRev tuples.Revision) (tuples.Revision, error) {
+	if imp, ok := s.cfg.Store.(tuples.Importer); ok {
+		return imp.Import(ctx, ts, schemaRev)
+	}
+	var rev tuples.Revision
+	for chunk := range slices.Chunk(ts, MaxUpdatesPerWrite) {
+		seen := make(map[tuples.Tuple]bool, len(chunk))
+		wr := tuples.WriteRequest{SchemaRevision: schemaRev}
+		for _, t := range chunk {
+			if !seen[t] {
+				seen[t] = true
+				wr.Updates = append(wr.Updates, tuples.Update{Op: tuples.OpTouch, Tuple: t})
+			}
+		}
+		r, err := s.cfg.Store.Write(ctx, wr)
+		if err != nil {
+			return 0, err
+		}
+		rev = r
+	}
+	return rev, nil
+}
+
+// Export streams every tuple live at one revision (the head unless `at` names one),
+// optionally only those matching a filter, exportBatch tuples a response in canonical
+// order. Each response's cursor resumes after it at the same revision with the same
+// filter; an empty export sends one response without tuples, so the client learns
+// the revision.
+func (h *relationshipService) Export(req *relatav1.ExportRequest, stream relatav1.RelationshipService_ExportServer) error {
+	ctx := stream.Context()
+	return toStatus(ctx, h.s.log, h.s.export(ctx, req, stream.Send))
+}
+
+func (s *Server) export(ctx context.Context, req *relatav1.ExportRequest, send func(*relatav1.ExportResponse) error) error {
+	f, err := filterFromProto("filter", req.GetFilter())
+	if err != nil {
+		return err
+	}
+	var (
+		rev   tuples.Revision
+		after *tuples.Tuple
+	)
+	switch {
+	case req.GetCursor() != "":
+		var last tuples.Tuple
+		var cf tuples.Filter
+		if rev, last, cf, err = decodeExportCursor(req.GetCursor()); err != nil {
+			return err
+		}
+		if req.GetFilter() != nil && cf != f {
+			return &tuples.ValidationError{Field: "filter", Value: fmt.Sprint(req.GetFilter()), Reason: "differs from the filter of the export the cursor comes from"}
+		}
+		f, after = cf, &last
+	case req.GetAt() != "":
+		if rev, err = decodeZookie("at", req.GetAt()); err != nil {
+			return err
+		}
+	default:
+		if rev, err = s.cfg.Store.HeadRevision(ctx); err != nil {
+			return err
+		}
+	}
+	r, err := s.cfg.Store.ReaderAt(ctx, rev)
+	if err != nil {
+		return err
+	}
+	zookie := tuples.EncodeZookie(rev)
+	resp := newExportResponse(zookie)
+	sent := false
+	for t, err := range r.Read(ctx, f, after) {
+		if err != nil {
+			return err
+		}
+		resp.add(t)
+		if len(resp.msg.Tuples) == exportBatch {
+			if err := resp.send(send, rev, f, t); err != nil {
+				return err
+			}
+			resp, sent = newExportResponse(zookie), true
+		}
+	}
+	if n := len(resp.msg.Tuples); n > 0 || !sent {
+		last := tuples.Tuple{}
+		if n > 0 {
+			last = resp.last
+		} else if after != nil {
+			last = *after
+		}
+		return resp.send(send, rev, f, last)
+	}
+	return nil
+}
+
+// exportResponse builds one ExportResponse, allocating its messages in slabs.
+type exportResponse struct {
+	msg   *relatav1.ExportResponse
+	tups  []relatav1.Tuple
+	objs  []relatav1.ObjectRef
+	subs  []relatav1.SubjectRef
+	last  tuples.Tuple
+	count int
+}
+
+func newExportResponse(zookie string) *exportResponse {
+	return &exportResponse{
+		msg:  &relatav1.ExportResponse{ExportedAt: zookie, Tuples: make([]*relatav1.Tuple, 0, exportBatch)},
+		tups: make([]relatav1.Tuple, exportBatch),
+		objs: make([]relatav1.ObjectRef, 2*exportBatch),
+		subs: make([]relatav1.SubjectRef, exportBatch),
+	}
+}
+
+func (e *exportResponse) add(t tuples.Tuple) {
+	i := e.count
+	e.count++
+	obj, sobj, sub, pt := &e.objs[2*i], &e.objs[2*i+1], &e.subs[i], &e.tups[i]
+	obj.Type, obj.Id = t.Object.Type, t.Object.ID
+	sobj.Type, sobj.Id = t.Subject.Object.Type, t.Subject.Object.ID
+	sub.Object, sub.Relation = sobj, t.Subject.Relation
+	pt.Object, pt.Relation, pt.Subject = obj, t.Relation, sub
+	e.msg.Tuples = append(e.msg.Tuples, pt)
+	e.last = t
+}
+
+func (e *exportResponse) send(send func(*relatav1.ExportResponse) error, rev tuples.Revision, f tuples.Filter, last tuples.Tuple) error {
+	if last != (tuples.Tuple{}) {
+		e.msg.Cursor = encodeExportCursor(rev, last, f)
+	}
+	return send(e.msg)
+}
+
+// An export cursor is a read cursor (consistency.go) whose last item is the last
+// tuple sent followed by the six filter fields, space-separated (names and ids never
+// contain spaces).
+func encodeExportCursor(rev tuples.Revision, last tuples.Tuple, f tuples.Filter) string {
+	return encodeCursor(rev, strings.Join([]string{last.String(),
+		f.ObjectType, f.ObjectID, f.Relation, f.SubjectType, f.SubjectID, f.SubjectRelation}, " "))
+}
+
+func decodeExportCursor(c string) (tuples.Revision, tuples.Tuple, tuples.Filter, error) {
+	rev, rest, err := decodeCursor(c)
+	if err != nil {
+		return 0, tuples.Tuple{}, tuples.Filter{}, err
+	}
+	bad := errorf(codes.InvalidArgument, ReasonInvalidCursor, "server: invalid cursor: not an export cursor", map[string]string{"field": "cursor"})
+	parts := strings.Split(rest, " ")
+	if len(parts) != 7 {
+		return 0, tuples.Tuple{}, tuples.Filter{}, bad
+	}
+	last, err := tuples.ParseTuple(parts[0])
+	if err != nil {
+		return 0, tuples.Tuple{}, tuples.Filter{}, bad
+	}
+	f := tuples.Filter{ObjectType: parts[1], ObjectID: parts[2], Relation: parts[3], SubjectType: parts[4], SubjectID: parts[5], SubjectRelation: parts[6]}
+	if f.Validate() != nil {
+		return 0, tuples.Tuple{}, tuples.Filter{}, bad
+	}
+	return rev, last, f, nil
+}
+
+// Watch streams the change log after `from` (the head when empty) in commit order,
+// then follows new commits until the client goes away or the server shuts down
+// (UNAVAILABLE: reconnect with the last changes_through). The first response carries
+// no changes and changes_through = from. A revision's changes are sent together
+// unless there are more than maxWatchBatch; changes_through only ever names a
+// revision whose changes have all been sent.
+func (h *relationshipService) Watch(req *relatav1.WatchRequest, stream relatav1.RelationshipService_WatchServer) error {
+	ctx := stream.Context()
+	return toStatus(ctx, h.s.log, h.s.watch(ctx, req, stream.Send))
+}
+
+func (s *Server) watch(ctx context.Context, req *relatav1.WatchRequest, send func(*relatav1.WatchResponse) error) error {
+	types := map[string]bool{}
+	for i, typ := range req.GetObjectTypes() {
+		if err := tuples.ValidateName("object_types["+strconv.Itoa(i)+"]", typ); err != nil {
+			return err
+		}
+		types[typ] = true
+	}
+	var (
+		after tuples.Revision
+		err   error
+	)
+	if req.GetFrom() != "" {
+		if after, err = decodeZookie("from", req.GetFrom()); err != nil {
+			return err
+		}
+		if _, err := s.cfg.Store.ReaderAt(ctx, after); err != nil {
+			return err // expired (FAILED_PRECONDITION) or in the future
+		}
+	} else if after, err = s.cfg.Store.HeadRevision(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	shutdown := func(err error) error {
+		select {
+		case <-s.stopping:
+			return errorf(codes.Unavailable, ReasonUnavailable, "server: shutting down; resume the watch from the last changes_through", nil)
+		default:
+			return err
+		}
+	}
+	if err := send(&relatav1.WatchResponse{ChangesThrough: tuples.EncodeZookie(after)}); err != nil {
+		return err
+	}
+	for {
+		head, err := s.cfg.Store.HeadRevision(ctx)
+		if err != nil {
+			return shutdown(err)
+		}
+		if head > after {
+			if after, err = s.sendChanges(ctx, after, head, types, send); err != nil {
+				return shutdown(err)
+			}
+		}
+		if err := s.waitForRevision(ctx, after); err != nil {
+			return shutdown(err)
+		}
+	}
+}
+
+// sendChanges sends the changes after `after` and returns the revision through which
+// everything has been sent: at least head, which the caller read before.
+func (s *Server) sendChanges(ctx context.Context, after, head tuples.Revision, types map[string]bool, send func(*relatav1.WatchResponse) error) (tuples.Revision, error) {
+	resp := &relatav1.WatchResponse{}
+	var (
+		cur    tuples.Revision // revision of the last change read
+		zookie string
+	)
+	flush := func(through tuples.Revision) error {
+		resp.ChangesThrough = tuples.EncodeZookie(through)
+		err := send(resp)
+		resp = &relatav1.WatchResponse{}
+		return err
+	}
+	for c, err := range s.cfg.Store.Changes(ctx, after) {
+		if err != nil {
+			return 0, err
+		}
+		if c.Revision != cur {
+			if len(resp.Changes) >= watchBatch {
+				if err := flush(cur); err != nil {
+					return 0, err
+				}
+			}
+			cur, zookie = c.Revision, tuples.EncodeZookie(c.Revision)
+		} else if len(resp.Changes) >= maxWatchBatch {
+			if err := flush(cur - 1); err != nil {
+				return 0, err
+			}
+		}
+		if len(types) > 0 && !types[c.Tuple.Object.Type] {
+			continue
+		}
+		resp.Changes = append(resp.Changes, &relatav1.TupleChange{
+			Operation: operationToProto(c.Op), Tuple: tupleToProto(c.Tuple), Revision: zookie,
+		})
+	}
+	through := max(cur, head)
+	return through, flush(through)
+}
+
+// waitForRevision blocks until the head passes after.
+func (s *Server) waitForRevision(ctx context.Context, after tuples.Revision) error {
+	if w, ok := s.cfg.Store.(tuples.RevisionWaiter); ok {
+		_, err := w.WaitForRevision(ctx, after)
+		return err
+	}
+	t := time.NewTicker(watchPoll)
+	defer t.Stop()
+	for {
+		head, err := s.cfg.Store.HeadRevision(ctx)
+		if err != nil || head > after {
+			return err
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
