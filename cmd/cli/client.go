@@ -112,7 +112,7 @@ func printJSON(w io.Writer, m proto.Message) error {
 func parseConsistency(s string) (client.Consistency, error) {
 	c, err := client.ParseConsistency(s)
 	if err != nil {
-		return client.Consistency{}, usageError("--consistency %q: want full, min, exact:ZOOKIE or a ZOOKIE", s)
+		return client.Consistency{}, usageError("--consistency %q: want full, min, exact:ZOOKIE or a ZOOKIE (%v)", s, errors.Unwrap(err))
 	}
 	return c, nil
 }
