@@ -310,23 +310,24 @@ func printTree(w io.Writer, t *relatav1.ExpandTree, indent string) {
 	if t == nil {
 		return
 	}
-	var head string
+	var kind string
 	switch t.GetKind() {
 	case relatav1.ExpandTree_KIND_LEAF:
-		head = "leaf"
+		kind = "leaf"
 	case relatav1.ExpandTree_KIND_UNION:
-		head = "union"
+		kind = "union"
 	case relatav1.ExpandTree_KIND_INTERSECTION:
-		head = "intersection"
+		kind = "intersection"
 	case relatav1.ExpandTree_KIND_EXCLUSION:
-		head = "exclusion"
+		kind = "exclusion"
 	default:
-		head = "?"
+		kind = "?"
 	}
+	head := kind
 	if t.GetObject() != nil && t.GetRelation() != "" {
 		head = client.ObjectFromProto(t.GetObject()).String() + "#" + t.GetRelation() + " " + head
 	}
-	if d := t.GetDescription(); d != "" {
+	if d := t.GetDescription(); d != "" && d != kind {
 		head += "  (" + d + ")"
 	}
 	fmt.Fprintln(w, indent+head)
