@@ -180,7 +180,7 @@ func currentSchema(ctx context.Context, store tuples.Store) ([]byte, error) {
 
 // bindEnv sets every flag of cmd that was not given on the command line from
 // RELATA_<NAME> (upper case, '-' as '_'), e.g. --preshared-key from
-// RELATA_PRESHARED_KEY. A bad value is a usage error.
+// RELATA_PRESHARED_KEY. Empty variables count as unset. A bad value is a usage error.
 func bindEnv(cmd *cobra.Command) error {
 	var errs []error
 	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
@@ -188,8 +188,8 @@ func bindEnv(cmd *cobra.Command) error {
 			return
 		}
 		name := "RELATA_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
-		v, ok := os.LookupEnv(name)
-		if !ok {
+		v := os.Getenv(name)
+		if v == "" {
 			return
 		}
 		if err := fl.Value.Set(v); err != nil {

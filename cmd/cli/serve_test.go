@@ -1,0 +1,161 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/relata/relata/schema/models"
+)
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// serveProc is `relata serve` running in-process.
+type serveProc struct {
+	grpcAddr, httpAddr string
+	logs               *syncBuffer
+	stop               func() int // cancels the command's context, returns its exit code
+}
+
+var servingLine = regexp.MustCompile(`msg="relata: serving" grpc=(\S+) http=(\S+)`)
+
+// startServe runs `relata serve ARGS --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0`
+// and waits until it logs where it listens.
+func startServe(t *testing.T, args ...string) *serveProc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan int, 1)
+	args = append([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, args...)
+	go func() { done <- Main(ctx, args, strings.NewReader(""), io.Discard, logs) }()
+	p := &serveProc{logs: logs}
+	var once sync.Once
+	code := -1
+	p.stop = func() int {
+		once.Do(func() {
+			cancel()
+			code = <-done
+		})
+		return code
+	}
+	t.Cleanup(func() { p.stop() })
+	for {
+		if m := servingLine.FindStringSubmatch(logs.String()); m != nil {
+			p.grpcAddr, p.httpAddr = m[1], m[2]
+			return p
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited with %d before serving:\n%s", code, logs.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func httpDo(t *testing.T, method, url, body, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// TestServe runs `relata serve --preshared-key K` on a fresh data directory: it loads
+// the default model, answers the same on gRPC and REST, refuses requests without the
+// key, maps bad input to 400/404, serves /openapi.json, and keeps its data across a
+// restart.
+func TestServe(t *testing.T) {
+	dir := t.TempDir()
+	p := startServe(t, "--data-dir", dir, "--preshared-key", "K")
+	require.Contains(t, p.logs.String(), "default model "+models.Default)
+	t.Setenv("RELATA_ENDPOINT", p.grpcAddr)
+	t.Setenv("RELATA_TOKEN", "K")
+	base := "http://" + p.httpAddr
+
+	require.Equal(t, "AQAAAAAAAAACm1Xm9Q\nexit 0\n", runCLI("write tenant:acme#developer@user:anne tenant:acme#viewer@user:bob workspace:ops#tenant@tenant:acme flow:invoice-sync#workspace@workspace:ops flow:invoice-sync#user_denied@user:bob", ""))
+	require.Equal(t, "allowed\nexit 0\n", runCLI("check flow:invoice-sync execute user:anne --consistency full", ""))
+	out := runCLI("check flow:invoice-sync execute user:bob --consistency full --explain", "")
+	require.True(t, strings.HasPrefix(out, "denied\n[-] flow:invoice-sync#execute\n"), out)
+	require.True(t, strings.HasSuffix(out, "exit 3\n"), out)
+
+	check := func(user string) string {
+		return `{"object":{"type":"flow","id":"invoice-sync"},"permission":"execute","subject":{"object":{"type":"user","id":"` + user + `"}},"consistency":{"fullyConsistent":true}}`
+	}
+	code, body := httpDo(t, "POST", base+"/v1/check", check("anne"), "K")
+	require.Equal(t, 200, code, body)
+	require.JSONEq(t, `{"allowed":true,"checkedAt":"AQAAAAAAAAACm1Xm9Q"}`, body)
+	code, body = httpDo(t, "POST", base+"/v1/check", check("bob"), "K")
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, `"allowed":false`)
+
+	code, _ = httpDo(t, "POST", base+"/v1/check", check("anne"), "")
+	require.Equal(t, 401, code)
+	code, _ = httpDo(t, "POST", base+"/v1/check", check("anne"), "wrong")
+	require.Equal(t, 401, code)
+	code, body = httpDo(t, "POST", base+"/v1/check", check("an ne"), "K")
+	require.Equal(t, 400, code, body)
+	require.Contains(t, body, "subject.object.id")
+	code, body = httpDo(t, "POST", base+"/v1/check", strings.Replace(check("anne"), `"flow"`, `"flw"`, 1), "K")
+	require.Equal(t, 404, code, body)
+	require.Contains(t, body, "UNKNOWN_TYPE")
+	code, body = httpDo(t, "GET", base+"/openapi.json", "", "")
+	require.Equal(t, 200, code)
+	require.Contains(t, body, `"/v1/check"`)
+	code, body = httpDo(t, "GET", base+"/healthz", "", "")
+	require.Equal(t, 200, code, body)
+
+	require.Equal(t, ExitOK, p.stop())
+	require.Contains(t, p.logs.String(), "relata: stopped")
+
+	// Restart on the same directory: the schema and tuples are still there.
+	p = startServe(t, "--data-dir", dir, "--preshared-key", "K")
+	require.Contains(t, p.logs.String(), "serving the stored schema")
+	t.Setenv("RELATA_ENDPOINT", p.grpcAddr)
+	require.Equal(t, "allowed\nexit 0\n", runCLI("check flow:invoice-sync execute user:anne", ""))
+	require.Equal(t, ExitOK, p.stop())
+}
+
+func TestServeFlags(t *testing.T) {
+	t.Setenv("RELATA_QUANTIZATION", "soon")
+	require.Contains(t, runCLI("serve --data-dir "+t.TempDir(), ""), "exit 2")
+	t.Setenv("RELATA_QUANTIZATION", "")
+	require.Contains(t, runCLI("serve --schema a.zed --model tenant-roles", ""), "exclude each other\nexit 2")
+	require.Contains(t, runCLI("serve --cache-size lots", ""), "exit 2")
+
+	// --model loads a bundled model; RELATA_* variables work like flags.
+	t.Setenv("RELATA_MODEL", "tenant-roles")
+	p := startServe(t, "--data-dir", t.TempDir())
+	require.Contains(t, p.logs.String(), "model tenant-roles")
+	require.Equal(t, ExitOK, p.stop())
+}
