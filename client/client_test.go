@@ -1,0 +1,118 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+
+	"github.com/relata/relata/check"
+	"github.com/relata/relata/client"
+	"github.com/relata/relata/tuples"
+)
+
+func TestClientErrors(t *testing.T) {
+	endpoint, stop := startExampleServer()
+	defer stop()
+	ctx := context.Background()
+
+	noToken, err := client.New(endpoint, client.WithInsecure())
+	require.NoError(t, err)
+	defer noToken.Close()
+	_, _, err = noToken.ReadSchema(ctx, client.MinimizeLatency())
+	var cerr *client.Error
+	require.ErrorAs(t, err, &cerr)
+	require.Equal(t, codes.Unauthenticated, cerr.Code)
+	require.Equal(t, "UNAUTHENTICATED", cerr.Reason)
+
+	c, err := client.New(endpoint, client.WithInsecure(), client.WithToken("sekret"))
+	require.NoError(t, err)
+	defer c.Close()
+	_, _, err = c.ReadSchema(ctx, client.FullyConsistent())
+	require.ErrorIs(t, err, tuples.ErrNoSchema)
+
+	// Malformed text fails locally with the tuples package's error.
+	_, err = c.Check(ctx, "flow:f 1", "execute", "user:anne", client.MinimizeLatency())
+	var verr *tuples.ValidationError
+	require.ErrorAs(t, err, &verr)
+	_, err = client.Touch("flow:f1#granted")
+	require.ErrorAs(t, err, &verr)
+
+	_, err = c.WriteSchema(ctx, "definition user {}\ndefinition doc { relation viewer: user\n permission view = viewer + editor }")
+	require.ErrorAs(t, err, &cerr)
+	require.Equal(t, codes.InvalidArgument, cerr.Code)
+	require.Equal(t, "INVALID_SCHEMA", cerr.Reason)
+
+	z, err := c.WriteSchema(ctx, "definition user {}\ndefinition doc { relation viewer: user\n permission view = viewer }")
+	require.NoError(t, err)
+	_, err = c.Check(ctx, "doc:1", "view", "user:anne", client.AtExactSnapshot(z[:len(z)-1]+"A"))
+	require.ErrorIs(t, err, tuples.ErrInvalidZookie)
+	_, err = c.Check(ctx, "doc:1", "nope", "user:anne", client.AtLeastAsFresh(z))
+	require.ErrorIs(t, err, check.ErrNotFound)
+
+	creates, err := client.Create("doc:1#viewer@user:anne")
+	require.NoError(t, err)
+	_, err = c.Write(ctx, creates)
+	require.NoError(t, err)
+	_, err = c.Write(ctx, creates)
+	require.ErrorAs(t, err, &cerr)
+	require.Equal(t, codes.AlreadyExists, cerr.Code)
+
+	items := []client.BulkItem{{Object: "doc:1", Permission: "view", Subject: "user:anne"}, {Object: "doc:1", Permission: "nope", Subject: "user:anne"}}
+	_, err = c.CheckBulk(ctx, items, client.FullyConsistent())
+	require.NoError(t, err)
+	require.True(t, items[0].Allowed)
+	require.ErrorIs(t, items[1].Err, check.ErrNotFound)
+
+	subjects, _, err := c.LookupSubjects(ctx, "doc:1", "view", "user", client.FullyConsistent())
+	require.NoError(t, err)
+	require.Equal(t, []string{"user:anne"}, subjects)
+
+	// A server that is not there is UNAVAILABLE, in one line.
+	gone, err := client.New("127.0.0.1:1", client.WithInsecure())
+	require.NoError(t, err)
+	defer gone.Close()
+	_, _, err = gone.ReadSchema(ctx, client.MinimizeLatency())
+	require.ErrorAs(t, err, &cerr)
+	require.Equal(t, codes.Unavailable, cerr.Code)
+	require.False(t, errors.Is(err, tuples.ErrNoSchema))
+}
+
+func TestParseConsistency(t *testing.T) {
+	z := tuples.EncodeZookie(42)
+	for _, tc := range []struct {
+		in   string
+		want string // the oneof case, or "" for minimize_latency
+		err  bool
+	}{
+		{"", "", false},
+		{"min", "", false},
+		{"full", "full", false},
+		{z, "fresh " + z, false},
+		{"exact:" + z, "exact " + z, false},
+		{"exact:nope", "", true},
+		{"bogus", "", true},
+	} {
+		c, err := client.ParseConsistency(tc.in)
+		if tc.err {
+			require.Error(t, err, tc.in)
+			continue
+		}
+		require.NoError(t, err, tc.in)
+		if tc.want == "" {
+			require.Nil(t, c.Proto(), tc.in)
+			continue
+		}
+		p := c.Proto()
+		got := map[bool]string{true: "full"}[p.GetFullyConsistent()]
+		if p.GetAtLeastAsFresh() != "" {
+			got = "fresh " + p.GetAtLeastAsFresh()
+		}
+		if p.GetAtExactSnapshot() != "" {
+			got = "exact " + p.GetAtExactSnapshot()
+		}
+		require.Equal(t, tc.want, got, tc.in)
+	}
+}
