@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 	"strings"
@@ -34,6 +37,7 @@ type serveFlags struct {
 	gcWindow     time.Duration
 	cacheSize    byteSize
 	logLevel     string
+	pprof        string
 }
 
 // addServeCommand registers `relata serve`.
@@ -67,6 +71,7 @@ e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
 	fl.DurationVar(&f.gcWindow, "gc-window", pebblestore.DefaultGCWindow, "how long old revisions stay readable")
 	fl.Var(&f.cacheSize, "cache-size", "check cache size, e.g. 64MiB (0 disables)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.StringVar(&f.pprof, "pprof", "", "serve Go pprof profiles (/debug/pprof/) on this address, e.g. localhost:6060")
 	root.AddCommand(cmd)
 }
 
@@ -130,7 +135,42 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 	if f.presharedKey == "" {
 		log.Warn("relata: no --preshared-key: every request is accepted without a token")
 	}
+	if f.pprof != "" {
+		stop, err := servePprof(ctx, log, f.pprof)
+		if err != nil {
+			return fmt.Errorf("serve: --pprof: %w", err)
+		}
+		defer stop()
+	}
 	return srv.Serve(ctx)
+}
+
+// servePprof serves net/http/pprof's handlers on addr (its own listener and mux, never
+// the API's) until stop is called.
+func servePprof(ctx context.Context, log *slog.Logger, addr string) (stop func(), err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.ErrorContext(ctx, "relata: pprof server", "err", err)
+		}
+	}()
+	log.InfoContext(ctx, "relata: serving pprof", "addr", lis.Addr().String())
+	return func() {
+		hs.Close()
+		<-done
+	}, nil
 }
 
 // loadSchema writes the schema from --schema or --model, or the default model when
