@@ -922,3 +922,30 @@ func TestLookups(t *testing.T) {
 	require.Len(t, first.GetExcluded(), 1)
 	require.Equal(t, "carl", first.GetExcluded()[0].GetObject().GetId())
 }
+
+func TestZookieExpired(t *testing.T) {
+	env := newTestEnv(t)
+	before := env.seed(t)
+	z := env.write(t, relatav1.Operation_OPERATION_TOUCH, "flow:f1#granted@user:dave")
+	zrev, err := tuples.DecodeZookie(z)
+	require.NoError(t, err)
+	_, err = env.store.CollectGarbage(context.Background(), zrev)
+	require.NoError(t, err)
+
+	req := checkReq("flow:f1", "execute", "user:dave")
+	req.Consistency = &relatav1.Consistency{Requirement: &relatav1.Consistency_AtExactSnapshot{AtExactSnapshot: before}}
+	_, err = env.perms.Check(env.ctx(), req)
+	require.Equal(t, codes.FailedPrecondition, status.Code(err), "%v", err)
+	require.Equal(t, ReasonZookieExpired, errorInfo(err))
+	require.Contains(t, status.Convert(err).Message(), "zookie expired")
+
+	code, body := env.post(t, "/v1/check", checkJSON("flow:f1", "execute", "user:dave", `"consistency":{"atExactSnapshot":"`+before+`"}`))
+	require.Equal(t, http.StatusPreconditionFailed, code, string(body))
+	require.Contains(t, string(body), ReasonZookieExpired)
+
+	// at_least_as_fresh an expired zookie is fine: a newer revision satisfies it.
+	req.Consistency = &relatav1.Consistency{Requirement: &relatav1.Consistency_AtLeastAsFresh{AtLeastAsFresh: before}}
+	resp, err := env.perms.Check(env.ctx(), req)
+	require.NoError(t, err)
+	require.True(t, resp.GetAllowed())
+}
