@@ -42,7 +42,7 @@ func addBenchCommand(root *cobra.Command, s *streams) {
 	cmd, cf := clientCommand("bench", "Load a workflow-platform data set and measure Check, lookups and writes", cobra.NoArgs)
 	f := &benchFlags{client: cf, cfg: bench.DefaultConfig()}
 	cmd.Long = `Generate a deterministic workflow-platform data set on the default model
-(about 1.07 million tuples by default), load it into a server (the Import RPC, or
+(1,002,569 tuples by default), load it into a server (the Import RPC, or
 Write batches), then run the phases: Check at each --concurrency with
 minimize_latency and with fully_consistent, CheckBulk, LookupResources,
 LookupSubjects, and a mixed phase with --write-share writes. Every answer is
