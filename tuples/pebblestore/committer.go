@@ -37,7 +37,8 @@ package pebblestore
 //
 // GC requests are never grouped: GC runs between groups with the committer's
 // exclusive view of the database, so its read-modify-write of a tuple's history
-// cannot race a write to the same tuple (gc.go).
+// cannot race a write to the same tuple (gc.go). Import requests are not grouped
+// either: each commits alone through a plain batch (import.go).
 
 import (
 	"context"
@@ -123,18 +124,22 @@ func (s *Store) commitLoop() {
 		case <-s.quit:
 			return
 		}
-		if first.kind == kindGC {
+		switch first.kind {
+		case kindGC:
 			s.runGC(first)
+			continue
+		case kindImport:
+			s.commitImport(first) // alone: see import.go
 			continue
 		}
 		group, size := []*request{first}, first.size()
-		var gc *request
+		var held *request // a GC or import request, run after the group
 	gather:
 		for len(group) < maxGroupRequests && size < maxGroupUpdates {
 			select {
 			case r := <-s.reqs:
-				if r.kind == kindGC {
-					gc = r
+				if r.kind == kindGC || r.kind == kindImport {
+					held = r
 					break gather
 				}
 				group = append(group, r)
@@ -144,8 +149,12 @@ func (s *Store) commitLoop() {
 			}
 		}
 		s.commitGroup(group)
-		if gc != nil {
-			s.runGC(gc)
+		switch {
+		case held == nil:
+		case held.kind == kindGC:
+			s.runGC(held)
+		default:
+			s.commitImport(held)
 		}
 	}
 }
@@ -247,8 +256,6 @@ func (s *Store) apply(p *pending, r *request, rev tuples.Revision) (int, error) 
 		}
 		p.schemaRev = rev
 		return 0, nil
-	case kindImport:
-		return s.applyImport(p, r.tuples, r.schemaRev, rev)
 	}
 	return 0, fmt.Errorf("pebblestore: unknown request kind %d", r.kind)
 }
@@ -329,35 +336,6 @@ func (s *Store) applyDelete(p *pending, f tuples.Filter, pre []tuples.Preconditi
 		muts = append(muts, mutation{tuples.OpDelete, t, fwd, next})
 	}
 	return len(muts), writeMutations(p.b, muts, rev, 0)
-}
-
-func (s *Store) applyImport(p *pending, ts []tuples.Tuple, schemaRev, rev tuples.Revision) (int, error) {
-	if err := checkSchemaRev(p, schemaRev); err != nil {
-		return 0, err
-	}
-	// Duplicates are allowed, so each tuple is written before the next is read: the
-	// indexed batch then shows a repeated tuple as live. Nothing below can fail except
-	// I/O, which breaks the group anyway.
-	n := 0
-	for _, t := range ts {
-		fwd := forwardKey(nil, t)
-		cur, err := getVersions(p.b, fwd)
-		if err != nil {
-			return 0, errBroken{err}
-		}
-		live, err := liveNow(cur)
-		if err != nil {
-			return 0, errBroken{err}
-		}
-		if live {
-			continue
-		}
-		if err := writeMutations(p.b, []mutation{{tuples.OpTouch, t, fwd, appendVersion(cur, rev)}}, rev, uint32(n)); err != nil {
-			return 0, err
-		}
-		n++
-	}
-	return n, nil
 }
 
 // writeMutations stages muts in b: both index entries and a change-log entry each,
