@@ -126,8 +126,8 @@ func preload(b *testing.B, n int, tupleAt func(int) tuples.Tuple) *Store {
 	return s
 }
 
-// BenchmarkContains is a point read of a live tuple at the head among 100,000.
-func BenchmarkContains(b *testing.B) {
+// BenchmarkPointRead is a point read of a live tuple at the head among 100,000.
+func BenchmarkPointRead(b *testing.B) {
 	const n = 100_000
 	s := preload(b, n, benchTuple)
 	ctx := context.Background()
@@ -147,8 +147,8 @@ func BenchmarkContains(b *testing.B) {
 	}
 }
 
-// BenchmarkContainsMissing is a point read of an absent tuple (bloom filters).
-func BenchmarkContainsMissing(b *testing.B) {
+// BenchmarkPointReadMissing is a point read of an absent tuple (bloom filters).
+func BenchmarkPointReadMissing(b *testing.B) {
 	const n = 100_000
 	s := preload(b, n, benchTuple)
 	ctx := context.Background()
