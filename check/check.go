@@ -101,6 +101,25 @@ type request struct {
 	// work runs in the calling goroutine instead, so the fan-out is bounded and never
 	// deadlocks.
 	sem chan struct{}
+	// memo, when not nil, holds this request's sub-problem answers that no cycle cut
+	// touched (lookups check many candidates in one request).
+	memo struct {
+		sync.Mutex
+		m map[string]bool
+	}
+	// members memoizes, per monotone userset node, the ids whose userset holds the
+	// request's subject (see memberships). A request has one subject.
+	members struct {
+		sync.Mutex
+		byNode map[relKey]*membership
+	}
+}
+
+// membership is the memoized answer of memberships for one node.
+type membership struct {
+	mu   sync.Mutex // held while computing; guards ids and done
+	ids  map[string]bool
+	done bool
 }
 
 func (e *Engine) newRequest(r tuples.Reader, c *compiled, explain bool) *request {
@@ -197,10 +216,9 @@ func finish(exp *Explanation, out outcome, note string, children ...*Explanation
 
 // checkRel answers whether subj is in obj#rel: one sub-problem, i.e. one frame.
 func (q *request) checkRel(ctx context.Context, pos at, obj tuples.ObjectRef, rel string, subj tuples.SubjectRef) (outcome, error) {
-	step := obj.String() + "#" + rel
 	// A userset subject has the permission when that exact userset is reached.
 	if subj.IsUserset() && subj.Object == obj && subj.Relation == rel {
-		return finish(q.explainNode(step), outcome{ok: true}, "the subject is this userset"), nil
+		return finish(q.explainNode(obj.String()+"#"+rel), outcome{ok: true}, "the subject is this userset"), nil
 	}
 	r := q.c.rel(obj.Type, rel)
 	if r == nil {
@@ -211,7 +229,7 @@ func (q *request) checkRel(ctx context.Context, pos at, obj tuples.ObjectRef, re
 		if f.obj == obj && f.rel == rel {
 			out := outcome{ok: f.assume, tainted: true,
 				revisits: []revisit{{depth: f.depth, odd: (pos.neg-f.neg)%2 == 1}}}
-			return finish(q.explainNode(step), out, "cycle"), nil
+			return finish(q.explainNode(obj.String()+"#"+rel), out, "cycle"), nil
 		}
 	}
 	depth := 1
@@ -219,7 +237,7 @@ func (q *request) checkRel(ctx context.Context, pos at, obj tuples.ObjectRef, re
 		depth = pos.f.depth + 1
 	}
 	if depth > q.e.opts.MaxDepth {
-		return outcome{}, q.depthError(pos.f, step)
+		return outcome{}, q.depthError(pos.f, obj.String()+"#"+rel)
 	}
 	if q.explain {
 		return q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
@@ -230,30 +248,32 @@ func (q *request) checkRel(ctx context.Context, pos at, obj tuples.ObjectRef, re
 			return outcome{ok: ok}, nil
 		}
 	}
+	if q.memo.m != nil {
+		q.memo.Lock()
+		ok, hit := q.memo.m[key]
+		q.memo.Unlock()
+		if hit {
+			return outcome{ok: ok}, nil
+		}
+	}
 	if q.c.cyclic[relKey{obj.Type, rel}] {
 		return q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
 	}
 	// The node lies on no cycle of the schema graph, so its answer does not depend on
 	// the path that reached it: identical in-flight sub-checks share one evaluation.
 	// (Sharing a node on a cycle could make two evaluations wait on each other.)
-	ch := q.e.flight.DoChan(key, func() (any, error) {
+	out, err := q.e.flight.do(ctx, key, func() (outcome, error) {
 		return q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
 	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			if isContextErr(res.Err) && ctx.Err() == nil {
-				// The leader's request was cancelled, not ours: evaluate it ourselves.
-				return q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
-			}
-			return outcome{}, res.Err
+	if err != nil {
+		if isContextErr(err) && ctx.Err() == nil {
+			// The leader's request was cancelled, not ours: evaluate it ourselves.
+			return q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
 		}
-		out := res.Val.(outcome)
-		out.revisits = nil // an acyclic node closes every cycle below it
-		return out, nil
-	case <-ctx.Done():
-		return outcome{}, ctx.Err()
+		return outcome{}, err
 	}
+	out.revisits = nil // an acyclic node closes every cycle below it
+	return out, nil
 }
 
 // evalFrame evaluates obj#rel for subj in a new frame, applies the cycle rules and
@@ -282,11 +302,20 @@ func (q *request) evalFrame(ctx context.Context, pos at, depth int, obj tuples.O
 			note = "contradictory cycle"
 		}
 	}
-	if !out.tainted && q.e.cache != nil && !q.explain {
-		q.e.cache.put(q.key(obj, rel, subj), out.ok)
+	if !out.tainted && !q.explain {
+		if q.e.cache != nil {
+			q.e.cache.put(q.key(obj, rel, subj), out.ok)
+		}
+		if q.memo.m != nil {
+			q.memo.Lock()
+			q.memo.m[q.key(obj, rel, subj)] = out.ok
+			q.memo.Unlock()
+		}
 	}
-	step := obj.String() + "#" + rel
-	return finish(q.explainNode(step), out, note, out.exp), nil
+	if !q.explain {
+		return out, nil
+	}
+	return finish(q.explainNode(obj.String()+"#"+rel), out, note, out.exp), nil
 }
 
 // closeFrame removes the revisits of the frame at depth (and deeper) from out and
@@ -412,7 +441,8 @@ func (q *request) notEvaluated() *Explanation {
 // then every userset the relation holds.
 func (q *request) this(ctx context.Context, pos at, obj tuples.ObjectRef, rel string, r *schema.Relation, subj tuples.SubjectRef) (outcome, error) {
 	exp := q.explainNode(rel)
-	direct := []tuples.SubjectRef{}
+	var directBuf [4]tuples.SubjectRef
+	direct := directBuf[:0]
 	var usersets []schema.AllowedSubject
 	for _, a := range r.Allowed {
 		switch {
@@ -444,6 +474,29 @@ func (q *request) this(ctx context.Context, pos at, obj tuples.ObjectRef, rel st
 	if len(usersets) == 0 {
 		return finish(exp, outcome{}, ""), nil
 	}
+	if !q.explain {
+		// Usersets of monotone nodes (unions and arrows only below them): read which of
+		// them hold the subject from the reverse index once per request, instead of
+		// walking each one down. See memberships for why this is exact.
+		var rest []schema.AllowedSubject
+		for _, a := range usersets {
+			k := relKey{a.Type, a.Relation}
+			if q.c.nonMonotone[k] {
+				rest = append(rest, a)
+				continue
+			}
+			ok, err := q.viaMemberships(ctx, obj, rel, a, subj)
+			if err != nil {
+				return outcome{}, err
+			}
+			if ok {
+				return outcome{ok: true}, nil
+			}
+		}
+		if usersets = rest; len(usersets) == 0 {
+			return outcome{}, nil
+		}
+	}
 	tasks := func(yield func(task, error) bool) {
 		for _, a := range usersets {
 			for t, err := range q.r.Subjects(ctx, obj, rel, a.Type) {
@@ -461,6 +514,79 @@ func (q *request) this(ctx context.Context, pos at, obj tuples.ObjectRef, rel st
 		}
 	}
 	return q.fanOut(ctx, exp, tasks, true)
+}
+
+// membershipScanAt is the number of memberships from which viaMemberships scans the
+// relation's usersets instead of probing each membership with Contains.
+const membershipScanAt = 3
+
+// viaMemberships reports whether obj#rel holds a userset of entry a that holds subj.
+func (q *request) viaMemberships(ctx context.Context, obj tuples.ObjectRef, rel string, a schema.AllowedSubject, subj tuples.SubjectRef) (bool, error) {
+	ids, err := q.memberships(ctx, relKey{a.Type, a.Relation}, subj)
+	if err != nil || len(ids) == 0 {
+		return false, err
+	}
+	if len(ids) < membershipScanAt {
+		for id := range ids {
+			t := tuples.Tuple{Object: obj, Relation: rel, Subject: tuples.SubjectRef{Object: tuples.ObjectRef{Type: a.Type, ID: id}, Relation: a.Relation}}
+			ok, err := q.r.Contains(ctx, t)
+			if err != nil {
+				return false, fmt.Errorf("check: reading %s: %w", t, err)
+			}
+			if ok {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	for t, err := range q.r.Subjects(ctx, obj, rel, a.Type) {
+		if err != nil {
+			return false, fmt.Errorf("check: reading %s#%s: %w", obj, rel, err)
+		}
+		if t.Subject.Relation == a.Relation && ids[t.Subject.Object.ID] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// memberships returns the ids x for which k's userset x#rel holds subj, for a node k
+// from which no intersection, exclusion or `.all()` is reachable, computed once per
+// request by the reverse-index walk of LookupResources.
+//
+// This is exactly what walking each userset down would answer. Below a monotone node
+// every answer is reachability: a path-cut walk finds a path whenever one exists. A
+// frame above it on the current path that the walk could revisit is reachable from k,
+// hence monotone too; the highest such frame is itself plain reachability, and the
+// userset's reachable set is contained in that frame's, so substituting it changes no
+// answer.
+func (q *request) memberships(ctx context.Context, k relKey, subj tuples.SubjectRef) (map[string]bool, error) {
+	q.members.Lock()
+	if q.members.byNode == nil {
+		q.members.byNode = make(map[relKey]*membership)
+	}
+	m := q.members.byNode[k]
+	if m == nil {
+		m = &membership{}
+		q.members.byNode[k] = m
+	}
+	q.members.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.done {
+		return m.ids, nil
+	}
+	// Errors (a cancelled branch, say) are not memoized: another caller retries.
+	ids, err := q.e.lookupResources(ctx, q.r, q.c, LookupResourcesRequest{ResourceType: k.typ, Permission: k.rel, Subject: subj})
+	if err != nil {
+		return nil, err
+	}
+	m.ids = make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m.ids[id] = true
+	}
+	m.done = true
+	return m.ids, nil
 }
 
 // viaTuple is the task of following the userset subject of tuple t.
@@ -531,9 +657,12 @@ type task func(ctx context.Context) (outcome, error)
 // request's budget allows and in the calling goroutine otherwise; the others are
 // cancelled once the answer is decided, and fanOut returns only after all of them have.
 // An error is returned only when no task decided the answer.
-func (q *request) fanOut(ctx context.Context, exp *Explanation, tasks iter.Seq2[task, error], stopOn bool) (outcome, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+func (q *request) fanOut(parent context.Context, exp *Explanation, tasks iter.Seq2[task, error], stopOn bool) (outcome, error) {
+	// Tasks run in the calling goroutine until one is spawned; only then is a
+	// cancellable context needed to stop the spawned ones early.
+	ctx := parent
+	cancel := func() {}
+	defer func() { cancel() }()
 	var (
 		wg sync.WaitGroup
 		mu struct {
@@ -588,6 +717,13 @@ func (q *request) fanOut(ctx context.Context, exp *Explanation, tasks iter.Seq2[
 		}
 		select {
 		case q.sem <- struct{}{}:
+			if ctx == parent {
+				var c context.CancelFunc
+				ctx, c = context.WithCancel(parent)
+				mu.Lock()
+				cancel = c
+				mu.Unlock()
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

@@ -16,8 +16,6 @@ import (
 	"fmt"
 	"sync"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/relata/relata/tuples"
 )
 
@@ -64,12 +62,15 @@ type Engine struct {
 	opts  Options
 	cache *cache // nil when disabled
 	// flight deduplicates identical in-flight sub-checks (see checkRel for which ones).
-	flight singleflight.Group
+	flight flightGroup
 
-	// schemas caches compiled schemas by the revision that wrote them.
+	// schemas caches compiled schemas by the revision that wrote them, and which one
+	// each recently read revision uses (a revision's schema never changes, so a read at
+	// a known revision needs no schema read). An Engine serves one store.
 	schemas struct {
 		sync.Mutex
-		byRev map[tuples.Revision]*compiled
+		byRev     map[tuples.Revision]*compiled
+		byReadRev map[tuples.Revision]*compiled
 	}
 }
 
@@ -81,6 +82,7 @@ func New(opts Options) *Engine {
 		e.cache = newCache(opts.CacheBytes)
 	}
 	e.schemas.byRev = make(map[tuples.Revision]*compiled)
+	e.schemas.byReadRev = make(map[tuples.Revision]*compiled)
 	return e
 }
 
@@ -95,14 +97,22 @@ func (e *Engine) CacheStats() CacheStats {
 // schemaFor returns the compiled schema r's snapshot uses, compiling and caching it by
 // the revision that wrote it.
 func (e *Engine) schemaFor(ctx context.Context, r tuples.Reader) (*compiled, error) {
+	readRev := r.Revision()
+	e.schemas.Lock()
+	c := e.schemas.byReadRev[readRev]
+	e.schemas.Unlock()
+	if c != nil {
+		return c, nil
+	}
 	text, rev, err := r.Schema(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("check: reading schema: %w", err)
 	}
 	e.schemas.Lock()
-	c := e.schemas.byRev[rev]
+	c = e.schemas.byRev[rev]
 	e.schemas.Unlock()
 	if c != nil {
+		e.rememberRead(readRev, c)
 		return c, nil
 	}
 	s, err := compileSchema(text)
@@ -111,7 +121,21 @@ func (e *Engine) schemaFor(ctx context.Context, r tuples.Reader) (*compiled, err
 	}
 	c = analyze(s)
 	e.putSchema(rev, c)
+	e.rememberRead(readRev, c)
 	return c, nil
+}
+
+// maxReadRevs bounds the revision-to-schema shortcuts an Engine keeps.
+const maxReadRevs = 1024
+
+// rememberRead records that reads at readRev use schema c.
+func (e *Engine) rememberRead(readRev tuples.Revision, c *compiled) {
+	e.schemas.Lock()
+	defer e.schemas.Unlock()
+	if len(e.schemas.byReadRev) >= maxReadRevs {
+		clear(e.schemas.byReadRev)
+	}
+	e.schemas.byReadRev[readRev] = c
 }
 
 // putSchema caches c as the schema written at rev, evicting the oldest when full.

@@ -33,8 +33,10 @@ type compiled struct {
 	seeds map[schema.AllowedSubject][]relKey
 	// selfs lists the nodes whose positive rewrite contains `self`, by type.
 	selfs map[string][]relKey
-	// edges is the schema graph.
+	// edges is the schema graph; reach holds, for every node, itself and the nodes
+	// reachable from it.
 	edges map[relKey][]relKey
+	reach map[relKey]map[relKey]bool
 }
 
 // parentKind says how a userset of one node is included in another node.
@@ -101,6 +103,13 @@ func analyze(s *schema.Schema) *compiled {
 		}
 	}
 	c.edges = edges
+	c.reach = make(map[relKey]map[relKey]bool)
+	for _, typ := range s.Order {
+		for _, name := range s.Definitions[typ].Order {
+			k := relKey{typ, name}
+			c.reach[k] = c.reachableUncached(k)
+		}
+	}
 	// Cycles: a node is cyclic when it can reach itself.
 	for k := range edges {
 		if reaches(edges, k, k) {
@@ -188,6 +197,13 @@ func (c *compiled) walk(k relKey, rw *schema.Rewrite, positive bool, edges map[r
 
 // reachable returns from and every node reachable from it.
 func (c *compiled) reachable(from relKey) map[relKey]bool {
+	if r, ok := c.reach[from]; ok {
+		return r
+	}
+	return c.reachableUncached(from)
+}
+
+func (c *compiled) reachableUncached(from relKey) map[relKey]bool {
 	seen := map[relKey]bool{}
 	stack := []relKey{from}
 	for len(stack) > 0 {

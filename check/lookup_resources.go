@@ -208,18 +208,22 @@ func (e *Engine) lookupResources(ctx context.Context, r tuples.Reader, c *compil
 		return ids, nil
 	}
 	// Intersection, exclusion or `.all()`: the walk found candidates; Check decides.
+	// One request checks them all, so that sub-problems shared by candidates (their
+	// tenant, the subject's memberships) are evaluated once.
+	q := e.newRequest(r, c, false)
+	q.memo.m = make(map[string]bool)
 	keep := make([]bool, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(e.opts.Concurrency)
 	var mu sync.Mutex
 	for i, id := range ids {
 		g.Go(func() error {
-			res, err := e.check(gctx, r, c, CheckRequest{Object: tuples.ObjectRef{Type: req.ResourceType, ID: id}, Permission: req.Permission, Subject: subj})
+			out, err := q.checkRel(gctx, at{}, tuples.ObjectRef{Type: req.ResourceType, ID: id}, req.Permission, subj)
 			if err != nil {
 				return err
 			}
 			mu.Lock()
-			keep[i] = res.Allowed
+			keep[i] = out.ok
 			mu.Unlock()
 			return nil
 		})
