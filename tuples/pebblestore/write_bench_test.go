@@ -121,8 +121,10 @@ func preload(b *testing.B, n int, tupleAt func(int) tuples.Tuple) *Store {
 			ts = ts[:0]
 		}
 	}
-	// Flush so that reads hit sstables, not just the memtable.
+	// Flush and compact so that reads hit settled sstables, as in a store that has
+	// been running for a while, rather than racing the compactions the load started.
 	require.NoError(b, s.db.Flush())
+	require.NoError(b, s.db.Compact(context.Background(), []byte{0}, []byte{0xff}, true))
 	return s
 }
 
