@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,10 +28,10 @@ import (
 // RESOURCE_EXHAUSTED 429), except FAILED_PRECONDITION, which is 412.
 func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 	gw := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &compactJSONPb{runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitDefaultValues: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}),
+		}}),
 		runtime.WithErrorHandler(httpErrorHandler),
 	)
 	for name, register := range map[string]func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
@@ -92,3 +93,23 @@ type statusOverride struct {
 func (w *statusOverride) WriteHeader(int) { w.ResponseWriter.WriteHeader(w.code) }
 
 func (w *statusOverride) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// compactJSONPb is the gateway's JSONPb marshaler with its output compacted: protojson
+// varies its white space from build to build on purpose, and REST callers deserve
+// stable bytes.
+type compactJSONPb struct {
+	runtime.JSONPb
+}
+
+// Marshal marshals v and removes insignificant white space.
+func (j *compactJSONPb) Marshal(v any) ([]byte, error) {
+	b, err := j.JSONPb.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return b, nil
+	}
+	return buf.Bytes(), nil
+}
