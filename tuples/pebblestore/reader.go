@@ -84,9 +84,22 @@ func (r *reader) scan(ctx context.Context, prefix, lower []byte, reverse bool, f
 			return
 		}
 		defer r.s.release()
-		err := scanLive(ctx, r.s.db, prefix, lower, reverse, f, func(v []byte) (bool, error) { return liveAt(v, r.rev) },
-			func() error { return r.s.expired(r.rev) },
-			func(t tuples.Tuple) bool { return yield(t, nil) })
+		lo, hi, ok := scanBounds(prefix, lower)
+		if !ok {
+			return
+		}
+		pi, err := r.s.iters.get(r.s, r.rev)
+		if err != nil {
+			yield(tuples.Tuple{}, fmt.Errorf("pebblestore: scan: %w", err))
+			return
+		}
+		pi.it.SetBounds(lo, hi)
+		err = r.s.expired(r.rev)
+		if err == nil {
+			err = iterateLive(ctx, pi.it, reverse, f, func(v []byte) (bool, error) { return liveAt(v, r.rev) },
+				func(t tuples.Tuple) bool { return yield(t, nil) })
+		}
+		r.s.iters.put(pi)
 		if err != nil {
 			yield(tuples.Tuple{}, err)
 		}
@@ -105,14 +118,11 @@ type iterable interface {
 func scanLive(ctx context.Context, db iterable, prefix, lower []byte, reverse bool, f *tuples.Filter,
 	live func([]byte) (bool, error), check func() error, fn func(tuples.Tuple) bool,
 ) error {
-	opts := pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)}
-	if lower != nil && string(lower) > string(prefix) {
-		opts.LowerBound = lower
-	}
-	if opts.UpperBound != nil && string(opts.LowerBound) >= string(opts.UpperBound) {
+	lo, hi, ok := scanBounds(prefix, lower)
+	if !ok {
 		return nil
 	}
-	it, err := db.NewIter(&opts)
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return fmt.Errorf("pebblestore: scan: %w", err)
 	}
@@ -122,6 +132,26 @@ func scanLive(ctx context.Context, db iterable, prefix, lower []byte, reverse bo
 			return err
 		}
 	}
+	return iterateLive(ctx, it, reverse, f, live, fn)
+}
+
+// scanBounds returns the iterator bounds of a scan of prefix from lower (when it
+// sorts after the prefix), and false when the range is empty.
+func scanBounds(prefix, lower []byte) (lo, hi []byte, ok bool) {
+	lo, hi = prefix, prefixEnd(prefix)
+	if lower != nil && string(lower) > string(prefix) {
+		lo = lower
+	}
+	if hi != nil && string(lo) >= string(hi) {
+		return nil, nil, false
+	}
+	return lo, hi, true
+}
+
+// iterateLive is scanLive's loop over an iterator whose bounds are set.
+func iterateLive(ctx context.Context, it *pebble.Iterator, reverse bool, f *tuples.Filter,
+	live func([]byte) (bool, error), fn func(tuples.Tuple) bool,
+) error {
 	decode := decodeForward
 	if reverse {
 		decode = decodeReverse

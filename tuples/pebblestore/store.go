@@ -54,6 +54,9 @@ type Store struct {
 		ch chan struct{} // closed and replaced after each commit
 	}
 
+	// iters keeps idle iterators for readers' scans (see iterpool.go).
+	iters iterPool
+
 	// Committer-owned state, touched only by the committer goroutine.
 	schemaRev tuples.Revision // revision of the newest schema
 }
@@ -156,6 +159,7 @@ func (s *Store) Close() error {
 	}
 	close(s.quit)
 	<-s.committed
+	s.iters.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("pebblestore: close: %w", err)
 	}
