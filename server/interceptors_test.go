@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/relata/relata/client"
@@ -127,4 +128,24 @@ func TestTLS(t *testing.T) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode)
+}
+
+func TestReflection(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.PresharedKey = "sekret" })
+	stream, err := reflectionpb.NewServerReflectionClient(env.conn).ServerReflectionInfo(env.ctx())
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&reflectionpb.ServerReflectionRequest{
+		MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{ListServices: "*"},
+	}))
+	resp, err := stream.Recv()
+	require.NoError(t, err)
+	require.NoError(t, stream.CloseSend())
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	require.Subset(t, names, []string{
+		"relata.v1.PermissionService", "relata.v1.RelationshipService", "relata.v1.SchemaService",
+		"grpc.health.v1.Health",
+	})
 }
