@@ -482,8 +482,12 @@ func FromStatus(err error) error {
 		}
 	}
 	if e.Code == codes.Unavailable && e.Reason == "" {
+		msg := e.Message
+		if _, after, ok := strings.Cut(msg, "Error while dialing: "); ok {
+			msg = strings.TrimSuffix(after, `"`)
+		}
 		e.Reason = "UNAVAILABLE"
-		e.Message = "server unavailable: " + e.Message
+		e.Message = "cannot reach the server: " + msg
 	}
 	return e
 }
