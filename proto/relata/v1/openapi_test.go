@@ -1,0 +1,42 @@
+package relatav1_test
+
+import (
+	"encoding/json"
+	"sort"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	relatav1 "github.com/relata/relata/proto/relata/v1"
+)
+
+// TestOpenAPIRoutes pins the REST routes of design §6: every RPC but Import is a POST.
+func TestOpenAPIRoutes(t *testing.T) {
+	var doc struct {
+		Info  struct{ Title string }
+		Paths map[string]map[string]json.RawMessage
+	}
+	require.NoError(t, json.Unmarshal(relatav1.OpenAPI(), &doc))
+	require.Equal(t, "Relata API", doc.Info.Title)
+	var routes []string
+	for path, methods := range doc.Paths {
+		for m := range methods {
+			routes = append(routes, m+" "+path)
+		}
+	}
+	sort.Strings(routes)
+	require.Equal(t, []string{
+		"post /v1/check",
+		"post /v1/check/bulk",
+		"post /v1/expand",
+		"post /v1/lookup/resources",
+		"post /v1/lookup/subjects",
+		"post /v1/schema/read",
+		"post /v1/schema/write",
+		"post /v1/tuples/delete",
+		"post /v1/tuples/export",
+		"post /v1/tuples/read",
+		"post /v1/tuples/write",
+		"post /v1/watch",
+	}, routes)
+}
