@@ -933,3 +933,40 @@ func TestZookieExpired(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, resp.GetAllowed())
 }
+
+// TestWriteRetriesSchemaChange writes tuples while the schema is rewritten: a write
+// validated against a schema that changed before it committed is retried, never lost
+// or refused.
+func TestWriteRetriesSchemaChange(t *testing.T) {
+	env := newTestEnv(t)
+	env.seed(t)
+	ctx, cancel := context.WithCancel(env.ctx())
+	schemaWrites := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { schemaWrites <- n }()
+		for ctx.Err() == nil {
+			if _, err := env.schemas.WriteSchema(ctx, &relatav1.WriteSchemaRequest{Schema: testSchema}); err != nil {
+				return
+			}
+			n++
+		}
+	}()
+	for i := range 100 {
+		env.write(t, relatav1.Operation_OPERATION_TOUCH, fmt.Sprintf("flow:s%d#granted@user:u%d", i, i))
+	}
+	cancel()
+	require.Positive(t, <-schemaWrites)
+	stream, err := env.rels.Read(env.ctx(), &relatav1.ReadRequest{Filter: &relatav1.TupleFilter{ObjectType: "flow", Relation: "granted", Subject: &relatav1.SubjectFilter{Type: "user"}}})
+	require.NoError(t, err)
+	n := 0
+	for {
+		if _, err := stream.Recv(); errors.Is(err, io.EOF) {
+			break
+		} else {
+			require.NoError(t, err)
+		}
+		n++
+	}
+	require.Equal(t, 100, n)
+}
