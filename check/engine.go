@@ -57,7 +57,8 @@ func (o Options) withDefaults() Options {
 }
 
 // Engine answers permission questions. It is safe for concurrent use; one Engine is
-// shared by all requests so that its cache and in-flight deduplication are.
+// shared by all requests so that its cache and in-flight deduplication are. An Engine
+// serves the readers of one store: its caches are keyed by revision.
 type Engine struct {
 	opts  Options
 	cache *cache // nil when disabled

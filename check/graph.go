@@ -241,3 +241,36 @@ func reaches(edges map[relKey][]relKey, from, to relKey) bool {
 func subjectKind(s tuples.SubjectRef) schema.AllowedSubject {
 	return schema.AllowedSubject{Type: s.Object.Type, Relation: s.Relation, Wildcard: s.IsWildcard()}
 }
+
+// monotoneExpr reports whether rw, part of a permission of typ, involves no
+// intersection, exclusion or `.all()`, directly or through the nodes it refers to.
+func (c *compiled) monotoneExpr(typ string, rw *schema.Rewrite) bool {
+	switch rw.Kind {
+	case schema.Union:
+		for _, ch := range rw.Children {
+			if !c.monotoneExpr(typ, ch) {
+				return false
+			}
+		}
+		return true
+	case schema.ComputedUserset:
+		return !c.nonMonotone[relKey{typ, rw.Relation}]
+	case schema.TupleToUserset:
+		if rw.All || c.nonMonotone[relKey{typ, rw.Tupleset}] {
+			return false
+		}
+		ts := c.rel(typ, rw.Tupleset)
+		if ts == nil {
+			return true
+		}
+		for _, a := range ts.Allowed {
+			if c.nonMonotone[relKey{a.Type, rw.Relation}] {
+				return false
+			}
+		}
+		return true
+	case schema.Nil, schema.Self, schema.This:
+		return true
+	}
+	return false
+}

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/relata/relata/schema"
 	"github.com/relata/relata/tuples"
 )
 
@@ -212,18 +213,39 @@ func (e *Engine) lookupResources(ctx context.Context, r tuples.Reader, c *compil
 	// tenant, the subject's memberships) are evaluated once.
 	q := e.newRequest(r, c, false)
 	q.memo.m = make(map[string]bool)
+	perm := c.rel(req.ResourceType, req.Permission)
+	rw := perm.Rewrite
+	// `base - subtracted` with a monotone base, off any cycle: the walk found exactly
+	// the objects in base, so only the subtracted side is left to evaluate.
+	onlySubtracted := rw != nil && rw.Kind == schema.Exclusion && !c.cyclic[target] &&
+		c.monotoneExpr(req.ResourceType, rw.Children[0])
 	keep := make([]bool, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(e.opts.Concurrency)
 	var mu sync.Mutex
 	for i, id := range ids {
 		g.Go(func() error {
-			out, err := q.checkRel(gctx, at{}, tuples.ObjectRef{Type: req.ResourceType, ID: id}, req.Permission, subj)
-			if err != nil {
-				return err
+			obj := tuples.ObjectRef{Type: req.ResourceType, ID: id}
+			var ok bool
+			switch {
+			case subj.IsUserset() && subj.Object == obj && subj.Relation == req.Permission:
+				ok = true // the subject is this userset
+			case onlySubtracted:
+				f := &frame{obj: obj, rel: req.Permission, depth: 1}
+				out, err := q.rewrite(gctx, at{f: f, neg: 1}, obj, req.Permission, perm, rw.Children[1], subj)
+				if err != nil {
+					return err
+				}
+				ok = !out.ok
+			default:
+				out, err := q.checkRel(gctx, at{}, obj, req.Permission, subj)
+				if err != nil {
+					return err
+				}
+				ok = out.ok
 			}
 			mu.Lock()
-			keep[i] = out.ok
+			keep[i] = ok
 			mu.Unlock()
 			return nil
 		})

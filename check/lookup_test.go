@@ -257,6 +257,14 @@ func TestLookupPagination(t *testing.T) {
 	err = e.LookupResources(ctx, r, LookupResourcesRequest{ResourceType: "flow", Permission: "execute",
 		Subject: tuples.SubjectRef{Object: tuples.ObjectRef{Type: "user", ID: "anne"}}, Cursor: "garbage"},
 		func(LookupResourcesResult) error { return nil })
+	// A userset subject is in its own userset, whatever the subtracted side says.
+	var own []string
+	err = e.LookupResources(ctx, r, LookupResourcesRequest{ResourceType: "flow", Permission: "execute",
+		Subject: tuples.SubjectRef{Object: tuples.ObjectRef{Type: "flow", ID: "f03"}, Relation: "execute"}},
+		func(res LookupResourcesResult) error { own = append(own, res.Object.ID); return nil })
+	require.NoError(t, err)
+	require.Equal(t, []string{"f03"}, own)
+
 	var ve *tuples.ValidationError
 	require.ErrorAs(t, err, &ve)
 	err = e.LookupResources(ctx, r, LookupResourcesRequest{ResourceType: "nope", Permission: "execute",
