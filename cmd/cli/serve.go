@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -103,6 +104,9 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 	}
 
 	store, err := pebblestore.Open(f.dataDir, &pebblestore.Options{GCWindow: f.gcWindow, Logger: log})
+	if err != nil && (errors.Is(err, syscall.EAGAIN) || strings.Contains(err.Error(), "lock held")) {
+		return fmt.Errorf("serve: %s is locked: is another relata serve using it? (%w)", f.dataDir, err)
+	}
 	if err != nil {
 		return fmt.Errorf("serve: opening %s: %w", f.dataDir, err)
 	}

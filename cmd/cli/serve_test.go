@@ -159,3 +159,12 @@ func TestServeFlags(t *testing.T) {
 	require.Contains(t, p.logs.String(), "model tenant-roles")
 	require.Equal(t, ExitOK, p.stop())
 }
+
+func TestServeLockedDataDir(t *testing.T) {
+	dir := t.TempDir()
+	p := startServe(t, "--data-dir", dir)
+	out := runCLI("serve --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --data-dir "+dir, "")
+	require.Contains(t, out, "is another relata serve using it?")
+	require.True(t, strings.HasSuffix(out, "exit 1\n"), out)
+	require.Equal(t, ExitOK, p.stop())
+}
