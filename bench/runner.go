@@ -278,6 +278,8 @@ func Run(ctx context.Context, conns []grpc.ClientConnInterface, cfg Config) (*Re
 			return nil, err
 		}
 		rep.Load = &load
+	} else if err := r.settleAtHead(ctx); err != nil {
+		return nil, err
 	}
 	for _, p := range r.phases() {
 		if !r.wants(p.name) {
