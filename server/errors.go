@@ -157,8 +157,3 @@ type limitError struct {
 }
 
 func (e *limitError) Error() string { return e.msg }
-
-// errNotSupported is the answer of RPCs that are not built yet.
-func errNotSupported(rpc string) error {
-	return errorf(codes.Unimplemented, ReasonNotSupported, "server: "+rpc+" is not supported yet", nil)
-}
