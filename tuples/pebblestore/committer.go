@@ -15,7 +15,13 @@ package pebblestore
 // them all with one Pebble batch and one fsync. While that fsync runs, new senders
 // queue up on the channel and form the next group, so the group size adapts to the
 // load: one writer pays one fsync per write, 64 writers share one fsync among up to
-// 64 writes.
+// 64 writes. One refinement: writers that were just acknowledged need a moment to
+// send their next request, and an eager committer would then commit a group of one
+// or two and make the rest wait a whole fsync. So when the channel is empty but the
+// group is still smaller than the previous one, the committer waits up to
+// maxGroupWait (200 µs, about one WAL sync on a local SSD) for more. A lone writer
+// never waits:
+// its previous group had one request.
 //
 // Ordering and isolation within a group. The checks of request k read the database
 // plus the writes of requests 1..k-1 of the same group. Scans (preconditions,
@@ -58,10 +64,12 @@ import (
 	"github.com/relata/relata/tuples"
 )
 
-// Group limits: a group closes when it reaches either.
+// Group limits: a group closes when it reaches either, or when no request arrives
+// for maxGroupWait while it is smaller than the previous group.
 const (
 	maxGroupRequests = 256
 	maxGroupUpdates  = 16 << 10
+	maxGroupWait     = 200 * time.Microsecond
 )
 
 type requestKind int
@@ -123,6 +131,10 @@ func (s *Store) submit(ctx context.Context, r *request) (*request, error) {
 // commitLoop is the committer goroutine.
 func (s *Store) commitLoop() {
 	defer close(s.committed)
+	var (
+		lastGroup int         // requests in the previous group
+		timer     *time.Timer // bounds the wait for a group to fill
+	)
 	for {
 		var first *request
 		select {
@@ -140,20 +152,55 @@ func (s *Store) commitLoop() {
 		}
 		group, size := []*request{first}, first.size()
 		var held *request // a GC or import request, run after the group
+		var deadline time.Time
+		add := func(r *request) bool {
+			if r.kind == kindGC || r.kind == kindImport {
+				held = r
+				return false
+			}
+			group = append(group, r)
+			size += r.size()
+			return true
+		}
 	gather:
 		for len(group) < maxGroupRequests && size < maxGroupUpdates {
 			select {
 			case r := <-s.reqs:
-				if r.kind == kindGC || r.kind == kindImport {
-					held = r
+				if !add(r) {
 					break gather
 				}
-				group = append(group, r)
-				size += r.size()
+				continue
 			default:
+			}
+			// Nobody is waiting to send. If the previous group was larger, its writers
+			// were just acknowledged and are likely preparing their next request:
+			// wait up to maxGroupWait for them rather than pay a sync for a few.
+			if len(group) >= lastGroup {
+				break
+			}
+			if deadline.IsZero() {
+				deadline = time.Now().Add(maxGroupWait)
+			}
+			wait := time.Until(deadline)
+			if wait <= 0 {
+				break
+			}
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			select {
+			case r := <-s.reqs:
+				timer.Stop()
+				if !add(r) {
+					break gather
+				}
+			case <-timer.C:
 				break gather
 			}
 		}
+		lastGroup = len(group)
 		s.commitGroup(group)
 		switch {
 		case held == nil:

@@ -195,3 +195,17 @@ func BenchmarkSubjects1000(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWriteSingle is one writer writing one tuple at a time: the latency of a
+// durable write (one WAL sync each; the committer must not wait for a group).
+func BenchmarkWriteSingle(b *testing.B) {
+	s := openDisk(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := range b.N {
+		req := tuples.WriteRequest{Updates: []tuples.Update{{Op: tuples.OpCreate, Tuple: benchTuple(i)}}}
+		if _, err := s.Write(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
