@@ -20,8 +20,7 @@ package pebblestore
 // or two and make the rest wait a whole fsync. So when the channel is empty but the
 // group is still smaller than the previous one, the committer waits up to
 // maxGroupWait (200 µs, about one WAL sync on a local SSD) for more. A lone writer
-// never waits:
-// its previous group had one request.
+// never waits: its previous group had one request.
 //
 // Ordering and isolation within a group. The checks of request k read the database
 // plus the writes of requests 1..k-1 of the same group. Scans (preconditions,
@@ -30,9 +29,10 @@ package pebblestore
 // reads, take a cheaper path: the group's overlay map of the histories it has
 // written, else one Pebble iterator opened for the group, positioned with
 // SeekPrefixGE (bloom filters, no per-lookup iterator set-up). That iterator's view
-// is the committed state, which is exact because the committer is the only writer. Each request is processed in two phases: first every check (schema
-// revision, preconditions, CREATE, and the reads of the tuples' current histories),
-// then the writes. A request that fails a check has written nothing to the batch, so
+// is the committed state, which is exact because the committer is the only writer.
+// Each request is processed in two phases: first every check (schema revision,
+// preconditions, CREATE, and the reads of the tuples' current histories), then the
+// writes. A request that fails a check has written nothing to the batch, so
 // it fails alone and the others still commit. Only an error writing to the batch or
 // committing it fails the whole group.
 //
