@@ -109,6 +109,9 @@ func (h *relationshipService) read(ctx context.Context, req *relatav1.ReadReques
 	if err != nil {
 		return err
 	}
+	if err := h.s.checkFilterNames(ctx, r, "filter", f); err != nil {
+		return err
+	}
 	var after *tuples.Tuple
 	if last != "" {
 		t, err := tuples.ParseTuple(last)
@@ -147,9 +150,53 @@ func (h *relationshipService) Delete(ctx context.Context, req *relatav1.DeleteRe
 	if err != nil {
 		return nil, toStatus(ctx, h.s.log, err)
 	}
+	if err := h.s.checkFilterNamesAtHead(ctx, f); err != nil {
+		return nil, toStatus(ctx, h.s.log, err)
+	}
 	rev, n, err := h.s.cfg.Store.DeleteMatching(ctx, f, preconds)
 	if err != nil {
 		return nil, toStatus(ctx, h.s.log, err)
 	}
 	return &relatav1.DeleteResponse{DeletedAt: tuples.EncodeZookie(rev), Deleted: uint64(n)}, nil
+}
+
+// checkFilterNames refuses a filter naming a type or relation the schema at r does
+// not define (NOT_FOUND), so that a typo is an error rather than an empty answer. A
+// store without a schema has no tuples to match and passes.
+func (s *Server) checkFilterNames(ctx context.Context, r tuples.Reader, field string, f tuples.Filter) error {
+	sch, _, err := s.schemas.get(ctx, r)
+	if errors.Is(err, tuples.ErrNoSchema) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if f.ObjectType != "" {
+		if f.Relation != "" {
+			if _, err := sch.Relation(f.ObjectType, f.Relation); err != nil {
+				return fmt.Errorf("%s: %w", field, err)
+			}
+		} else if _, err := sch.Definition(f.ObjectType); err != nil {
+			return fmt.Errorf("%s.object_type: %w", field, err)
+		}
+	}
+	if f.SubjectType != "" {
+		if _, err := sch.Definition(f.SubjectType); err != nil {
+			return fmt.Errorf("%s.subject.type: %w", field, err)
+		}
+	}
+	return nil
+}
+
+// checkFilterNamesAtHead is checkFilterNames against the schema at the head.
+func (s *Server) checkFilterNamesAtHead(ctx context.Context, f tuples.Filter) error {
+	head, err := s.cfg.Store.HeadRevision(ctx)
+	if err != nil {
+		return err
+	}
+	r, err := s.cfg.Store.ReaderAt(ctx, head)
+	if err != nil {
+		return err
+	}
+	return s.checkFilterNames(ctx, r, "filter", f)
 }

@@ -970,3 +970,28 @@ func TestWriteRetriesSchemaChange(t *testing.T) {
 	}
 	require.Equal(t, 100, n)
 }
+
+func TestFilterNamesChecked(t *testing.T) {
+	env := newTestEnv(t)
+	env.seed(t)
+	for _, tc := range []struct {
+		filter *relatav1.TupleFilter
+		reason string
+	}{
+		{&relatav1.TupleFilter{ObjectType: "flw"}, ReasonUnknownType},
+		{&relatav1.TupleFilter{ObjectType: "flow", Relation: "grnted"}, ReasonUnknownRelation},
+		{&relatav1.TupleFilter{Subject: &relatav1.SubjectFilter{Type: "usr"}}, ReasonUnknownType},
+	} {
+		stream, err := env.rels.Read(env.ctx(), &relatav1.ReadRequest{Filter: tc.filter})
+		require.NoError(t, err)
+		_, err = stream.Recv()
+		require.Equal(t, codes.NotFound, status.Code(err), "%v", err)
+		require.Equal(t, tc.reason, errorInfo(err))
+		if tc.filter.GetObjectType() != "" {
+			_, err = env.rels.Delete(env.ctx(), &relatav1.DeleteRequest{Filter: tc.filter})
+			require.Equal(t, codes.NotFound, status.Code(err), "%v", err)
+		}
+	}
+	code, body := env.post(t, "/v1/tuples/read", `{"filter":{"objectType":"flw"}}`)
+	require.Equal(t, 404, code, string(body))
+}
