@@ -161,6 +161,9 @@ func (t Tuple) Validate() error { return t.ValidateField("") }
 // ValidateField is Validate with every error's Field prefixed by prefix, e.g.
 // "updates[3].tuple." gives "updates[3].tuple.object.id".
 func (t Tuple) ValidateField(prefix string) error {
+	if t.valid() {
+		return nil // the hot path: no field names built
+	}
 	if err := t.Object.validate(prefix + "object"); err != nil {
 		return err
 	}
@@ -168,6 +171,14 @@ func (t Tuple) ValidateField(prefix string) error {
 		return err
 	}
 	return t.Subject.validate(prefix + "subject")
+}
+
+// valid reports whether Validate would succeed, without allocating.
+func (t Tuple) valid() bool {
+	s := t.Subject
+	return validName(t.Object.Type) && validObjectID(t.Object.ID) && validName(t.Relation) &&
+		validName(s.Object.Type) && (s.Object.ID == Wildcard || validObjectID(s.Object.ID)) &&
+		(s.Relation == "" || s.Object.ID != Wildcard && validName(s.Relation))
 }
 
 // Validate checks that every non-empty field of f is a well-formed name or id
