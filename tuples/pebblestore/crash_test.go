@@ -22,8 +22,9 @@ import (
 
 // The crash test re-executes the test binary as a child process (selected by
 // crashDirEnv) that writes batches through the store and prints each acknowledged
-// batch. The parent SIGKILLs it at a random moment, reopens the store, and checks
-// that every acknowledged batch is there and that every batch is all or nothing.
+// batch and each acknowledged deletion of a batch. The parent SIGKILLs it at a random
+// moment, reopens the store, and checks that every acknowledged write and delete is
+// there and that every batch is all or nothing.
 const (
 	crashDirEnv   = "RELATA_PEBBLESTORE_CRASH_DIR"
 	crashRoundEnv = "RELATA_PEBBLESTORE_CRASH_ROUND"
@@ -81,10 +82,9 @@ func TestCrash(t *testing.T) {
 				lines <- strings.TrimSuffix(line, "\n")
 			}
 		}()
-		// Kill once the child has acknowledged something, after a random delay.
+		// Kill at a random moment after the child's first acknowledgement.
 		n := 0
-		killAt := time.After(time.Duration(20+rng.IntN(250)) * time.Millisecond)
-		started := false
+		var killAt <-chan time.Time
 	wait:
 		for {
 			select {
@@ -93,14 +93,11 @@ func TestCrash(t *testing.T) {
 					break wait
 				}
 				n += record(t, acked, line)
-				if !started {
-					started = true
+				if killAt == nil {
+					killAt = time.After(time.Duration(10+rng.IntN(200)) * time.Millisecond)
 				}
 			case <-killAt:
-				if started {
-					break wait
-				}
-				killAt = time.After(10 * time.Millisecond)
+				break wait
 			}
 		}
 		require.NoError(t, cmd.Process.Kill()) // SIGKILL
@@ -109,17 +106,27 @@ func TestCrash(t *testing.T) {
 		}
 		err = cmd.Wait()
 		require.Error(t, err, "child exited by itself: %s", stderr.String())
-		t.Logf("round %d: %d batches acknowledged, %d in total", round, n, len(acked))
+		t.Logf("round %d: %d writes and deletes acknowledged, %d batches known", round, n, len(acked))
 		verifyCrash(t, dir, acked)
 	}
 }
 
+// record notes one line of the child: "ack REV ID" (batch written) or "del REV ID"
+// (batch deleted, recorded as revision 0: it must be absent).
 func record(t *testing.T, acked map[string]tuples.Revision, line string) int {
+	var op string
 	var rev uint64
 	var id string
-	_, err := fmt.Sscanf(line, "ack %d %s", &rev, &id)
+	_, err := fmt.Sscanf(line, "%s %d %s", &op, &rev, &id)
 	require.NoError(t, err, "line %q", line)
-	acked[id] = tuples.Revision(rev)
+	switch op {
+	case "ack":
+		acked[id] = tuples.Revision(rev)
+	case "del":
+		acked[id] = 0
+	default:
+		t.Fatalf("line %q", line)
+	}
 	return 1
 }
 
@@ -150,6 +157,10 @@ func verifyCrashFS(t *testing.T, fs vfs.FS, dir string, acked map[string]tuples.
 	}
 	for id, rev := range acked {
 		k, _ := batchSize(id)
+		if rev == 0 {
+			require.Zero(t, counts[id], "acknowledged delete of batch %s lost", id)
+			continue
+		}
 		require.Equal(t, k, counts[id], "acknowledged batch %s (revision %d) lost", id, rev)
 		require.LessOrEqual(t, rev, head)
 		at, err := s.ReaderAt(ctx, rev)
@@ -218,8 +229,8 @@ func TestPowerLoss(t *testing.T) {
 	wg.Wait()
 }
 
-// crashChild writes batches from four goroutines until it is killed (or 30 s pass,
-// should the parent have died).
+// crashChild writes batches from four goroutines, and deletes some it wrote, until
+// it is killed (or 30 s pass, should the parent have died).
 func crashChild(t *testing.T, dir, round string) {
 	s, err := Open(dir, &Options{GCInterval: -1})
 	if err != nil {
@@ -231,17 +242,32 @@ func crashChild(t *testing.T, dir, round string) {
 	for w := range 4 {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			var written []string
 			for n := 0; time.Now().Before(deadline); n++ {
 				var (
 					rev tuples.Revision
 					err error
 				)
-				if n%5 == 4 {
+				if n%7 == 6 && len(written) > 0 {
+					i := rng.IntN(len(written))
+					id := written[i]
+					written = append(written[:i], written[i+1:]...)
+					var deleted int
+					rev, deleted, err = s.DeleteMatching(ctx, tuples.Filter{ObjectType: "batch", ObjectID: id}, nil)
+					if err == nil {
+						if k, _ := batchSize(id); deleted != k {
+							err = fmt.Errorf("deleted %d tuples of batch %s", deleted, id)
+						} else {
+							fmt.Fprintf(os.Stdout, "del %d %s\n", rev, id)
+						}
+					}
+				} else if n%5 == 4 {
 					k := 1 + rng.IntN(2000)
 					id := fmt.Sprintf("r%s-w%d-n%d-k%d", round, w, n, k)
 					rev, err = s.Import(ctx, batchTuples(id, k), 0)
 					if err == nil {
 						fmt.Fprintf(os.Stdout, "ack %d %s\n", rev, id)
+						written = append(written, id)
 					}
 				} else {
 					k := 1 + rng.IntN(100)
@@ -254,6 +280,7 @@ func crashChild(t *testing.T, dir, round string) {
 					rev, err = s.Write(ctx, tuples.WriteRequest{Updates: updates})
 					if err == nil {
 						fmt.Fprintf(os.Stdout, "ack %d %s\n", rev, id)
+						written = append(written, id)
 					}
 				}
 				if err != nil {
