@@ -715,8 +715,22 @@ func (q *request) fanOut(parent context.Context, exp *Explanation, tasks iter.Se
 			record(outcome{}, ctx.Err())
 			break
 		}
+		// A task gets its own goroutine only when both the request's budget and the
+		// engine's have room: under load every CPU is busy with other requests, and a
+		// goroutine per task would only add scheduling, contexts and stack growth.
+		spawn := false
 		select {
 		case q.sem <- struct{}{}:
+			select {
+			case q.e.spawn <- struct{}{}:
+				spawn = true
+			default:
+				<-q.sem
+			}
+		default:
+		}
+		switch {
+		case spawn:
 			if ctx == parent {
 				var c context.CancelFunc
 				ctx, c = context.WithCancel(parent)
@@ -727,7 +741,7 @@ func (q *request) fanOut(parent context.Context, exp *Explanation, tasks iter.Se
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer func() { <-q.sem }()
+				defer func() { <-q.e.spawn; <-q.sem }()
 				defer func() {
 					if p := recover(); p != nil {
 						record(outcome{}, fmt.Errorf("check: panic during evaluation: %v", p))

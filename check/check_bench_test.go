@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -217,4 +218,29 @@ func BenchmarkLookupResources(b *testing.B) {
 	if want := d.flows / len(d.tenants); n < want*9/10 {
 		b.Fatalf("found %d flows, want about %d", n, want)
 	}
+}
+
+// BenchmarkCheckParallel measures Check as a loaded server runs it: default options
+// (fan-out up to 8, shared cache), 32 requests in flight per CPU, over a pool of
+// 100,000 random checks. One op is one check.
+func BenchmarkCheckParallel(b *testing.B) {
+	d := loadBenchData(b)
+	e := New(Options{})
+	ctx := context.Background()
+	reqs := d.benchChecks(100000, 5)
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1)
+			if _, err := e.Check(ctx, d.r, reqs[i%int64(len(reqs))]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
 }

@@ -14,6 +14,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/relata/relata/tuples"
@@ -62,6 +63,9 @@ func (o Options) withDefaults() Options {
 type Engine struct {
 	opts  Options
 	cache *cache // nil when disabled
+	// spawn holds a token for every extra goroutine all requests together run (see
+	// fanOut); its capacity is twice GOMAXPROCS.
+	spawn chan struct{}
 	// flight deduplicates identical in-flight sub-checks (see checkRel for which ones).
 	flight flightGroup
 
@@ -78,7 +82,7 @@ type Engine struct {
 // New returns an Engine with opts (defaults filled in).
 func New(opts Options) *Engine {
 	opts = opts.withDefaults()
-	e := &Engine{opts: opts}
+	e := &Engine{opts: opts, spawn: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
 	if opts.CacheBytes > 0 {
 		e.cache = newCache(opts.CacheBytes)
 	}
