@@ -111,8 +111,14 @@ func TestCrash(t *testing.T) {
 	}
 }
 
-// record notes one line of the child: "ack REV ID" (batch written) or "del REV ID"
-// (batch deleted, recorded as revision 0: it must be absent).
+// Revisions recorded for batches whose fate is not a written batch.
+const (
+	deletedBatch  tuples.Revision = 0         // an acknowledged delete: must be absent
+	deletingBatch tuples.Revision = 1<<64 - 1 // a delete in flight: either is fine
+)
+
+// record notes one line of the child: "ack REV ID" (batch written), "deleting 0 ID"
+// (a delete about to be sent) or "del REV ID" (the delete acknowledged).
 func record(t *testing.T, acked map[string]tuples.Revision, line string) int {
 	var op string
 	var rev uint64
@@ -122,8 +128,10 @@ func record(t *testing.T, acked map[string]tuples.Revision, line string) int {
 	switch op {
 	case "ack":
 		acked[id] = tuples.Revision(rev)
+	case "deleting":
+		acked[id] = deletingBatch
 	case "del":
-		acked[id] = 0
+		acked[id] = deletedBatch
 	default:
 		t.Fatalf("line %q", line)
 	}
@@ -157,9 +165,12 @@ func verifyCrashFS(t *testing.T, fs vfs.FS, dir string, acked map[string]tuples.
 	}
 	for id, rev := range acked {
 		k, _ := batchSize(id)
-		if rev == 0 {
+		switch rev {
+		case deletedBatch:
 			require.Zero(t, counts[id], "acknowledged delete of batch %s lost", id)
 			continue
+		case deletingBatch:
+			continue // complete or absent, as checked above
 		}
 		require.Equal(t, k, counts[id], "acknowledged batch %s (revision %d) lost", id, rev)
 		require.LessOrEqual(t, rev, head)
@@ -252,6 +263,7 @@ func crashChild(t *testing.T, dir, round string) {
 					i := rng.IntN(len(written))
 					id := written[i]
 					written = append(written[:i], written[i+1:]...)
+					fmt.Fprintf(os.Stdout, "deleting 0 %s\n", id)
 					var deleted int
 					rev, deleted, err = s.DeleteMatching(ctx, tuples.Filter{ObjectType: "batch", ObjectID: id}, nil)
 					if err == nil {
