@@ -24,6 +24,7 @@ var (
 	benchFlows       = flag.Int("bench.flows", 20000, "flows in the benchmark data set")
 	benchUsers       = flag.Int("bench.users", 5000, "users in the benchmark data set")
 	benchMemberships = flag.Int("bench.memberships", 4, "role memberships per user")
+	benchDir         = flag.String("bench.dir", "", "keep the benchmark store in this directory and reuse it when it exists (same flags); default: a new temporary directory")
 )
 
 const (
@@ -56,22 +57,34 @@ func benchRole(tenant string, i int) string { return fmt.Sprintf("%s-r%d", tenan
 func loadBenchData(b *testing.B) *benchData {
 	b.Helper()
 	ctx := context.Background()
-	st, err := pebblestore.Open(b.TempDir(), &pebblestore.Options{GCInterval: -1, CacheSize: 256 << 20})
+	dir := *benchDir
+	if dir == "" {
+		dir = b.TempDir()
+	}
+	st, err := pebblestore.Open(dir, &pebblestore.Options{GCInterval: -1, CacheSize: 256 << 20})
 	require.NoError(b, err)
 	b.Cleanup(func() { require.NoError(b, st.Close()) })
-	s := designSchema()
-	srev, err := st.WriteSchema(ctx, s.Text(), nil)
+	head, err := st.HeadRevision(ctx)
 	require.NoError(b, err)
+	write := head == 0 // a kept store is reused as it is
+	srev := head
+	if write {
+		srev, err = st.WriteSchema(ctx, designSchema().Text(), nil)
+		require.NoError(b, err)
+	}
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	d := &benchData{flows: *benchFlows, users: *benchUsers}
 	var batch []tuples.Tuple
 	rev := srev
 	emit := func(line string) {
+		d.tuples++
+		if !write {
+			return
+		}
 		t, err := tuples.ParseTuple(line)
 		require.NoError(b, err)
 		batch = append(batch, t)
-		d.tuples++
 		if len(batch) == 10000 {
 			rev, err = st.Import(ctx, batch, srev)
 			require.NoError(b, err)
