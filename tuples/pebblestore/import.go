@@ -10,7 +10,7 @@ package pebblestore
 // one iterator then checks which are already live with SeekPrefixGE in ascending key
 // order (bloom filters skip the tables that cannot hold a key, and each seek
 // continues from the last), and only the others are written: both index entries and a
-// change-log entry each, in key order, at one new revision, with one synced commit.
+// change-log entry each, at one new revision, with one synced commit.
 
 import (
 	"bytes"
@@ -30,7 +30,7 @@ func (s *Store) commitImport(r *request) {
 		return
 	}
 	rev := tuples.Revision(s.head.Load()) + 1
-	b := s.db.NewBatch()
+	b := s.db.NewBatchWithSize(importBatchSize(r.tuples))
 	defer func() { _ = b.Close() }()
 	n, err := s.stageImport(b, r.tuples, rev)
 	if err == nil {
@@ -43,6 +43,17 @@ func (s *Store) commitImport(r *request) {
 	}
 	s.publish(rev)
 	r.rev, r.n = rev, n
+}
+
+// importBatchSize estimates the bytes of the batch that imports ts: three keys of
+// about the tuple's text length each, values and record overhead.
+func importBatchSize(ts []tuples.Tuple) int {
+	n := 64
+	for _, t := range ts {
+		n += 3*(len(t.Object.Type)+len(t.Object.ID)+len(t.Relation)+len(t.Subject.Object.Type)+
+			len(t.Subject.Object.ID)+len(t.Subject.Relation)+16) + 32
+	}
+	return n
 }
 
 // importKey locates one tuple's forward key in stageImport's key buffer.
@@ -76,10 +87,18 @@ func (s *Store) stageImport(b *pebble.Batch, ts []tuples.Tuple, rev tuples.Revis
 	}
 	defer it.Close()
 
+	// Decide what to write, then write the keys grouped by keyspace, each group in
+	// ascending order (forward keys, change log, reverse keys), so that the memtable
+	// inserts of the commit mostly continue from the previous key.
+	type write struct {
+		k      importKey
+		vs, ve int // versions in vbuf
+		rs, re int // reverse key in rbuf
+	}
 	var (
-		n            int
-		prev         []byte
-		rk, vb, chgv []byte
+		writes     = make([]write, 0, len(keys))
+		prev       []byte
+		vbuf, rbuf []byte
 	)
 	for _, k := range keys {
 		fwd := key(k)
@@ -87,7 +106,7 @@ func (s *Store) stageImport(b *pebble.Batch, ts []tuples.Tuple, rev tuples.Revis
 			continue // a duplicate in the input
 		}
 		prev = fwd
-		vb = vb[:0]
+		vs := len(vbuf)
 		if it.SeekPrefixGE(fwd) && bytes.Equal(it.Key(), fwd) {
 			cur, err := it.ValueAndErr()
 			if err != nil {
@@ -100,22 +119,41 @@ func (s *Store) stageImport(b *pebble.Batch, ts []tuples.Tuple, rev tuples.Revis
 			if live {
 				continue
 			}
-			vb = append(vb, cur...)
+			vbuf = append(vbuf, cur...)
 		} else if err := it.Error(); err != nil {
 			return 0, fmt.Errorf("pebblestore: import: %w", err)
 		}
-		vb = binary.AppendUvarint(vb, uint64(rev))
-		vb = append(vb, 0)
-		t := ts[k.i]
-		rk = reverseKey(rk[:0], t)
-		chgv = appendParts(append(chgv[:0], byte(tuples.OpTouch)), t.Object.Type, t.Object.ID, t.Relation,
-			t.Subject.Object.Type, t.Subject.Object.ID, t.Subject.Relation)
-		for _, kv := range [3][2][]byte{{fwd, vb}, {rk, vb}, {changeKey(rev, uint32(n)), chgv}} {
-			if err := b.Set(kv[0], kv[1], nil); err != nil {
-				return 0, fmt.Errorf("pebblestore: import: %w", err)
-			}
-		}
-		n++
+		vbuf = binary.AppendUvarint(vbuf, uint64(rev))
+		vbuf = append(vbuf, 0)
+		rs := len(rbuf)
+		rbuf = reverseKey(rbuf, ts[k.i])
+		writes = append(writes, write{k: k, vs: vs, ve: len(vbuf), rs: rs, re: len(rbuf)})
 	}
-	return n, nil
+	set := func(k, v []byte) error {
+		if err := b.Set(k, v, nil); err != nil {
+			return fmt.Errorf("pebblestore: import: %w", err)
+		}
+		return nil
+	}
+	for _, w := range writes {
+		if err := set(key(w.k), vbuf[w.vs:w.ve]); err != nil {
+			return 0, err
+		}
+	}
+	var chg []byte
+	for seq, w := range writes {
+		t := ts[w.k.i]
+		chg = appendParts(append(chg[:0], byte(tuples.OpTouch)), t.Object.Type, t.Object.ID, t.Relation,
+			t.Subject.Object.Type, t.Subject.Object.ID, t.Subject.Relation)
+		if err := set(changeKey(rev, uint32(seq)), chg); err != nil {
+			return 0, err
+		}
+	}
+	slices.SortFunc(writes, func(a, b write) int { return bytes.Compare(rbuf[a.rs:a.re], rbuf[b.rs:b.re]) })
+	for _, w := range writes {
+		if err := set(rbuf[w.rs:w.re], vbuf[w.vs:w.ve]); err != nil {
+			return 0, err
+		}
+	}
+	return len(writes), nil
 }
