@@ -55,6 +55,9 @@ func (r *reader) Objects(ctx context.Context, subject tuples.SubjectRef, objectT
 }
 
 func (r *reader) Read(ctx context.Context, f tuples.Filter, after *tuples.Tuple) iter.Seq2[tuples.Tuple, error] {
+	if bySubject(f) {
+		return r.readBySubject(ctx, f, after) // see read_subject.go
+	}
 	prefix, _ := scanPlan(f, true)
 	var lower []byte
 	if after != nil {

@@ -296,6 +296,7 @@ func testReadFilters(t *testing.T, s tuples.Store) {
 		"flow:f1#granted@user:anne", "flow:f1#granted@role:ops#member", "flow:f1#denied@user:bob",
 		"flow:f2#granted@user:anne", "flow:f2#granted@user:*", "tenant:acme#admin@user:anne",
 		"tenant:acme#viewer@role:ops#member", "role:ops#member@user:anne", "acme/flow:x#granted@acme/user:y",
+		"tenant:acme#viewer@role:ops", "acme/flow:x#granted@user:anne", "flow:f1#granted@user:anne#member",
 	}
 	Write(t, s, tuples.OpTouch, texts...)
 	r := Reader(t, s, head(t, s))
@@ -309,6 +310,11 @@ func testReadFilters(t *testing.T, s tuples.Store) {
 		{SubjectType: "user", SubjectID: "anne"},
 		{SubjectID: "anne"},
 		{SubjectType: "role", SubjectID: "ops", SubjectRelation: "member"},
+		{SubjectType: "role", SubjectID: "ops"},
+		{SubjectType: "user", SubjectID: "anne", Relation: "granted"},
+		{SubjectType: "user", SubjectID: "anne", SubjectRelation: tuples.Ellipsis},
+		{SubjectType: "user", SubjectID: "anne", ObjectID: "f2"},
+		{SubjectType: "user", SubjectID: "*"},
 		{SubjectRelation: tuples.Ellipsis},
 		{SubjectRelation: "member"},
 		{ObjectType: "flow", SubjectRelation: tuples.Ellipsis},
@@ -338,8 +344,12 @@ func testPagination(t *testing.T, s tuples.Store) {
 	seen := map[string]bool{}
 	for len(texts) < 300 {
 		text := fmt.Sprintf("doc:d%d#%s@user:u%d", rng.IntN(20), []string{"viewer", "editor"}[rng.IntN(2)], rng.IntN(40))
-		if rng.IntN(5) == 0 {
+		switch rng.IntN(10) {
+		case 0, 1:
 			text = fmt.Sprintf("doc:d%d#viewer@group:g%d#member", rng.IntN(20), rng.IntN(5))
+		case 2:
+			text = fmt.Sprintf("%s:d%d#%s@user:u%d#member", []string{"doc", "folder"}[rng.IntN(2)], rng.IntN(20),
+				[]string{"viewer", "editor", "owner"}[rng.IntN(3)], rng.IntN(4))
 		}
 		if !seen[text] {
 			seen[text] = true
@@ -351,9 +361,18 @@ func testPagination(t *testing.T, s tuples.Store) {
 	}
 	rev := head(t, s)
 	r := Reader(t, s, rev)
-	for _, f := range []tuples.Filter{{}, {ObjectType: "doc", ObjectID: "d3"}, {SubjectType: "group"}, {Relation: "viewer"}} {
-		want := Strings(t, r.Read(ctx, f, nil))
-		require.True(t, slices.IsSortedFunc(want, func(a, b string) int { return tuples.Compare(T(t, a), T(t, b)) }))
+	for _, f := range []tuples.Filter{
+		{}, {ObjectType: "doc", ObjectID: "d3"}, {SubjectType: "group"}, {Relation: "viewer"},
+		{SubjectType: "user", SubjectID: "u3"}, {SubjectType: "group", SubjectID: "g1", SubjectRelation: "member"},
+	} {
+		want := []string{}
+		for _, text := range texts {
+			if f.Matches(T(t, text)) {
+				want = append(want, text)
+			}
+		}
+		slices.SortFunc(want, func(a, b string) int { return tuples.Compare(T(t, a), T(t, b)) })
+		require.Equal(t, want, Strings(t, r.Read(ctx, f, nil)), "filter %+v", f)
 		for _, pageSize := range []int{1, 7, 64} {
 			var got []string
 			var after *tuples.Tuple
