@@ -37,10 +37,13 @@ import (
 // Bulk limits.
 const (
 	// maxImportTuples bounds the tuples the import committer writes in one store call
-	// (one revision, one sync) when it coalesces waiting batches.
-	maxImportTuples = 64 << 10
-	// importQueue is how many validated batches may wait for the committer.
-	importQueue = 4
+	// (one revision, one sync) when it coalesces waiting batches. It keeps a store
+	// batch under ~8 MiB, which Pebble applies to its memtable rather than flushing
+	// as a table of its own.
+	maxImportTuples = 24 << 10
+	// importQueue is how many validated batches may wait for the committer: enough
+	// to keep receiving while a store write syncs.
+	importQueue = 16
 	// exportBatch is the number of tuples in one ExportResponse.
 	exportBatch = 1000
 	// watchBatch is the number of changes after which a WatchResponse is sent at the
@@ -134,19 +137,26 @@ func (s *Server) importStream(ctx context.Context, recv func() (*relatav1.Import
 	)
 	for b := range batches {
 		// Coalesce the batches already waiting, up to maxImportTuples.
+		group, n := []importBatch{b}, len(b.ts)
 	more:
-		for len(b.ts) < maxImportTuples {
+		for n < maxImportTuples {
 			select {
 			case next, ok := <-batches:
 				if !ok {
 					break more
 				}
-				if next.schemaRev != b.schemaRev {
-					b.schemaRev = 0 // rare: validate the group against the newest schema
-				}
-				b.ts = append(b.ts, next.ts...)
+				group, n = append(group, next), n+len(next.ts)
 			default:
 				break more
+			}
+		}
+		if len(group) > 1 {
+			b.ts = make([]tuples.Tuple, 0, n)
+			for _, g := range group {
+				if g.schemaRev != b.schemaRev {
+					b.schemaRev = 0 // rare: validate the group against the newest schema
+				}
+				b.ts = append(b.ts, g.ts...)
 			}
 		}
 		r, err := s.commitImport(ctx, b, imported)
