@@ -209,3 +209,33 @@ func BenchmarkWriteSingle(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadBySubject reads, in canonical order, the 100 tuples of one subject
+// among 100,000 (Read with a subject filter and no object type).
+func BenchmarkReadBySubject(b *testing.B) {
+	s := preload(b, 100_000, func(i int) tuples.Tuple {
+		return tuples.Tuple{
+			Object:   tuples.ObjectRef{Type: []string{"flow", "tenant"}[i%2], ID: fmt.Sprintf("obj-%d", i/1000)},
+			Relation: []string{"granted", "viewer", "admin"}[i%3],
+			Subject:  tuples.SubjectRef{Object: tuples.ObjectRef{Type: "user", ID: fmt.Sprintf("user-%d", i%1000)}},
+		}
+	})
+	ctx := context.Background()
+	r, err := s.ReaderAt(ctx, tuples.Revision(s.head.Load()))
+	require.NoError(b, err)
+	f := tuples.Filter{SubjectType: "user", SubjectID: "user-42"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		n := 0
+		for _, err := range r.Read(ctx, f, nil) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 100 {
+			b.Fatal(n)
+		}
+	}
+}
