@@ -93,7 +93,9 @@ func Run(ctx context.Context, f *File) ([]*Error, error) {
 	if err != nil {
 		return nil, fmt.Errorf("validationfile: %w", err)
 	}
-	e := check.New(check.Options{})
+	// No shared cache: each assertion answers on its own, whatever ran before it (a
+	// cached sub-problem could otherwise hide a depth error).
+	e := check.New(check.Options{CacheBytes: -1})
 
 	for _, a := range f.Assertions {
 		if msg := runAssertion(ctx, e, r, a); msg != "" {
