@@ -39,7 +39,9 @@ type Options struct {
 	// every request in the calling goroutine.
 	Concurrency int
 	// CacheBytes bounds the shared check cache; 0 means the default (64 MiB), a negative
-	// value disables the cache.
+	// value disables the cache. A cached sub-problem answers without recursing below
+	// it, so a check that reaches it deep down may answer where an uncached one would
+	// exceed MaxDepth.
 	CacheBytes int64
 }
 
