@@ -149,6 +149,11 @@ func TestLookupsAgreeWithCheck(t *testing.T) {
 		check := func(obj tuples.ObjectRef, p string, subj tuples.SubjectRef) bool {
 			res, err := e.Check(ctx, r, CheckRequest{Object: obj, Permission: p, Subject: subj})
 			require.NoError(t, err, msg)
+			// Explained checks walk every userset down instead of using the reverse
+			// index: they must agree.
+			exp, err := e.Check(ctx, r, CheckRequest{Object: obj, Permission: p, Subject: subj, Explain: true})
+			require.NoError(t, err, msg)
+			require.Equal(t, res.Allowed, exp.Allowed, "explained Check(%s#%s@%s)\n%s", obj, p, subj, msg)
 			return res.Allowed
 		}
 		for _, typ := range propTypes {
