@@ -1,8 +1,8 @@
 package pebblestore
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 
@@ -25,19 +25,29 @@ func (r *reader) Contains(ctx context.Context, t tuples.Tuple) (bool, error) {
 		return false, err
 	}
 	defer r.s.release()
-	var buf [128]byte
-	v, closer, err := r.s.db.Get(forwardKey(buf[:0], t))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, r.s.expired(r.rev)
-	} else if err != nil {
+	// A pooled iterator's SeekPrefixGE (bloom filters, no iterator set-up) is about
+	// twice as fast as DB.Get, which builds a fresh iterator stack per call.
+	key := forwardKey(make([]byte, 0, 128), t)
+	pi, err := r.s.iters.get(r.s, r.rev)
+	if err != nil {
 		return false, fmt.Errorf("pebblestore: contains %s: %w", t, err)
 	}
-	live, err := liveAt(v, r.rev)
-	_ = closer.Close()
-	if err != nil {
+	defer r.s.iters.put(pi)
+	pi.it.SetBounds(nil, nil)
+	if err := r.s.expired(r.rev); err != nil {
 		return false, err
 	}
-	return live, r.s.expired(r.rev)
+	if !pi.it.SeekPrefixGE(key) || !bytes.Equal(pi.it.Key(), key) {
+		if err := pi.it.Error(); err != nil {
+			return false, fmt.Errorf("pebblestore: contains %s: %w", t, err)
+		}
+		return false, nil
+	}
+	v, err := pi.it.ValueAndErr()
+	if err != nil {
+		return false, fmt.Errorf("pebblestore: contains %s: %w", t, err)
+	}
+	return liveAt(v, r.rev)
 }
 
 func (r *reader) Subjects(ctx context.Context, object tuples.ObjectRef, relation, subjectType string) iter.Seq2[tuples.Tuple, error] {
