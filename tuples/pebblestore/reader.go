@@ -10,9 +10,10 @@ import (
 	"github.com/relata/relata/tuples"
 )
 
-// reader is a tuples.Reader at one revision. It holds no Pebble resources: each
-// call reads the current database and keeps the versions live at rev, then checks
-// that GC has not passed rev meanwhile (Store.expired).
+// reader is a tuples.Reader at one revision. It holds no Pebble resources between
+// calls: each call borrows an iterator that sees every commit up to rev
+// (iterpool.go), keeps the versions live at rev, and checks after positioning that
+// GC has not passed rev (Store.expired).
 type reader struct {
 	s   *Store
 	rev tuples.Revision

@@ -3,7 +3,7 @@
 // Each tuple is kept under two keys, a forward index for Check and Expand and a
 // reverse index for lookups (keys.go). A tuple's value is its MVCC history, the list
 // of (created, deleted) revisions, so a Reader at revision R sees exactly the tuples
-// live at R with a single Get or one bounded prefix scan, and without holding a
+// live at R with a single seek or one bounded prefix scan, and without holding a
 // Pebble snapshot. Writes go through one committer goroutine that groups concurrent
 // requests into one synced Pebble batch (committer.go). A change log keyed by
 // revision feeds Watch and export, the schema text is stored per revision, and a
