@@ -1,0 +1,171 @@
+package server
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	relatav1 "github.com/relata/relata/proto/relata/v1"
+	"github.com/relata/relata/tuples"
+)
+
+func protoTuple(t *testing.T, s string) *relatav1.Tuple {
+	t.Helper()
+	tup, err := tuples.ParseTuple(s)
+	require.NoError(t, err)
+	return tupleToProto(tup)
+}
+
+// grants returns n tuples flow:fI#granted@user:uI from first on.
+func grants(t *testing.T, first, n int) []*relatav1.Tuple {
+	out := make([]*relatav1.Tuple, n)
+	for i := range out {
+		out[i] = protoTuple(t, fmt.Sprintf("flow:f%d#granted@user:u%d", first+i, first+i))
+	}
+	return out
+}
+
+// bulkErrorInfo returns the code and ErrorInfo of a status error.
+func bulkErrorInfo(t *testing.T, err error) (codes.Code, string, *errdetails.ErrorInfo) {
+	t.Helper()
+	st, ok := status.FromError(err)
+	require.True(t, ok, "%v", err)
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return st.Code(), st.Message(), info
+		}
+	}
+	t.Fatalf("no ErrorInfo in %v", err)
+	return 0, "", nil
+}
+
+func TestImport(t *testing.T) {
+	env := newTestEnv(t)
+	_, err := env.schemas.WriteSchema(env.ctx(), &relatav1.WriteSchemaRequest{Schema: testSchema})
+	require.NoError(t, err)
+
+	tests := []struct {
+		name      string
+		batches   [][]*relatav1.Tuple
+		imported  uint64
+		code      codes.Code
+		msg       string
+		errIndex  string
+		errCommit string
+	}{
+		{name: "empty stream", imported: 0},
+		{name: "two batches", batches: [][]*relatav1.Tuple{grants(t, 0, 2000), grants(t, 2000, 500)}, imported: 2500},
+		{
+			name:     "duplicates and live tuples are fine (touch)",
+			batches:  [][]*relatav1.Tuple{grants(t, 0, 10), grants(t, 5, 10)},
+			imported: 20,
+		},
+		{
+			name:      "unknown relation after a committed batch",
+			batches:   [][]*relatav1.Tuple{grants(t, 0, 2000), append(grants(t, 2000, 500), protoTuple(t, "flow:x#nope@user:anne"))},
+			code:      codes.NotFound,
+			msg:       "tuples[2500]: schema: type flow has no relation or permission nope",
+			errIndex:  "2500",
+			errCommit: "2000",
+		},
+		{
+			name:      "subject type not allowed",
+			batches:   [][]*relatav1.Tuple{{protoTuple(t, "flow:x#granted@tenant:acme")}},
+			code:      codes.FailedPrecondition,
+			msg:       "tuples[0]: schema: subject tenant:acme is not allowed on flow#granted",
+			errIndex:  "0",
+			errCommit: "0",
+		},
+		{
+			name:      "malformed tuple",
+			batches:   [][]*relatav1.Tuple{grants(t, 0, 3), {{Object: &relatav1.ObjectRef{Type: "flow", Id: "f1"}, Relation: "granted"}}},
+			code:      codes.InvalidArgument,
+			msg:       `invalid tuples[3].subject "": required`,
+			errIndex:  "3",
+			errCommit: "3",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stream, err := env.rels.Import(env.ctx())
+			require.NoError(t, err)
+			for _, b := range tt.batches {
+				if err := stream.Send(&relatav1.ImportRequest{Tuples: b}); err != nil {
+					break // the server ended the call; CloseAndRecv says why
+				}
+			}
+			resp, err := stream.CloseAndRecv()
+			if tt.msg == "" {
+				require.NoError(t, err)
+				require.Equal(t, tt.imported, resp.GetImported())
+				head, err := env.store.HeadRevision(env.ctx())
+				require.NoError(t, err)
+				require.Equal(t, tuples.EncodeZookie(head), resp.GetWrittenAt())
+				return
+			}
+			code, msg, info := bulkErrorInfo(t, err)
+			require.Equal(t, tt.code, code, msg)
+			require.Contains(t, msg, tt.msg)
+			require.Equal(t, tt.errIndex, info.GetMetadata()[ImportIndexKey])
+			require.Equal(t, tt.errCommit, info.GetMetadata()[ImportImportedKey])
+		})
+	}
+}
+
+func TestExportEmpty(t *testing.T) {
+	env := newTestEnv(t)
+	stream, err := env.rels.Export(env.ctx(), &relatav1.ExportRequest{})
+	require.NoError(t, err)
+	resp, err := stream.Recv()
+	require.NoError(t, err)
+	require.Empty(t, resp.GetTuples())
+	require.Equal(t, tuples.EncodeZookie(0), resp.GetExportedAt())
+	require.Empty(t, resp.GetCursor())
+
+	stream, err = env.rels.Export(env.ctx(), &relatav1.ExportRequest{Cursor: "bm90IGEgY3Vyc29y"})
+	require.NoError(t, err)
+	_, err = stream.Recv()
+	code, _, info := bulkErrorInfo(t, err)
+	require.Equal(t, codes.InvalidArgument, code)
+	require.Equal(t, ReasonInvalidCursor, info.GetReason())
+}
+
+func TestWatchChangesThrough(t *testing.T) {
+	env := newTestEnv(t)
+	_, err := env.schemas.WriteSchema(env.ctx(), &relatav1.WriteSchemaRequest{Schema: testSchema})
+	require.NoError(t, err)
+	ctx := env.ctx()
+	stream, err := env.rels.Watch(ctx, &relatav1.WatchRequest{ObjectTypes: []string{"role"}})
+	require.NoError(t, err)
+	first, err := stream.Recv()
+	require.NoError(t, err)
+	require.Equal(t, tuples.EncodeZookie(1), first.GetChangesThrough())
+
+	// A change of another type only advances changes_through.
+	w, err := env.rels.Write(ctx, &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{
+		{Operation: relatav1.Operation_OPERATION_TOUCH, Tuple: protoTuple(t, "flow:f1#granted@user:anne")}}})
+	require.NoError(t, err)
+	resp, err := stream.Recv()
+	require.NoError(t, err)
+	require.Empty(t, resp.GetChanges())
+	require.Equal(t, w.GetWrittenAt(), resp.GetChangesThrough())
+
+	w, err = env.rels.Write(ctx, &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{
+		{Operation: relatav1.Operation_OPERATION_TOUCH, Tuple: protoTuple(t, "role:ops#member@user:anne")}}})
+	require.NoError(t, err)
+	resp, err = stream.Recv()
+	require.NoError(t, err)
+	require.Len(t, resp.GetChanges(), 1)
+	require.Equal(t, w.GetWrittenAt(), resp.GetChanges()[0].GetRevision())
+	require.Equal(t, w.GetWrittenAt(), resp.GetChangesThrough())
+
+	bad, err := env.rels.Watch(ctx, &relatav1.WatchRequest{ObjectTypes: []string{"Bad Type"}})
+	require.NoError(t, err)
+	_, err = bad.Recv()
+	code, _, _ := bulkErrorInfo(t, err)
+	require.Equal(t, codes.InvalidArgument, code)
+}
