@@ -440,6 +440,11 @@ func (q *request) notEvaluated() *Explanation {
 // this evaluates a stored relation: the subject directly (or a wildcard of its type),
 // then every userset the relation holds.
 func (q *request) this(ctx context.Context, pos at, obj tuples.ObjectRef, rel string, r *schema.Relation, subj tuples.SubjectRef) (outcome, error) {
+	if !q.explain {
+		if out, done, err := q.thisSmall(ctx, pos, obj, rel, r, subj); err != nil || done {
+			return out, err
+		}
+	}
 	exp := q.explainNode(rel)
 	var directBuf [4]tuples.SubjectRef
 	direct := directBuf[:0]
@@ -514,6 +519,79 @@ func (q *request) this(ctx context.Context, pos at, obj tuples.ObjectRef, rel st
 		}
 	}
 	return q.fanOut(ctx, exp, tasks, true)
+}
+
+// smallRelation is the number of tuples up to which a stored relation is read whole by
+// one scan, instead of probing the subject and its wildcard and scanning the usersets.
+const smallRelation = 16
+
+// thisSmall evaluates a stored relation of at most smallRelation tuples from one scan,
+// with the same answers as the general path. done is false when the relation is larger.
+func (q *request) thisSmall(ctx context.Context, pos at, obj tuples.ObjectRef, rel string, r *schema.Relation, subj tuples.SubjectRef) (out outcome, done bool, err error) {
+	limit := q.e.smallRelation
+	if limit == 0 {
+		return outcome{}, false, nil
+	}
+	var buf [smallRelation]tuples.Tuple
+	ts := buf[:0]
+	for t, err := range q.r.Subjects(ctx, obj, rel, "") {
+		if err != nil {
+			return outcome{}, false, fmt.Errorf("check: reading %s#%s: %w", obj, rel, err)
+		}
+		if len(ts) == limit {
+			return outcome{}, false, nil
+		}
+		ts = append(ts, t)
+	}
+	var recurse []tuples.Tuple
+	for _, t := range ts {
+		s := t.Subject
+		for _, a := range r.Allowed {
+			if a.Type != s.Object.Type {
+				continue
+			}
+			switch {
+			case a.Wildcard:
+				if s.IsWildcard() && !subj.IsUserset() && subj.Object.Type == a.Type {
+					return outcome{ok: true}, true, nil
+				}
+			case a.Relation != "":
+				if s.Relation != a.Relation || s.IsWildcard() {
+					continue
+				}
+				if s == subj {
+					return outcome{ok: true}, true, nil
+				}
+				if q.c.nonMonotone[relKey{a.Type, a.Relation}] {
+					recurse = append(recurse, t)
+					continue
+				}
+				ids, err := q.memberships(ctx, relKey{a.Type, a.Relation}, subj)
+				if err != nil {
+					return outcome{}, false, err
+				}
+				if ids[s.Object.ID] {
+					return outcome{ok: true}, true, nil
+				}
+			default:
+				if s == subj && !s.IsUserset() && !s.IsWildcard() {
+					return outcome{ok: true}, true, nil
+				}
+			}
+		}
+	}
+	if len(recurse) == 0 {
+		return outcome{}, true, nil
+	}
+	tasks := func(yield func(task, error) bool) {
+		for _, t := range recurse {
+			if !yield(q.viaTuple(pos, t, subj), nil) {
+				return
+			}
+		}
+	}
+	out, err = q.fanOut(ctx, nil, tasks, true)
+	return out, err == nil, err
 }
 
 // membershipScanAt is the number of memberships from which viaMemberships scans the

@@ -146,6 +146,9 @@ func TestCheck(t *testing.T) {
 	for _, concurrency := range []int{1, 8} {
 		for _, cacheBytes := range []int64{-1, 1 << 20} {
 			e := New(Options{Concurrency: concurrency, CacheBytes: cacheBytes})
+			if concurrency == 1 {
+				e.smallRelation = 0 // the general path: probes and userset scans
+			}
 			for round := 0; round < 2; round++ { // the second round hits the cache
 				for _, tc := range cases {
 					req := parseCheck(t, tc.check)

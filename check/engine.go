@@ -68,6 +68,9 @@ type Engine struct {
 	// spawn holds a token for every extra goroutine all requests together run (see
 	// fanOut); its capacity is twice GOMAXPROCS.
 	spawn chan struct{}
+	// smallRelation is the size up to which stored relations are read whole (see
+	// thisSmall); tests set 0 to exercise the general path.
+	smallRelation int
 	// flight deduplicates identical in-flight sub-checks (see checkRel for which ones).
 	flight flightGroup
 

@@ -134,6 +134,9 @@ func TestLookupsAgreeWithCheck(t *testing.T) {
 		ts := randomTuples(rng, s, 4+rng.IntN(30))
 		r := newReader(t, s, ts)
 		e := New(Options{Concurrency: 1 + rng.IntN(4)})
+		if i%2 == 1 {
+			e.smallRelation = 0 // the general path: probes and userset scans
+		}
 		msg := fmt.Sprintf("seed %d\nschema:\n%s\ntuples: %v", seed, s.Text(), ts)
 
 		var subjects []tuples.SubjectRef
