@@ -45,7 +45,7 @@ const (
 	// to keep receiving while a store write syncs.
 	importQueue = 16
 	// exportBatch is the number of tuples in one ExportResponse.
-	exportBatch = 1000
+	exportBatch = 2000
 	// watchBatch is the number of changes after which a WatchResponse is sent at the
 	// next revision boundary; maxWatchBatch splits a single huge revision.
 	watchBatch    = 1000

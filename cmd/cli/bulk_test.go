@@ -191,7 +191,8 @@ func TestExportCursorAndSnapshot(t *testing.T) {
 	require.NoError(t, err)
 	first, err := stream.Recv()
 	require.NoError(t, err)
-	require.Len(t, first.GetTuples(), 1000)
+	k := len(first.GetTuples())
+	require.True(t, k > 0 && k < 2500, "first response has %d tuples", k)
 	zookie := first.GetExportedAt()
 
 	// Writes after the snapshot are not exported by the cursor or by --at.
@@ -199,8 +200,8 @@ func TestExportCursorAndSnapshot(t *testing.T) {
 	require.NoError(t, err)
 	rest, errOut, code := relata("", "export", "--endpoint", srv.addr, "--cursor", first.GetCursor())
 	require.Equal(t, ExitOK, code, errOut)
-	require.Len(t, sortedLines(rest), 1500)
-	require.Equal(t, "flow:f1000#granted@user:u1000", strings.SplitN(rest, "\n", 2)[0])
+	require.Equal(t, 2500-k, len(sortedLines(rest)))
+	require.Equal(t, fmt.Sprintf("flow:f%04d#granted@user:u%d", k, k), strings.SplitN(rest, "\n", 2)[0])
 	at, _, code := relata("", "export", "--endpoint", srv.addr, "--at", zookie, "flow:f0000")
 	require.Equal(t, ExitOK, code)
 	require.Equal(t, "flow:f0000#granted@user:u0\n", at)
