@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ type benchFlags struct {
 	conns     int
 	progress  string
 	phases    []string
+	cpuProf   string
 	cfg       bench.Config
 }
 
@@ -59,6 +61,7 @@ exactly this data set, with --skip-load). Server RSS and CPU time are printed fo
 	fl.IntVar(&f.serverPID, "server-pid", 0, "pid of the server (on this machine) whose RSS and CPU time to report")
 	fl.IntVar(&f.conns, "conns", 4, "gRPC connections the workers share")
 	fl.StringVar(&f.progress, "progress", "auto", "progress output on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
+	fl.StringVar(&f.cpuProf, "cpu-profile", "", "write a CPU profile of this process (the bench client, and the server with --local) to FILE")
 	fl.StringSliceVar(&f.phases, "phases", nil, "run only phases whose names start with these (check-min, check-full, check-bulk, lookup, mixed)")
 	fl.Uint64Var(&d.Seed, "seed", d.Seed, "seed of the data set and the workloads")
 	fl.IntVar(&d.Tenants, "tenants", d.Tenants, "tenants")
@@ -140,6 +143,17 @@ func runBench(ctx context.Context, s *streams, f *benchFlags, endpointSet bool) 
 		}
 		defer conn.Close()
 		conns[i] = conn
+	}
+	if f.cpuProf != "" {
+		pf, err := os.Create(f.cpuProf)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	rep := newBenchReporter(s.err, f.progress)
 	f.cfg.Reporter = rep
