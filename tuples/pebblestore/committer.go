@@ -18,8 +18,9 @@ package pebblestore
 // 64 writes. One refinement: writers that were just acknowledged need a moment to
 // send their next request, and an eager committer would then commit a group of one
 // or two and make the rest wait a whole fsync. So when the channel is empty but the
-// group is still smaller than the previous one, the committer waits up to
-// maxGroupWait (200 µs, about one WAL sync on a local SSD) for more. A lone writer
+// group is still smaller than the previous one, the committer waits for more, up to
+// half the time the previous group took to commit (groupWait: so at most a fraction
+// of the sync the wait saves, however slow the disk or busy the CPUs). A lone writer
 // never waits: its previous group had one request.
 //
 // Ordering and isolation within a group. The checks of request k read the database
@@ -65,12 +66,21 @@ import (
 )
 
 // Group limits: a group closes when it reaches either, or when no request arrives
-// for maxGroupWait while it is smaller than the previous group.
+// for groupWait while it is smaller than the previous group.
 const (
 	maxGroupRequests = 256
 	maxGroupUpdates  = 16 << 10
-	maxGroupWait     = 200 * time.Microsecond
+	minGroupWait     = 50 * time.Microsecond
+	maxGroupWait     = time.Millisecond
 )
+
+// groupWait is how long a group smaller than the previous one waits for more
+// requests: half the previous group's commit time (mostly its WAL sync), within
+// [minGroupWait, maxGroupWait]. Waiting a fraction of a sync to share it is cheaper
+// than paying another.
+func groupWait(lastCommit time.Duration) time.Duration {
+	return min(max(lastCommit/2, minGroupWait), maxGroupWait)
+}
 
 type requestKind int
 
@@ -132,8 +142,9 @@ func (s *Store) submit(ctx context.Context, r *request) (*request, error) {
 func (s *Store) commitLoop() {
 	defer close(s.committed)
 	var (
-		lastGroup int         // requests in the previous group
-		timer     *time.Timer // bounds the wait for a group to fill
+		lastGroup int           // requests in the previous group
+		lastTook  time.Duration // how long the previous group took to commit
+		timer     *time.Timer   // bounds the wait for a group to fill
 	)
 	for {
 		var first *request
@@ -174,12 +185,12 @@ func (s *Store) commitLoop() {
 			}
 			// Nobody is waiting to send. If the previous group was larger, its writers
 			// were just acknowledged and are likely preparing their next request:
-			// wait up to maxGroupWait for them rather than pay a sync for a few.
+			// wait a little for them (groupWait) rather than pay a sync for a few.
 			if len(group) >= lastGroup {
 				break
 			}
 			if deadline.IsZero() {
-				deadline = time.Now().Add(maxGroupWait)
+				deadline = time.Now().Add(groupWait(lastTook))
 			}
 			wait := time.Until(deadline)
 			if wait <= 0 {
@@ -201,7 +212,9 @@ func (s *Store) commitLoop() {
 			}
 		}
 		lastGroup = len(group)
+		start := time.Now()
 		s.commitGroup(group)
+		lastTook = time.Since(start)
 		switch {
 		case held == nil:
 		case held.kind == kindGC:
