@@ -117,8 +117,9 @@ type request struct {
 
 // membership is the memoized answer of memberships for one node.
 type membership struct {
-	mu   sync.Mutex // held while computing; guards ids and done
+	mu   sync.Mutex // held while computing; guards ids, cut and done
 	ids  map[string]bool
+	cut  *MaxDepthError // non-nil when the depth limit cut the walk short
 	done bool
 }
 
@@ -566,12 +567,15 @@ func (q *request) thisSmall(ctx context.Context, pos at, obj tuples.ObjectRef, r
 					recurse = append(recurse, t)
 					continue
 				}
-				ids, err := q.memberships(ctx, relKey{a.Type, a.Relation}, subj)
+				ids, cut, err := q.memberships(ctx, relKey{a.Type, a.Relation}, subj)
 				if err != nil {
 					return outcome{}, false, err
 				}
 				if ids[s.Object.ID] {
 					return outcome{ok: true}, true, nil
+				}
+				if cut != nil {
+					return outcome{}, false, cut
 				}
 			default:
 				if s == subj && !s.IsUserset() && !s.IsWildcard() {
@@ -600,9 +604,20 @@ const membershipScanAt = 3
 
 // viaMemberships reports whether obj#rel holds a userset of entry a that holds subj.
 func (q *request) viaMemberships(ctx context.Context, obj tuples.ObjectRef, rel string, a schema.AllowedSubject, subj tuples.SubjectRef) (bool, error) {
-	ids, err := q.memberships(ctx, relKey{a.Type, a.Relation}, subj)
-	if err != nil || len(ids) == 0 {
+	ids, cut, err := q.memberships(ctx, relKey{a.Type, a.Relation}, subj)
+	if err != nil {
 		return false, err
+	}
+	// A membership beyond the depth limit may be the one that decides: fail rather
+	// than answer a silent false.
+	notFound := func() (bool, error) {
+		if cut != nil {
+			return false, cut
+		}
+		return false, nil
+	}
+	if len(ids) == 0 {
+		return notFound()
 	}
 	if len(ids) < membershipScanAt {
 		for id := range ids {
@@ -615,7 +630,7 @@ func (q *request) viaMemberships(ctx context.Context, obj tuples.ObjectRef, rel 
 				return true, nil
 			}
 		}
-		return false, nil
+		return notFound()
 	}
 	for t, err := range q.r.Subjects(ctx, obj, rel, a.Type) {
 		if err != nil {
@@ -625,7 +640,7 @@ func (q *request) viaMemberships(ctx context.Context, obj tuples.ObjectRef, rel 
 			return true, nil
 		}
 	}
-	return false, nil
+	return notFound()
 }
 
 // memberships returns the ids x for which k's userset x#rel holds subj, for a node k
@@ -638,7 +653,10 @@ func (q *request) viaMemberships(ctx context.Context, obj tuples.ObjectRef, rel 
 // hence monotone too; the highest such frame is itself plain reachability, and the
 // userset's reachable set is contained in that frame's, so substituting it changes no
 // answer.
-func (q *request) memberships(ctx context.Context, k relKey, subj tuples.SubjectRef) (map[string]bool, error) {
+//
+// cut is non-nil when the walk stopped at the depth limit: an id missing from ids may
+// then still hold subj, and the caller reports cut instead of answering false.
+func (q *request) memberships(ctx context.Context, k relKey, subj tuples.SubjectRef) (ids map[string]bool, cut *MaxDepthError, err error) {
 	q.members.Lock()
 	if q.members.byNode == nil {
 		q.members.byNode = make(map[relKey]*membership)
@@ -652,19 +670,19 @@ func (q *request) memberships(ctx context.Context, k relKey, subj tuples.Subject
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.done {
-		return m.ids, nil
+		return m.ids, m.cut, nil
 	}
 	// Errors (a cancelled branch, say) are not memoized: another caller retries.
-	ids, err := q.e.lookupResources(ctx, q.r, q.c, LookupResourcesRequest{ResourceType: k.typ, Permission: k.rel, Subject: subj})
+	found, cut, err := q.e.walkUp(ctx, q.r, q.c, LookupResourcesRequest{ResourceType: k.typ, Permission: k.rel, Subject: subj})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	m.ids = make(map[string]bool, len(ids))
-	for _, id := range ids {
+	m.ids = make(map[string]bool, len(found))
+	for _, id := range found {
 		m.ids[id] = true
 	}
-	m.done = true
-	return m.ids, nil
+	m.cut, m.done = cut, true
+	return m.ids, m.cut, nil
 }
 
 // viaTuple is the task of following the userset subject of tuple t.

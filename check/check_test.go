@@ -232,3 +232,34 @@ func TestCheckMaxDepth(t *testing.T) {
 func itoa(i int) string {
 	return string(rune('0'+i/10)) + string(rune('0'+i%10))
 }
+
+// TestCheckMaxDepthNestedUsersets: a chain of nested usersets longer than the limit is
+// a depth error on the paths that need it (the answer through the reverse-index
+// membership walk is never a silent false), and so is LookupResources over it.
+func TestCheckMaxDepthNestedUsersets(t *testing.T) {
+	ctx := context.Background()
+	var lines []string
+	for i := 0; i < 60; i++ {
+		lines = append(lines, "group:g"+itoa(i)+"#member@group:g"+itoa(i+1)+"#member")
+	}
+	lines = append(lines, "group:g60#member@user:deep", "group:g05#member@user:shallow")
+	r := newReader(t, designSchema(), mustTuples(t, lines...))
+	e := New(Options{CacheBytes: -1})
+
+	res, err := e.Check(ctx, r, parseCheck(t, "group:g00#member@user:shallow"))
+	require.NoError(t, err)
+	require.True(t, res.Allowed)
+
+	for _, explain := range []bool{false, true} {
+		req := parseCheck(t, "group:g00#member@user:deep")
+		req.Explain = explain
+		_, err = e.Check(ctx, r, req)
+		require.ErrorIs(t, err, ErrMaxDepth, "explain=%v", explain)
+		require.Contains(t, err.Error(), "group:g10#member")
+	}
+
+	err = e.LookupResources(ctx, r, LookupResourcesRequest{ResourceType: "group", Permission: "member",
+		Subject: tuples.SubjectRef{Object: tuples.ObjectRef{Type: "user", ID: "deep"}}},
+		func(LookupResourcesResult) error { return nil })
+	require.ErrorIs(t, err, ErrMaxDepth)
+}

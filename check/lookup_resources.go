@@ -102,31 +102,71 @@ func decodeCursor(cursor string) (string, error) {
 	return string(b), nil
 }
 
-// lookupResources returns the sorted ids of the objects found.
+// lookupResources returns the sorted ids of the objects found. The upward walk is
+// bounded like Check: a userset more than MaxDepth steps above the subject is not
+// followed, and as the answer would then be incomplete, the lookup fails with a
+// *MaxDepthError naming the path instead of answering silently short.
 func (e *Engine) lookupResources(ctx context.Context, r tuples.Reader, c *compiled, req LookupResourcesRequest) ([]string, error) {
+	ids, cut, err := e.walkUp(ctx, r, c, req)
+	if err != nil {
+		return nil, err
+	}
+	if cut != nil {
+		return nil, cut
+	}
+	return ids, nil
+}
+
+// walkUp is lookupResources without the depth verdict: it returns the ids found within
+// the depth limit and, when the limit cut the walk short, the *MaxDepthError to report
+// unless those ids settle the question.
+func (e *Engine) walkUp(ctx context.Context, r tuples.Reader, c *compiled, req LookupResourcesRequest) ([]string, *MaxDepthError, error) {
 	target := relKey{req.ResourceType, req.Permission}
 	relevant := c.reachable(target)
 	subj := req.Subject
 
+	// fact is one userset found to hold the subject; parent indexes the fact it was
+	// reached from (-1 for a seed), so that a depth error can name the path.
 	type fact struct {
-		k  relKey
-		id string
+		k      relKey
+		id     string
+		depth  int
+		parent int
 	}
 	found := make(map[relKey]map[string]bool)
-	var queue []fact
+	var facts []fact // facts[next:] is the queue
+	from := -1       // the fact being expanded
+	var cut *MaxDepthError
 	mark := func(k relKey, id string) {
 		if !relevant[k] || id == tuples.Wildcard {
 			return
 		}
 		ids := found[k]
+		if ids[id] {
+			return
+		}
+		depth := 1
+		if from >= 0 {
+			depth = facts[from].depth + 1
+		}
+		if depth > e.opts.MaxDepth {
+			if cut == nil {
+				path := []string{k.typ + ":" + id + "#" + k.rel}
+				for i := from; i >= 0; i = facts[i].parent {
+					path = append(path, facts[i].k.typ+":"+facts[i].id+"#"+facts[i].k.rel)
+				}
+				path = append(path, subj.String())
+				slices.Reverse(path)
+				cut = &MaxDepthError{Limit: e.opts.MaxDepth, Path: path}
+			}
+			return
+		}
 		if ids == nil {
 			ids = make(map[string]bool)
 			found[k] = ids
 		}
-		if !ids[id] {
-			ids[id] = true
-			queue = append(queue, fact{k, id})
-		}
+		ids[id] = true
+		facts = append(facts, fact{k: k, id: id, depth: depth, parent: from})
 	}
 	objects := func(s tuples.SubjectRef, k relKey, rel string, to relKey) error {
 		for t, err := range r.Objects(ctx, s, k.typ, rel) {
@@ -146,7 +186,7 @@ func (e *Engine) lookupResources(ctx context.Context, r tuples.Reader, c *compil
 		for _, k := range c.seeds[subjectKind(subj)] {
 			if relevant[k] {
 				if err := objects(subj, k, k.rel, k); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			}
 		}
@@ -154,7 +194,7 @@ func (e *Engine) lookupResources(ctx context.Context, r tuples.Reader, c *compil
 		for _, k := range c.seeds[subjectKind(subj)] {
 			if relevant[k] {
 				if err := objects(subj, k, k.rel, k); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			}
 		}
@@ -162,7 +202,7 @@ func (e *Engine) lookupResources(ctx context.Context, r tuples.Reader, c *compil
 		for _, k := range c.seeds[subjectKind(wild)] {
 			if relevant[k] {
 				if err := objects(wild, k, k.rel, k); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			}
 		}
@@ -171,12 +211,12 @@ func (e *Engine) lookupResources(ctx context.Context, r tuples.Reader, c *compil
 		}
 	}
 	// Walk up: every userset that includes a found one.
-	for len(queue) > 0 {
+	for next := 0; next < len(facts); next++ {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		f := queue[0]
-		queue = queue[1:]
+		f := facts[next]
+		from = next
 		for _, pe := range c.parents[f.k] {
 			if !relevant[pe.parent] {
 				continue
@@ -187,13 +227,13 @@ func (e *Engine) lookupResources(ctx context.Context, r tuples.Reader, c *compil
 			case viaUserset:
 				s := tuples.SubjectRef{Object: tuples.ObjectRef{Type: f.k.typ, ID: f.id}, Relation: f.k.rel}
 				if err := objects(s, pe.parent, pe.parent.rel, pe.parent); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			case viaArrow:
 				for _, sr := range pe.subjectRelations {
 					s := tuples.SubjectRef{Object: tuples.ObjectRef{Type: f.k.typ, ID: f.id}, Relation: sr}
 					if err := objects(s, pe.parent, pe.tupleset, pe.parent); err != nil {
-						return nil, err
+						return nil, nil, err
 					}
 				}
 			}
@@ -206,7 +246,7 @@ func (e *Engine) lookupResources(ctx context.Context, r tuples.Reader, c *compil
 	slices.Sort(ids)
 	if !c.nonMonotone[target] {
 		// Only unions and arrows: the walk above is exactly what Check computes.
-		return ids, nil
+		return ids, cut, nil
 	}
 	// Intersection, exclusion or `.all()`: the walk found candidates; Check decides.
 	// One request checks them all, so that sub-problems shared by candidates (their
@@ -251,7 +291,7 @@ func (e *Engine) lookupResources(ctx context.Context, r tuples.Reader, c *compil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := ids[:0]
 	for i, id := range ids {
@@ -259,5 +299,5 @@ func (e *Engine) lookupResources(ctx context.Context, r tuples.Reader, c *compil
 			out = append(out, id)
 		}
 	}
-	return out, nil
+	return out, cut, nil
 }
