@@ -96,7 +96,7 @@ func operationFromProto(field string, op relatav1.Operation) (tuples.Operation, 
 	case relatav1.Operation_OPERATION_DELETE:
 		return tuples.OpDelete, nil
 	}
-	return 0, &tuples.ValidationError{Field: field, Value: op.String(), Reason: "must be OPERATION_CREATE, OPERATION_TOUCH or OPERATION_DELETE"}
+	return 0, &tuples.ValidationError{Field: field, Value: op.String(), Reason: "must be CREATE, TOUCH or DELETE (or OPERATION_CREATE, OPERATION_TOUCH, OPERATION_DELETE)"}
 }
 
 func operationToProto(op tuples.Operation) relatav1.Operation {
@@ -169,7 +169,7 @@ func preconditionsFromProto(ps []*relatav1.Precondition) ([]tuples.Precondition,
 		case relatav1.Precondition_OPERATION_MUST_NOT_MATCH:
 			op = tuples.MustNotMatch
 		default:
-			return nil, &tuples.ValidationError{Field: field + ".operation", Value: p.GetOperation().String(), Reason: "must be OPERATION_MUST_MATCH or OPERATION_MUST_NOT_MATCH"}
+			return nil, &tuples.ValidationError{Field: field + ".operation", Value: p.GetOperation().String(), Reason: "must be MUST_MATCH or MUST_NOT_MATCH (or OPERATION_MUST_MATCH, OPERATION_MUST_NOT_MATCH)"}
 		}
 		if p.GetFilter() == nil {
 			return nil, required(field + ".filter")

@@ -995,3 +995,29 @@ func TestFilterNamesChecked(t *testing.T) {
 	code, body := env.post(t, "/v1/tuples/read", `{"filter":{"objectType":"flw"}}`)
 	require.Equal(t, 404, code, string(body))
 }
+
+// TestRESTShortOperationNames: design §6 spells the operations CREATE, TOUCH, DELETE
+// (and MUST_MATCH, MUST_NOT_MATCH); REST accepts them beside the prefixed proto names.
+func TestRESTShortOperationNames(t *testing.T) {
+	env := newTestEnv(t)
+	env.seed(t)
+	for _, tc := range []struct {
+		body string
+		want int
+	}{
+		{`{"updates":[{"operation":"CREATE","tuple":{"object":{"type":"flow","id":"f9"},"relation":"granted","subject":{"object":{"type":"user","id":"zoe"}}}}]}`, http.StatusOK},
+		{`{"updates":[{"operation":"CREATE","tuple":{"object":{"type":"flow","id":"f9"},"relation":"granted","subject":{"object":{"type":"user","id":"zoe"}}}}]}`, http.StatusConflict},
+		{`{"updates":[{"operation":"TOUCH","tuple":{"object":{"type":"flow","id":"f9"},"relation":"granted","subject":{"object":{"type":"user","id":"zoe"}}}}],"preconditions":[{"operation":"MUST_MATCH","filter":{"objectType":"flow","objectId":"f9"}}]}`, http.StatusOK},
+		{`{"updates":[{"operation":"DELETE","tuple":{"object":{"type":"flow","id":"f9"},"relation":"granted","subject":{"object":{"type":"user","id":"zoe"}}}}],"preconditions":[{"operation":"MUST_NOT_MATCH","filter":{"objectType":"flow","objectId":"nope"}}]}`, http.StatusOK},
+	} {
+		code, body := env.post(t, "/v1/tuples/write", tc.body)
+		require.Equal(t, tc.want, code, string(body))
+	}
+	c, err := env.perms.Check(env.ctx(), &relatav1.CheckRequest{
+		Object: &relatav1.ObjectRef{Type: "flow", Id: "f9"}, Permission: "granted",
+		Subject:     &relatav1.SubjectRef{Object: &relatav1.ObjectRef{Type: "user", Id: "zoe"}},
+		Consistency: &relatav1.Consistency{Requirement: &relatav1.Consistency_FullyConsistent{FullyConsistent: true}},
+	})
+	require.NoError(t, err)
+	require.False(t, c.GetAllowed(), "the DELETE removed the tuple")
+}

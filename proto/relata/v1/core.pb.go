@@ -22,6 +22,9 @@ const (
 )
 
 // Operation is what a write does with a tuple, or what a change did.
+//
+// The short names CREATE, TOUCH and DELETE (design §6) are accepted as aliases, so REST
+// callers may write `"operation":"CREATE"` as well as `"operation":"OPERATION_CREATE"`.
 type Operation int32
 
 const (
@@ -33,6 +36,12 @@ const (
 	Operation_OPERATION_TOUCH Operation = 2
 	// OPERATION_DELETE removes the tuple; deleting a missing tuple is a no-op.
 	Operation_OPERATION_DELETE Operation = 3
+	// CREATE is an alias of OPERATION_CREATE.
+	Operation_CREATE Operation = 1
+	// TOUCH is an alias of OPERATION_TOUCH.
+	Operation_TOUCH Operation = 2
+	// DELETE is an alias of OPERATION_DELETE.
+	Operation_DELETE Operation = 3
 )
 
 // Enum value maps for Operation.
@@ -42,12 +51,18 @@ var (
 		1: "OPERATION_CREATE",
 		2: "OPERATION_TOUCH",
 		3: "OPERATION_DELETE",
+		// Duplicate value: 1: "CREATE",
+		// Duplicate value: 2: "TOUCH",
+		// Duplicate value: 3: "DELETE",
 	}
 	Operation_value = map[string]int32{
 		"OPERATION_UNSPECIFIED": 0,
 		"OPERATION_CREATE":      1,
 		"OPERATION_TOUCH":       2,
 		"OPERATION_DELETE":      3,
+		"CREATE":                1,
+		"TOUCH":                 2,
+		"DELETE":                3,
 	}
 )
 
@@ -79,6 +94,7 @@ func (Operation) EnumDescriptor() ([]byte, []int) {
 }
 
 // Operation says whether the filter must or must not match.
+// MUST_MATCH and MUST_NOT_MATCH are accepted as aliases.
 type Precondition_Operation int32
 
 const (
@@ -88,6 +104,10 @@ const (
 	Precondition_OPERATION_MUST_MATCH Precondition_Operation = 1
 	// OPERATION_MUST_NOT_MATCH requires that no live tuple matches the filter.
 	Precondition_OPERATION_MUST_NOT_MATCH Precondition_Operation = 2
+	// MUST_MATCH is an alias of OPERATION_MUST_MATCH.
+	Precondition_MUST_MATCH Precondition_Operation = 1
+	// MUST_NOT_MATCH is an alias of OPERATION_MUST_NOT_MATCH.
+	Precondition_MUST_NOT_MATCH Precondition_Operation = 2
 )
 
 // Enum value maps for Precondition_Operation.
@@ -96,11 +116,15 @@ var (
 		0: "OPERATION_UNSPECIFIED",
 		1: "OPERATION_MUST_MATCH",
 		2: "OPERATION_MUST_NOT_MATCH",
+		// Duplicate value: 1: "MUST_MATCH",
+		// Duplicate value: 2: "MUST_NOT_MATCH",
 	}
 	Precondition_Operation_value = map[string]int32{
 		"OPERATION_UNSPECIFIED":    0,
 		"OPERATION_MUST_MATCH":     1,
 		"OPERATION_MUST_NOT_MATCH": 2,
+		"MUST_MATCH":               1,
+		"MUST_NOT_MATCH":           2,
 	}
 )
 
@@ -650,19 +674,27 @@ const file_relata_v1_core_proto_rawDesc = "" +
 	"objectType\x12\x1b\n" +
 	"\tobject_id\x18\x02 \x01(\tR\bobjectId\x12\x1a\n" +
 	"\brelation\x18\x03 \x01(\tR\brelation\x122\n" +
-	"\asubject\x18\x04 \x01(\v2\x18.relata.v1.SubjectFilterR\asubject\"\xdf\x01\n" +
+	"\asubject\x18\x04 \x01(\v2\x18.relata.v1.SubjectFilterR\asubject\"\x88\x02\n" +
 	"\fPrecondition\x12?\n" +
 	"\toperation\x18\x01 \x01(\x0e2!.relata.v1.Precondition.OperationR\toperation\x12.\n" +
-	"\x06filter\x18\x02 \x01(\v2\x16.relata.v1.TupleFilterR\x06filter\"^\n" +
+	"\x06filter\x18\x02 \x01(\v2\x16.relata.v1.TupleFilterR\x06filter\"\x86\x01\n" +
 	"\tOperation\x12\x19\n" +
 	"\x15OPERATION_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14OPERATION_MUST_MATCH\x10\x01\x12\x1c\n" +
-	"\x18OPERATION_MUST_NOT_MATCH\x10\x02*g\n" +
+	"\x18OPERATION_MUST_NOT_MATCH\x10\x02\x12\x0e\n" +
+	"\n" +
+	"MUST_MATCH\x10\x01\x12\x12\n" +
+	"\x0eMUST_NOT_MATCH\x10\x02\x1a\x02\x10\x01*\x8e\x01\n" +
 	"\tOperation\x12\x19\n" +
 	"\x15OPERATION_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10OPERATION_CREATE\x10\x01\x12\x13\n" +
 	"\x0fOPERATION_TOUCH\x10\x02\x12\x14\n" +
-	"\x10OPERATION_DELETE\x10\x03B3Z1github.com/relata/relata/proto/relata/v1;relatav1b\x06proto3"
+	"\x10OPERATION_DELETE\x10\x03\x12\n" +
+	"\n" +
+	"\x06CREATE\x10\x01\x12\t\n" +
+	"\x05TOUCH\x10\x02\x12\n" +
+	"\n" +
+	"\x06DELETE\x10\x03\x1a\x02\x10\x01B3Z1github.com/relata/relata/proto/relata/v1;relatav1b\x06proto3"
 
 var (
 	file_relata_v1_core_proto_rawDescOnce sync.Once
