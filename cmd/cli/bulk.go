@@ -595,8 +595,14 @@ func (imp *importer) progressBar(start time.Time) func() {
 	return func() {
 		close(done)
 		wg.Wait()
-		bar.SetCurrent(imp.offset.Load())
-		bar.SetTotal(-1, true)
+		switch n := imp.offset.Load(); {
+		case imp.size > 0 && n >= imp.size:
+			bar.SetCurrent(imp.size) // completes the bar
+		case imp.size == 0 && n > 0:
+			bar.SetTotal(-1, true) // completes the spinner at what was read
+		default:
+			bar.Abort(false) // stopped early: keep the bar as it is
+		}
 		p.Wait()
 	}
 }
