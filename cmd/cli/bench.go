@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -238,6 +239,8 @@ type benchReporter struct {
 	mode string
 	p    *mpb.Progress
 	bar  *mpb.Bar
+	// final is the running bar's summary, set when its phase ends.
+	final *atomic.Pointer[string]
 
 	// mu guards the current phase's figures, which the bar's decorator reads.
 	mu struct {
@@ -259,7 +262,9 @@ func newBenchReporter(w io.Writer, mode string) *benchReporter {
 	}
 	r := &benchReporter{w: w, mode: mode}
 	if mode == "bar" {
-		r.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
+		// Auto refresh even when w is not a terminal (--progress bar forced):
+		// without it the bars never render, and a completed bar never ends.
+		r.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond), mpb.WithAutoRefresh())
 	}
 	return r
 }
@@ -282,9 +287,17 @@ func (r *benchReporter) Phase(name string, limit time.Duration, maxOps int64) {
 	r.mu.Unlock()
 	switch r.mode {
 	case "bar":
+		// A finished bar keeps its phase's summary; the running one shows live figures.
+		final := new(atomic.Pointer[string])
+		r.final = final
 		r.bar = r.p.AddBar(1000,
 			mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-18s", name))),
-			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return r.status() })))
+			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+				if f := final.Load(); f != nil {
+					return *f
+				}
+				return r.status()
+			})))
 	case "lines":
 		fmt.Fprintf(r.w, "bench: %s ...\n", name)
 	}
@@ -309,14 +322,19 @@ func (r *benchReporter) Progress(done int64, elapsed time.Duration) {
 
 // PhaseDone completes the bar (or prints the phase's line).
 func (r *benchReporter) PhaseDone(p bench.PhaseResult) {
-	line := fmt.Sprintf("bench: %s: %d ops, %.0f ops/s, p99 %.2fms, %d errors, %d mismatches",
-		p.Name, p.Ops, p.OpsPerSec, float64(p.Latency.P99)/float64(time.Millisecond), p.Errors, p.Mismatches)
-	if p.Skipped != "" {
-		line = fmt.Sprintf("bench: %s: skipped, %s", p.Name, p.Skipped)
+	summary := fmt.Sprintf("%d ops, %.0f ops/s, p99 %.2fms, %d errors, %d mismatches",
+		p.Ops, p.OpsPerSec, float64(p.Latency.P99)/float64(time.Millisecond), p.Errors, p.Mismatches)
+	switch {
+	case p.Skipped != "":
+		summary = "skipped, " + p.Skipped
+	case p.Name == "load":
+		summary = fmt.Sprintf("%d tuples, %.0f tuples/s (%s)", p.Ops, p.OpsPerSec, p.Consistency)
 	}
+	line := "bench: " + p.Name + ": " + summary
 	switch r.mode {
 	case "bar":
-		r.bar.SetTotal(-1, true)
+		r.final.Store(&summary)
+		r.bar.SetCurrent(1000) // reaching the total completes the bar
 		r.bar.Wait()
 		r.bar = nil
 	case "lines":
