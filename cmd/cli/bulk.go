@@ -501,6 +501,10 @@ func (imp *importer) summary(elapsed time.Duration) error {
 		return printJSONMap(imp.s.out, map[string]any{"imported": n, "seconds": secs, "rate": int64(rate),
 			"writtenAt": zookie, "lastLine": imp.lastLine, "skipped": imp.badCount})
 	}
+	if zookie == "" {
+		fmt.Fprintf(imp.s.out, "nothing to import: no tuple in the %d lines read\n", imp.lastLine)
+		return nil
+	}
 	fmt.Fprintf(imp.s.out, "imported %d tuples in %.2f s (%.0f tuples/s) through line %d, written at %s\n", n, secs, rate, imp.lastLine, zookie)
 	if imp.badCount > 0 {
 		fmt.Fprintf(imp.s.out, "skipped %d bad lines\n", imp.badCount)

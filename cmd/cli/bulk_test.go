@@ -265,7 +265,7 @@ func TestImportResume(t *testing.T) {
 	out := &cancelOnWrite{cancel: cancel}
 	var errOut bytes.Buffer
 	code := Main(ctx, []string{"import", "--endpoint", srv.addr, "--progress", "lines", "--interval", "1ms",
-		"--chunk", "2000", "--batch-size", "500", path}, bytesReader(""), out, &errOut)
+		"--chunk", "1000", "--batch-size", "250", path}, bytesReader(""), out, &errOut)
 	require.Equal(t, ExitError, code, "the import was not interrupted: %s", out.buf.String())
 	m := regexp.MustCompile(`every line up to (\d+) is committed, resume with --resume-from (\d+)`).FindStringSubmatch(errOut.String())
 	require.NotNil(t, m, errOut.String())
