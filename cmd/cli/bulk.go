@@ -502,7 +502,11 @@ func (imp *importer) summary(elapsed time.Duration) error {
 			"writtenAt": zookie, "lastLine": imp.lastLine, "skipped": imp.badCount})
 	}
 	if zookie == "" {
-		fmt.Fprintf(imp.s.out, "nothing to import: no tuple in the %d lines read\n", imp.lastLine)
+		if imp.flags.resumeFrom > imp.lastLine {
+			fmt.Fprintf(imp.s.out, "nothing to import: the input has %d lines, --resume-from %d is past its end\n", imp.lastLine, imp.flags.resumeFrom)
+		} else {
+			fmt.Fprintf(imp.s.out, "nothing to import: no tuple in the %d lines read\n", imp.lastLine)
+		}
 		return nil
 	}
 	fmt.Fprintf(imp.s.out, "imported %d tuples in %.2f s (%.0f tuples/s) through line %d, written at %s\n", n, secs, rate, imp.lastLine, zookie)
