@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"time"
 
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/tuples"
@@ -177,4 +178,85 @@ func (r *runner) mixedFinish(ctx context.Context, res *PhaseResult, workers []*w
 		}
 		ups, keys = ups[n:], keys[n:]
 	}
+}
+
+// headMoverTuple is the tuple the fully_consistent phases' background writes toggle:
+// no check, lookup or ground truth of the bench involves user:bench-writer.
+func headMoverTuple() *relatav1.Tuple {
+	return &relatav1.Tuple{Object: objectProto(flowRef(0)), Relation: "shared_with",
+		Subject: &relatav1.SubjectRef{Object: &relatav1.ObjectRef{Type: "user", Id: headMoverUser}}}
+}
+
+// headMoverUser is the user of headMoverTuple; lookups ignore it.
+const headMoverUser = "bench-writer"
+
+// headMover writes at FullWritesPerSec until ctx ends, toggling headMoverTuple so that
+// the head revision keeps moving, then deletes the tuple.
+func (r *runner) headMover(ctx context.Context) (writes, failed int64, first error) {
+	rels := relatav1.NewRelationshipServiceClient(r.conns[0])
+	write := func(ctx context.Context, op relatav1.Operation) {
+		_, err := rels.Write(ctx, &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{{Operation: op, Tuple: headMoverTuple()}}})
+		if err != nil && ctx.Err() == nil {
+			failed++
+			if first == nil {
+				first = err
+			}
+			return
+		}
+		if err == nil {
+			writes++
+		}
+	}
+	t := time.NewTicker(time.Duration(float64(time.Second) / r.cfg.FullWritesPerSec))
+	defer t.Stop()
+	op := relatav1.Operation_OPERATION_TOUCH
+	for {
+		select {
+		case <-ctx.Done():
+			// Leave the data set as generated.
+			write(context.WithoutCancel(ctx), relatav1.Operation_OPERATION_DELETE)
+			return writes, failed, first
+		case <-t.C:
+			write(ctx, op)
+			if op == relatav1.Operation_OPERATION_TOUCH {
+				op = relatav1.Operation_OPERATION_DELETE
+			} else {
+				op = relatav1.Operation_OPERATION_TOUCH
+			}
+		}
+	}
+}
+
+// warmupOp answers the next BulkSize checks of the pool with CheckBulk, so that the
+// warm-up covers the pool once, and verifies them.
+func (r *runner) warmupOp(ctx context.Context, w *worker) (int, error) {
+	n := r.cfg.BulkSize
+	start := int(r.warm.Add(int64(n))) - n
+	if start >= len(r.pool) {
+		return 0, nil
+	}
+	qs := r.pool[start:min(start+n, len(r.pool))]
+	req := &relatav1.CheckBulkRequest{Items: make([]*relatav1.CheckBulkRequestItem, len(qs)), Consistency: r.consMin}
+	for i := range qs {
+		q := &qs[i]
+		req.Items[i] = &relatav1.CheckBulkRequestItem{Object: q.obj, Permission: q.perm.String(), Subject: q.subj}
+	}
+	resp, err := w.perm.CheckBulk(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	results := resp.GetResults()
+	if len(results) != len(qs) {
+		w.mismatch("check-bulk of %d items: got %d results", len(qs), len(results))
+		return 0, nil
+	}
+	for i, res := range results {
+		q := &qs[i]
+		if e := res.GetError(); e != nil {
+			w.mismatch("check-bulk item %s: error %s %s", q, e.GetCode(), e.GetMessage())
+		} else if res.GetAllowed() != q.want {
+			w.mismatch("check-bulk item %s (at %s): got %t, want %t", q, resp.GetCheckedAt(), res.GetAllowed(), q.want)
+		}
+	}
+	return len(qs), nil
 }

@@ -43,6 +43,9 @@ func (r *Report) WriteTable(w io.Writer, serverNote string) error {
 		if p.Skipped != "" {
 			notes = append(notes, fmt.Sprintf("%s: skipped, %s", p.Name, p.Skipped))
 		}
+		if p.BackgroundWrites > 0 {
+			notes = append(notes, fmt.Sprintf("%s: %d background writes moved the head", p.Name, p.BackgroundWrites))
+		}
 		if p.WriteLatency != nil {
 			notes = append(notes, fmt.Sprintf("%s: %d writes, write latency p50 %s p95 %s p99 %s max %s",
 				p.Name, p.Writes, ms(p.WriteLatency.P50), ms(p.WriteLatency.P95), ms(p.WriteLatency.P99), ms(p.WriteLatency.Max)))

@@ -46,6 +46,16 @@ type Config struct {
 	CheckPool int
 	// LookupPool is the number of distinct lookups of each lookup phase (default 100).
 	LookupPool int
+	// SkipWarmup skips the warm-up: one untimed-for-targets pass over the check pool
+	// with CheckBulk before the Check phases, so that they measure a warm cache
+	// rather than the first evaluation of each check (the warm-up's own figures show
+	// that cost).
+	SkipWarmup bool
+	// FullWritesPerSec is the rate of background writes during the fully_consistent
+	// phases (default 10; negative disables them). Real fully_consistent reads follow a
+	// head that writes keep moving, so they cannot reuse cached answers of an older
+	// revision; without writes they would read one revision and measure the cache.
+	FullWritesPerSec float64
 	// LoadBatch is the number of tuples per Import message or Write (default 1,000).
 	LoadBatch int
 	// SkipLoad skips the schema write and the load: the server already holds the data
@@ -79,6 +89,7 @@ func DefaultConfig() Config {
 		LookupPool:        100,
 		LoadBatch:         1000,
 		Settle:            30 * time.Second,
+		FullWritesPerSec:  10,
 	}
 }
 
@@ -123,6 +134,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Settle <= 0 {
 		c.Settle = d.Settle
+	}
+	if c.FullWritesPerSec == 0 {
+		c.FullWritesPerSec = d.FullWritesPerSec
 	}
 	if c.Reporter == nil {
 		c.Reporter = nopReporter{}
@@ -186,13 +200,16 @@ type PhaseResult struct {
 	Ops   int64 `json:"ops"`
 	Items int64 `json:"items"`
 	// Writes are the writes among Ops (mixed phase).
-	Writes     int64         `json:"writes,omitempty"`
-	Errors     int64         `json:"errors"`
-	Mismatches int64         `json:"mismatches"`
-	Elapsed    time.Duration `json:"elapsed_ns"`
-	OpsPerSec  float64       `json:"ops_per_sec"`
-	ItemsPerSc float64       `json:"items_per_sec"`
-	Latency    Latencies     `json:"latency"`
+	Writes int64 `json:"writes,omitempty"`
+	// BackgroundWrites are the writes made beside the phase's operations to move the
+	// head (fully_consistent phases).
+	BackgroundWrites int64         `json:"background_writes,omitempty"`
+	Errors           int64         `json:"errors"`
+	Mismatches       int64         `json:"mismatches"`
+	Elapsed          time.Duration `json:"elapsed_ns"`
+	OpsPerSec        float64       `json:"ops_per_sec"`
+	ItemsPerSc       float64       `json:"items_per_sec"`
+	Latency          Latencies     `json:"latency"`
 	// WriteLatency is the latency of the writes alone (mixed phase).
 	WriteLatency *Latencies `json:"write_latency,omitempty"`
 	// ServerCPU is the CPU time the server used during the phase; ServerRSS its RSS at
@@ -241,6 +258,8 @@ type runner struct {
 	consMin, consFull *relatav1.Consistency
 	// mixed is the state of the mixed phase.
 	mixed mixedState
+	// warm is the next pool index the warm-up answers.
+	warm atomic.Int64
 }
 
 // Run generates the data set, loads it through conns (unless cfg.SkipLoad) and runs
@@ -306,6 +325,15 @@ func (r *runner) wants(name string) bool {
 	if len(r.cfg.Phases) == 0 {
 		return true
 	}
+	if strings.HasPrefix(name, "warmup") {
+		// The warm-up precedes any selected check or mixed phase.
+		for _, p := range r.cfg.Phases {
+			if strings.HasPrefix(p, "check") || strings.HasPrefix(p, "mixed") || strings.HasPrefix(p, "warmup") {
+				return true
+			}
+		}
+		return false
+	}
 	for _, p := range r.cfg.Phases {
 		if strings.HasPrefix(name, p) || strings.HasPrefix(p, name) {
 			return true
@@ -322,6 +350,12 @@ type phase struct {
 	op          func(ctx context.Context, w *worker) (items int, err error)
 	// finish runs after the workers stop (the mixed phase verifies there).
 	finish func(ctx context.Context, res *PhaseResult, workers []*worker)
+	// background, when set, runs beside the workers until its context ends, and
+	// returns how many writes it made, how many failed and the first failure.
+	background func(ctx context.Context) (writes, failed int64, err error)
+	// maxOps and duration override the configured bounds when not zero.
+	maxOps   int64
+	duration time.Duration
 }
 
 // worker is one goroutine of a phase.
@@ -371,13 +405,22 @@ func fullyConsistent() *relatav1.Consistency {
 
 func (r *runner) phases() []phase {
 	var ps []phase
+	if !r.cfg.SkipWarmup {
+		chunks := int64((len(r.pool) + r.cfg.BulkSize - 1) / r.cfg.BulkSize)
+		ps = append(ps, phase{name: "warmup-bulk-" + strconv.Itoa(r.cfg.BulkSize), consistency: "minimize_latency",
+			concurrency: r.cfg.BulkConcurrency, op: r.warmupOp, maxOps: chunks, duration: 10 * r.cfg.PhaseDuration})
+	}
 	for _, full := range []bool{false, true} {
 		for _, c := range r.cfg.Concurrencies {
 			name, cons, consName := "check-min-c"+strconv.Itoa(c), r.consMin, "minimize_latency"
 			if full {
 				name, cons, consName = "check-full-c"+strconv.Itoa(c), r.consFull, "fully_consistent"
 			}
-			ps = append(ps, phase{name: name, consistency: consName, concurrency: c, op: r.checkOp(cons, consName)})
+			p := phase{name: name, consistency: consName, concurrency: c, op: r.checkOp(cons, consName)}
+			if full && r.cfg.FullWritesPerSec > 0 {
+				p.background = r.headMover
+			}
+			ps = append(ps, p)
 		}
 	}
 	ps = append(ps,
@@ -392,7 +435,14 @@ func (r *runner) phases() []phase {
 // runPhase runs p's workers until the phase's time or operations run out.
 func (r *runner) runPhase(ctx context.Context, p phase) PhaseResult {
 	res := PhaseResult{Name: p.name, Consistency: p.consistency, Concurrency: p.concurrency}
-	r.report(func(rep Reporter) { rep.Phase(p.name, r.cfg.PhaseDuration, r.cfg.PhaseMaxOps) })
+	maxOps, duration := r.cfg.PhaseMaxOps, r.cfg.PhaseDuration
+	if p.maxOps > 0 {
+		maxOps = p.maxOps
+	}
+	if p.duration > 0 {
+		duration = p.duration
+	}
+	r.report(func(rep Reporter) { rep.Phase(p.name, duration, maxOps) })
 	var before ProcStats
 	if r.cfg.ServerStats != nil {
 		before, _ = r.cfg.ServerStats()
@@ -419,11 +469,11 @@ func (r *runner) runPhase(ctx context.Context, p phase) PhaseResult {
 		workers[i].pos = workers[i].rng.IntN(1 << 30)
 	}
 	start := time.Now()
-	deadline := start.Add(r.cfg.PhaseDuration)
+	deadline := start.Add(duration)
 	var wg sync.WaitGroup
 	for _, w := range workers {
 		wg.Go(func() {
-			for pctx.Err() == nil && claimed.Add(1) <= r.cfg.PhaseMaxOps {
+			for pctx.Err() == nil && claimed.Add(1) <= maxOps {
 				t0 := time.Now()
 				if !t0.Before(deadline) {
 					return
@@ -456,6 +506,13 @@ func (r *runner) runPhase(ctx context.Context, p phase) PhaseResult {
 			}
 		})
 	}
+	bctx, stopBackground := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	var bgWrites, bgFailed int64
+	var bgErr error
+	if p.background != nil {
+		bg.Go(func() { bgWrites, bgFailed, bgErr = p.background(bctx) })
+	}
 	stop := make(chan struct{})
 	var tick sync.WaitGroup
 	tick.Go(func() {
@@ -472,6 +529,8 @@ func (r *runner) runPhase(ctx context.Context, p phase) PhaseResult {
 	})
 	wg.Wait()
 	res.Elapsed = time.Since(start)
+	stopBackground()
+	bg.Wait()
 	close(stop)
 	tick.Wait()
 	r.report(func(rep Reporter) { rep.Progress(done.Load(), res.Elapsed) })
@@ -481,7 +540,11 @@ func (r *runner) runPhase(ctx context.Context, p phase) PhaseResult {
 		lat = append(lat, w.lat...)
 		wlat = append(wlat, w.wlat...)
 	}
-	res.Ops, res.Items, res.Errors = done.Load(), items.Load(), errs.Load()
+	res.Ops, res.Items, res.Errors = done.Load(), items.Load(), errs.Load()+bgFailed
+	res.BackgroundWrites = bgWrites
+	if bgErr != nil {
+		res.ErrorSamples = append(res.ErrorSamples, "background write: "+bgErr.Error())
+	}
 	if unsupported != "" && res.Ops == 0 {
 		res.Skipped = "not supported by the server: " + unsupported
 		res.Errors = 0
@@ -622,6 +685,9 @@ func (r *runner) lookupSubjectsOp(ctx context.Context, w *worker) (int, error) {
 				}
 			}
 			continue
+		}
+		if s.GetObject().GetType() == "user" && s.GetObject().GetId() == headMoverUser {
+			continue // a fully_consistent phase's background write, seen at a recent revision
 		}
 		u, ok := parseUser(s.GetObject(), users)
 		if !ok || s.GetRelation() != "" {

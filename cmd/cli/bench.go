@@ -37,6 +37,7 @@ type benchFlags struct {
 	progress  string
 	phases    []string
 	cpuProf   string
+	warmup    bool
 	cfg       bench.Config
 }
 
@@ -46,8 +47,10 @@ func addBenchCommand(root *cobra.Command, s *streams) {
 	f := &benchFlags{client: cf, cfg: bench.DefaultConfig()}
 	cmd.Long = `Generate a deterministic workflow-platform data set on the default model
 (1,002,569 tuples by default), load it into a server (the Import RPC, or
-Write batches), then run the phases: Check at each --concurrency with
-minimize_latency and with fully_consistent, CheckBulk, LookupResources,
+Write batches), then run the phases: a warm-up pass over the check pool
+(CheckBulk), Check at each --concurrency with minimize_latency and with
+fully_consistent (with --full-writes background writes moving the head), CheckBulk,
+LookupResources,
 LookupSubjects, and a mixed phase with --write-share writes. Every answer is
 verified against ground truth computed from the generator's own structures; a
 mismatch is printed and makes the command exit 1.
@@ -86,6 +89,8 @@ exactly this data set, with --skip-load). Server RSS and CPU time are printed fo
 	fl.IntVar(&c.CheckPool, "pool", c.CheckPool, "distinct checks the Check phases cycle through")
 	fl.IntVar(&c.LookupPool, "lookup-pool", c.LookupPool, "distinct lookups of each lookup phase")
 	fl.BoolVar(&c.SkipLoad, "skip-load", false, "do not write the schema and the data set (the server already holds them)")
+	fl.BoolVar(&f.warmup, "warmup", true, "answer the check pool once with CheckBulk before the Check phases (--warmup=false measures them from a cold cache)")
+	fl.Float64Var(&c.FullWritesPerSec, "full-writes", c.FullWritesPerSec, "background writes per second during the fully_consistent phases, so that the head moves (0: none)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		return runBench(cmd.Context(), s, f, cmd.Flags().Changed("endpoint"))
 	}
@@ -104,6 +109,10 @@ func runBench(ctx context.Context, s *streams, f *benchFlags, endpointSet bool) 
 		return usageError("bench: --progress %q: want auto, bar, lines or none", f.progress)
 	}
 	f.cfg.Phases = f.phases
+	f.cfg.SkipWarmup = !f.warmup
+	if f.cfg.FullWritesPerSec == 0 {
+		f.cfg.FullWritesPerSec = -1 // bench.Config: negative disables
+	}
 	if err := f.cfg.Validate(); err != nil {
 		return usageError("%v", err)
 	}

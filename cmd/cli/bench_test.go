@@ -38,7 +38,7 @@ func TestBenchSmoke(t *testing.T) {
 		require.Empty(t, p.Skipped, p.Name)
 		require.Positive(t, p.Ops, p.Name)
 	}
-	require.Equal(t, []string{"check-min-c1", "check-min-c4", "check-full-c1", "check-full-c4",
+	require.Equal(t, []string{"warmup-bulk-10", "check-min-c1", "check-min-c4", "check-full-c1", "check-full-c4",
 		"check-bulk-10", "lookup-resources", "lookup-subjects", "mixed-writes"}, names)
 }
 
