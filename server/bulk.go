@@ -309,11 +309,15 @@ func (s *Server) commitImport(ctx context.Context, b importBatch, imported uint6
 // storeImport writes ts with TOUCH semantics: through tuples.Importer when the store
 // has it, else as TOUCH writes of at most MaxUpdatesPerWrite distinct tuples each
 // (then the import is not atomic as a whole, and the revision is the last write's).
-func (s *Server) storeImport(ctx context.Context, ts []tuples.Tuple, schemaRev tuples.Revision) (tuples.Revision, error) {
+func (s *Server) storeImport(ctx context.Context, ts []tuples.Tuple, schemaRev tuples.Revision) (rev tuples.Revision, err error) {
+	defer func() {
+		if err == nil {
+			s.revs.observe(rev)
+		}
+	}()
 	if imp, ok := s.cfg.Store.(tuples.Importer); ok {
 		return imp.Import(ctx, ts, schemaRev)
 	}
-	var rev tuples.Revision
 	for chunk := range slices.Chunk(ts, MaxUpdatesPerWrite) {
 		seen := make(map[tuples.Tuple]bool, len(chunk))
 		wr := tuples.WriteRequest{SchemaRevision: schemaRev}

@@ -19,9 +19,12 @@ import (
 //
 // minimize_latency reuses one recent head revision for up to the quantization window,
 // so that concurrent reads share a revision and hit the engine's cache; the revision
-// is never older than the window. at_least_as_fresh takes that revision when it is at
-// least the zookie's and the head otherwise; at_exact_snapshot takes the zookie's;
-// fully_consistent takes the head.
+// is never older than the window. Every write this server acknowledges moves that
+// revision forward at once (observe), so a client that writes and then reads through
+// the same server sees its write even without passing the zookie: between writes,
+// reads share one revision; right after one, they use it. at_least_as_fresh takes the
+// recent revision when it is at least the zookie's and the head otherwise;
+// at_exact_snapshot takes the zookie's; fully_consistent takes the head.
 type revisionPicker struct {
 	store        tuples.Store
 	quantization time.Duration
@@ -60,6 +63,16 @@ func (p *revisionPicker) recent(ctx context.Context) (tuples.Revision, error) {
 	}
 	p.mu.Unlock()
 	return head, nil
+}
+
+// observe records that this server acknowledged a write at rev: minimize_latency
+// reads from now on use rev or a later revision.
+func (p *revisionPicker) observe(rev tuples.Revision) {
+	p.mu.Lock()
+	if rev > p.mu.rev {
+		p.mu.rev, p.mu.at = rev, time.Now()
+	}
+	p.mu.Unlock()
 }
 
 // pick returns the revision for consistency c; field names the request field in errors.

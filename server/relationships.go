@@ -87,6 +87,9 @@ func (s *Server) write(ctx context.Context, wr tuples.WriteRequest) (tuples.Revi
 		if errors.Is(err, tuples.ErrSchemaChanged) {
 			continue
 		}
+		if err == nil {
+			s.revs.observe(rev)
+		}
 		return rev, err
 	}
 	return 0, fmt.Errorf("server: write raced schema writes %d times: %w", maxWriteSchemaRetry, tuples.ErrSchemaChanged)
@@ -157,6 +160,7 @@ func (h *relationshipService) Delete(ctx context.Context, req *relatav1.DeleteRe
 	if err != nil {
 		return nil, toStatus(ctx, h.s.log, err)
 	}
+	h.s.revs.observe(rev)
 	return &relatav1.DeleteResponse{DeletedAt: tuples.EncodeZookie(rev), Deleted: uint64(n)}, nil
 }
 

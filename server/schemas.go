@@ -79,6 +79,8 @@ func (s *Server) writeSchema(ctx context.Context, text []byte) (tuples.Revision,
 			return 0, &orphanError{tuple: perr.Tuple, removal: removalOf(removals, perr.Tuple)}
 		case errors.Is(err, tuples.ErrSchemaChanged):
 			continue
+		case err == nil:
+			s.revs.observe(rev)
 		}
 		return rev, err
 	}
