@@ -121,6 +121,24 @@ func filterFromProto(field string, f *relatav1.TupleFilter) (tuples.Filter, erro
 		SubjectID:       f.GetSubject().GetId(),
 		SubjectRelation: f.GetSubject().GetRelation(),
 	}
+	if o := f.GetSubject().GetObject(); o != nil {
+		// The SubjectRef spelling: subject.object.{type,id}.
+		for _, c := range []struct{ name, flat, nested string }{
+			{"type", out.SubjectType, o.GetType()},
+			{"id", out.SubjectID, o.GetId()},
+		} {
+			if c.flat != "" && c.nested != "" && c.flat != c.nested {
+				return tuples.Filter{}, &tuples.ValidationError{Field: field + ".subject.object." + c.name, Value: c.nested,
+					Reason: fmt.Sprintf("differs from subject.%s %q: set one of them", c.name, c.flat)}
+			}
+		}
+		if o.GetType() != "" {
+			out.SubjectType = o.GetType()
+		}
+		if o.GetId() != "" {
+			out.SubjectID = o.GetId()
+		}
+	}
 	check := func(name, v string, validate func(string, string) error) error {
 		if v == "" {
 			return nil

@@ -1035,3 +1035,26 @@ func TestRESTShortOperationNames(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, c.GetAllowed(), "the DELETE removed the tuple")
 }
+
+// TestFilterSubjectRefSpelling: a filter's subject may be written like a tuple's
+// SubjectRef ({"object":{"type","id"}}) as well as flat ({"type","id"}).
+func TestFilterSubjectRefSpelling(t *testing.T) {
+	env := newTestEnv(t)
+	env.seed(t)
+	for _, filter := range []string{
+		`{"subject":{"object":{"type":"user","id":"carl"}}}`,
+		`{"subject":{"type":"user","id":"carl"}}`,
+		`{"subject":{"type":"user","object":{"id":"carl"}}}`,
+	} {
+		code, body := env.post(t, "/v1/tuples/read", `{"filter":`+filter+`}`)
+		require.Equal(t, http.StatusOK, code, string(body))
+		lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+		require.Len(t, lines, 2, "%s: %s", filter, body)
+		for _, l := range lines {
+			require.Contains(t, l, `"subject":{"object":{"type":"user","id":"carl"}`)
+		}
+	}
+	code, body := env.post(t, "/v1/tuples/read", `{"filter":{"subject":{"type":"user","object":{"type":"role"}}}}`)
+	require.Equal(t, http.StatusBadRequest, code, string(body))
+	require.Contains(t, string(body), "subject.object.type")
+}

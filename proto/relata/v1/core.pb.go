@@ -459,7 +459,11 @@ type SubjectFilter struct {
 	// Id is the subject id.
 	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
 	// Relation is the subject relation; `...` selects plain (relation-less) subjects only.
-	Relation      string `protobuf:"bytes,3,opt,name=relation,proto3" json:"relation,omitempty"`
+	Relation string `protobuf:"bytes,3,opt,name=relation,proto3" json:"relation,omitempty"`
+	// Object is the SubjectRef spelling of type and id (`{"object":{"type":"user","id":"bob"}}`),
+	// so a filter's subject can be written like a tuple's; set it or type/id, not both
+	// with different values.
+	Object        *ObjectRef `protobuf:"bytes,4,opt,name=object,proto3" json:"object,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -513,6 +517,13 @@ func (x *SubjectFilter) GetRelation() string {
 		return x.Relation
 	}
 	return ""
+}
+
+func (x *SubjectFilter) GetObject() *ObjectRef {
+	if x != nil {
+		return x.Object
+	}
+	return nil
 }
 
 // TupleFilter selects tuples; empty fields match anything.
@@ -664,11 +675,12 @@ const file_relata_v1_core_proto_rawDesc = "" +
 	"\x11at_least_as_fresh\x18\x02 \x01(\tH\x00R\x0eatLeastAsFresh\x12,\n" +
 	"\x11at_exact_snapshot\x18\x03 \x01(\tH\x00R\x0fatExactSnapshot\x12+\n" +
 	"\x10fully_consistent\x18\x04 \x01(\bH\x00R\x0ffullyConsistentB\r\n" +
-	"\vrequirement\"O\n" +
+	"\vrequirement\"}\n" +
 	"\rSubjectFilter\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1a\n" +
-	"\brelation\x18\x03 \x01(\tR\brelation\"\x9b\x01\n" +
+	"\brelation\x18\x03 \x01(\tR\brelation\x12,\n" +
+	"\x06object\x18\x04 \x01(\v2\x14.relata.v1.ObjectRefR\x06object\"\x9b\x01\n" +
 	"\vTupleFilter\x12\x1f\n" +
 	"\vobject_type\x18\x01 \x01(\tR\n" +
 	"objectType\x12\x1b\n" +
@@ -725,14 +737,15 @@ var file_relata_v1_core_proto_depIdxs = []int32{
 	2, // 0: relata.v1.SubjectRef.object:type_name -> relata.v1.ObjectRef
 	2, // 1: relata.v1.Tuple.object:type_name -> relata.v1.ObjectRef
 	3, // 2: relata.v1.Tuple.subject:type_name -> relata.v1.SubjectRef
-	6, // 3: relata.v1.TupleFilter.subject:type_name -> relata.v1.SubjectFilter
-	1, // 4: relata.v1.Precondition.operation:type_name -> relata.v1.Precondition.Operation
-	7, // 5: relata.v1.Precondition.filter:type_name -> relata.v1.TupleFilter
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	2, // 3: relata.v1.SubjectFilter.object:type_name -> relata.v1.ObjectRef
+	6, // 4: relata.v1.TupleFilter.subject:type_name -> relata.v1.SubjectFilter
+	1, // 5: relata.v1.Precondition.operation:type_name -> relata.v1.Precondition.Operation
+	7, // 6: relata.v1.Precondition.filter:type_name -> relata.v1.TupleFilter
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_relata_v1_core_proto_init() }
