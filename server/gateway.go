@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 )
@@ -22,8 +23,9 @@ import (
 //
 // JSON uses the proto's lowerCamelCase names, prints false/0/"" fields (so a denied
 // check says "allowed":false), and rejects unknown fields with 400. Streams are
-// newline-delimited JSON, one {"result":{...}} object a line (an error mid-stream is
-// an {"error":{...}} line). gRPC codes map to HTTP statuses as grpc-gateway does
+// newline-delimited JSON, one response message a line, as design §6 shows them
+// (`{"object":…,"lookedUpAt":…,"cursor":…}`, not grpc-gateway's {"result":{…}}
+// envelope); an error mid-stream is an {"error":{…}} line. gRPC codes map to HTTP statuses as grpc-gateway does
 // (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, NOT_FOUND 404, ALREADY_EXISTS 409,
 // RESOURCE_EXHAUSTED 429), except FAILED_PRECONDITION, which is 412.
 func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
@@ -101,8 +103,14 @@ type compactJSONPb struct {
 	runtime.JSONPb
 }
 
-// Marshal marshals v and removes insignificant white space.
+// Marshal marshals v and removes insignificant white space. A stream chunk, which the
+// gateway hands over as {"result": message}, is marshalled as the bare message.
 func (j *compactJSONPb) Marshal(v any) ([]byte, error) {
+	if chunk, ok := v.(map[string]any); ok && len(chunk) == 1 {
+		if m, ok := chunk["result"].(proto.Message); ok {
+			v = m
+		}
+	}
 	b, err := j.JSONPb.Marshal(v)
 	if err != nil {
 		return nil, err

@@ -711,21 +711,21 @@ func TestReadPagination(t *testing.T) {
 	_, err = stream.Recv()
 	require.ErrorIs(t, err, io.EOF)
 
-	// REST: newline-delimited JSON, one {"result":...} a line.
+	// REST: newline-delimited JSON, one ReadResponse a line.
 	code, body := env.post(t, "/v1/tuples/read", `{"filter":{"relation":"granted","subject":{"type":"user"}},"limit":5}`)
 	require.Equal(t, 200, code, string(body))
 	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
 	require.Len(t, lines, 5)
 	var line struct {
-		Result struct {
-			Tuple struct {
-				Object struct{ Type, ID string }
-			}
-			Cursor string
+		Tuple struct {
+			Object struct{ Type, ID string }
 		}
+		ReadAt, Cursor string
 	}
 	require.NoError(t, json.Unmarshal([]byte(lines[4]), &line))
-	require.NotEmpty(t, line.Result.Cursor)
+	require.NotEmpty(t, line.Cursor)
+	require.NotEmpty(t, line.ReadAt)
+	require.Equal(t, "flow", line.Tuple.Object.Type)
 
 	// A broken cursor is INVALID_ARGUMENT.
 	stream, err = env.rels.Read(env.ctx(), &relatav1.ReadRequest{Cursor: "!!"})

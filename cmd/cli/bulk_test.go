@@ -426,7 +426,7 @@ func TestBulkREST(t *testing.T) {
 	require.NoError(t, err)
 	body := readAllString(t, resp)
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
-	require.Contains(t, body, `{"result":{"tuples":[{"object":{"type":"flow","id":"f1"},"relation":"granted"`)
+	require.Contains(t, body, `{"tuples":[{"object":{"type":"flow","id":"f1"},"relation":"granted"`)
 	require.Equal(t, 1, strings.Count(body, "\n"), body)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
