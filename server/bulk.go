@@ -379,6 +379,9 @@ func (s *Server) export(ctx context.Context, req *relatav1.ExportRequest, send f
 	if err != nil {
 		return err
 	}
+	if err := s.checkFilterNames(ctx, r, "filter", f); err != nil {
+		return err // an unknown type or relation is NOT_FOUND, not an empty export
+	}
 	zookie := tuples.EncodeZookie(rev)
 	resp := newExportResponse(zookie)
 	sent := false
@@ -505,6 +508,12 @@ func (s *Server) watch(ctx context.Context, req *relatav1.WatchRequest, send fun
 		}
 	} else if after, err = s.cfg.Store.HeadRevision(ctx); err != nil {
 		return err
+	}
+	for i, typ := range req.GetObjectTypes() {
+		// An unknown type is NOT_FOUND (design §6), not a silent, empty watch.
+		if err := s.checkFilterNamesAtHead(ctx, tuples.Filter{ObjectType: typ}); err != nil {
+			return fmt.Errorf("object_types[%d]: %w", i, err)
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -168,4 +169,25 @@ func TestWatchChangesThrough(t *testing.T) {
 	_, err = bad.Recv()
 	code, _, _ := bulkErrorInfo(t, err)
 	require.Equal(t, codes.InvalidArgument, code)
+}
+
+// TestBulkUnknownNames: Watch and Export naming a type or relation the schema does
+// not have are NOT_FOUND (404), not an empty stream.
+func TestBulkUnknownNames(t *testing.T) {
+	env := newTestEnv(t)
+	env.seed(t)
+	for _, tc := range []struct{ path, body string }{
+		{"/v1/watch", `{"objectTypes":["nope"]}`},
+		{"/v1/tuples/export", `{"filter":{"objectType":"nope"}}`},
+		{"/v1/tuples/export", `{"filter":{"objectType":"flow","relation":"nope"}}`},
+	} {
+		code, body := env.post(t, tc.path, tc.body)
+		require.Equal(t, http.StatusNotFound, code, "%s %s: %s", tc.path, tc.body, body)
+		require.Contains(t, string(body), "nope")
+	}
+	stream, err := env.rels.Watch(env.ctx(), &relatav1.WatchRequest{ObjectTypes: []string{"flow", "nope"}})
+	require.NoError(t, err)
+	_, err = stream.Recv()
+	require.Equal(t, codes.NotFound, status.Code(err))
+	require.Contains(t, err.Error(), "object_types[1]")
 }
