@@ -66,7 +66,7 @@ e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
 	fl.StringVar(&f.httpAddr, "http-addr", server.DefaultHTTPAddr, "REST listen address")
 	fl.StringVar(&f.presharedKey, "preshared-key", "", "require \"Authorization: Bearer KEY\" on every request")
 	fl.StringVar(&f.schemaFile, "schema", "", "schema file to write at start")
-	fl.StringVar(&f.model, "model", "", "bundled model to write at start (see `relata schema models`)")
+	fl.StringVar(&f.model, "model", "", "`NAME` of a bundled model to write at start (list them with: relata schema models)")
 	fl.IntVar(&f.maxDepth, "max-depth", 50, "recursion limit of checks and lookups")
 	fl.DurationVar(&f.quantization, "quantization", server.DefaultQuantization, "how old a minimize_latency read's revision may be")
 	fl.DurationVar(&f.gcWindow, "gc-window", pebblestore.DefaultGCWindow, "how long old revisions stay readable")
