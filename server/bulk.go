@@ -532,8 +532,12 @@ func (s *Server) watch(ctx context.Context, req *relatav1.WatchRequest, send fun
 			return err
 		}
 	}
-	if err := send(&relatav1.WatchResponse{ChangesThrough: tuples.EncodeZookie(after)}); err != nil {
-		return err
+	if req.GetFrom() == "" {
+		// Without `from` the caller does not know where the watch starts: say so at once,
+		// so that it can resume from there. With `from`, the first message carries changes.
+		if err := send(&relatav1.WatchResponse{ChangesThrough: tuples.EncodeZookie(after)}); err != nil {
+			return err
+		}
 	}
 	for {
 		head, err := s.cfg.Store.HeadRevision(ctx)

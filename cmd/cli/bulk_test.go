@@ -388,12 +388,9 @@ func TestWatchFilterAndExpired(t *testing.T) {
 	_, err = c.Write(ctx, []client.Update{{Op: tuples.OpTouch, Tuple: mustTuple(t, "flow:f#granted@user:x")}, {Op: tuples.OpTouch, Tuple: mustTuple(t, "role:b#member@user:x")}})
 	require.NoError(t, err)
 
+	// With `from`, the first message already carries the changes after it.
 	stream, err := c.Relationships().Watch(ctx, &relatav1.WatchRequest{From: old, ObjectTypes: []string{"role"}})
 	require.NoError(t, err)
-	first, err := stream.Recv()
-	require.NoError(t, err)
-	require.Empty(t, first.GetChanges())
-	require.Equal(t, old, first.GetChangesThrough())
 	resp, err := stream.Recv()
 	require.NoError(t, err)
 	require.Len(t, resp.GetChanges(), 1)
