@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"google.golang.org/grpc/codes"
 
@@ -161,7 +162,7 @@ func (h *relationshipService) Delete(ctx context.Context, req *relatav1.DeleteRe
 		return nil, toStatus(ctx, h.s.log, err)
 	}
 	h.s.revs.observe(rev)
-	return &relatav1.DeleteResponse{DeletedAt: tuples.EncodeZookie(rev), Deleted: uint64(n)}, nil
+	return &relatav1.DeleteResponse{DeletedAt: tuples.EncodeZookie(rev), Deleted: uint32(min(n, math.MaxUint32))}, nil
 }
 
 // checkFilterNames refuses a filter naming a type or relation the schema at r does

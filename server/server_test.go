@@ -749,6 +749,11 @@ func TestDelete(t *testing.T) {
 	resp, err := env.rels.Delete(env.ctx(), &relatav1.DeleteRequest{Filter: &relatav1.TupleFilter{ObjectType: "flow", ObjectId: "f1"}})
 	require.NoError(t, err)
 	require.EqualValues(t, 3, resp.GetDeleted())
+	// Over REST the count is a JSON number.
+	env.write(t, relatav1.Operation_OPERATION_TOUCH, "flow:f7#granted@user:anne")
+	code, body := env.post(t, "/v1/tuples/delete", `{"filter":{"objectType":"flow","objectId":"f7"}}`)
+	require.Equal(t, http.StatusOK, code, string(body))
+	require.Contains(t, string(body), `"deleted":1`)
 	_, err = env.rels.Delete(env.ctx(), &relatav1.DeleteRequest{Filter: &relatav1.TupleFilter{}})
 	require.Equal(t, codes.InvalidArgument, status.Code(err))
 	c, err := env.perms.Check(env.ctx(), checkReq("flow:f1", "execute", "user:anne"))

@@ -375,7 +375,7 @@ type DeleteResponse struct {
 	// DeletedAt is the zookie of the new revision.
 	DeletedAt string `protobuf:"bytes,1,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
 	// Deleted is how many tuples were deleted.
-	Deleted       uint64 `protobuf:"varint,2,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	Deleted       uint32 `protobuf:"varint,2,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -417,7 +417,7 @@ func (x *DeleteResponse) GetDeletedAt() string {
 	return ""
 }
 
-func (x *DeleteResponse) GetDeleted() uint64 {
+func (x *DeleteResponse) GetDeleted() uint32 {
 	if x != nil {
 		return x.Deleted
 	}
@@ -861,7 +861,7 @@ const file_relata_v1_relationship_service_proto_rawDesc = "" +
 	"\x0eDeleteResponse\x12\x1d\n" +
 	"\n" +
 	"deleted_at\x18\x01 \x01(\tR\tdeletedAt\x12\x18\n" +
-	"\adeleted\x18\x02 \x01(\x04R\adeleted\"9\n" +
+	"\adeleted\x18\x02 \x01(\rR\adeleted\"9\n" +
 	"\rImportRequest\x12(\n" +
 	"\x06tuples\x18\x01 \x03(\v2\x10.relata.v1.TupleR\x06tuples\"K\n" +
 	"\x0eImportResponse\x12\x1a\n" +
