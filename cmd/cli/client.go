@@ -112,7 +112,9 @@ func printJSON(w io.Writer, m proto.Message) error {
 func parseConsistency(s string) (client.Consistency, error) {
 	c, err := client.ParseConsistency(s)
 	if err != nil {
-		return client.Consistency{}, usageError("--consistency %q: want full, min, exact:ZOOKIE or a ZOOKIE (%v)", s, errors.Unwrap(err))
+		// A zookie that fails its integrity check is bad data (INVALID_ARGUMENT, exit 1),
+		// as the server would answer, not a mistake in the command line.
+		return client.Consistency{}, fmt.Errorf("--consistency %q: want full, min, exact:ZOOKIE or a ZOOKIE (%v) (INVALID_ZOOKIE)", s, errors.Unwrap(err))
 	}
 	return c, nil
 }
