@@ -44,8 +44,9 @@ type Options struct {
 	// versions deleted before the window are collected, and older zookies fail with
 	// tuples.ErrRevisionExpired. 0 means DefaultGCWindow.
 	GCWindow time.Duration
-	// GCInterval is how often the background GC runs; 0 means DefaultGCInterval and a
-	// negative value disables the background GC (CollectGarbage still works).
+	// GCInterval is how often the background GC runs; 0 means a tenth of GCWindow, at
+	// least 100 ms and at most DefaultGCInterval, and a negative value disables the
+	// background GC (CollectGarbage still works).
 	GCInterval time.Duration
 	// MaxUpdatesPerWrite is the most updates one Write may carry; more fail with a
 	// *tuples.ValidationError. 0 means DefaultMaxUpdatesPerWrite. Import is not limited.
@@ -66,7 +67,9 @@ func (o *Options) EnsureDefaults() {
 		o.GCWindow = DefaultGCWindow
 	}
 	if o.GCInterval == 0 {
-		o.GCInterval = DefaultGCInterval
+		// Run often enough that a zookie expires within about a tenth of the window
+		// after it leaves it (a short window in tests and demos expires promptly).
+		o.GCInterval = min(DefaultGCInterval, max(o.GCWindow/10, 100*time.Millisecond))
 	}
 	if o.MaxUpdatesPerWrite == 0 {
 		o.MaxUpdatesPerWrite = DefaultMaxUpdatesPerWrite
