@@ -209,7 +209,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	// The server as a whole ("") and each service by its full name.
+	for _, name := range []string{"", relatav1.PermissionService_ServiceDesc.ServiceName,
+		relatav1.RelationshipService_ServiceDesc.ServiceName, relatav1.SchemaService_ServiceDesc.ServiceName} {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
 	s.log.InfoContext(ctx, "relata: serving", "grpc", s.GRPCAddr().String(), "http", s.HTTPAddr().String())
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -600,6 +600,11 @@ func TestAuth(t *testing.T) {
 	h, err := healthpb.NewHealthClient(env.conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
 	require.NoError(t, err)
 	require.Equal(t, healthpb.HealthCheckResponse_SERVING, h.GetStatus())
+	for _, svc := range []string{"relata.v1.PermissionService", "relata.v1.RelationshipService", "relata.v1.SchemaService"} {
+		h, err := healthpb.NewHealthClient(env.conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: svc})
+		require.NoError(t, err, svc)
+		require.Equal(t, healthpb.HealthCheckResponse_SERVING, h.GetStatus(), svc)
+	}
 	for _, path := range []string{"/healthz", "/openapi.json"} {
 		resp, err := http.Get(env.baseURL + path)
 		require.NoError(t, err)
