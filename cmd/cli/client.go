@@ -392,7 +392,7 @@ func newLookupResourcesCmd(s *streams) *cobra.Command {
 func newLookupSubjectsCmd(s *streams) *cobra.Command {
 	var consistency, subjectRelation string
 	var limit uint32
-	cmd, f := clientCommand("lookup-subjects OBJECT PERMISSION SUBJECT_TYPE", "List the subjects of SUBJECT_TYPE that have PERMISSION on OBJECT",
+	cmd, f := clientCommand("lookup-subjects OBJECT PERMISSION SUBJECT_TYPE[#RELATION]", "List the subjects of SUBJECT_TYPE that have PERMISSION on OBJECT",
 		cobra.ExactArgs(3))
 	cmd.Flags().StringVar(&consistency, "consistency", "min", "full, min, exact:ZOOKIE, or a ZOOKIE")
 	cmd.Flags().StringVar(&subjectRelation, "subject-relation", "", "look up usersets SUBJECT_TYPE:id#RELATION")
@@ -406,13 +406,21 @@ func newLookupSubjectsCmd(s *streams) *cobra.Command {
 		if err != nil {
 			return err
 		}
+		subjectType := args[2]
+		if typ, rel, ok := strings.Cut(subjectType, "#"); ok {
+			// role#member is SUBJECT_TYPE role with --subject-relation member.
+			if subjectRelation != "" && subjectRelation != rel {
+				return usageError("SUBJECT_TYPE %q and --subject-relation %q disagree", subjectType, subjectRelation)
+			}
+			subjectType, subjectRelation = typ, rel
+		}
 		c, err := f.dial()
 		if err != nil {
 			return err
 		}
 		defer c.Close()
 		stream, err := c.Permissions().LookupSubjects(cmd.Context(), &relatav1.LookupSubjectsRequest{
-			Object: client.ObjectProto(obj), Permission: args[1], SubjectType: args[2],
+			Object: client.ObjectProto(obj), Permission: args[1], SubjectType: subjectType,
 			SubjectRelation: subjectRelation, Consistency: cons.Proto(), Limit: limit,
 		})
 		if err != nil {
