@@ -81,9 +81,9 @@ func toggleTuple(k toggleKey) *relatav1.Tuple {
 // mixedOp is one operation of the mixed phase: a write with probability WriteShare,
 // else a check (of a hot pair one time in ten).
 func (r *runner) mixedOp(ctx context.Context, w *worker) (int, error) {
-	w.isW = false
+	w.wrote = false
 	if w.rng.Float64() < r.cfg.WriteShare && len(r.hot) > 0 {
-		w.isW = true
+		w.wrote = true
 		return r.toggleOp(ctx, w)
 	}
 	qi := w.next(len(r.pool))

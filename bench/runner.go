@@ -366,7 +366,7 @@ type worker struct {
 	pos   int
 	perm  relatav1.PermissionServiceClient
 	rels  relatav1.RelationshipServiceClient
-	isW   bool // the last op was a write (mixed phase)
+	wrote bool // the last op was a write (mixed phase)
 	lat   []time.Duration
 	wlat  []time.Duration
 	recs  []mixedRecord
@@ -497,7 +497,7 @@ func (r *runner) runPhase(ctx context.Context, p phase) PhaseResult {
 					errMu.Unlock()
 					continue
 				}
-				if w.isW {
+				if w.wrote {
 					w.wlat = append(w.wlat, el)
 				}
 				w.lat = append(w.lat, el)
