@@ -169,9 +169,10 @@ func runBench(ctx context.Context, s *streams, f *benchFlags, endpointSet bool) 
 	f.cfg.Reporter = rep
 	report, err := bench.Run(ctx, conns, f.cfg)
 	rep.close()
-	if err != nil {
+	if err != nil && report == nil {
 		return err
 	}
+	// An interrupted run (err is the context's) still prints the phases it finished.
 	if f.client.json {
 		enc := json.NewEncoder(s.out)
 		enc.SetIndent("", "  ")
@@ -183,6 +184,9 @@ func runBench(ctx context.Context, s *streams, f *benchFlags, endpointSet bool) 
 	}
 	if report.Failed() {
 		return &exitError{code: ExitError, err: fmt.Errorf("bench: %d answers disagreed with the ground truth", report.Mismatches)}
+	}
+	if err != nil {
+		return fmt.Errorf("bench: interrupted: %w", err)
 	}
 	return nil
 }
