@@ -95,6 +95,27 @@ func printJSONMap(w io.Writer, m map[string]any) error {
 }
 
 // printJSON prints m as one line of JSON with the REST API's field names.
+// printStream prints every message of a server stream until it ends: as JSON with
+// --json, else as the line text makes of it. A stream error is printed as one line.
+func printStream[T proto.Message](w io.Writer, asJSON bool, recv func() (T, error), text func(T) string) error {
+	for {
+		resp, err := recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return oneLine(client.FromStatus(err))
+		}
+		if asJSON {
+			if err := printJSON(w, resp); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintln(w, text(resp))
+	}
+}
+
 func printJSON(w io.Writer, m proto.Message) error {
 	b, err := protojson.MarshalOptions{EmitDefaultValues: true}.Marshal(m)
 	if err != nil {
@@ -369,22 +390,9 @@ func newLookupResourcesCmd(s *streams) *cobra.Command {
 		if err != nil {
 			return oneLine(client.FromStatus(err))
 		}
-		for {
-			resp, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return oneLine(client.FromStatus(err))
-			}
-			if f.json {
-				if err := printJSON(s.out, resp); err != nil {
-					return err
-				}
-				continue
-			}
-			fmt.Fprintln(s.out, client.ObjectFromProto(resp.GetObject()).String())
-		}
+		return printStream(s.out, f.json, stream.Recv, func(resp *relatav1.LookupResourcesResponse) string {
+			return client.ObjectFromProto(resp.GetObject()).String()
+		})
 	}
 	return cmd
 }
@@ -426,22 +434,7 @@ func newLookupSubjectsCmd(s *streams) *cobra.Command {
 		if err != nil {
 			return oneLine(client.FromStatus(err))
 		}
-		for {
-			resp, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return oneLine(client.FromStatus(err))
-			}
-			if f.json {
-				if err := printJSON(s.out, resp); err != nil {
-					return err
-				}
-				continue
-			}
-			fmt.Fprintln(s.out, client.FormatLookupSubject(resp))
-		}
+		return printStream(s.out, f.json, stream.Recv, func(resp *relatav1.LookupSubjectsResponse) string { return client.FormatLookupSubject(resp) })
 	}
 	return cmd
 }
@@ -509,22 +502,7 @@ func newReadCmd(s *streams) *cobra.Command {
 		if err != nil {
 			return oneLine(client.FromStatus(err))
 		}
-		for {
-			resp, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return oneLine(client.FromStatus(err))
-			}
-			if f.json {
-				if err := printJSON(s.out, resp); err != nil {
-					return err
-				}
-				continue
-			}
-			fmt.Fprintln(s.out, client.TupleFromProto(resp.GetTuple()).String())
-		}
+		return printStream(s.out, f.json, stream.Recv, func(resp *relatav1.ReadResponse) string { return client.TupleFromProto(resp.GetTuple()).String() })
 	}
 	return cmd
 }
