@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 )
 
-// The shared check cache holds many small answers (a million at the default budget)
+// The shared check cache holds many small answers (half a million at the default budget)
 // for as long as the server runs, so its layout is chosen for the garbage collector:
 // entries hold no pointers (a 128-bit hash of the key instead of the key string, in a
 // slice of slots and a map of non-pointer keys and values), and the collector never
@@ -27,9 +27,11 @@ import (
 // cacheShards spreads the cache's lock; each shard holds 1/cacheShards of the budget.
 const cacheShards = 16
 
-// entryBytes is what one entry costs: its slot, and its map key, value and slot
-// overhead.
-const entryBytes = 64
+// entryBytes is what one entry costs: its 24-byte slot, and its share of the map
+// (key, value, control bytes, load factor, and tables that double as they grow).
+// Measured with every entry used (4 million puts): 64 MiB held 44 MiB of heap and 256
+// MiB 163 MiB; at 112 bytes an entry the 64 MiB cache held 67 MiB, over its budget.
+const entryBytes = 128
 
 // CacheStats are counters of the shared check cache.
 type CacheStats struct {

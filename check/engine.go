@@ -24,7 +24,7 @@ import (
 const (
 	DefaultMaxDepth    = 50
 	DefaultConcurrency = 8
-	DefaultCacheBytes  = 64 << 20
+	DefaultCacheBytes  = 128 << 20
 )
 
 // maxSchemas bounds how many compiled schemas an Engine keeps (by schema revision).
@@ -38,7 +38,7 @@ type Options struct {
 	// Concurrency bounds the goroutines one request fans out to. Default 8; 1 evaluates
 	// every request in the calling goroutine.
 	Concurrency int
-	// CacheBytes bounds the shared check cache; 0 means the default (64 MiB), a negative
+	// CacheBytes bounds the shared check cache; 0 means the default (128 MiB, about a million answers), a negative
 	// value disables the cache. A cached sub-problem answers without recursing below
 	// it, so a check that reaches it deep down may answer where an uncached one would
 	// exceed MaxDepth.

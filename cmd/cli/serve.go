@@ -43,7 +43,7 @@ type serveFlags struct {
 
 // addServeCommand registers `relata serve`.
 func addServeCommand(root *cobra.Command, s *streams) {
-	f := &serveFlags{cacheSize: 64 << 20}
+	f := &serveFlags{cacheSize: check.DefaultCacheBytes}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Relata server (gRPC and REST) on an embedded Pebble store",
@@ -70,7 +70,7 @@ e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
 	fl.IntVar(&f.maxDepth, "max-depth", 50, "recursion limit of checks and lookups")
 	fl.DurationVar(&f.quantization, "quantization", server.DefaultQuantization, "how old a minimize_latency read's revision may be")
 	fl.DurationVar(&f.gcWindow, "gc-window", pebblestore.DefaultGCWindow, "how long old revisions stay readable")
-	fl.Var(&f.cacheSize, "cache-size", "check cache size, e.g. 64MiB (0 disables)")
+	fl.Var(&f.cacheSize, "cache-size", "check cache size, e.g. 256MiB (0 disables)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.pprof, "pprof", "", "serve Go pprof profiles (/debug/pprof/) on this address, e.g. localhost:6060")
 	root.AddCommand(cmd)
