@@ -2,6 +2,7 @@ package check
 
 import (
 	"hash/maphash"
+	"math"
 	"sync"
 	"sync/atomic"
 )
@@ -58,8 +59,11 @@ type cacheKey struct{ h1, h2 uint64 }
 // cacheSlot is one entry.
 type cacheSlot struct {
 	key cacheKey
-	ok  bool
-	ref bool // hit since the hand last passed
+	// depth is the deepest frame depth at which the answer was computed without
+	// reaching MaxDepth; it answers only at that depth or shallower (see get).
+	depth uint16
+	ok    bool
+	ref   bool // hit since the hand last passed
 }
 
 // cacheShard is one CLOCK. mu guards every field of mu.
@@ -89,15 +93,22 @@ func (c *cache) lookup(key string) (*cacheShard, cacheKey) {
 	return &c.shards[k.h1%cacheShards], k
 }
 
-// get returns the cached answer for key.
-func (c *cache) get(key string) (ok, hit bool) {
+// get returns the cached answer for key, asked at frame depth depth. An answer
+// computed at a shallower depth than this one is not returned: from here the depth
+// limit is closer, and the evaluation it stands for might not fit under it, which
+// must be a depth error (design §3) whatever was cached before.
+func (c *cache) get(key string, depth int) (ok, hit bool) {
 	s, k := c.lookup(key)
 	s.mu.Lock()
 	i, found := s.mu.index[k]
 	if found {
 		sl := &s.mu.slots[i]
-		sl.ref = true
-		ok = sl.ok
+		if depth > int(sl.depth) {
+			found = false
+		} else {
+			sl.ref = true
+			ok = sl.ok
+		}
 	}
 	s.mu.Unlock()
 	if found {
@@ -108,22 +119,25 @@ func (c *cache) get(key string) (ok, hit bool) {
 	return ok, found
 }
 
-// put stores an answer, evicting an entry when the shard is full.
-func (c *cache) put(key string, ok bool) {
+// put stores an answer computed at frame depth depth, evicting an entry when the
+// shard is full. The same answer computed deeper serves more depths, so an entry
+// keeps the deepest depth it was computed at.
+func (c *cache) put(key string, ok bool, depth int) {
 	s, k := c.lookup(key)
 	if s.capacity == 0 {
 		return
 	}
+	d := uint16(min(depth, math.MaxUint16))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if i, found := s.mu.index[k]; found {
 		sl := &s.mu.slots[i]
-		sl.ok, sl.ref = ok, true
+		sl.ok, sl.ref, sl.depth = ok, true, max(sl.depth, d)
 		return
 	}
 	if len(s.mu.slots) < s.capacity {
 		s.mu.index[k] = int32(len(s.mu.slots))
-		s.mu.slots = append(s.mu.slots, cacheSlot{key: k, ok: ok})
+		s.mu.slots = append(s.mu.slots, cacheSlot{key: k, ok: ok, depth: d})
 		return
 	}
 	for {
@@ -135,7 +149,7 @@ func (c *cache) put(key string, ok bool) {
 			continue
 		}
 		delete(s.mu.index, sl.key)
-		*sl = cacheSlot{key: k, ok: ok}
+		*sl = cacheSlot{key: k, ok: ok, depth: d}
 		s.mu.index[k] = int32(i)
 		c.evicts.Add(1)
 		return

@@ -245,7 +245,7 @@ func (q *request) checkRel(ctx context.Context, pos at, obj tuples.ObjectRef, re
 	}
 	key := q.key(obj, rel, subj)
 	if q.e.cache != nil {
-		if ok, hit := q.e.cache.get(key); hit {
+		if ok, hit := q.e.cache.get(key, depth); hit {
 			return outcome{ok: ok}, nil
 		}
 	}
@@ -262,8 +262,9 @@ func (q *request) checkRel(ctx context.Context, pos at, obj tuples.ObjectRef, re
 	}
 	// The node lies on no cycle of the schema graph, so its answer does not depend on
 	// the path that reached it: identical in-flight sub-checks share one evaluation.
-	// (Sharing a node on a cycle could make two evaluations wait on each other.)
-	out, err := q.e.flight.do(ctx, key, func() (outcome, error) {
+	// (Sharing a node on a cycle could make two evaluations wait on each other.) They
+	// must also start at the same depth, so that a depth error is never shared away.
+	out, err := q.e.flight.do(ctx, key+"@"+strconv.Itoa(depth), func() (outcome, error) {
 		return q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
 	})
 	if err != nil {
@@ -305,7 +306,7 @@ func (q *request) evalFrame(ctx context.Context, pos at, depth int, obj tuples.O
 	}
 	if !out.tainted && !q.explain {
 		if q.e.cache != nil {
-			q.e.cache.put(q.key(obj, rel, subj), out.ok)
+			q.e.cache.put(q.key(obj, rel, subj), out.ok, depth)
 		}
 		if q.memo.m != nil {
 			q.memo.Lock()

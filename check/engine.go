@@ -38,10 +38,10 @@ type Options struct {
 	// Concurrency bounds the goroutines one request fans out to. Default 8; 1 evaluates
 	// every request in the calling goroutine.
 	Concurrency int
-	// CacheBytes bounds the shared check cache; 0 means the default (128 MiB, about a million answers), a negative
-	// value disables the cache. A cached sub-problem answers without recursing below
-	// it, so a check that reaches it deep down may answer where an uncached one would
-	// exceed MaxDepth.
+	// CacheBytes bounds the shared check cache; 0 means the default (128 MiB, about a
+	// million answers), a negative value disables the cache. A cached answer serves
+	// only frames at the depth it was computed at or shallower, so the cache never
+	// hides a depth error.
 	CacheBytes int64
 }
 
