@@ -261,13 +261,18 @@ func importTupleFromProto(t *relatav1.Tuple) (tuples.Tuple, error) {
 	return out, out.Validate()
 }
 
-// headSchema returns the compiled schema at the head and the revision that wrote it.
-func (s *Server) headSchema(ctx context.Context) (*schema.Schema, tuples.Revision, error) {
+// headReader returns a reader of the store's newest revision.
+func (s *Server) headReader(ctx context.Context) (tuples.Reader, error) {
 	head, err := s.cfg.Store.HeadRevision(ctx)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	r, err := s.cfg.Store.ReaderAt(ctx, head)
+	return s.cfg.Store.ReaderAt(ctx, head)
+}
+
+// headSchema returns the compiled schema at the head and the revision that wrote it.
+func (s *Server) headSchema(ctx context.Context) (*schema.Schema, tuples.Revision, error) {
+	r, err := s.headReader(ctx)
 	if err != nil {
 		return nil, 0, err
 	}

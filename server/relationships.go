@@ -63,15 +63,7 @@ func writeRequestFromProto(req *relatav1.WriteRequest) (tuples.WriteRequest, err
 // makes the store refuse the write; then it retries.
 func (s *Server) write(ctx context.Context, wr tuples.WriteRequest) (tuples.Revision, error) {
 	for range maxWriteSchemaRetry {
-		head, err := s.cfg.Store.HeadRevision(ctx)
-		if err != nil {
-			return 0, err
-		}
-		r, err := s.cfg.Store.ReaderAt(ctx, head)
-		if err != nil {
-			return 0, err
-		}
-		sch, schemaRev, err := s.schemas.get(ctx, r)
+		sch, schemaRev, err := s.headSchema(ctx)
 		if err != nil {
 			return 0, err
 		}
@@ -195,11 +187,7 @@ func (s *Server) checkFilterNames(ctx context.Context, r tuples.Reader, field st
 
 // checkFilterNamesAtHead is checkFilterNames against the schema at the head.
 func (s *Server) checkFilterNamesAtHead(ctx context.Context, f tuples.Filter) error {
-	head, err := s.cfg.Store.HeadRevision(ctx)
-	if err != nil {
-		return err
-	}
-	r, err := s.cfg.Store.ReaderAt(ctx, head)
+	r, err := s.headReader(ctx)
 	if err != nil {
 		return err
 	}

@@ -53,11 +53,7 @@ func (s *Server) writeSchema(ctx context.Context, text []byte) (tuples.Revision,
 		return 0, err
 	}
 	for range maxWriteSchemaRetry {
-		head, err := s.cfg.Store.HeadRevision(ctx)
-		if err != nil {
-			return 0, err
-		}
-		r, err := s.cfg.Store.ReaderAt(ctx, head)
+		r, err := s.headReader(ctx)
 		if err != nil {
 			return 0, err
 		}
