@@ -348,19 +348,9 @@ func (c *Client) LookupResources(ctx context.Context, resourceType, permission, 
 	if err != nil {
 		return nil, "", FromStatus(err)
 	}
-	var out []string
-	var zookie string
-	for {
-		resp, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, zookie, nil
-		}
-		if err != nil {
-			return nil, "", FromStatus(err)
-		}
-		out = append(out, ObjectFromProto(resp.GetObject()).String())
-		zookie = resp.GetLookedUpAt()
-	}
+	return collect(stream.Recv, func(resp *relatav1.LookupResourcesResponse) (string, string) {
+		return ObjectFromProto(resp.GetObject()).String(), resp.GetLookedUpAt()
+	})
 }
 
 // LookupSubjects returns every subject of subjectType that has permission on object
@@ -377,18 +367,26 @@ func (c *Client) LookupSubjects(ctx context.Context, object, permission, subject
 	if err != nil {
 		return nil, "", FromStatus(err)
 	}
+	return collect(stream.Recv, func(resp *relatav1.LookupSubjectsResponse) (string, string) {
+		return FormatLookupSubject(resp), resp.GetLookedUpAt()
+	})
+}
+
+// collect receives a lookup stream to its end: the text of every result, and the
+// zookie of the revision the results were looked up at.
+func collect[T any](recv func() (T, error), item func(T) (text, zookie string)) ([]string, string, error) {
 	var out []string
 	var zookie string
 	for {
-		resp, err := stream.Recv()
+		resp, err := recv()
 		if errors.Is(err, io.EOF) {
 			return out, zookie, nil
 		}
 		if err != nil {
 			return nil, "", FromStatus(err)
 		}
-		out = append(out, FormatLookupSubject(resp))
-		zookie = resp.GetLookedUpAt()
+		text, z := item(resp)
+		out, zookie = append(out, text), z
 	}
 }
 
