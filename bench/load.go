@@ -35,20 +35,7 @@ func (r *runner) load(ctx context.Context, total int) (PhaseResult, error) {
 	}
 	start := time.Now()
 	var done atomic.Int64
-	stop := make(chan struct{})
-	var tick sync.WaitGroup
-	tick.Go(func() {
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				r.report(func(rep Reporter) { rep.Progress(done.Load(), time.Since(start)) })
-			}
-		}
-	})
+	stopProgress := r.progressEvery(200*time.Millisecond, &done, start)
 	rev, method, err := r.importAll(ctx, &done)
 	if status.Code(err) == codes.Unimplemented {
 		r.report(func(rep Reporter) { rep.Logf("the server has no Import (%v); loading with Write batches", err) })
@@ -56,8 +43,7 @@ func (r *runner) load(ctx context.Context, total int) (PhaseResult, error) {
 		rev, err = r.writeAll(ctx, &done)
 		method = "write"
 	}
-	close(stop)
-	tick.Wait()
+	stopProgress()
 	if err != nil {
 		return res, fmt.Errorf("bench: loading the data set: %w", err)
 	}

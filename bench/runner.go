@@ -513,26 +513,12 @@ func (r *runner) runPhase(ctx context.Context, p phase) PhaseResult {
 	if p.background != nil {
 		bg.Go(func() { bgWrites, bgFailed, bgErr = p.background(bctx) })
 	}
-	stop := make(chan struct{})
-	var tick sync.WaitGroup
-	tick.Go(func() {
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				r.report(func(rep Reporter) { rep.Progress(done.Load(), time.Since(start)) })
-			}
-		}
-	})
+	stopProgress := r.progressEvery(100*time.Millisecond, &done, start)
 	wg.Wait()
 	res.Elapsed = time.Since(start)
 	stopBackground()
 	bg.Wait()
-	close(stop)
-	tick.Wait()
+	stopProgress()
 	r.report(func(rep Reporter) { rep.Progress(done.Load(), res.Elapsed) })
 
 	var lat, wlat []time.Duration
@@ -768,4 +754,27 @@ func sample(prefix string, ids []int32) string {
 		b.WriteString(prefix + strconv.Itoa(int(id)))
 	}
 	return b.String()
+}
+
+// progressEvery reports done's progress since start every interval until the returned
+// function is called; that call waits for the reporting goroutine to end.
+func (r *runner) progressEvery(interval time.Duration, done *atomic.Int64, start time.Time) (stop func()) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				r.report(func(rep Reporter) { rep.Progress(done.Load(), time.Since(start)) })
+			}
+		}
+	})
+	return func() {
+		close(quit)
+		wg.Wait()
+	}
 }
