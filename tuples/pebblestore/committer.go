@@ -231,6 +231,7 @@ type pending struct {
 	db        *pebble.DB
 	it        *pebble.Iterator  // committed state, for point lookups; opened lazily
 	overlay   map[string][]byte // forward key → versions written by the group
+	written   []tuples.Tuple    // every tuple the group created or deleted
 	rev       tuples.Revision
 	schemaRev tuples.Revision
 }
@@ -270,6 +271,7 @@ func (p *pending) write(muts []mutation, rev tuples.Revision, seq uint32) error 
 	}
 	for _, m := range muts {
 		p.overlay[string(m.fwd)] = m.versions
+		p.written = append(p.written, m.tuple)
 	}
 	return nil
 }
@@ -324,6 +326,7 @@ func (s *Store) commitGroup(group []*request) {
 		s.opts.Logger.Error("pebblestore: group commit failed", "err", broken)
 	} else if len(ok) > 0 {
 		s.schemaRev = p.schemaRev
+		s.cache.noteWrites(p.written, p.rev)
 		s.publish(p.rev)
 	}
 	for _, r := range group {

@@ -41,6 +41,7 @@ func (s *Store) commitImport(r *request) {
 		s.opts.Logger.Error("pebblestore: import commit failed", "err", err)
 		return
 	}
+	s.cache.noteWrites(r.tuples, rev)
 	s.publish(rev)
 	r.rev, r.n = rev, n
 }

@@ -20,6 +20,10 @@ const (
 	// little beside the check cache on a 2-core machine. Raise it for very large
 	// stores; the OS page cache still serves compressed blocks beyond it.
 	DefaultCacheSize = 64 << 20
+	// DefaultReadCacheSize is the size of the cross-revision read cache
+	// (readcache.go): 64 MiB, off the Go heap, enough for the scans of about a
+	// million hot object#relation scopes.
+	DefaultReadCacheSize = 64 << 20
 	// DefaultGCWindow is how long old revisions stay readable (design §4).
 	DefaultGCWindow = 24 * time.Hour
 	// DefaultGCInterval is how often the background GC looks for expired versions.
@@ -40,6 +44,10 @@ type Options struct {
 	FS vfs.FS
 	// CacheSize is the Pebble block cache size in bytes; 0 means DefaultCacheSize.
 	CacheSize int64
+	// ReadCacheSize is the size in bytes of the cache that keeps small scans and point
+	// lookups across revisions (readcache.go); 0 means DefaultReadCacheSize and a
+	// negative value disables it.
+	ReadCacheSize int64
 	// GCWindow is how long a revision stays readable after a newer one commits;
 	// versions deleted before the window are collected, and older zookies fail with
 	// tuples.ErrRevisionExpired. 0 means DefaultGCWindow.
@@ -62,6 +70,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.CacheSize == 0 {
 		o.CacheSize = DefaultCacheSize
+	}
+	if o.ReadCacheSize == 0 {
+		o.ReadCacheSize = DefaultReadCacheSize
 	}
 	if o.GCWindow == 0 {
 		o.GCWindow = DefaultGCWindow

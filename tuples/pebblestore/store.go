@@ -56,6 +56,8 @@ type Store struct {
 
 	// iters keeps idle iterators for readers' scans (see iterpool.go).
 	iters iterPool
+	// cache keeps small reads across revisions (see readcache.go); nil when disabled.
+	cache *readCache
 
 	// Committer-owned state, touched only by the committer goroutine.
 	schemaRev tuples.Revision // revision of the newest schema
@@ -109,6 +111,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	s.cache = newReadCache(o.ReadCacheSize, tuples.Revision(s.head.Load()))
 	go s.commitLoop()
 	if o.GCInterval > 0 {
 		go s.gcLoop()
@@ -160,6 +163,7 @@ func (s *Store) Close() error {
 	close(s.quit)
 	<-s.committed
 	s.iters.close()
+	s.cache.reset()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("pebblestore: close: %w", err)
 	}
