@@ -24,6 +24,7 @@ package pebblestore
 
 import (
 	"encoding/binary"
+	"sync"
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/fastcache"
@@ -55,6 +56,9 @@ type readCache struct {
 	// written holds, per scope bucket, the newest revision that wrote to it. Only the
 	// committer stores; it stores revisions in increasing order.
 	written [readCacheBuckets]atomic.Uint64
+	// bufs holds *[]byte buffers for cached scan values. Yielded tuples never point
+	// into them (decoding copies).
+	bufs sync.Pool
 }
 
 func newReadCache(maxBytes int64, floor tuples.Revision) *readCache {
@@ -118,6 +122,15 @@ func (c *readCache) put(key, value []byte, rev tuples.Revision) {
 	}
 	binary.BigEndian.PutUint64(value, uint64(rev))
 	c.values.Set(key, value)
+}
+
+// buffer returns a buffer for a cached scan value; put it back in c.bufs.
+func (c *readCache) buffer() *[]byte {
+	if b, ok := c.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 1024)
+	return &b
 }
 
 // reset drops every value and frees the cache's memory.

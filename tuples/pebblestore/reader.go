@@ -71,18 +71,18 @@ func (r *reader) contains(key []byte) (bool, error) {
 }
 
 func (r *reader) Subjects(ctx context.Context, object tuples.ObjectRef, relation, subjectType string) iter.Seq2[tuples.Tuple, error] {
-	scope := forwardScope(make([]byte, 0, 128), object, relation)
-	b := bucket(scope)
-	prefix := scope
+	// key is the cache key: the index prefix behind a namespace byte.
+	key := forwardScope(append(make([]byte, 0, 128), cacheScan), object, relation)
+	b := bucket(key[1:])
 	if subjectType != "" {
-		prefix = appendParts(prefix, subjectType)
+		key = appendParts(key, subjectType)
 	}
-	return r.cachedScan(ctx, prefix, b, false)
+	return r.cachedScan(ctx, key, b, false)
 }
 
 func (r *reader) Objects(ctx context.Context, subject tuples.SubjectRef, objectType, relation string) iter.Seq2[tuples.Tuple, error] {
-	prefix := reverseScope(make([]byte, 0, 128), subject, objectType, relation)
-	return r.cachedScan(ctx, prefix, bucket(prefix), true)
+	key := reverseScope(append(make([]byte, 0, 128), cacheScan), subject, objectType, relation)
+	return r.cachedScan(ctx, key, bucket(key[1:]), true)
 }
 
 func (r *reader) Read(ctx context.Context, f tuples.Filter, after *tuples.Tuple) iter.Seq2[tuples.Tuple, error] {
@@ -140,10 +140,12 @@ func (r *reader) scan(ctx context.Context, prefix, lower []byte, reverse bool, f
 	}
 }
 
-// cachedScan is scan of an index prefix whose scope is in bucket b, through the read
-// cache: a hit yields the cached tuples; a miss scans Pebble and, when the caller
-// took every tuple and there are at most readCacheMaxTuples, stores them.
-func (r *reader) cachedScan(ctx context.Context, prefix []byte, b uint32, reverse bool) iter.Seq2[tuples.Tuple, error] {
+// cachedScan is scan of an index prefix through the read cache: key is the prefix
+// behind the cacheScan byte, b the bucket of its scope. A hit yields the cached
+// tuples; a miss scans Pebble and, when the caller took every tuple and there are at
+// most readCacheMaxTuples, stores them.
+func (r *reader) cachedScan(ctx context.Context, key []byte, b uint32, reverse bool) iter.Seq2[tuples.Tuple, error] {
+	prefix := key[1:]
 	if r.s.cache == nil {
 		return r.scan(ctx, prefix, nil, reverse, nil)
 	}
@@ -152,12 +154,14 @@ func (r *reader) cachedScan(ctx context.Context, prefix []byte, b uint32, revers
 		decode, encode = decodeReverse, reverseKey
 	}
 	return func(yield func(tuples.Tuple, error) bool) {
-		key := append([]byte{cacheScan}, prefix...)
-		if v, ok := r.s.cache.get(nil, key, b, r.rev); ok {
+		buf := r.s.cache.buffer()
+		defer r.s.cache.bufs.Put(buf)
+		if v, ok := r.s.cache.get((*buf)[:0], key, b, r.rev); ok {
+			*buf = v[:0]
 			r.yieldCached(v, decode, yield)
 			return
 		}
-		value := make([]byte, 8, 512)
+		value := append((*buf)[:0], make([]byte, 8)...)
 		var scratch []byte
 		n := 0
 		for t, err := range r.scan(ctx, prefix, nil, reverse, nil) {
@@ -173,6 +177,7 @@ func (r *reader) cachedScan(ctx context.Context, prefix []byte, b uint32, revers
 				return
 			}
 		}
+		*buf = value[:0]
 		if n <= readCacheMaxTuples {
 			r.s.cache.put(key, value, r.rev)
 		}
