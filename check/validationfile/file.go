@@ -26,9 +26,11 @@ type File struct {
 	Path string
 	// Schema is the schema text; SchemaLine is the file line of its first line
 	// (SchemaLiteral says whether schema lines map one to one onto file lines).
+	// With schemaFile, SchemaFile is the path read and SchemaLine the key's line.
 	Schema        string
 	SchemaLine    int
 	SchemaLiteral bool
+	SchemaFile    string
 	// Relationships are the tuples, one per non-empty, non-comment line.
 	Relationships []Line
 	// Assertions in file order.
@@ -108,8 +110,15 @@ func Parse(path string, data []byte) (*File, error) {
 		return nil, errAt(root.Line, "expected a mapping with schema, relationships, assertions, validation")
 	}
 	rawLines := strings.Split(string(data), "\n")
+	schemaKey := ""
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		key, val := root.Content[i], root.Content[i+1]
+		if key.Value == "schema" || key.Value == "schemaFile" {
+			if schemaKey != "" {
+				return nil, errAt(key.Line, "%s: the file already has %s: set schema or schemaFile, not both", key.Value, schemaKey)
+			}
+			schemaKey = key.Value
+		}
 		switch key.Value {
 		case "schema":
 			if val.Kind != yaml.ScalarNode {
@@ -130,7 +139,7 @@ func Parse(path string, data []byte) (*File, error) {
 				return nil, errAt(val.Line, "schemaFile: %v", err)
 			}
 			f.Schema = string(text)
-			f.SchemaLine, f.SchemaLiteral = 0, false
+			f.SchemaLine, f.SchemaLiteral, f.SchemaFile = val.Line, false, p
 		case "relationships":
 			if val.Kind != yaml.ScalarNode {
 				return nil, errAt(val.Line, "relationships: expected text, one tuple a line")

@@ -51,6 +51,10 @@ func Run(ctx context.Context, f *File) ([]*Error, error) {
 		var list schema.ErrorList
 		if errors.As(err, &list) {
 			for _, se := range list {
+				if f.SchemaFile != "" {
+					add(f.SchemaLine, "schemaFile %s:%d:%d: %s", f.SchemaFile, se.Pos.Line, se.Pos.Column, se.Msg)
+					continue
+				}
 				add(f.schemaLine(se.Pos.Line), "schema: %d:%d: %s", se.Pos.Line, se.Pos.Column, se.Msg)
 			}
 		} else {

@@ -69,6 +69,8 @@ func TestParseErrors(t *testing.T) {
 		{"assertions", "schema: x\nassertions:\n  assertMaybe: []\n", `f.yaml:3: assertions: unknown key "assertMaybe"`},
 		{"validation", "schema: x\nvalidation:\n  doc:1#view: 3\n", "f.yaml:3: validation: doc:1#view: expected a list"},
 		{"schemaFile", "schemaFile: missing.zed\n", "f.yaml:1: schemaFile:"},
+		{"schema and schemaFile", "schema: x\nschemaFile: missing.zed\n", "f.yaml:2: schemaFile: the file already has schema: set schema or schemaFile, not both"},
+		{"schemaFile and schema", "schemaFile: testdata/schemafile_error.zed\nschema: x\n", "f.yaml:2: schema: the file already has schemaFile"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
