@@ -63,6 +63,7 @@ func Run(ctx context.Context, f *File) ([]*Error, error) {
 		return problems, nil
 	}
 	var ts []tuples.Tuple
+	firstLine := map[string]int{} // tuple text -> line it was first written on
 	for _, l := range f.Relationships {
 		t, err := tuples.ParseTuple(l.Text)
 		if err == nil {
@@ -72,6 +73,12 @@ func Run(ctx context.Context, f *File) ([]*Error, error) {
 			add(l.Line, "relationship %s: %v", l.Text, err)
 			continue
 		}
+		// A repeated tuple is a mistake in the file (zed refuses it too), not a no-op.
+		if first, ok := firstLine[t.String()]; ok {
+			add(l.Line, "relationship %s: repeated relationship (first on line %d)", l.Text, first)
+			continue
+		}
+		firstLine[t.String()] = l.Line
 		ts = append(ts, t)
 	}
 	if len(problems) > 0 {
