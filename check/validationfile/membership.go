@@ -285,6 +285,7 @@ func runExpectation(ctx context.Context, e *check.Engine, r tuples.Reader, x Exp
 		return problems, nil
 	}
 	seen := map[string]bool{}
+	var wantSet []string
 	for _, l := range x.Subjects {
 		want, err := parseExpected(l.Text)
 		if err != nil {
@@ -293,6 +294,7 @@ func runExpectation(ctx context.Context, e *check.Engine, r tuples.Reader, x Exp
 		}
 		k := want.subject.String()
 		seen[k] = true
+		wantSet = append(wantSet, setItem(k, want.excluded))
 		f := got[k]
 		if f == nil {
 			add(l.Line, "validation: %s: missing expected subject %s", x.Key.Text, k)
@@ -314,5 +316,32 @@ func runExpectation(ctx context.Context, e *check.Engine, r tuples.Reader, x Exp
 			add(x.Key.Line, "validation: %s: subject %s found but not expected (is %s)", x.Key.Text, k, wrap(slices.Sorted(maps.Keys(f.sources))))
 		}
 	}
-	return problems, nil
+	if len(problems) == 0 {
+		return nil, nil
+	}
+	// Lead with the two sets side by side, then the differences line by line.
+	var gotSet []string
+	for _, k := range slices.Sorted(maps.Keys(got)) {
+		gotSet = append(gotSet, setItem(k, slices.Sorted(maps.Keys(got[k].excluded))))
+	}
+	summary := &Error{Line: x.Key.Line, Msg: fmt.Sprintf("validation: %s: expected subjects %s; got %s",
+		x.Key.Text, setText(wantSet), setText(gotSet))}
+	return append([]*Error{summary}, problems...), nil
+}
+
+// setItem prints one member of a subject set in the file's notation: `[user:tom]`, or
+// `[user:* - {user:ann, user:bob}]` for a wildcard with exclusions.
+func setItem(subject string, excluded []string) string {
+	if len(excluded) == 0 {
+		return "[" + subject + "]"
+	}
+	return "[" + subject + " - {" + strings.Join(excluded, ", ") + "}]"
+}
+
+// setText prints a subject set, "(none)" when it is empty.
+func setText(items []string) string {
+	if len(items) == 0 {
+		return "(none)"
+	}
+	return strings.Join(items, ", ")
 }
