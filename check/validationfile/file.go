@@ -100,7 +100,10 @@ func Parse(path string, data []byte) (*File, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, errAt(yamlErrorLine(err), "invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		line := yamlErrorLine(err)
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = strings.TrimPrefix(msg, fmt.Sprintf("line %d: ", line)) // the line is already in front
+		return nil, errAt(line, "invalid YAML: %s", msg)
 	}
 	if len(doc.Content) == 0 {
 		return nil, errAt(1, "empty file")

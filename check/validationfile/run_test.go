@@ -65,6 +65,7 @@ func TestParseErrors(t *testing.T) {
 		name, src, want string
 	}{
 		{"yaml", "schema: [\n", "f.yaml:1: invalid YAML"},
+		{"yaml line once", "schema: x\nassertions:\n  assertTrue:\n    - \"a\n", "f.yaml:4: invalid YAML: found unexpected end of stream"},
 		{"unknown key", "schema: x\nbogus: 1\n", `f.yaml:2: unknown key "bogus"`},
 		{"assertions", "schema: x\nassertions:\n  assertMaybe: []\n", `f.yaml:3: assertions: unknown key "assertMaybe"`},
 		{"validation", "schema: x\nvalidation:\n  doc:1#view: 3\n", "f.yaml:3: validation: doc:1#view: expected a list"},
