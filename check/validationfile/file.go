@@ -186,23 +186,41 @@ func textLines(n *yaml.Node, raw []string) []Line {
 	next := start - 1 // index into raw
 	var out []Line
 	for _, l := range strings.Split(n.Value, "\n") {
-		l = strings.TrimSpace(l)
+		l = cutComment(l)
 		if l == "" || strings.HasPrefix(l, "//") {
 			continue
 		}
-		if i := strings.Index(l, " //"); i >= 0 {
-			l = strings.TrimSpace(l[:i])
-		}
 		line := n.Line
-		for j := max(next, 0); j < len(raw); j++ {
-			if strings.Contains(raw[j], l) {
-				line, next = j+1, j+1
-				break
-			}
+		// A line that is exactly the tuple (after a trailing comment is cut) is the one;
+		// a mere mention, in a comment above it, is not. Quoted scalars fall back to any
+		// line containing it.
+		if j := findLine(raw, max(next, 0), func(r string) bool { return cutComment(r) == l }); j >= 0 {
+			line, next = j+1, j+1
+		} else if j := findLine(raw, max(next, 0), func(r string) bool { return strings.Contains(r, l) }); j >= 0 {
+			line, next = j+1, j+1
 		}
 		out = append(out, Line{Text: l, Line: line})
 	}
 	return out
+}
+
+// findLine returns the index of the first of raw[from:] that match accepts, or -1.
+func findLine(raw []string, from int, match func(string) bool) int {
+	for j := from; j < len(raw); j++ {
+		if match(raw[j]) {
+			return j
+		}
+	}
+	return -1
+}
+
+// cutComment trims a raw line and drops a trailing ` //` comment.
+func cutComment(r string) string {
+	r = strings.TrimSpace(r)
+	if i := strings.Index(r, " //"); i >= 0 {
+		r = strings.TrimSpace(r[:i])
+	}
+	return r
 }
 
 func parseAssertions(path string, n *yaml.Node) ([]Assertion, error) {
