@@ -5,6 +5,8 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+
+	"github.com/relata/relata/tuples"
 )
 
 // The shared check cache holds many small answers (half a million at the default budget)
@@ -21,6 +23,10 @@ import (
 // keeps a key hash and a conflict hash): about n^2/2^129 for n entries, 10^-27 for a
 // million.
 //
+// An entry keeps the revision its answer was computed at and the scopes it depends on
+// (deps.go): it answers at that revision, and at later ones while the store reports
+// none of those scopes changed. One entry per key: a newer answer replaces an older one.
+//
 // Eviction is CLOCK (second chance), an approximation of least-recently-used: a hit
 // sets the entry's reference bit; the hand clears set bits and evicts the first entry
 // whose bit is clear.
@@ -28,11 +34,12 @@ import (
 // cacheShards spreads the cache's lock; each shard holds 1/cacheShards of the budget.
 const cacheShards = 16
 
-// entryBytes is what one entry costs: its 24-byte slot, and its share of the map
-// (key, value, control bytes, load factor, and tables that double as they grow).
-// Measured with every entry used (4 million puts): 64 MiB held 44 MiB of heap and 256
-// MiB 163 MiB; at 112 bytes an entry the 64 MiB cache held 67 MiB, over its budget.
-const entryBytes = 128
+// entryBytes is what one entry costs: its slot (80 bytes with its deps), and its share
+// of the map (key, value, control bytes, load factor, and tables that double as they
+// grow), about 104 bytes: with 24-byte slots, 128 bytes an entry was measured to keep
+// the heap under the budget (4 million puts: 64 MiB held 44 MiB of heap, 256 MiB 163
+// MiB; at 112 bytes an entry the 64 MiB cache held 67 MiB, over its budget).
+const entryBytes = 184
 
 // CacheStats are counters of the shared check cache.
 type CacheStats struct {
@@ -41,8 +48,9 @@ type CacheStats struct {
 	Bytes                   int64
 }
 
-// cache is the shared check cache: sub-problem answers keyed by (revision, object,
-// relation, subject), with CLOCK eviction under a byte budget. Only answers that no
+// cache is the shared check cache: sub-problem answers keyed by (schema, object,
+// relation, subject), each with its revision and deps, with CLOCK eviction under a
+// byte budget. Only answers that no
 // cycle cut touched are stored (see evalFrame), so an entry holds whatever path
 // reaches it.
 type cache struct {
@@ -59,6 +67,9 @@ type cacheKey struct{ h1, h2 uint64 }
 // cacheSlot is one entry.
 type cacheSlot struct {
 	key cacheKey
+	rev tuples.Revision // the revision the answer was computed at
+	// deps are the scopes the answer depends on.
+	deps deps
 	// depth is the deepest frame depth at which the answer was computed without
 	// reaching MaxDepth; it answers only at that depth or shallower (see get).
 	depth uint16
@@ -93,51 +104,73 @@ func (c *cache) lookup(key string) (*cacheShard, cacheKey) {
 	return &c.shards[k.h1%cacheShards], k
 }
 
-// get returns the cached answer for key, asked at frame depth depth. An answer
-// computed at a shallower depth than this one is not returned: from here the depth
-// limit is closer, and the evaluation it stands for might not fit under it, which
-// must be a depth error (design §3) whatever was cached before.
-func (c *cache) get(key string, depth int) (ok, hit bool) {
+// get returns the cached answer for key, asked at frame depth depth by a reader at rev
+// with tracker t (nil when it has none), and adds the answer's deps to into (nil:
+// nowhere). An answer computed at an earlier revision answers when t reports none of
+// its scopes changed since. An answer computed at a shallower depth than this one is
+// not returned: from here the depth limit is closer, and the evaluation it stands for
+// might not fit under it, which must be a depth error (design §3) whatever was cached
+// before.
+func (c *cache) get(key string, depth int, rev tuples.Revision, t tuples.ScopeTracker, into *collector) (ok, hit bool) {
 	s, k := c.lookup(key)
+	var sl cacheSlot
 	s.mu.Lock()
 	i, found := s.mu.index[k]
 	if found {
-		sl := &s.mu.slots[i]
-		if depth > int(sl.depth) {
-			found = false
-		} else {
-			sl.ref = true
-			ok = sl.ok
+		sl = s.mu.slots[i]
+		found = depth <= int(sl.depth) && sl.rev <= rev
+		if found && sl.rev == rev {
+			s.mu.slots[i].ref = true
 		}
 	}
 	s.mu.Unlock()
-	if found {
-		c.hits.Add(1)
-	} else {
-		c.misses.Add(1)
+	if found && sl.rev < rev {
+		// Validated outside the lock; the slot may be reused meanwhile, which only
+		// costs its reference bit.
+		if found = sl.deps.unchangedSince(t, sl.rev); found {
+			s.mu.Lock()
+			if s.mu.slots[i].key == k {
+				s.mu.slots[i].ref = true
+			}
+			s.mu.Unlock()
+		}
 	}
-	return ok, found
+	if !found {
+		c.misses.Add(1)
+		return false, false
+	}
+	c.hits.Add(1)
+	into.addAll(&sl.deps)
+	return sl.ok, true
 }
 
-// put stores an answer computed at frame depth depth, evicting an entry when the
-// shard is full. The same answer computed deeper serves more depths, so an entry
-// keeps the deepest depth it was computed at.
-func (c *cache) put(key string, ok bool, depth int) {
+// put stores an answer computed at frame depth depth and revision rev from deps d,
+// evicting an entry when the shard is full. An answer of an older revision than the
+// entry's does not replace it; the same answer computed deeper at the same revision
+// serves more depths, so the entry keeps the deepest depth.
+func (c *cache) put(key string, ok bool, depth int, rev tuples.Revision, d *deps) {
 	s, k := c.lookup(key)
 	if s.capacity == 0 {
 		return
 	}
-	d := uint16(min(depth, math.MaxUint16))
+	dp := uint16(min(depth, math.MaxUint16))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if i, found := s.mu.index[k]; found {
 		sl := &s.mu.slots[i]
-		sl.ok, sl.ref, sl.depth = ok, true, max(sl.depth, d)
+		switch {
+		case rev < sl.rev:
+		case rev == sl.rev:
+			sl.ok, sl.ref, sl.depth = ok, true, max(sl.depth, dp)
+		default:
+			*sl = cacheSlot{key: k, rev: rev, deps: *d, ok: ok, ref: true, depth: dp}
+		}
 		return
 	}
+	slot := cacheSlot{key: k, rev: rev, deps: *d, ok: ok, depth: dp}
 	if len(s.mu.slots) < s.capacity {
 		s.mu.index[k] = int32(len(s.mu.slots))
-		s.mu.slots = append(s.mu.slots, cacheSlot{key: k, ok: ok, depth: d})
+		s.mu.slots = append(s.mu.slots, slot)
 		return
 	}
 	for {
@@ -149,7 +182,7 @@ func (c *cache) put(key string, ok bool, depth int) {
 			continue
 		}
 		delete(s.mu.index, sl.key)
-		*sl = cacheSlot{key: k, ok: ok, depth: d}
+		*sl = slot
 		s.mu.index[k] = int32(i)
 		c.evicts.Add(1)
 		return

@@ -95,8 +95,11 @@ type request struct {
 	e       *Engine
 	r       tuples.Reader
 	c       *compiled
-	rev     string
+	rev     string          // the read revision, in flight keys
+	revNum  tuples.Revision // the read revision
 	explain bool
+	// tracker names the scopes of reads when the reader can (see deps.go).
+	tracker tuples.ScopeTracker
 	// sem holds a token for every extra goroutine the request runs; when it is full,
 	// work runs in the calling goroutine instead, so the fan-out is bounded and never
 	// deadlocks.
@@ -105,7 +108,7 @@ type request struct {
 	// touched (lookups check many candidates in one request).
 	memo struct {
 		sync.Mutex
-		m map[string]bool
+		m map[string]memoEntry
 	}
 	// members memoizes, per monotone userset node, the ids whose userset holds the
 	// request's subject (see memberships). A request has one subject.
@@ -117,22 +120,30 @@ type request struct {
 
 // membership is the memoized answer of memberships for one node.
 type membership struct {
-	mu   sync.Mutex // held while computing; guards ids, cut and done
+	mu   sync.Mutex // held while computing; guards ids, cut, deps and done
 	ids  map[string]bool
 	cut  *MaxDepthError // non-nil when the depth limit cut the walk short
+	deps deps           // the scopes the walk read
 	done bool
 }
 
+// memoEntry is a request-local answer and the scopes it depends on.
+type memoEntry struct {
+	ok   bool
+	deps deps
+}
+
 func (e *Engine) newRequest(r tuples.Reader, c *compiled, explain bool) *request {
-	q := &request{e: e, r: r, c: c, rev: strconv.FormatUint(uint64(r.Revision()), 10), explain: explain}
+	q := &request{e: e, r: r, c: c, rev: strconv.FormatUint(uint64(r.Revision()), 10), revNum: r.Revision(), explain: explain}
+	q.tracker, _ = r.(tuples.ScopeTracker)
 	if !explain && e.opts.Concurrency > 1 {
 		q.sem = make(chan struct{}, e.opts.Concurrency-1)
 	}
 	return q
 }
 
-// frame is one sub-problem on the evaluation path. Frames are immutable; a path is a
-// chain of parents.
+// frame is one sub-problem on the evaluation path; a path is a chain of parents.
+// Frames are immutable but for deps.
 type frame struct {
 	parent *frame
 	obj    tuples.ObjectRef
@@ -145,6 +156,8 @@ type frame struct {
 	// assumeSet is assume for subject-set evaluation (LookupSubjects): the members a
 	// revisit takes; nil means none.
 	assumeSet *idset
+	// deps gathers the scopes the frame's answer depends on (see deps.go).
+	deps collector
 }
 
 // at is the position of an evaluation: the innermost frame and how many subtracted
@@ -170,6 +183,9 @@ type outcome struct {
 	// revisits of frames still open above the node that computed this outcome.
 	revisits []revisit
 	exp      *Explanation
+	// deps, set by evalFrame, are the scopes the frame's answer depends on; checkRel
+	// adds them to the frame above.
+	deps *deps
 }
 
 // merge folds the cycle information of o into out (not the answer).
@@ -243,36 +259,51 @@ func (q *request) checkRel(ctx context.Context, pos at, obj tuples.ObjectRef, re
 	if q.explain {
 		return q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
 	}
+	var above *collector // the frame this sub-problem's answer feeds
+	if pos.f != nil {
+		above = &pos.f.deps
+	}
 	key := q.key(obj, rel, subj)
 	if q.e.cache != nil {
-		if ok, hit := q.e.cache.get(key, depth); hit {
+		if ok, hit := q.e.cache.get(key, depth, q.revNum, q.tracker, above); hit {
 			return outcome{ok: ok}, nil
 		}
 	}
 	if q.memo.m != nil {
 		q.memo.Lock()
-		ok, hit := q.memo.m[key]
+		m, hit := q.memo.m[key]
 		q.memo.Unlock()
 		if hit {
-			return outcome{ok: ok}, nil
+			above.addAll(&m.deps)
+			return outcome{ok: m.ok}, nil
 		}
 	}
 	if q.c.cyclic[relKey{obj.Type, rel}] {
-		return q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
+		out, err := q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
+		if err == nil && out.deps != nil {
+			above.addAll(out.deps)
+		}
+		return out, err
 	}
 	// The node lies on no cycle of the schema graph, so its answer does not depend on
 	// the path that reached it: identical in-flight sub-checks share one evaluation.
 	// (Sharing a node on a cycle could make two evaluations wait on each other.) They
-	// must also start at the same depth, so that a depth error is never shared away.
-	out, err := q.e.flight.do(ctx, key+"@"+strconv.Itoa(depth), func() (outcome, error) {
+	// must also start at the same depth, so that a depth error is never shared away,
+	// and read the same revision.
+	out, err := q.e.flight.do(ctx, q.rev+"@"+key+"@"+strconv.Itoa(depth), func() (outcome, error) {
 		return q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
 	})
 	if err != nil {
 		if isContextErr(err) && ctx.Err() == nil {
 			// The leader's request was cancelled, not ours: evaluate it ourselves.
-			return q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
+			out, err = q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
 		}
-		return outcome{}, err
+		if err != nil {
+			return outcome{}, err
+		}
+	}
+	if out.deps != nil {
+		above.addAll(out.deps)
 	}
 	out.revisits = nil // an acyclic node closes every cycle below it
 	return out, nil
@@ -299,18 +330,22 @@ func (q *request) evalFrame(ctx context.Context, pos at, depth int, obj tuples.O
 		}
 		closeFrame(&again, depth)
 		out.merge(again)
+		d2 := f2.deps.snapshot()
+		f.deps.addAll(&d2)
 		if !again.ok {
 			out.ok = false
 			note = "contradictory cycle"
 		}
 	}
+	d := f.deps.snapshot()
+	out.deps = &d
 	if !out.tainted && !q.explain {
 		if q.e.cache != nil {
-			q.e.cache.put(q.key(obj, rel, subj), out.ok, depth)
+			q.e.cache.put(q.key(obj, rel, subj), out.ok, depth, q.revNum, &d)
 		}
 		if q.memo.m != nil {
 			q.memo.Lock()
-			q.memo.m[q.key(obj, rel, subj)] = out.ok
+			q.memo.m[q.key(obj, rel, subj)] = memoEntry{ok: out.ok, deps: d}
 			q.memo.Unlock()
 		}
 	}
@@ -352,10 +387,11 @@ func (q *request) depthError(f *frame, step string) error {
 	return &MaxDepthError{Limit: q.e.opts.MaxDepth, Path: append(path, step)}
 }
 
-// key is the cache and deduplication key of a sub-problem at this request's revision.
+// key is the cache, memo and deduplication key of a sub-problem under this request's
+// schema (not its revision: see deps.go).
 func (q *request) key(obj tuples.ObjectRef, rel string, subj tuples.SubjectRef) string {
-	b := make([]byte, 0, len(q.rev)+len(obj.Type)+len(obj.ID)+len(rel)+len(subj.Object.Type)+len(subj.Object.ID)+len(subj.Relation)+8)
-	b = append(b, q.rev...)
+	b := make([]byte, 0, len(q.c.revText)+len(obj.Type)+len(obj.ID)+len(rel)+len(subj.Object.Type)+len(subj.Object.ID)+len(subj.Relation)+8)
+	b = append(b, q.c.revText...)
 	b = append(b, '|')
 	b = append(b, obj.Type...)
 	b = append(b, ':')
@@ -468,6 +504,9 @@ func (q *request) this(ctx context.Context, pos at, obj tuples.ObjectRef, rel st
 			}
 		}
 	}
+	if len(direct) > 0 || len(usersets) > 0 {
+		q.readForward(pos.f, obj, rel)
+	}
 	for _, d := range direct {
 		t := tuples.Tuple{Object: obj, Relation: rel, Subject: d}
 		ok, err := q.r.Contains(ctx, t)
@@ -492,7 +531,7 @@ func (q *request) this(ctx context.Context, pos at, obj tuples.ObjectRef, rel st
 				rest = append(rest, a)
 				continue
 			}
-			ok, err := q.viaMemberships(ctx, obj, rel, a, subj)
+			ok, err := q.viaMemberships(ctx, pos.f, obj, rel, a, subj)
 			if err != nil {
 				return outcome{}, err
 			}
@@ -536,6 +575,7 @@ func (q *request) thisSmall(ctx context.Context, pos at, obj tuples.ObjectRef, r
 	}
 	var buf [smallRelation]tuples.Tuple
 	ts := buf[:0]
+	q.readForward(pos.f, obj, rel)
 	for t, err := range q.r.Subjects(ctx, obj, rel, "") {
 		if err != nil {
 			return outcome{}, false, fmt.Errorf("check: reading %s#%s: %w", obj, rel, err)
@@ -568,7 +608,7 @@ func (q *request) thisSmall(ctx context.Context, pos at, obj tuples.ObjectRef, r
 					recurse = append(recurse, t)
 					continue
 				}
-				ids, cut, err := q.memberships(ctx, relKey{a.Type, a.Relation}, subj)
+				ids, cut, err := q.memberships(ctx, pos.f, relKey{a.Type, a.Relation}, subj)
 				if err != nil {
 					return outcome{}, false, err
 				}
@@ -604,8 +644,8 @@ func (q *request) thisSmall(ctx context.Context, pos at, obj tuples.ObjectRef, r
 const membershipScanAt = 3
 
 // viaMemberships reports whether obj#rel holds a userset of entry a that holds subj.
-func (q *request) viaMemberships(ctx context.Context, obj tuples.ObjectRef, rel string, a schema.AllowedSubject, subj tuples.SubjectRef) (bool, error) {
-	ids, cut, err := q.memberships(ctx, relKey{a.Type, a.Relation}, subj)
+func (q *request) viaMemberships(ctx context.Context, f *frame, obj tuples.ObjectRef, rel string, a schema.AllowedSubject, subj tuples.SubjectRef) (bool, error) {
+	ids, cut, err := q.memberships(ctx, f, relKey{a.Type, a.Relation}, subj)
 	if err != nil {
 		return false, err
 	}
@@ -620,6 +660,7 @@ func (q *request) viaMemberships(ctx context.Context, obj tuples.ObjectRef, rel 
 	if len(ids) == 0 {
 		return notFound()
 	}
+	q.readForward(f, obj, rel)
 	if len(ids) < membershipScanAt {
 		for id := range ids {
 			t := tuples.Tuple{Object: obj, Relation: rel, Subject: tuples.SubjectRef{Object: tuples.ObjectRef{Type: a.Type, ID: id}, Relation: a.Relation}}
@@ -657,7 +698,9 @@ func (q *request) viaMemberships(ctx context.Context, obj tuples.ObjectRef, rel 
 //
 // cut is non-nil when the walk stopped at the depth limit: an id missing from ids may
 // then still hold subj, and the caller reports cut instead of answering false.
-func (q *request) memberships(ctx context.Context, k relKey, subj tuples.SubjectRef) (ids map[string]bool, cut *MaxDepthError, err error) {
+//
+// The walk's reads are added to frame f's deps, on every call.
+func (q *request) memberships(ctx context.Context, f *frame, k relKey, subj tuples.SubjectRef) (ids map[string]bool, cut *MaxDepthError, err error) {
 	q.members.Lock()
 	if q.members.byNode == nil {
 		q.members.byNode = make(map[relKey]*membership)
@@ -670,19 +713,22 @@ func (q *request) memberships(ctx context.Context, k relKey, subj tuples.Subject
 	q.members.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.done {
-		return m.ids, m.cut, nil
+	if !m.done {
+		// Errors (a cancelled branch, say) are not memoized: another caller retries.
+		var walked collector
+		found, cut, err := q.e.walkUp(ctx, q.r, q.c, LookupResourcesRequest{ResourceType: k.typ, Permission: k.rel, Subject: subj}, &walked)
+		if err != nil {
+			return nil, nil, err
+		}
+		m.ids = make(map[string]bool, len(found))
+		for _, id := range found {
+			m.ids[id] = true
+		}
+		m.cut, m.deps, m.done = cut, walked.snapshot(), true
 	}
-	// Errors (a cancelled branch, say) are not memoized: another caller retries.
-	found, cut, err := q.e.walkUp(ctx, q.r, q.c, LookupResourcesRequest{ResourceType: k.typ, Permission: k.rel, Subject: subj})
-	if err != nil {
-		return nil, nil, err
+	if f != nil {
+		f.deps.addAll(&m.deps)
 	}
-	m.ids = make(map[string]bool, len(found))
-	for _, id := range found {
-		m.ids[id] = true
-	}
-	m.cut, m.done = cut, true
 	return m.ids, m.cut, nil
 }
 
@@ -709,6 +755,7 @@ func (q *request) arrow(ctx context.Context, pos at, obj tuples.ObjectRef, rw *s
 	n := 0
 	tasks := func(yield func(task, error) bool) {
 		var last tuples.ObjectRef
+		q.readForward(pos.f, obj, rw.Tupleset)
 		for t, err := range q.r.Subjects(ctx, obj, rw.Tupleset, "") {
 			if err != nil {
 				yield(nil, fmt.Errorf("check: reading %s#%s: %w", obj, rw.Tupleset, err))

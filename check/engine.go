@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strconv"
 	"sync"
 
 	"github.com/relata/relata/tuples"
@@ -87,7 +88,7 @@ type Engine struct {
 // New returns an Engine with opts (defaults filled in).
 func New(opts Options) *Engine {
 	opts = opts.withDefaults()
-	e := &Engine{opts: opts, spawn: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
+	e := &Engine{opts: opts, spawn: make(chan struct{}, 2*runtime.GOMAXPROCS(0)), smallRelation: smallRelation}
 	if opts.CacheBytes > 0 {
 		e.cache = newCache(opts.CacheBytes)
 	}
@@ -130,6 +131,7 @@ func (e *Engine) schemaFor(ctx context.Context, r tuples.Reader) (*compiled, err
 		return nil, fmt.Errorf("check: compiling stored schema of revision %d: %w", rev, err)
 	}
 	c = analyze(s)
+	c.revText = strconv.FormatUint(uint64(rev), 10)
 	e.putSchema(rev, c)
 	e.rememberRead(readRev, c)
 	return c, nil

@@ -18,6 +18,9 @@ type relKey struct {
 // allows. Every evaluation path among tuples maps onto a path of this graph.
 type compiled struct {
 	s *schema.Schema
+	// revText is the revision that wrote the schema, in decimal: answers under one
+	// schema are cached apart from answers under another.
+	revText string
 	// cyclic holds the nodes that lie on a cycle of the schema graph. Only their
 	// evaluation can revisit a sub-problem still on its path; the value of any other
 	// node is independent of the path that reached it, so identical in-flight

@@ -107,7 +107,7 @@ func decodeCursor(cursor string) (string, error) {
 // followed, and as the answer would then be incomplete, the lookup fails with a
 // *MaxDepthError naming the path instead of answering silently short.
 func (e *Engine) lookupResources(ctx context.Context, r tuples.Reader, c *compiled, req LookupResourcesRequest) ([]string, error) {
-	ids, cut, err := e.walkUp(ctx, r, c, req)
+	ids, cut, err := e.walkUp(ctx, r, c, req, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +119,9 @@ func (e *Engine) lookupResources(ctx context.Context, r tuples.Reader, c *compil
 
 // walkUp is lookupResources without the depth verdict: it returns the ids found within
 // the depth limit and, when the limit cut the walk short, the *MaxDepthError to report
-// unless those ids settle the question.
-func (e *Engine) walkUp(ctx context.Context, r tuples.Reader, c *compiled, req LookupResourcesRequest) ([]string, *MaxDepthError, error) {
+// unless those ids settle the question. When deps is not nil, it records there the
+// scopes of the walk's reads.
+func (e *Engine) walkUp(ctx context.Context, r tuples.Reader, c *compiled, req LookupResourcesRequest, deps *collector) ([]string, *MaxDepthError, error) {
 	target := relKey{req.ResourceType, req.Permission}
 	relevant := c.reachable(target)
 	subj := req.Subject
@@ -168,7 +169,15 @@ func (e *Engine) walkUp(ctx context.Context, r tuples.Reader, c *compiled, req L
 		ids[id] = true
 		facts = append(facts, fact{k: k, id: id, depth: depth, parent: from})
 	}
+	tracker, _ := r.(tuples.ScopeTracker)
 	objects := func(s tuples.SubjectRef, k relKey, rel string, to relKey) error {
+		switch {
+		case deps == nil:
+		case tracker == nil:
+			deps.markOver()
+		default:
+			deps.add(tracker.ReverseScope(s, k.typ, rel))
+		}
 		for t, err := range r.Objects(ctx, s, k.typ, rel) {
 			if err != nil {
 				return fmt.Errorf("check: reading objects of %s: %w", s, err)
@@ -248,11 +257,14 @@ func (e *Engine) walkUp(ctx context.Context, r tuples.Reader, c *compiled, req L
 		// Only unions and arrows: the walk above is exactly what Check computes.
 		return ids, cut, nil
 	}
+	if deps != nil {
+		deps.markOver() // the checks below do not record their reads here
+	}
 	// Intersection, exclusion or `.all()`: the walk found candidates; Check decides.
 	// One request checks them all, so that sub-problems shared by candidates (their
 	// tenant, the subject's memberships) are evaluated once.
 	q := e.newRequest(r, c, false)
-	q.memo.m = make(map[string]bool)
+	q.memo.m = make(map[string]memoEntry)
 	perm := c.rel(req.ResourceType, req.Permission)
 	rw := perm.Rewrite
 	// `base - subtracted` with a monotone base, off any cycle: the walk found exactly

@@ -103,3 +103,23 @@ type RevisionWaiter interface {
 	// the store closes.
 	WaitForRevision(ctx context.Context, after Revision) (Revision, error)
 }
+
+// Scope names, approximately, the part of a store that one read depends on: the
+// tuples of one object#relation (Contains and Subjects) or one subject's tuples in one
+// object type#relation (Objects). Distinct parts may share a Scope; that only makes
+// answers look changed more often.
+type Scope uint16
+
+// ScopeTracker is an optional capability of a Reader (check for it with a type
+// assertion): it lets a caller that computed an answer from reads at one revision
+// reuse it at a later one, when no write in between changed any scope it read.
+type ScopeTracker interface {
+	// ForwardScope is the scope of Contains and Subjects reads of object#relation.
+	ForwardScope(object ObjectRef, relation string) Scope
+	// ReverseScope is the scope of Objects(subject, objectType, relation).
+	ReverseScope(subject SubjectRef, objectType, relation string) Scope
+	// UnchangedSince reports whether reads of scope at revision since see the same
+	// tuples as at this reader's revision (since ≤ Revision()): no write in
+	// (since, Revision()] changed it. False when the tracker cannot tell.
+	UnchangedSince(scope Scope, since Revision) bool
+}

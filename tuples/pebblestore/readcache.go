@@ -108,10 +108,20 @@ func (c *readCache) get(dst, key []byte, b uint32, rev tuples.Revision) ([]byte,
 		return nil, false
 	}
 	at := tuples.Revision(binary.BigEndian.Uint64(v))
-	if rev < at || tuples.Revision(c.written[b].Load()) > at {
+	if !c.unchangedSince(b, at, rev) {
 		return nil, false
 	}
 	return v[8:], true
+}
+
+// unchangedSince reports whether no write in (since, rev] touched bucket b. It
+// cannot tell for since below the floor (writes before Open are not recorded) or
+// when the cache is disabled.
+func (c *readCache) unchangedSince(b uint32, since, rev tuples.Revision) bool {
+	if c == nil || since < c.floor || since > rev {
+		return false
+	}
+	return tuples.Revision(c.written[b].Load()) <= since
 }
 
 // put stores value, read at rev, under key. value must start with 8 free bytes,

@@ -21,6 +21,22 @@ type reader struct {
 
 func (r *reader) Revision() tuples.Revision { return r.rev }
 
+var _ tuples.ScopeTracker = (*reader)(nil)
+
+func (r *reader) ForwardScope(object tuples.ObjectRef, relation string) tuples.Scope {
+	var buf [256]byte
+	return tuples.Scope(bucket(forwardScope(buf[:0], object, relation)))
+}
+
+func (r *reader) ReverseScope(subject tuples.SubjectRef, objectType, relation string) tuples.Scope {
+	var buf [256]byte
+	return tuples.Scope(bucket(reverseScope(buf[:0], subject, objectType, relation)))
+}
+
+func (r *reader) UnchangedSince(scope tuples.Scope, since tuples.Revision) bool {
+	return r.s.cache.unchangedSince(uint32(scope), since, r.rev)
+}
+
 func (r *reader) Contains(ctx context.Context, t tuples.Tuple) (bool, error) {
 	if err := r.s.acquire(); err != nil {
 		return false, err
