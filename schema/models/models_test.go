@@ -175,7 +175,7 @@ func TestChangesTakeEffect(t *testing.T) {
 			},
 		},
 		{
-			name:  "flow-overrides: overrides and app-wide settings",
+			name:  "flow-overrides: overrides, app-wide settings, a deleted role",
 			model: "flow-overrides",
 			steps: []step{
 				{allowed: []string{"flow:checkout#execute@anonymous:guest", "flow:checkout#execute@user:uma"}},
@@ -185,6 +185,21 @@ func TestChangesTakeEffect(t *testing.T) {
 				{write: []string{"flow:checkout#user_granted@user:uma"}, denied: []string{"flow:checkout#execute@user:uma"}},
 				{delete: []string{"flow:checkout#user_denied@user:uma"}, allowed: []string{"flow:checkout#execute@user:uma"}},
 				{delete: []string{"flow_version:checkout-v3#live@user:*"}, denied: []string{"flow_version:checkout-v3#activate@user:uma"}},
+				// Delete role contractors (every tuple that mentions it): cody, denied on refund
+				// through it, is left with finance, granted there; on deploy, where contractors
+				// was denied app-wide, carl and cody have no role left that counts.
+				{
+					allowed: []string{"flow:hotfix#execute@user:cody"},
+					denied:  []string{"flow:refund#execute@user:cody", "flow:deploy#execute@user:oscar"},
+				},
+				{
+					deleteMatch: []tuples.Filter{
+						{ObjectType: "role", ObjectID: "contractors"},
+						{SubjectType: "role", SubjectID: "contractors"},
+					},
+					allowed: []string{"flow:refund#execute@user:cody", "flow:deploy#execute@user:oscar"},
+					denied:  []string{"flow:hotfix#execute@user:cody", "flow:deploy#execute@user:carl"},
+				},
 			},
 		},
 	}
