@@ -293,6 +293,10 @@ func runExpectation(ctx context.Context, e *check.Engine, r tuples.Reader, x Exp
 			continue
 		}
 		k := want.subject.String()
+		if seen[k] {
+			add(l.Line, "validation: %s: subject %s is listed twice", x.Key.Text, k)
+			continue
+		}
 		seen[k] = true
 		wantSet = append(wantSet, setItem(k, want.excluded))
 		f := got[k]
