@@ -8,7 +8,8 @@
 // `assertFalse`, `assertCaveated`: lists of `object#permission@subject`) and
 // `validation` (a map from `object#relation` to the exact list of expected subjects in
 // SpiceDB's notation, `[user:tom] is <document:1#viewer>`). Caveats and expiration are
-// not supported yet: files using them fail with that message, never pass.
+// not supported yet: files using them fail with that message, never pass. As in zed, a
+// file may not set both schema and schemaFile, nor write one relationship twice.
 package validationfile
 
 import (
