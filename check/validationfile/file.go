@@ -286,8 +286,6 @@ func parseValidation(path string, n *yaml.Node) ([]Expectation, error) {
 
 // yamlErrorLine extracts "line N" from a YAML error, or 0.
 func yamlErrorLine(err error) int {
-	var te *yaml.TypeError
-	_ = te
 	msg := err.Error()
 	if i := strings.Index(msg, "line "); i >= 0 {
 		var n int
