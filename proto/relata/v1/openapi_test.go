@@ -40,3 +40,29 @@ func TestOpenAPIRoutes(t *testing.T) {
 		"post /v1/watch",
 	}, routes)
 }
+
+// TestOpenAPIStreams checks that streaming routes are described as the gateway sends
+// them: one bare response message a line, not grpc-gateway's {"result": …} envelope.
+func TestOpenAPIStreams(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]struct {
+				Description string
+				Schema      map[string]any
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal(relatav1.OpenAPI(), &doc))
+	for route, want := range map[string]string{
+		"/v1/lookup/resources": "LookupResourcesResponse",
+		"/v1/lookup/subjects":  "LookupSubjectsResponse",
+		"/v1/tuples/read":      "ReadResponse",
+		"/v1/tuples/export":    "ExportResponse",
+		"/v1/watch":            "WatchResponse",
+	} {
+		ok := doc.Paths[route]["post"].Responses["200"]
+		require.Equal(t, "#/definitions/"+want, ok.Schema["$ref"], route)
+		require.Contains(t, ok.Description, "newline-delimited JSON", route)
+	}
+	require.NotContains(t, string(relatav1.OpenAPI()), "Stream result of")
+}
