@@ -42,6 +42,8 @@ const (
 	ReasonMaxDepth = "MAX_DEPTH_EXCEEDED"
 	// UNAUTHENTICATED
 	ReasonUnauthenticated = "UNAUTHENTICATED"
+	// UNIMPLEMENTED (REST: 405 for a method other than POST on an API route)
+	ReasonMethodNotAllowed = "METHOD_NOT_ALLOWED"
 	// others
 	ReasonUnavailable = "UNAVAILABLE"
 	ReasonCanceled    = "CANCELED"
@@ -58,6 +60,7 @@ func classify(err error) (codes.Code, string, map[string]string) {
 		aerr *tuples.AlreadyExistsError
 		serr *statusError
 		lerr *limitError
+		berr *bodyError
 	)
 	if code, reason, md := classifyDomain(err); reason != "" {
 		return code, reason, md
@@ -67,6 +70,8 @@ func classify(err error) (codes.Code, string, map[string]string) {
 		return serr.code, serr.reason, serr.metadata
 	case errors.As(err, &lerr):
 		return codes.InvalidArgument, ReasonLimitExceeded, map[string]string{"field": lerr.field}
+	case errors.As(err, &berr):
+		return codes.InvalidArgument, ReasonInvalidRequest, map[string]string{"field": berr.field, "value": berr.value}
 	case errors.Is(err, tuples.ErrNotSupported):
 		return codes.InvalidArgument, ReasonNotSupported, nil
 	case errors.As(err, &verr):

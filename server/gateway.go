@@ -4,8 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -27,7 +33,10 @@ import (
 // (`{"object":…,"lookedUpAt":…,"cursor":…}`, not grpc-gateway's {"result":{…}}
 // envelope); an error mid-stream is an {"error":{…}} line. gRPC codes map to HTTP statuses as grpc-gateway does
 // (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, NOT_FOUND 404, ALREADY_EXISTS 409,
-// RESOURCE_EXHAUSTED 429), except FAILED_PRECONDITION, which is 412.
+// RESOURCE_EXHAUSTED 429), except FAILED_PRECONDITION, which is 412 on unary and
+// streaming routes alike. A body that does not decode is INVALID_ARGUMENT with
+// reason INVALID_REQUEST naming the JSON path of the offending field (see
+// decodeBody), and a method other than POST on an API route is 405.
 func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &compactJSONPb{runtime.JSONPb{
@@ -35,6 +44,8 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}}),
 		runtime.WithErrorHandler(httpErrorHandler),
+		runtime.WithStreamErrorHandler(streamErrorHandler),
+		runtime.WithRoutingErrorHandler(routingErrorHandler),
 	)
 	for name, register := range map[string]func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		"PermissionService":   relatav1.RegisterPermissionServiceHandler,
@@ -60,8 +71,10 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 				map[string]string{"field": "body"}))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
-		gw.ServeHTTP(w, r)
+		st := &restState{}
+		r = r.WithContext(context.WithValue(r.Context(), restStateKey{}, st))
+		r.Body = &requestBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), state: st}
+		gw.ServeHTTP(&streamStatusWriter{ResponseWriter: w, state: st}, r)
 	})
 	return mux, nil
 }
@@ -77,13 +90,77 @@ func (s *Server) serveHealthz(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"status": "SERVING"})
 }
 
+// restState is what one REST request's hooks tell each other: the body decoder
+// records why the body did not decode, and the stream error handler records the
+// code a stream failed with, for the response writer.
+type restState struct {
+	bodyErr    error      // set by (*compactJSONPb).NewDecoder
+	streamCode codes.Code // set by streamErrorHandler; OK until a stream fails
+}
+
+type restStateKey struct{}
+
+// requestBody is a REST request body that carries its request's restState to the
+// decoder, which the gateway hands only the body.
+type requestBody struct {
+	io.ReadCloser
+	state *restState
+}
+
 // httpErrorHandler is grpc-gateway's default error handler with FAILED_PRECONDITION
-// answered as 412 Precondition Failed instead of 400.
+// answered as 412 Precondition Failed instead of 400, and a body that did not decode
+// reported as the decoder classified it (INVALID_REQUEST naming the field, or
+// LIMIT_EXCEEDED) instead of a bare message.
 func httpErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if rb, ok := r.Body.(*requestBody); ok && rb.state.bodyErr != nil && status.Code(err) == codes.InvalidArgument {
+		code, reason, md := classify(rb.state.bodyErr)
+		err = newStatus(code, reason, rb.state.bodyErr.Error(), md)
+	}
 	if status.Code(err) == codes.FailedPrecondition {
 		w = &statusOverride{ResponseWriter: w, code: http.StatusPreconditionFailed}
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// streamErrorHandler is grpc-gateway's default stream error handler that also records
+// the code in the request's restState, so that streamStatusWriter can answer
+// FAILED_PRECONDITION with 412 as unary routes do.
+func streamErrorHandler(ctx context.Context, err error) *status.Status {
+	st := runtime.DefaultStreamErrorHandler(ctx, err)
+	if rs, ok := ctx.Value(restStateKey{}).(*restState); ok {
+		rs.streamCode = st.Code()
+	}
+	return st
+}
+
+// streamStatusWriter answers 412 instead of the gateway's 400 when a stream failed
+// with FAILED_PRECONDITION before its first message.
+type streamStatusWriter struct {
+	http.ResponseWriter
+	state *restState
+}
+
+func (w *streamStatusWriter) WriteHeader(code int) {
+	if code == http.StatusBadRequest && w.state.streamCode == codes.FailedPrecondition {
+		code = http.StatusPreconditionFailed
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *streamStatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// routingErrorHandler answers a method other than POST on an API route with 405
+// Method Not Allowed and an Allow header (grpc-gateway answers 501), and leaves the
+// other routing errors (404) to grpc-gateway.
+func routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	if httpStatus != http.StatusMethodNotAllowed {
+		runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, httpStatus)
+		return
+	}
+	w.Header().Set("Allow", http.MethodPost)
+	err := newStatus(codes.Unimplemented, ReasonMethodNotAllowed,
+		fmt.Sprintf("server: %s %s: method not allowed; the API takes POST", r.Method, r.URL.Path), nil)
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, &statusOverride{ResponseWriter: w, code: http.StatusMethodNotAllowed}, r, err)
 }
 
 // statusOverride replaces the status code written through it.
@@ -120,4 +197,176 @@ func (j *compactJSONPb) Marshal(v any) ([]byte, error) {
 		return b, nil
 	}
 	return buf.Bytes(), nil
+}
+
+// NewDecoder returns the decoder of one request message from r: it reads the whole
+// body (which the REST handler bounds) and unmarshals it with protojson. A body that
+// does not decode fails with a *bodyError naming the JSON path of the offending field,
+// and one over the size limit with a *limitError; either is recorded in the request's
+// restState for httpErrorHandler. An empty body decodes as io.EOF, which the gateway
+// takes as an empty request.
+func (j *compactJSONPb) NewDecoder(r io.Reader) runtime.Decoder {
+	return runtime.DecoderFunc(func(v any) error {
+		err := j.decodeBody(r, v)
+		var (
+			berr *bodyError
+			lerr *limitError
+		)
+		if rb, ok := r.(*requestBody); ok && (errors.As(err, &berr) || errors.As(err, &lerr)) {
+			rb.state.bodyErr = err
+		}
+		return err
+	})
+}
+
+func (j *compactJSONPb) decodeBody(r io.Reader, v any) error {
+	b, err := io.ReadAll(r)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &limitError{field: "body", msg: fmt.Sprintf("server: request body is larger than the limit of %d bytes", tooBig.Limit)}
+	}
+	if err != nil {
+		return fmt.Errorf("server: reading the request body: %w", err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return io.EOF
+	}
+	m, ok := v.(proto.Message)
+	if !ok {
+		return j.JSONPb.Unmarshal(b, v)
+	}
+	if err := j.UnmarshalOptions.Unmarshal(b, m); err != nil {
+		return newBodyError(b, err)
+	}
+	return nil
+}
+
+// bodyError is a REST request body that does not decode into the request message:
+// malformed JSON, an unknown field, a value of the wrong kind, an unknown enum name.
+type bodyError struct {
+	field string // JSON path of the offending field as the caller spelled it, or "body"
+	value string // the offending scalar value, if any
+	msg   string
+}
+
+func (e *bodyError) Error() string {
+	if e.field == "body" {
+		return "server: invalid request body: " + e.msg
+	}
+	return "server: invalid request body: " + e.field + ": " + e.msg
+}
+
+// protojsonPos matches the position and reason of a protojson error,
+// "proto: (line 1:26): invalid value for enum field operation: \"BOGUS\"".
+var protojsonPos = regexp.MustCompile(`\(line (\d+):(\d+)\): (.*)$`)
+
+// newBodyError locates the protojson error err in body.
+func newBodyError(body []byte, err error) *bodyError {
+	msg := err.Error()
+	// protojson prefixes "proto:" and a space or a no-break space, at random.
+	if rest, ok := strings.CutPrefix(msg, "proto:"); ok {
+		msg = strings.TrimLeft(rest, " \u00a0")
+	}
+	m := protojsonPos.FindStringSubmatch(msg)
+	if m == nil {
+		return &bodyError{field: "body", msg: "malformed JSON: " + msg}
+	}
+	line, _ := strconv.Atoi(m[1])
+	col, _ := strconv.Atoi(m[2])
+	path, value := jsonPathAt(body, offsetOf(body, line, col))
+	if path == "body" {
+		return &bodyError{field: path, msg: "malformed JSON or not an object: " + m[3]}
+	}
+	return &bodyError{field: path, value: value, msg: m[3]}
+}
+
+// offsetOf returns the byte offset of line:column (both from 1, the column counted in
+// runes as protojson counts it) in b.
+func offsetOf(b []byte, line, col int) int {
+	off := 0
+	for ; line > 1; line-- {
+		i := bytes.IndexByte(b[off:], '\n')
+		if i < 0 {
+			return len(b)
+		}
+		off += i + 1
+	}
+	for ; col > 1 && off < len(b); col-- {
+		_, n := utf8.DecodeRune(b[off:])
+		off += n
+	}
+	return off
+}
+
+// jsonPathAt returns the path ("updates[0].operation") of the member name or value of
+// the JSON text b whose token covers byte offset off, and the value when it is a
+// scalar. It returns "body" for the top level or an offset it cannot place.
+func jsonPathAt(b []byte, off int) (path, value string) {
+	type frame struct {
+		array   bool
+		wantKey bool   // object: the next token is a member name
+		key     string // object: the current member's name
+		index   int    // array: the current element's index
+	}
+	var stack []*frame
+	pathOf := func() string {
+		var sb strings.Builder
+		for _, f := range stack {
+			if f.array {
+				fmt.Fprintf(&sb, "[%d]", f.index)
+				continue
+			}
+			if sb.Len() > 0 {
+				sb.WriteByte('.')
+			}
+			sb.WriteString(f.key)
+		}
+		if sb.Len() == 0 {
+			return "body"
+		}
+		return sb.String()
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return pathOf(), ""
+		}
+		covers := int(dec.InputOffset()) > off
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			if len(stack) > 0 && !stack[len(stack)-1].array {
+				stack[len(stack)-1].wantKey = true
+			}
+			continue
+		}
+		if top != nil && top.wantKey {
+			top.key, top.wantKey = fmt.Sprint(tok), false
+			if covers {
+				return pathOf(), ""
+			}
+			continue
+		}
+		if top != nil && top.array {
+			top.index++
+		}
+		if d, ok := tok.(json.Delim); ok {
+			if covers {
+				return pathOf(), ""
+			}
+			stack = append(stack, &frame{array: d == '[', wantKey: d == '{', index: -1})
+			continue
+		}
+		if covers {
+			return pathOf(), fmt.Sprint(tok)
+		}
+		if top != nil && !top.array {
+			top.wantKey = true
+		}
+	}
 }

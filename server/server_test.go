@@ -544,6 +544,119 @@ func TestErrorMapping(t *testing.T) {
 	}
 }
 
+// restError is the JSON body of a REST error, unary ({"code":…}) or streamed
+// ({"error":{"code":…}}).
+type restError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Details []struct {
+		Reason   string            `json:"reason"`
+		Metadata map[string]string `json:"metadata"`
+	} `json:"details"`
+	Error *restError `json:"error"`
+}
+
+func parseRESTError(t *testing.T, body []byte) restError {
+	t.Helper()
+	var e restError
+	require.NoError(t, json.Unmarshal(body, &e), "%s", body)
+	if e.Error != nil {
+		e = *e.Error
+	}
+	require.Len(t, e.Details, 1, "%s", body)
+	return e
+}
+
+// TestRESTBodyErrors sends REST bodies that do not decode (malformed JSON, unknown
+// fields, values of the wrong kind, unknown enum names, a body over the limit sent
+// without a length): each is 400 with a machine-readable reason naming the JSON path
+// of the offending field, and nothing is written.
+func TestRESTBodyErrors(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.MaxMessageBytes = 64 << 10 })
+	env.seed(t)
+	touch := `{"operation":"TOUCH","tuple":{"object":{"type":"flow","id":"f9"},"relation":"granted","subject":{"object":{"type":"user","id":"anne"}}}}`
+	for _, tc := range []struct {
+		name, path, body string
+		chunked          bool // sent without a Content-Length
+		reason           string
+		field, value     string
+		contains         string
+	}{
+		{name: "truncated JSON", path: "/v1/check", body: `{"object":`, reason: ReasonInvalidRequest, field: "body", contains: "malformed JSON"},
+		{name: "not JSON", path: "/v1/check", body: `not json`, reason: ReasonInvalidRequest, field: "body", contains: "malformed JSON"},
+		{name: "not an object", path: "/v1/check", body: `[]`, reason: ReasonInvalidRequest, field: "body", contains: "not an object"},
+		{name: "unknown top-level field", path: "/v1/check", body: checkJSON("flow:f1", "execute", "user:anne", `"bogus":1`), reason: ReasonInvalidRequest, field: "bogus", contains: `unknown field "bogus"`},
+		{name: "unknown nested field", path: "/v1/tuples/read", body: `{"filter":{"objectTyp":"flow"}}`, reason: ReasonInvalidRequest, field: "filter.objectTyp", contains: "filter.objectTyp: unknown field"},
+		{name: "unknown enum name", path: "/v1/tuples/write", body: `{"updates":[` + touch + `,{"operation":"UPSERT"}]}`, reason: ReasonInvalidRequest, field: "updates[1].operation", value: "UPSERT", contains: "updates[1].operation"},
+		{name: "unknown precondition enum", path: "/v1/tuples/write", body: `{"updates":[` + touch + `],"preconditions":[{"operation":"MAYBE"}]}`, reason: ReasonInvalidRequest, field: "preconditions[0].operation", value: "MAYBE"},
+		{name: "number for a string", path: "/v1/check", body: `{"object":{"type":"flow","id":7}}`, reason: ReasonInvalidRequest, field: "object.id", value: "7"},
+		{name: "string for a bool", path: "/v1/check", body: checkJSON("flow:f1", "execute", "user:anne", `"explain":"yes"`), reason: ReasonInvalidRequest, field: "explain", value: "yes"},
+		{name: "two consistencies", path: "/v1/check", body: checkJSON("flow:f1", "execute", "user:anne", `"consistency":{"fullyConsistent":true,"minimizeLatency":true}`), reason: ReasonInvalidRequest, field: "consistency.minimizeLatency"},
+		{name: "on a second line", path: "/v1/tuples/write", body: "{\"updates\":[\n" + touch + ",\n{\"operation\":\"TOUCH\",\"tuple\":{\"relation\":[]}}]}", reason: ReasonInvalidRequest, field: "updates[1].tuple.relation"},
+		{name: "unknown field on a stream", path: "/v1/lookup/resources", body: `{"resourceType":"flow","permision":"execute"}`, reason: ReasonInvalidRequest, field: "permision"},
+		{name: "body over the limit without a length", path: "/v1/tuples/write", chunked: true, body: `{"updates":[` + strings.Repeat(touch+",", 1000) + touch + `]}`, reason: ReasonLimitExceeded, field: "body", contains: "limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			head, err := env.store.HeadRevision(context.Background())
+			require.NoError(t, err)
+			var r io.Reader = strings.NewReader(tc.body)
+			if tc.chunked {
+				r = io.MultiReader(r) // hides the length from net/http
+			}
+			req, err := http.NewRequest(http.MethodPost, env.baseURL+tc.path, r)
+			require.NoError(t, err)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s", body)
+			e := parseRESTError(t, body)
+			require.Equal(t, int(codes.InvalidArgument), e.Code)
+			require.Equal(t, tc.reason, e.Details[0].Reason, "%s", body)
+			require.Equal(t, tc.field, e.Details[0].Metadata["field"], "%s", body)
+			require.Equal(t, tc.value, e.Details[0].Metadata["value"], "%s", body)
+			require.Contains(t, e.Message, tc.contains)
+			after, err := env.store.HeadRevision(context.Background())
+			require.NoError(t, err)
+			require.Equal(t, head, after, "nothing may be written")
+		})
+	}
+}
+
+// TestRESTMethodNotAllowed: an API route answers another method than POST with 405
+// and "Allow: POST"; unknown routes are 404.
+func TestRESTMethodNotAllowed(t *testing.T) {
+	env := newTestEnv(t)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{http.MethodGet, "/v1/check", http.StatusMethodNotAllowed},
+		{http.MethodPut, "/v1/tuples/write", http.StatusMethodNotAllowed},
+		{http.MethodDelete, "/v1/tuples/delete", http.StatusMethodNotAllowed},
+		{http.MethodGet, "/v1/watch", http.StatusMethodNotAllowed},
+		{http.MethodPost, "/v1/nope", http.StatusNotFound},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, env.baseURL+tc.path, strings.NewReader("{}"))
+			require.NoError(t, err)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, tc.status, resp.StatusCode, "%s", body)
+			if tc.status == http.StatusMethodNotAllowed {
+				require.Equal(t, http.MethodPost, resp.Header.Get("Allow"))
+				e := parseRESTError(t, body)
+				require.Equal(t, ReasonMethodNotAllowed, e.Details[0].Reason)
+				require.Contains(t, e.Message, tc.method+" "+tc.path)
+			}
+		})
+	}
+}
+
 func writeErr(env *testEnv, s string) error {
 	tp, err := tuples.ParseTuple(s)
 	if err != nil {
@@ -947,9 +1060,26 @@ func TestZookieExpired(t *testing.T) {
 	require.Equal(t, ReasonZookieExpired, errorInfo(err))
 	require.Contains(t, status.Convert(err).Message(), "zookie expired")
 
-	code, body := env.post(t, "/v1/check", checkJSON("flow:f1", "execute", "user:dave", `"consistency":{"atExactSnapshot":"`+before+`"}`))
-	require.Equal(t, http.StatusPreconditionFailed, code, string(body))
-	require.Contains(t, string(body), ReasonZookieExpired)
+	// REST answers 412 on unary and streaming routes alike, also when a stream fails
+	// before its first message.
+	exact := `"consistency":{"atExactSnapshot":"` + before + `"}`
+	for _, tc := range []struct{ path, body string }{
+		{"/v1/check", checkJSON("flow:f1", "execute", "user:dave", exact)},
+		{"/v1/check/bulk", `{"items":[{"object":{"type":"flow","id":"f1"},"permission":"execute","subject":{"object":{"type":"user","id":"dave"}}}],` + exact + `}`},
+		{"/v1/expand", `{"object":{"type":"flow","id":"f1"},"relation":"granted",` + exact + `}`},
+		{"/v1/schema/read", `{` + exact + `}`},
+		{"/v1/tuples/read", `{"filter":{"objectType":"flow"},` + exact + `}`},
+		{"/v1/lookup/resources", `{"resourceType":"flow","permission":"execute","subject":{"object":{"type":"user","id":"dave"}},` + exact + `}`},
+		{"/v1/lookup/subjects", `{"object":{"type":"flow","id":"f1"},"permission":"execute","subjectType":"user",` + exact + `}`},
+		{"/v1/tuples/export", `{"at":"` + before + `"}`},
+		{"/v1/watch", `{"from":"` + before + `"}`},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			code, body := env.post(t, tc.path, tc.body)
+			require.Equal(t, http.StatusPreconditionFailed, code, string(body))
+			require.Contains(t, string(body), ReasonZookieExpired)
+		})
+	}
 
 	// at_least_as_fresh an expired zookie is fine: a newer revision satisfies it.
 	req.Consistency = &relatav1.Consistency{Requirement: &relatav1.Consistency_AtLeastAsFresh{AtLeastAsFresh: before}}
