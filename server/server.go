@@ -179,6 +179,12 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// Close releases the listeners of a Server that New bound but that will not Serve
+// (its caller failed to set up). It must not be called together with Serve.
+func (s *Server) Close() error {
+	return errors.Join(s.grpcLis.Close(), s.httpLis.Close())
+}
+
 // GRPCAddr is the address the gRPC listener is bound to.
 func (s *Server) GRPCAddr() net.Addr { return s.grpcLis.Addr() }
 

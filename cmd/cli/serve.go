@@ -133,8 +133,9 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 	}
 	log.Info("relata: store open", "data_dir", f.dataDir)
 	if err := loadSchema(ctx, log, store, srv, text, source); err != nil {
-		// Serve anyway: an operator can fix the schema with `relata schema write`.
-		log.Error("relata: schema not loaded", "source", source, "err", err)
+		// Refuse to serve rather than serve another schema than the one asked for.
+		srv.Close()
+		return oneLine(fmt.Errorf("serve: schema not loaded: %w", err))
 	}
 	if f.presharedKey == "" {
 		log.Warn("relata: no --preshared-key: every request is accepted without a token")
@@ -178,7 +179,8 @@ func servePprof(ctx context.Context, log *slog.Logger, addr string) (stop func()
 }
 
 // loadSchema writes the schema from --schema or --model, or the default model when
-// the store has none, and says which schema the store serves.
+// the store has none, and says which schema the store serves. A schema that does not
+// compile, or that would orphan stored tuples, is an error naming its source.
 func loadSchema(ctx context.Context, log *slog.Logger, store tuples.Store, srv *server.Server, text []byte, source string) error {
 	current, err := currentSchema(ctx, store)
 	if err != nil && !errors.Is(err, tuples.ErrNoSchema) {
@@ -202,7 +204,7 @@ func loadSchema(ctx context.Context, log *slog.Logger, store tuples.Store, srv *
 	}
 	rev, err := srv.WriteSchema(ctx, text)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", source, err)
 	}
 	log.Info("relata: schema written", "source", source, "zookie", tuples.EncodeZookie(rev))
 	return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -166,5 +167,43 @@ func TestServeLockedDataDir(t *testing.T) {
 	out := runCLI("serve --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --data-dir "+dir, "")
 	require.Contains(t, out, "is another relata serve using it?")
 	require.True(t, strings.HasSuffix(out, "exit 1\n"), out)
+	require.Equal(t, ExitOK, p.stop())
+}
+
+// TestServeSchemaNotLoaded: serve refuses to start (exit 1, one line naming the file
+// and the reason) when the --schema or --model it was given cannot be written, rather
+// than serving another schema than the one asked for; the store keeps its schema.
+func TestServeSchemaNotLoaded(t *testing.T) {
+	dir := t.TempDir()
+	p := startServe(t, "--data-dir", dir)
+	t.Setenv("RELATA_ENDPOINT", p.grpcAddr)
+	require.Equal(t, "AQAAAAAAAAACm1Xm9Q\nexit 0\n", runCLI("write tenant:acme#viewer@user:bob", ""))
+	require.Equal(t, ExitOK, p.stop())
+
+	files := t.TempDir()
+	for _, tc := range []struct {
+		name, schema string
+		want         string
+	}{
+		{"syntax error", "definition user {", "bad.zed: schema: "},
+		{"unknown type", "definition user {}\ndefinition flow { relation owner: nope }\n", "unknown type nope"},
+		{"orphans a stored tuple", "definition user {}\n", "tenant:acme#viewer@user:bob"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := files + "/bad.zed"
+			require.NoError(t, os.WriteFile(file, []byte(tc.schema), 0o644))
+			out := runCLI("serve --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --data-dir "+dir+" --schema "+file, "")
+			require.Contains(t, out, "relata: serve: schema not loaded: ")
+			require.Contains(t, out, tc.want)
+			require.True(t, strings.HasSuffix(out, "exit 1\n"), out)
+			require.NotContains(t, out, `msg="relata: serving"`)
+		})
+	}
+
+	// The store still serves the default model and the tuple.
+	p = startServe(t, "--data-dir", dir)
+	require.Contains(t, p.logs.String(), "serving the stored schema")
+	t.Setenv("RELATA_ENDPOINT", p.grpcAddr)
+	require.Equal(t, "tenant:acme#viewer@user:bob\nexit 0\n", runCLI("read tenant", ""))
 	require.Equal(t, ExitOK, p.stop())
 }
