@@ -121,7 +121,7 @@ func decodeZookie(field, z string) (tuples.Revision, error) {
 	}
 	rev, err := tuples.DecodeZookie(z)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", field, err)
+		return 0, &fieldError{field: field, err: err}
 	}
 	return rev, nil
 }

@@ -62,6 +62,17 @@ func classify(err error) (codes.Code, string, map[string]string) {
 		lerr *limitError
 		berr *bodyError
 	)
+	var ferr *fieldError
+	if errors.As(err, &ferr) {
+		code, reason, md := classify(ferr.err)
+		if md == nil {
+			md = map[string]string{}
+		}
+		if md["field"] == "" {
+			md["field"] = ferr.field
+		}
+		return code, reason, md
+	}
 	if code, reason, md := classifyDomain(err); reason != "" {
 		return code, reason, md
 	}
@@ -162,3 +173,14 @@ type limitError struct {
 }
 
 func (e *limitError) Error() string { return e.msg }
+
+// fieldError is an error about one request field (a zookie that does not decode),
+// whose class is err's; classify adds the field to the metadata.
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e *fieldError) Error() string { return e.field + ": " + e.err.Error() }
+
+func (e *fieldError) Unwrap() error { return e.err }

@@ -544,6 +544,57 @@ func TestErrorMapping(t *testing.T) {
 	}
 }
 
+// TestZookieErrorsNameTheField: a hand-edited zookie is INVALID_ARGUMENT with reason
+// INVALID_ZOOKIE, and the ErrorInfo names the request field that carried it.
+func TestZookieErrorsNameTheField(t *testing.T) {
+	env := newTestEnv(t)
+	bad := tamper(env.seed(t))
+	for _, tc := range []struct {
+		field string
+		call  func() error
+	}{
+		{"consistency.at_exact_snapshot", func() error {
+			req := checkReq("flow:f1", "execute", "user:anne")
+			req.Consistency = &relatav1.Consistency{Requirement: &relatav1.Consistency_AtExactSnapshot{AtExactSnapshot: bad}}
+			_, err := env.perms.Check(env.ctx(), req)
+			return err
+		}},
+		{"consistency.at_least_as_fresh", func() error {
+			stream, err := env.rels.Read(env.ctx(), &relatav1.ReadRequest{Consistency: &relatav1.Consistency{Requirement: &relatav1.Consistency_AtLeastAsFresh{AtLeastAsFresh: bad}}})
+			require.NoError(t, err)
+			_, err = stream.Recv()
+			return err
+		}},
+		{"at", func() error {
+			stream, err := env.rels.Export(env.ctx(), &relatav1.ExportRequest{At: bad})
+			require.NoError(t, err)
+			_, err = stream.Recv()
+			return err
+		}},
+		{"from", func() error {
+			stream, err := env.rels.Watch(env.ctx(), &relatav1.WatchRequest{From: bad})
+			require.NoError(t, err)
+			_, err = stream.Recv()
+			return err
+		}},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			err := tc.call()
+			require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+			var info *errdetails.ErrorInfo
+			for _, d := range status.Convert(err).Details() {
+				if i, ok := d.(*errdetails.ErrorInfo); ok {
+					info = i
+				}
+			}
+			require.NotNil(t, info, "%v", err)
+			require.Equal(t, ReasonInvalidZookie, info.GetReason())
+			require.Equal(t, tc.field, info.GetMetadata()["field"])
+			require.True(t, strings.HasPrefix(status.Convert(err).Message(), tc.field+": "), "%v", err)
+		})
+	}
+}
+
 // restError is the JSON body of a REST error, unary ({"code":…}) or streamed
 // ({"error":{"code":…}}).
 type restError struct {
