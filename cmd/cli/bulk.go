@@ -804,7 +804,11 @@ error.`
 			return w.Flush()
 		})
 		_ = w.Flush()
-		if through != "" {
+		// No resume hint when the server refused the --from it was given (bad or
+		// expired zookie): resuming from it would fail the same way.
+		var cerr *client.Error
+		refused := errors.As(err, &cerr) && cerr.Code != codes.Unavailable && through == fl.from
+		if through != "" && !refused {
 			fmt.Fprintf(s.err, "watch: resume with --from %s\n", through)
 		}
 		if err == nil || errors.Is(err, context.Canceled) {

@@ -408,9 +408,17 @@ func TestWatchFilterAndExpired(t *testing.T) {
 	require.Equal(t, codes.FailedPrecondition, cerr.Code)
 	require.Equal(t, "ZOOKIE_EXPIRED", cerr.Reason)
 
-	_, errOut, code := relata("", "watch", "--endpoint", srv.addr, "--from", old)
-	require.Equal(t, ExitError, code)
-	require.Contains(t, errOut, "ZOOKIE_EXPIRED")
+	// The CLI says why in one line, without a hint to resume from the refused zookie.
+	for _, tc := range []struct{ from, reason string }{
+		{old, "ZOOKIE_EXPIRED"},
+		{"bogus", "INVALID_ZOOKIE"},
+	} {
+		_, errOut, code := relata("", "watch", "--endpoint", srv.addr, "--from", tc.from)
+		require.Equal(t, ExitError, code)
+		require.Contains(t, errOut, tc.reason)
+		require.NotContains(t, errOut, "resume with")
+		require.Equal(t, 1, strings.Count(errOut, "\n"), errOut)
+	}
 }
 
 // TestBulkREST reads /v1/watch and /v1/tuples/export as newline-delimited JSON.
