@@ -94,6 +94,34 @@ func TestClientCommands(t *testing.T) {
 	})
 }
 
+// TestArgCountIsUsage: a wrong number of arguments is a usage error (exit 2) told in
+// one line that shows the command's usage, before any server is contacted.
+func TestArgCountIsUsage(t *testing.T) {
+	for _, tc := range []struct{ line, usage string }{
+		{"check flow:f1 execute", "relata check OBJECT PERMISSION SUBJECT"},
+		{"check a b c d", "relata check OBJECT PERMISSION SUBJECT"},
+		{"check-bulk", "relata check-bulk OBJECT#PERMISSION@SUBJECT..."},
+		{"expand flow:f1", "relata expand OBJECT RELATION"},
+		{"lookup-resources flow execute", "relata lookup-resources TYPE PERMISSION SUBJECT"},
+		{"lookup-subjects flow:f1 execute", "relata lookup-subjects OBJECT PERMISSION SUBJECT_TYPE[#RELATION]"},
+		{"write", "relata write TUPLE..."},
+		{"create", "relata create TUPLE..."},
+		{"delete", "relata delete TUPLE..."},
+		{"read flow tenant", "relata read [TYPE[:ID][#RELATION]]"},
+		{"export flow tenant", "relata export [TYPE[:ID][#RELATION]]"},
+		{"import a b", "relata import [FILE|-]"},
+		{"schema write a b", "relata schema write FILE | --model NAME"},
+		{"schema format", "relata schema format FILE"},
+	} {
+		t.Run(tc.line, func(t *testing.T) {
+			t.Setenv("RELATA_ENDPOINT", "127.0.0.1:1") // nothing listens: no call may be made
+			out := runCLI(tc.line, "")
+			require.True(t, strings.HasSuffix(out, "(usage: "+tc.usage+")\nexit 2\n"), out)
+			require.Equal(t, 2, strings.Count(out, "\n"), out)
+		})
+	}
+}
+
 func TestSplitArgs(t *testing.T) {
 	require.Equal(t, []string{"check", "flow:f 1", "execute", "x"}, splitArgs("check 'flow:f 1' execute  x"))
 	require.Equal(t, []string{"a", ""}, splitArgs("a ''"))

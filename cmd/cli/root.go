@@ -92,7 +92,25 @@ func newRootCmd(s *streams) *cobra.Command {
 	for _, add := range commandSets {
 		add(root, s)
 	}
+	explainArgErrors(root)
 	return root
+}
+
+// explainArgErrors makes every wrong argument count a usage error (exit 2) that
+// shows the command's usage line: "accepts 3 arg(s), received 2 (usage: relata check
+// OBJECT PERMISSION SUBJECT)".
+func explainArgErrors(cmd *cobra.Command) {
+	if validate := cmd.Args; validate != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := validate(c, args); err != nil {
+				return usageError("%v (usage: %s)", err, strings.TrimSuffix(c.UseLine(), " [flags]"))
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		explainArgErrors(sub)
+	}
 }
 
 // commandSets adds groups of subcommands to the root; each file of this package that
