@@ -180,6 +180,10 @@ type compactJSONPb struct {
 	runtime.JSONPb
 }
 
+// StreamContentType is the media type of a streamed response: newline-delimited JSON,
+// one response message a line.
+func (j *compactJSONPb) StreamContentType(any) string { return "application/x-ndjson" }
+
 // Marshal marshals v and removes insignificant white space. A stream chunk, which the
 // gateway hands over as {"result": message}, is marshalled as the bare message.
 func (j *compactJSONPb) Marshal(v any) ([]byte, error) {

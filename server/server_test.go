@@ -1010,6 +1010,42 @@ func TestRESTBodyHelpers(t *testing.T) {
 	require.Equal(t, 404, resp.StatusCode)
 }
 
+// TestRESTStreamsAreNDJSON: a streaming route answers application/x-ndjson, one
+// response message a line, with the fields of design §6 in lowerCamelCase.
+func TestRESTStreamsAreNDJSON(t *testing.T) {
+	env := newTestEnv(t)
+	env.seed(t)
+	for _, tc := range []struct {
+		path, body string
+		lines      int
+		keys       []string
+	}{
+		{"/v1/tuples/read", `{"filter":{"objectType":"flow"}}`, 3, []string{"tuple", "readAt", "cursor"}},
+		{"/v1/lookup/resources", `{"resourceType":"flow","permission":"execute","subject":{"object":{"type":"user","id":"anne"}}}`, 1, []string{"object", "lookedUpAt", "cursor"}},
+		{"/v1/lookup/subjects", `{"object":{"type":"flow","id":"f1"},"permission":"execute","subjectType":"user"}`, 2, []string{"subject", "excluded", "lookedUpAt", "cursor"}},
+		{"/v1/tuples/export", `{}`, 1, []string{"tuples", "exportedAt", "cursor"}},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			resp, err := http.Post(env.baseURL+tc.path, "application/json", strings.NewReader(tc.body))
+			require.NoError(t, err)
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+			require.Equal(t, "application/x-ndjson", resp.Header.Get("Content-Type"))
+			lines := strings.Split(strings.TrimSuffix(string(body), "\n"), "\n")
+			require.Len(t, lines, tc.lines, "%s", body)
+			for _, line := range lines {
+				var m map[string]json.RawMessage
+				require.NoError(t, json.Unmarshal([]byte(line), &m), line)
+				for _, k := range tc.keys {
+					require.Contains(t, m, k, line)
+				}
+			}
+		})
+	}
+}
+
 func TestLookups(t *testing.T) {
 	env := newTestEnv(t)
 	env.seed(t)
