@@ -64,6 +64,15 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 		_, _ = w.Write(relatav1.OpenAPI())
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// The token first, so that a caller without it learns nothing from the
+		// answers about the body (the gRPC interceptor checks it again).
+		if s.cfg.PresharedKey != "" {
+			if err := s.checkBearer(r.Header.Values("Authorization")); err != nil {
+				_, m := runtime.MarshalerForRequest(gw, r)
+				runtime.HTTPError(r.Context(), gw, m, w, r, err)
+				return
+			}
+		}
 		if r.ContentLength > limit {
 			_, m := runtime.MarshalerForRequest(gw, r)
 			runtime.HTTPError(r.Context(), gw, m, w, r, newStatus(codes.InvalidArgument, ReasonLimitExceeded,

@@ -29,7 +29,12 @@ func (s *Server) authenticate(ctx context.Context, method string) error {
 		return nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get("authorization")
+	return s.checkBearer(md.Get("authorization"))
+}
+
+// checkBearer checks the values of an authorization header (gRPC metadata or HTTP)
+// against the preshared key, which must be set.
+func (s *Server) checkBearer(vals []string) error {
 	if len(vals) == 0 {
 		return newStatus(codes.Unauthenticated, ReasonUnauthenticated,
 			"server: missing bearer token: send \"authorization: Bearer KEY\"", nil)

@@ -758,6 +758,22 @@ func TestAuth(t *testing.T) {
 			}
 			code, body := env.postWithToken(t, "/v1/check", checkJSON("flow:f1", "execute", "user:anne", ""), tc.token)
 			require.Equal(t, tc.http, code, string(body))
+			// The token is checked before the body is read: a caller without it gets
+			// 401 for a malformed body, a body over the limit and a stream alike.
+			for _, req := range []struct{ path, body string }{
+				{"/v1/check", `{"object":`},
+				{"/v1/check", checkJSON("flow:f1", "execute", "user:anne", `"bogus":1`)},
+				{"/v1/schema/write", `{"schema":"` + strings.Repeat("x", 17<<20) + `"}`},
+				{"/v1/tuples/read", `{}`},
+			} {
+				code, body := env.postWithToken(t, req.path, req.body, tc.token)
+				if tc.code == codes.OK {
+					require.NotEqual(t, http.StatusUnauthorized, code, "%.300s", body)
+					continue
+				}
+				require.Equal(t, http.StatusUnauthorized, code, "%s %.300s", req.path, body)
+				require.Contains(t, string(body), ReasonUnauthenticated)
+			}
 		})
 	}
 	// Health and the OpenAPI document need no token.
