@@ -76,11 +76,11 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 		if r.ContentLength > limit {
 			_, m := runtime.MarshalerForRequest(gw, r)
 			runtime.HTTPError(r.Context(), gw, m, w, r, newStatus(codes.InvalidArgument, ReasonLimitExceeded,
-				fmt.Sprintf("server: request body of %d bytes is larger than the limit of %d bytes", r.ContentLength, limit),
+				bodyTooLarge(r.URL.Path, fmt.Sprintf(" of %d bytes", r.ContentLength), limit).Error(),
 				map[string]string{"field": "body"}))
 			return
 		}
-		st := &restState{}
+		st := &restState{path: r.URL.Path}
 		r = r.WithContext(context.WithValue(r.Context(), restStateKey{}, st))
 		r.Body = &requestBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), state: st}
 		gw.ServeHTTP(&streamStatusWriter{ResponseWriter: w, state: st}, r)
@@ -103,6 +103,7 @@ func (s *Server) serveHealthz(w http.ResponseWriter, r *http.Request) {
 // records why the body did not decode, and the stream error handler records the
 // code a stream failed with, for the response writer.
 type restState struct {
+	path       string     // the route, for error messages
 	bodyErr    error      // set by (*compactJSONPb).NewDecoder
 	streamCode codes.Code // set by streamErrorHandler; OK until a stream fails
 }
@@ -236,7 +237,11 @@ func (j *compactJSONPb) decodeBody(r io.Reader, v any) error {
 	b, err := io.ReadAll(r)
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return &limitError{field: "body", msg: fmt.Sprintf("server: request body is larger than the limit of %d bytes", tooBig.Limit)}
+		path := ""
+		if rb, ok := r.(*requestBody); ok {
+			path = rb.state.path
+		}
+		return bodyTooLarge(path, "", tooBig.Limit)
 	}
 	if err != nil {
 		return fmt.Errorf("server: reading the request body: %w", err)
@@ -252,6 +257,23 @@ func (j *compactJSONPb) decodeBody(r io.Reader, v any) error {
 		return newBodyError(b, err)
 	}
 	return nil
+}
+
+// bodyTooLarge is the error for a REST body over the size limit. On the routes whose
+// body size is bounded by a count (a write's updates, a bulk check's items, a
+// schema's bytes) it names that limit, which is usually the one the caller means to
+// exceed.
+func bodyTooLarge(path, size string, limit int64) error {
+	msg := fmt.Sprintf("server: request body%s is larger than the limit of %d bytes", size, limit)
+	switch path {
+	case "/v1/tuples/write":
+		msg += fmt.Sprintf("; a write takes at most %d updates", MaxUpdatesPerWrite)
+	case "/v1/check/bulk":
+		msg += fmt.Sprintf("; a bulk check takes at most %d items", MaxCheckBulkItems)
+	case "/v1/schema/write":
+		msg += fmt.Sprintf("; a schema is at most %d bytes", MaxSchemaBytes)
+	}
+	return &limitError{field: "body", msg: msg}
 }
 
 // bodyError is a REST request body that does not decode into the request message:

@@ -645,7 +645,9 @@ func TestRESTBodyErrors(t *testing.T) {
 		{name: "two consistencies", path: "/v1/check", body: checkJSON("flow:f1", "execute", "user:anne", `"consistency":{"fullyConsistent":true,"minimizeLatency":true}`), reason: ReasonInvalidRequest, field: "consistency.minimizeLatency"},
 		{name: "on a second line", path: "/v1/tuples/write", body: "{\"updates\":[\n" + touch + ",\n{\"operation\":\"TOUCH\",\"tuple\":{\"relation\":[]}}]}", reason: ReasonInvalidRequest, field: "updates[1].tuple.relation"},
 		{name: "unknown field on a stream", path: "/v1/lookup/resources", body: `{"resourceType":"flow","permision":"execute"}`, reason: ReasonInvalidRequest, field: "permision"},
-		{name: "body over the limit without a length", path: "/v1/tuples/write", chunked: true, body: `{"updates":[` + strings.Repeat(touch+",", 1000) + touch + `]}`, reason: ReasonLimitExceeded, field: "body", contains: "limit"},
+		{name: "body over the limit without a length", path: "/v1/tuples/write", chunked: true, body: `{"updates":[` + strings.Repeat(touch+",", 1000) + touch + `]}`, reason: ReasonLimitExceeded, field: "body", contains: "at most 1000 updates"},
+		{name: "body over the limit", path: "/v1/tuples/write", body: `{"updates":[` + strings.Repeat(touch+",", 1000) + touch + `]}`, reason: ReasonLimitExceeded, field: "body", contains: "at most 1000 updates"},
+		{name: "bulk check over the limit", path: "/v1/check/bulk", body: `{"items":[` + strings.Repeat(`{"permission":"execute"},`, 3000) + `{}]}`, reason: ReasonLimitExceeded, field: "body", contains: "at most 1000 items"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			head, err := env.store.HeadRevision(context.Background())
