@@ -181,6 +181,11 @@ func (s *Server) checkFilterNames(ctx context.Context, r tuples.Reader, field st
 		if _, err := sch.Definition(f.SubjectType); err != nil {
 			return fmt.Errorf("%s.subject.type: %w", field, err)
 		}
+		if rel := f.SubjectRelation; rel != "" && rel != tuples.Ellipsis {
+			if _, err := sch.Relation(f.SubjectType, rel); err != nil {
+				return fmt.Errorf("%s.subject.relation: %w", field, err)
+			}
+		}
 	}
 	return nil
 }

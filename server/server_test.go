@@ -1240,6 +1240,7 @@ func TestFilterNamesChecked(t *testing.T) {
 		{&relatav1.TupleFilter{ObjectType: "flw"}, ReasonUnknownType},
 		{&relatav1.TupleFilter{ObjectType: "flow", Relation: "grnted"}, ReasonUnknownRelation},
 		{&relatav1.TupleFilter{Subject: &relatav1.SubjectFilter{Type: "usr"}}, ReasonUnknownType},
+		{&relatav1.TupleFilter{ObjectType: "flow", Subject: &relatav1.SubjectFilter{Type: "role", Relation: "membr"}}, ReasonUnknownRelation},
 	} {
 		stream, err := env.rels.Read(env.ctx(), &relatav1.ReadRequest{Filter: tc.filter})
 		require.NoError(t, err)
