@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/relata/relata/client"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/schema/models"
 )
@@ -52,6 +56,10 @@ func newSchemaWriteCmd(s *streams) *cobra.Command {
 		}
 		defer c.Close()
 		zookie, err := c.WriteSchema(cmd.Context(), string(text))
+		var cerr *client.Error
+		if errors.As(err, &cerr) && len(args) == 1 && args[0] != "-" {
+			cerr.Message = nameSchemaPositions(cerr.Message, args[0])
+		}
 		if err != nil {
 			return oneLine(err)
 		}
@@ -92,6 +100,18 @@ func newSchemaReadCmd(s *streams) *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+// schemaPositions matches the positions in schema errors, which the server names
+// after its source "schema" ("schema:3:14: unknown type nope").
+var schemaPositions = regexp.MustCompile(`\bschema:(\d+:\d+:)`)
+
+// nameSchemaPositions names file instead of "schema" in the positions of a schema
+// error message, so that they read like those of `relata schema format FILE`.
+func nameSchemaPositions(msg, file string) string {
+	return schemaPositions.ReplaceAllStringFunc(msg, func(m string) string {
+		return file + strings.TrimPrefix(m, "schema")
+	})
 }
 
 func readAll(s *streams) ([]byte, error) {

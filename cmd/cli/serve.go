@@ -135,7 +135,11 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 	if err := loadSchema(ctx, log, store, srv, text, source); err != nil {
 		// Refuse to serve rather than serve another schema than the one asked for.
 		srv.Close()
-		return oneLine(fmt.Errorf("serve: schema not loaded: %w", err))
+		msg := err.Error()
+		if f.schemaFile != "" {
+			msg = nameSchemaPositions(msg, f.schemaFile)
+		}
+		return oneLine(errors.New("serve: schema not loaded: " + msg))
 	}
 	if f.presharedKey == "" {
 		log.Warn("relata: no --preshared-key: every request is accepted without a token")

@@ -186,7 +186,7 @@ func TestServeSchemaNotLoaded(t *testing.T) {
 		want         string
 	}{
 		{"syntax error", "definition user {", "bad.zed: schema: "},
-		{"unknown type", "definition user {}\ndefinition flow { relation owner: nope }\n", "unknown type nope"},
+		{"unknown type", "definition user {}\ndefinition flow { relation owner: nope }\n", "bad.zed:2:35: unknown type nope"},
 		{"orphans a stored tuple", "definition user {}\n", "tenant:acme#viewer@user:bob"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
