@@ -122,6 +122,43 @@ func TestArgCountIsUsage(t *testing.T) {
 	}
 }
 
+// TestExitCodeRule: a malformed value in an argument (tuple, object, subject, name,
+// zookie) is an error (exit 1, as the server's INVALID_ARGUMENT would be), while a
+// malformed command line (unknown flag, flag value of the wrong kind or outside its
+// choices) is a usage error (exit 2); both are one line naming the problem.
+func TestExitCodeRule(t *testing.T) {
+	for _, tc := range []struct {
+		line, want string
+		code       int
+	}{
+		{"check flow execute user:anne", `invalid object "flow"`, ExitError},
+		{"check flow:f1 execute 'user:an ne'", `"an ne"`, ExitError},
+		{"check Flow:f1 execute user:anne", `"Flow"`, ExitError},
+		{"check flow:f1 execute user:anne --consistency AQAAAAAAAAADnYgXZg", "INVALID_ZOOKIE", ExitError},
+		{"write garbage", `invalid tuple "garbage"`, ExitError},
+		{"create flow:f1#owner", `invalid tuple "flow:f1#owner"`, ExitError},
+		{"delete 'flow:f1#owner@user:an ne'", `"an ne"`, ExitError},
+		{"check-bulk flow:f1#execute@user:anne nope", `invalid tuple "nope"`, ExitError},
+		{"expand flow granted", `invalid object "flow"`, ExitError},
+		{"lookup-resources flow execute user", `invalid subject "user"`, ExitError},
+		{"lookup-subjects flow execute user", `invalid object "flow"`, ExitError},
+		{"check flow:f1 execute user:anne --bogus", "unknown flag: --bogus", ExitUsage},
+		{"read --limit lots", `invalid argument "lots" for "--limit"`, ExitUsage},
+		{"export --format xml", `--format "xml"`, ExitUsage},
+		{"import --format yaml", `--format "yaml"`, ExitUsage},
+		{"lookup-subjects flow:f1 execute role#member --subject-relation owner", "disagree", ExitUsage},
+	} {
+		t.Run(tc.line, func(t *testing.T) {
+			t.Setenv("RELATA_ENDPOINT", "127.0.0.1:1") // nothing listens: no call may be made
+			out := runCLI(tc.line, "")
+			require.True(t, strings.HasSuffix(out, fmt.Sprintf("\nexit %d\n", tc.code)), out)
+			require.Equal(t, 2, strings.Count(out, "\n"), out)
+			require.True(t, strings.HasPrefix(out, "relata: "), out)
+			require.Contains(t, out, tc.want)
+		})
+	}
+}
+
 func TestSplitArgs(t *testing.T) {
 	require.Equal(t, []string{"check", "flow:f 1", "execute", "x"}, splitArgs("check 'flow:f 1' execute  x"))
 	require.Equal(t, []string{"a", ""}, splitArgs("a ''"))

@@ -81,8 +81,12 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 func newRootCmd(s *streams) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "relata",
-		Short:         "Relata: a Zanzibar-style authorization service",
+		Use:   "relata",
+		Short: "Relata: a Zanzibar-style authorization service",
+		Long: "Relata: a Zanzibar-style authorization service.\n\n" +
+			"Exit codes: 0 success (check: allowed), 3 check denied, 2 a malformed command\n" +
+			"line (argument count, unknown flag, bad flag value), 1 any other error,\n" +
+			"including a malformed tuple, name, id or zookie in an argument.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
