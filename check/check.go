@@ -337,15 +337,18 @@ func (q *request) evalFrame(ctx context.Context, pos at, depth int, obj tuples.O
 			note = "contradictory cycle"
 		}
 	}
-	d := f.deps.snapshot()
-	out.deps = &d
-	if !out.tainted && !q.explain {
+	// Every goroutine of the frame's evaluation has ended (fanOut waits for them), so
+	// its deps are final and read without the lock.
+	d := &f.deps.d
+	out.deps = d
+	if !out.tainted && !q.explain && (q.e.cache != nil || q.memo.m != nil) {
+		key := q.key(obj, rel, subj)
 		if q.e.cache != nil {
-			q.e.cache.put(q.key(obj, rel, subj), out.ok, depth, q.revNum, &d)
+			q.e.cache.put(key, out.ok, depth, q.revNum, d)
 		}
 		if q.memo.m != nil {
 			q.memo.Lock()
-			q.memo.m[q.key(obj, rel, subj)] = memoEntry{ok: out.ok, deps: d}
+			q.memo.m[key] = memoEntry{ok: out.ok, deps: *d}
 			q.memo.Unlock()
 		}
 	}
@@ -566,6 +569,15 @@ func (q *request) this(ctx context.Context, pos at, obj tuples.ObjectRef, rel st
 // one scan, instead of probing the subject and its wildcard and scanning the usersets.
 const smallRelation = 16
 
+// smallBuffer returns a buffer of smallRelation tuples from e.smallBufs.
+func (e *Engine) smallBuffer() *[]tuples.Tuple {
+	if b, ok := e.smallBufs.Get().(*[]tuples.Tuple); ok {
+		return b
+	}
+	b := make([]tuples.Tuple, 0, smallRelation)
+	return &b
+}
+
 // thisSmall evaluates a stored relation of at most smallRelation tuples from one scan,
 // with the same answers as the general path. done is false when the relation is larger.
 func (q *request) thisSmall(ctx context.Context, pos at, obj tuples.ObjectRef, rel string, r *schema.Relation, subj tuples.SubjectRef) (out outcome, done bool, err error) {
@@ -573,8 +585,11 @@ func (q *request) thisSmall(ctx context.Context, pos at, obj tuples.ObjectRef, r
 	if limit == 0 {
 		return outcome{}, false, nil
 	}
-	var buf [smallRelation]tuples.Tuple
-	ts := buf[:0]
+	// A pooled buffer: an array on the stack would escape through the loop's closure.
+	buf := q.e.smallBuffer()
+	defer q.e.smallBufs.Put(buf)
+	ts := (*buf)[:0]
+	defer clear(ts[:cap(ts)])
 	q.readForward(pos.f, obj, rel)
 	for t, err := range q.r.Subjects(ctx, obj, rel, "") {
 		if err != nil {

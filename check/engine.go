@@ -73,6 +73,8 @@ type Engine struct {
 	// smallRelation is the size up to which stored relations are read whole (see
 	// thisSmall); tests set 0 to exercise the general path.
 	smallRelation int
+	// smallBufs holds *[]tuples.Tuple buffers of smallRelation tuples for thisSmall.
+	smallBufs sync.Pool
 	// flight deduplicates identical in-flight sub-checks (see checkRel for which ones).
 	flight flightGroup
 
