@@ -63,7 +63,8 @@ func (o Options) withDefaults() Options {
 
 // Engine answers permission questions. It is safe for concurrent use; one Engine is
 // shared by all requests so that its cache and in-flight deduplication are. An Engine
-// serves the readers of one store: its caches are keyed by revision.
+// serves the readers of one store: its cached answers hold for that store's revisions
+// (see deps.go).
 type Engine struct {
 	opts  Options
 	cache *cache // nil when disabled
