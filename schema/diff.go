@@ -26,9 +26,9 @@ func (r Removal) String() string {
 	return fmt.Sprintf("subject type %s removed from %s#%s", r.Subject, r.Type, r.Relation)
 }
 
-// Filter selects the stored tuples the removal would orphan. It is exact except for a
-// removed plain type `T` while `T:*` stays allowed: the filter then also selects the
-// `T:*` tuple, so a schema write may be refused although only the wildcard is stored.
+// Filter selects exactly the stored tuples the removal would orphan: for a removed
+// plain type `T` it leaves out the wildcard `T:*`, which its own allowed subject type
+// covers.
 func (r Removal) Filter() tuples.Filter {
 	f := tuples.Filter{ObjectType: r.Type, Relation: r.Relation}
 	if s := r.Subject; s != nil {
@@ -41,6 +41,7 @@ func (r Removal) Filter() tuples.Filter {
 			f.SubjectRelation = s.Relation
 		default:
 			f.SubjectRelation = tuples.Ellipsis
+			f.NoWildcard = true
 		}
 	}
 	return f

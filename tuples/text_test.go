@@ -86,6 +86,35 @@ func TestFilterValidate(t *testing.T) {
 	require.Equal(t, "filter.relation", verr.Field)
 }
 
+func TestFilterMatches(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		filter Filter
+		tuple  string
+		want   bool
+	}{
+		{Filter{}, "flow:f#granted@user:*", true},
+		{Filter{SubjectType: "user", SubjectRelation: Ellipsis}, "flow:f#granted@user:anne", true},
+		{Filter{SubjectType: "user", SubjectRelation: Ellipsis}, "flow:f#granted@user:*", true},
+		{Filter{SubjectType: "user", SubjectRelation: Ellipsis}, "flow:f#granted@user:anne#friend", false},
+		{Filter{SubjectType: "user", SubjectRelation: Ellipsis, NoWildcard: true}, "flow:f#granted@user:anne", true},
+		{Filter{SubjectType: "user", SubjectRelation: Ellipsis, NoWildcard: true}, "flow:f#granted@user:*", false},
+		{Filter{NoWildcard: true}, "flow:f#granted@role:ops#member", true},
+		{Filter{SubjectID: "*", NoWildcard: true}, "flow:f#granted@user:*", false},
+		{Filter{ObjectType: "flow", ObjectID: "g"}, "flow:f#granted@user:anne", false},
+	}
+	for _, tc := range tests {
+		require.Equal(t, tc.want, tc.filter.Matches(mustParse(t, tc.tuple)), "%+v matches %s", tc.filter, tc.tuple)
+	}
+}
+
+func mustParse(t *testing.T, s string) Tuple {
+	t.Helper()
+	tup, err := ParseTuple(s)
+	require.NoError(t, err)
+	return tup
+}
+
 // FuzzParseTuple checks that whatever parses prints to a form that parses back to
 // the same tuple, and that printing is a fixed point.
 func FuzzParseTuple(f *testing.F) {

@@ -70,7 +70,9 @@ type Update struct {
 }
 
 // Filter selects tuples. Empty fields match anything. SubjectRelation "" matches any
-// subject relation; Ellipsis matches plain subjects only.
+// subject relation; Ellipsis matches plain subjects only. NoWildcard leaves out
+// wildcard subjects (`user:*`), so that SubjectType "user" with SubjectRelation
+// Ellipsis and NoWildcard selects exactly the tuples whose subject is one user.
 type Filter struct {
 	ObjectType      string
 	ObjectID        string
@@ -78,6 +80,7 @@ type Filter struct {
 	SubjectType     string
 	SubjectID       string
 	SubjectRelation string
+	NoWildcard      bool
 }
 
 // Matches reports whether t is selected by f.
@@ -87,7 +90,8 @@ func (f Filter) Matches(t Tuple) bool {
 		f.ObjectID != "" && f.ObjectID != t.Object.ID,
 		f.Relation != "" && f.Relation != t.Relation,
 		f.SubjectType != "" && f.SubjectType != t.Subject.Object.Type,
-		f.SubjectID != "" && f.SubjectID != t.Subject.Object.ID:
+		f.SubjectID != "" && f.SubjectID != t.Subject.Object.ID,
+		f.NoWildcard && t.Subject.IsWildcard():
 		return false
 	case f.SubjectRelation == Ellipsis:
 		return t.Subject.Relation == ""

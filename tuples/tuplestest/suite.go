@@ -237,6 +237,19 @@ func testPreconditions(t *testing.T, s tuples.Store) {
 	require.ErrorAs(t, err, &perr)
 	_, err = s.Write(ctx, tuples.WriteRequest{Updates: carl, Preconditions: []tuples.Precondition{mustNot}})
 	require.NoError(t, err)
+
+	// NoWildcard: a guard against plain users (the orphan check of a schema that drops
+	// `user` but keeps `user:*`) passes when only the wildcard is stored.
+	Write(t, s, tuples.OpTouch, "flow:f3#granted@user:*")
+	plain := tuples.Filter{ObjectType: "flow", ObjectID: "f3", Relation: "granted", SubjectType: "user", SubjectRelation: tuples.Ellipsis}
+	_, err = s.Write(ctx, tuples.WriteRequest{Updates: carl, Preconditions: []tuples.Precondition{{Op: tuples.MustNotMatch, Filter: plain}}})
+	require.ErrorAs(t, err, &perr)
+	require.Equal(t, "flow:f3#granted@user:*", perr.Tuple.String())
+	plain.NoWildcard = true
+	_, err = s.Write(ctx, tuples.WriteRequest{Updates: carl, Preconditions: []tuples.Precondition{{Op: tuples.MustNotMatch, Filter: plain}}})
+	require.NoError(t, err)
+	_, err = s.Write(ctx, tuples.WriteRequest{Updates: carl, Preconditions: []tuples.Precondition{{Op: tuples.MustMatch, Filter: plain}}})
+	require.ErrorAs(t, err, &perr)
 }
 
 func testSnapshotIsolation(t *testing.T, s tuples.Store) {
@@ -315,6 +328,9 @@ func testReadFilters(t *testing.T, s tuples.Store) {
 		{SubjectType: "user", SubjectID: "anne", SubjectRelation: tuples.Ellipsis},
 		{SubjectType: "user", SubjectID: "anne", ObjectID: "f2"},
 		{SubjectType: "user", SubjectID: "*"},
+		{SubjectType: "user", SubjectRelation: tuples.Ellipsis, NoWildcard: true},
+		{ObjectType: "flow", Relation: "granted", SubjectType: "user", NoWildcard: true},
+		{SubjectType: "user", SubjectID: "*", NoWildcard: true},
 		{SubjectRelation: tuples.Ellipsis},
 		{SubjectRelation: "member"},
 		{ObjectType: "flow", SubjectRelation: tuples.Ellipsis},
