@@ -164,6 +164,14 @@ func TestCompileErrors(t *testing.T) {
 			want: "3:35: `with expiration` on relation a#r: expiring relationships are not supported yet",
 		},
 		{
+			name: "expiration and caveat in either order are not supported yet",
+			src:  "use expiration\ndefinition u {}\ndefinition a { relation r: u with expiration and c | u:* with c and expiration }",
+			want: "3:35: `with expiration` on relation a#r: expiring relationships are not supported yet\n" +
+				"3:50: caveat c on relation a#r: caveats are not supported yet\n" +
+				"3:63: caveat c on relation a#r: caveats are not supported yet\n" +
+				"3:69: `with expiration` on relation a#r: expiring relationships are not supported yet",
+		},
+		{
 			name: "syntax and type errors together",
 			src:  "definition a {\n\trelation r: b\n\tpermission p = r +\n\tpermission q = p + zz\n}",
 			want: "2:14: unknown type b in relation a#r\n" +

@@ -406,6 +406,11 @@ func (p *parser) parseTypeRef() *TypeRef {
 		case p.isKeyword("expiration"):
 			t.Expiration, t.ExpirationPos = true, p.tok.pos
 			p.next()
+			if p.isKeyword("and") { // SpiceDB takes the traits in either order
+				p.next()
+				id := p.ident("a caveat name after and")
+				t.Caveat = &id
+			}
 		default:
 			id := p.ident("a caveat name or expiration after with")
 			t.Caveat = &id

@@ -95,6 +95,11 @@ func TestParseValid(t *testing.T) {
 				"definition d\n  relation r: user with c | user:* with expiration | role#m with c and expiration bad=false\nend\n",
 		},
 		{
+			name: "expiration before the caveat",
+			src:  "definition d { relation r: user with expiration and c }",
+			want: "definition d\n  relation r: user with c and expiration bad=false\nend\n",
+		},
+		{
 			name: "byte order mark and CRLF",
 			src:  "\xEF\xBB\xBFdefinition a {\r\n\trelation r: a // x\r\n}\r\n",
 			want: "definition a\n  trailing //x\n  relation r: a bad=false\nend\n",
