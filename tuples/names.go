@@ -1,5 +1,7 @@
 package tuples
 
+import "fmt"
+
 // The rules below are checked by hand-written loops rather than regexps: they run
 // for every tuple on the write path.
 
@@ -57,6 +59,10 @@ const (
 	ObjectIDRule = "must match [a-zA-Z0-9_|-=+/.@]{1,1024}"
 )
 
+// maxEchoedValue caps how much of an over-long id an error repeats: an id just over
+// the limit is quoted whole, a megabyte one is not.
+const maxEchoedValue = 4096
+
 // ValidateName checks a type, relation or permission name; field names it in the error
 // (e.g. "object.type").
 func ValidateName(field, name string) error {
@@ -69,7 +75,14 @@ func ValidateName(field, name string) error {
 // ValidateObjectID checks an object id (no wildcard).
 func ValidateObjectID(field, id string) error {
 	if len(id) > 1024 {
-		return &ValidationError{Field: field, Value: id[:64] + "…", Reason: "longer than 1024 bytes"}
+		value := id
+		if len(value) > maxEchoedValue {
+			value = value[:maxEchoedValue] + "…"
+		}
+		return &ValidationError{Field: field, Value: value, Reason: fmt.Sprintf("%d bytes is longer than 1024 bytes", len(id))}
+	}
+	if id == Wildcard {
+		return &ValidationError{Field: field, Value: id, Reason: "the wildcard * is allowed only as a subject id"}
 	}
 	if !validObjectID(id) {
 		return &ValidationError{Field: field, Value: id, Reason: ObjectIDRule}
