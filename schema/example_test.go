@@ -72,6 +72,6 @@ definition flow { relation granted: user }`))
 		fmt.Printf("%s: %+v\n", r, r.Filter())
 	}
 	// Output:
-	// subject type user:* removed from flow#granted: {ObjectType:flow ObjectID: Relation:granted SubjectType:user SubjectID:* SubjectRelation:... NoWildcard:false}
-	// relation flow#denied removed: {ObjectType:flow ObjectID: Relation:denied SubjectType: SubjectID: SubjectRelation: NoWildcard:false}
+	// subject type user:* removed from flow#granted: {object_type=flow relation=granted subject_type=user subject_id=* subject_relation=...}
+	// relation flow#denied removed: {object_type=flow relation=denied}
 }

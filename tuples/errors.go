@@ -44,9 +44,9 @@ type PreconditionError struct {
 
 func (e *PreconditionError) Error() string {
 	if e.Precondition.Op == MustNotMatch {
-		return fmt.Sprintf("tuples: precondition failed: tuple %s matches a must-not-match filter", e.Tuple)
+		return fmt.Sprintf("tuples: precondition failed: tuple %s matches the must-not-match filter %s", e.Tuple, e.Precondition.Filter)
 	}
-	return "tuples: precondition failed: no tuple matches a must-match filter"
+	return fmt.Sprintf("tuples: precondition failed: no tuple matches the must-match filter %s", e.Precondition.Filter)
 }
 
 // AlreadyExistsError reports a CREATE of a tuple that is already live.

@@ -108,6 +108,33 @@ func TestFilterMatches(t *testing.T) {
 	}
 }
 
+func TestPreconditionErrorNamesFilter(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  *PreconditionError
+		want string
+	}{
+		{
+			&PreconditionError{Precondition: Precondition{Op: MustMatch, Filter: Filter{ObjectType: "flow", ObjectID: "zzz"}}},
+			"tuples: precondition failed: no tuple matches the must-match filter {object_type=flow object_id=zzz}",
+		},
+		{
+			&PreconditionError{
+				Precondition: Precondition{Op: MustNotMatch, Filter: Filter{ObjectType: "flow", Relation: "granted", SubjectType: "user", SubjectRelation: Ellipsis, NoWildcard: true}},
+				Tuple:        mustParse(t, "flow:f#granted@user:anne"),
+			},
+			"tuples: precondition failed: tuple flow:f#granted@user:anne matches the must-not-match filter {object_type=flow relation=granted subject_type=user subject_relation=... no_wildcard}",
+		},
+		{
+			&PreconditionError{Precondition: Precondition{Op: MustMatch}},
+			"tuples: precondition failed: no tuple matches the must-match filter {}",
+		},
+	}
+	for _, tc := range tests {
+		require.Equal(t, tc.want, tc.err.Error())
+	}
+}
+
 func mustParse(t *testing.T, s string) Tuple {
 	t.Helper()
 	tup, err := ParseTuple(s)

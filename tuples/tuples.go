@@ -5,6 +5,8 @@
 // Reader, and the server converts these types to and from protobuf at its edge.
 package tuples
 
+import "strings"
+
 // Wildcard is the subject id that stands for every object of a type (`user:*`).
 const Wildcard = "*"
 
@@ -81,6 +83,33 @@ type Filter struct {
 	SubjectID       string
 	SubjectRelation string
 	NoWildcard      bool
+}
+
+// String prints the set fields of f as `{object_type=flow relation=granted}`, with the
+// proto's field names; `{}` selects every tuple.
+func (f Filter) String() string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for _, p := range [...][2]string{
+		{"object_type", f.ObjectType}, {"object_id", f.ObjectID}, {"relation", f.Relation},
+		{"subject_type", f.SubjectType}, {"subject_id", f.SubjectID}, {"subject_relation", f.SubjectRelation},
+	} {
+		if p[1] == "" {
+			continue
+		}
+		if b.Len() > 1 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(p[0] + "=" + p[1])
+	}
+	if f.NoWildcard {
+		if b.Len() > 1 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("no_wildcard")
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // Matches reports whether t is selected by f.
