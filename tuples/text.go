@@ -67,15 +67,25 @@ func ParseTuple(s string) (Tuple, error) {
 	return t, nil
 }
 
-// suffixError classifies a `[...]` suffix: caveats and expiration are recognised and
-// rejected as not supported; anything else is malformed.
+// suffixError classifies a `[...]` suffix: SpiceDB's `[expiration:RFC3339]` and its
+// caveat suffixes `[NAME]` and `[NAME:{json}]` (the design's `[caveat:{json}]`) are
+// recognised and rejected as not supported; anything else is malformed.
 func suffixError(suffix string) error {
-	for _, kind := range []string{"caveat", "expiration"} {
-		if strings.HasPrefix(suffix, "["+kind+":") || strings.HasPrefix(suffix, "["+kind+"]") {
-			return fmt.Errorf("tuples: %s on relationships: %w", kind, ErrNotSupported)
-		}
+	name := suffix[1:]
+	if i := strings.IndexAny(name, ":]"); i >= 0 {
+		name = name[:i]
+	} else {
+		name = ""
 	}
-	return &ValidationError{Field: "tuple", Value: suffix, Reason: "unexpected suffix; only [caveat:…] and [expiration:…] are known"}
+	switch {
+	case name == "expiration":
+		return fmt.Errorf("tuples: expiration on relationships: %w", ErrNotSupported)
+	case name == "caveat":
+		return fmt.Errorf("tuples: caveat on relationships: %w", ErrNotSupported)
+	case validName(name):
+		return fmt.Errorf("tuples: caveat %s on relationships: %w", name, ErrNotSupported)
+	}
+	return &ValidationError{Field: "tuple", Value: suffix, Reason: "unexpected suffix; only [CAVEAT:{json}], [CAVEAT] and [expiration:…] are known"}
 }
 
 // ParseObject parses and validates `type:id`. The id must not be the wildcard.
