@@ -56,7 +56,7 @@ func validObjectID(s string) bool {
 // Rules quoted in validation errors.
 const (
 	NameRule     = "must match [a-z][a-z0-9_]{0,62}, optionally with one prefix/ of the same form"
-	ObjectIDRule = "must match [a-zA-Z0-9_|-=+/.@]{1,1024}"
+	ObjectIDRule = "must match [a-zA-Z0-9_|\\-=+/.@]{1,1024}"
 )
 
 // maxEchoedValue caps how much of an over-long id an error repeats: an id just over
