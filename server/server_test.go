@@ -161,12 +161,19 @@ func (e *testEnv) postWithToken(t testing.TB, path, body, token string) (int, []
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	resp, b := doHTTP(t, req)
+	return resp.StatusCode, b
+}
+
+// doHTTP sends req and returns the response, its body read and closed.
+func doHTTP(t testing.TB, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return resp.StatusCode, b
+	return resp, b
 }
 
 // seed writes the test schema and tuples and returns the write's zookie.
@@ -658,11 +665,7 @@ func TestRESTBodyErrors(t *testing.T) {
 			}
 			req, err := http.NewRequest(http.MethodPost, env.baseURL+tc.path, r)
 			require.NoError(t, err)
-			resp, err := http.DefaultClient.Do(req)
-			require.NoError(t, err)
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			require.NoError(t, err)
+			resp, body := doHTTP(t, req)
 			require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s", body)
 			e := parseRESTError(t, body)
 			require.Equal(t, int(codes.InvalidArgument), e.Code)
@@ -694,11 +697,7 @@ func TestRESTMethodNotAllowed(t *testing.T) {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 			req, err := http.NewRequest(tc.method, env.baseURL+tc.path, strings.NewReader("{}"))
 			require.NoError(t, err)
-			resp, err := http.DefaultClient.Do(req)
-			require.NoError(t, err)
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			require.NoError(t, err)
+			resp, body := doHTTP(t, req)
 			require.Equal(t, tc.status, resp.StatusCode, "%s", body)
 			if tc.status == http.StatusMethodNotAllowed {
 				require.Equal(t, http.MethodPost, resp.Header.Get("Allow"))
