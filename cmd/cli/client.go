@@ -20,10 +20,16 @@ import (
 
 // clientFlags are the flags every client command has; each is also RELATA_<NAME>.
 type clientFlags struct {
-	endpoint string
-	insecure bool
-	token    string
-	json     bool
+	endpoint    string
+	insecure    bool
+	token       string
+	json        bool
+	consistency string // --consistency, on the commands that read (addConsistency)
+}
+
+// addConsistency adds --consistency to a command that reads.
+func (f *clientFlags) addConsistency(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.consistency, "consistency", "min", "full, min, exact:ZOOKIE, or a ZOOKIE to read at least as fresh as")
 }
 
 func (f *clientFlags) register(cmd *cobra.Command) {
@@ -155,16 +161,15 @@ func addClientCommands(root *cobra.Command, s *streams) {
 
 func newCheckCmd(s *streams) *cobra.Command {
 	var explain bool
-	var consistency string
 	cmd, f := clientCommand("check OBJECT PERMISSION SUBJECT", "Check a permission: exit 0 allowed, 3 denied",
 		cobra.ExactArgs(3))
 	cmd.Long = "Check whether SUBJECT has PERMISSION on OBJECT, e.g.\n" +
 		"  relata check flow:f1 execute user:anne\n" +
 		"Prints allowed or denied and exits 0 when allowed, 3 when denied, 1 on errors."
 	cmd.Flags().BoolVar(&explain, "explain", false, "print why: the evaluation tree")
-	cmd.Flags().StringVar(&consistency, "consistency", "min", "full, min, exact:ZOOKIE, or a ZOOKIE to read at least as fresh as")
+	f.addConsistency(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cons, err := parseConsistency(consistency)
+		cons, err := parseConsistency(f.consistency)
 		if err != nil {
 			return err
 		}
@@ -231,15 +236,14 @@ func printExplanation(w io.Writer, e *relatav1.Explanation, indent string) {
 }
 
 func newCheckBulkCmd(s *streams) *cobra.Command {
-	var consistency string
 	cmd, f := clientCommand("check-bulk OBJECT#PERMISSION@SUBJECT...", "Check several permissions at one revision",
 		cobra.MinimumNArgs(1))
 	cmd.Long = "Check several permissions at one revision, each written like a tuple:\n" +
 		"  relata check-bulk flow:f1#execute@user:anne flow:f2#execute@user:bob\n" +
 		"Prints one line per check. Exits 0 when all are allowed, 3 when any is denied, 1 on errors."
-	cmd.Flags().StringVar(&consistency, "consistency", "min", "full, min, exact:ZOOKIE, or a ZOOKIE")
+	f.addConsistency(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cons, err := parseConsistency(consistency)
+		cons, err := parseConsistency(f.consistency)
 		if err != nil {
 			return err
 		}
@@ -295,12 +299,11 @@ func newCheckBulkCmd(s *streams) *cobra.Command {
 }
 
 func newExpandCmd(s *streams) *cobra.Command {
-	var consistency string
 	cmd, f := clientCommand("expand OBJECT RELATION", "Print the userset tree of OBJECT#RELATION",
 		cobra.ExactArgs(2))
-	cmd.Flags().StringVar(&consistency, "consistency", "min", "full, min, exact:ZOOKIE, or a ZOOKIE")
+	f.addConsistency(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cons, err := parseConsistency(consistency)
+		cons, err := parseConsistency(f.consistency)
 		if err != nil {
 			return err
 		}
@@ -363,14 +366,13 @@ func printTree(w io.Writer, t *relatav1.ExpandTree, indent string) {
 }
 
 func newLookupResourcesCmd(s *streams) *cobra.Command {
-	var consistency string
 	var limit uint32
 	cmd, f := clientCommand("lookup-resources TYPE PERMISSION SUBJECT", "List the objects of TYPE on which SUBJECT has PERMISSION",
 		cobra.ExactArgs(3))
-	cmd.Flags().StringVar(&consistency, "consistency", "min", "full, min, exact:ZOOKIE, or a ZOOKIE")
+	f.addConsistency(cmd)
 	cmd.Flags().Uint32Var(&limit, "limit", 0, "stop after this many results (0: all)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cons, err := parseConsistency(consistency)
+		cons, err := parseConsistency(f.consistency)
 		if err != nil {
 			return err
 		}
@@ -398,15 +400,15 @@ func newLookupResourcesCmd(s *streams) *cobra.Command {
 }
 
 func newLookupSubjectsCmd(s *streams) *cobra.Command {
-	var consistency, subjectRelation string
+	var subjectRelation string
 	var limit uint32
 	cmd, f := clientCommand("lookup-subjects OBJECT PERMISSION SUBJECT_TYPE[#RELATION]", "List the subjects of SUBJECT_TYPE that have PERMISSION on OBJECT",
 		cobra.ExactArgs(3))
-	cmd.Flags().StringVar(&consistency, "consistency", "min", "full, min, exact:ZOOKIE, or a ZOOKIE")
+	f.addConsistency(cmd)
 	cmd.Flags().StringVar(&subjectRelation, "subject-relation", "", "look up usersets SUBJECT_TYPE:id#RELATION")
 	cmd.Flags().Uint32Var(&limit, "limit", 0, "stop after this many results (0: all)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cons, err := parseConsistency(consistency)
+		cons, err := parseConsistency(f.consistency)
 		if err != nil {
 			return err
 		}
@@ -471,17 +473,17 @@ func newWriteCmd(s *streams, use string, op tuples.Operation, short string) *cob
 }
 
 func newReadCmd(s *streams) *cobra.Command {
-	var consistency, subject string
+	var subject string
 	var limit uint32
 	cmd, f := clientCommand("read [TYPE[:ID][#RELATION]]", "Print the tuples matching a filter, one a line",
 		cobra.MaximumNArgs(1))
 	cmd.Long = "Print the stored tuples matching a filter, one a line in text form, e.g.\n" +
 		"  relata read flow:f1\n  relata read tenant#admin --subject user:anne\n  relata read"
-	cmd.Flags().StringVar(&consistency, "consistency", "min", "full, min, exact:ZOOKIE, or a ZOOKIE")
+	f.addConsistency(cmd)
 	cmd.Flags().StringVar(&subject, "subject", "", "only tuples whose subject matches TYPE[:ID][#RELATION]")
 	cmd.Flags().Uint32Var(&limit, "limit", 0, "stop after this many tuples (0: all)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cons, err := parseConsistency(consistency)
+		cons, err := parseConsistency(f.consistency)
 		if err != nil {
 			return err
 		}

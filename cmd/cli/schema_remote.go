@@ -73,11 +73,10 @@ func newSchemaWriteCmd(s *streams) *cobra.Command {
 }
 
 func newSchemaReadCmd(s *streams) *cobra.Command {
-	var consistency string
 	cmd, f := clientCommand("read", "Print the server's schema", cobra.NoArgs)
-	cmd.Flags().StringVar(&consistency, "consistency", "min", "full, min, exact:ZOOKIE, or a ZOOKIE")
+	f.addConsistency(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cons, err := parseConsistency(consistency)
+		cons, err := parseConsistency(f.consistency)
 		if err != nil {
 			return err
 		}
