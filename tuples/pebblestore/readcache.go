@@ -114,12 +114,15 @@ func (c *readCache) get(dst, key []byte, b uint32, rev tuples.Revision) ([]byte,
 	return v[8:], true
 }
 
-// unchangedSince reports whether no write in (since, rev] touched bucket b. It
-// cannot tell for since below the floor (writes before Open are not recorded) or
-// when the cache is disabled.
+// unchangedSince reports whether no write in (since, rev] touched bucket b: always
+// when since is rev. It cannot tell for since below the floor (writes before Open
+// are not recorded) or when the cache is disabled.
 func (c *readCache) unchangedSince(b uint32, since, rev tuples.Revision) bool {
-	if c == nil || since < c.floor || since > rev {
+	switch {
+	case c == nil || since < c.floor || since > rev:
 		return false
+	case since == rev:
+		return true
 	}
 	return tuples.Revision(c.written[b].Load()) <= since
 }

@@ -266,6 +266,7 @@ func TestScopeTracker(t *testing.T) {
 	require.True(t, tr(r3).UnchangedSince(fwd, r3))
 	require.True(t, tr(r3).UnchangedSince(rev, r1), "user:a's memberships did not change")
 	require.False(t, tr(r2).UnchangedSince(fwd, r3), "since after the reader's revision")
+	require.True(t, tr(r1).UnchangedSince(fwd, r1), "a reader's own revision, whatever came later")
 
 	r4 := tuplestest.Write(t, s, tuples.OpDelete, "doc:1#viewer@user:a")
 	require.False(t, tr(r4).UnchangedSince(rev, r3), "a delete changes user:a's memberships")
