@@ -29,7 +29,7 @@ func TestCacheAcrossRevisions(t *testing.T) {
 		compiled++
 		st := openStore(t)
 		r := st.load(t, s, randomTuples(rng, s, 4+rng.IntN(20)))
-		live := e2eTuples(t, ctx, r)
+		live := liveTuples(t, ctx, r)
 		long := New(Options{Concurrency: 1 + rng.IntN(4)})
 		if i%2 == 1 {
 			long.smallRelation = 0
@@ -103,7 +103,7 @@ func TestCacheAcrossRevisions(t *testing.T) {
 			revs = append(revs, rev)
 			head, err := st.ReaderAt(ctx, rev)
 			require.NoError(t, err)
-			live = e2eTuples(t, ctx, head)
+			live = liveTuples(t, ctx, head)
 			compare(head, 150)
 			old, err := st.ReaderAt(ctx, revs[rng.IntN(len(revs))])
 			require.NoError(t, err)
@@ -165,8 +165,8 @@ func TestCacheReusedAcrossRevisions(t *testing.T) {
 	require.True(t, ok)
 }
 
-// e2eTuples returns every live tuple r reads.
-func e2eTuples(t *testing.T, ctx context.Context, r tuples.Reader) []tuples.Tuple {
+// liveTuples returns every live tuple r reads.
+func liveTuples(t *testing.T, ctx context.Context, r tuples.Reader) []tuples.Tuple {
 	t.Helper()
 	var out []tuples.Tuple
 	for tup, err := range r.Read(ctx, tuples.Filter{}, nil) {
