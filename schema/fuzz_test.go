@@ -6,14 +6,22 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/relata/relata/internal/conformance"
 )
 
 // FuzzParse checks that no input makes the parser, checker or formatter panic or hang,
 // and that formatting anything that parses gives source that parses to the same tree
 // (and compiles to the same rewrites), and is a fixed point of the formatter.
 func FuzzParse(f *testing.F) {
-	for _, cs := range conformanceSchemas(f) {
-		f.Add([]byte(cs.schema))
+	// The conformance schemas are seeds when they are there (see internal/conformance);
+	// the fuzz test runs without them on the seeds below.
+	if dir, err := conformance.Lookup(); err == nil {
+		for _, cs := range conformanceSchemas(f, dir) {
+			f.Add([]byte(cs.schema))
+		}
+	} else if !conformance.IsAbsent(err) {
+		f.Fatal(err)
 	}
 	for _, dir := range []string{"format", "errors", "compile"} {
 		files, _ := filepath.Glob(filepath.Join("testdata", dir, "*.zed"))

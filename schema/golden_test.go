@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/relata/relata/internal/conformance"
 )
 
 // goldenInputs returns the .zed files of testdata/dir.
@@ -77,21 +79,19 @@ func TestCompileGolden(t *testing.T) {
 	}
 }
 
-// conformanceDir is ../shared/conformance beside the repository.
-var conformanceDir = filepath.Join("..", "..", "shared", "conformance")
-
 type conformanceSchema struct {
 	file   string
 	schema string
 }
 
-// conformanceSchemas reads the schema: block of every conformance file.
-func conformanceSchemas(t testing.TB) []conformanceSchema {
+// conformanceSchemas reads the schema: block of every conformance file in dir (see
+// package internal/conformance).
+func conformanceSchemas(t testing.TB, dir string) []conformanceSchema {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(conformanceDir, "spicedb", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(dir, "spicedb", "*.yaml"))
 	require.NoError(t, err)
 	if len(files) == 0 {
-		t.Fatalf("no conformance files in %s: the repository expects ../shared/conformance beside it", conformanceDir)
+		t.Fatalf("no conformance files in %s", filepath.Join(dir, "spicedb"))
 	}
 	var out []conformanceSchema
 	for _, f := range files {
@@ -119,7 +119,7 @@ func usesCaveatsOrExpiration(src string) bool {
 // parse → format → parse gives the same compiled tree.
 func TestConformanceRoundTrip(t *testing.T) {
 	t.Parallel()
-	schemas := conformanceSchemas(t)
+	schemas := conformanceSchemas(t, conformance.Dir(t))
 	require.GreaterOrEqual(t, len(schemas), 25)
 	for _, cs := range schemas {
 		t.Run(cs.file, func(t *testing.T) {

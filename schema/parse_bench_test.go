@@ -6,13 +6,15 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/relata/relata/internal/conformance"
 )
 
 // BenchmarkCompileConformance compiles the largest schema of the conformance suite
 // that Relata accepts (target: ≤ 1 ms).
 func BenchmarkCompileConformance(b *testing.B) {
 	var largest conformanceSchema
-	for _, cs := range conformanceSchemas(b) {
+	for _, cs := range conformanceSchemas(b, conformance.Dir(b)) {
 		if !usesCaveatsOrExpiration(cs.schema) && len(cs.schema) > len(largest.schema) {
 			largest = cs
 		}

@@ -8,10 +8,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-)
 
-// conformanceDir holds SpiceDB's consistency-test validation files, beside the repo.
-var conformanceDir = filepath.Join("..", "..", "..", "shared", "conformance", "spicedb")
+	"github.com/relata/relata/internal/conformance"
+)
 
 // expectedFailures lists the conformance files that fail because they use a feature
 // Relata does not implement yet, with that feature. The list only shrinks: the test
@@ -29,6 +28,7 @@ var expectedFailures = map[string]string{
 }
 
 func TestConformance(t *testing.T) {
+	conformanceDir := filepath.Join(conformance.Dir(t), "spicedb")
 	files, err := filepath.Glob(filepath.Join(conformanceDir, "*.yaml"))
 	require.NoError(t, err)
 	require.NotEmpty(t, files, "no conformance files in %s", conformanceDir)

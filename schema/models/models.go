@@ -1,5 +1,5 @@
 // Package models embeds the permission models Relata ships: five schemas drawn from the
-// permission documentation of workflow-automation platforms (see ../shared/models.md) and
+// permission documentation of workflow-automation platforms (see docs/models.md) and
 // the default model, workflow-platform, that `relata serve` loads into an empty store.
 // Each model NAME has a schema, NAME.zed, and a validation file, NAME.yaml, whose
 // assertions pin the model's permission tables; docs/models.md describes every model.
