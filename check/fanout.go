@@ -1,0 +1,129 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"sync"
+)
+
+// task evaluates one branch.
+type task func(ctx context.Context) (outcome, error)
+
+// fanOut evaluates tasks and combines them: the result is stopOn as soon as one task
+// answers stopOn (union and `any` stop at the first true, intersection and `all` at the
+// first false), and !stopOn when none does. Tasks run in extra goroutines while the
+// request's budget allows and in the calling goroutine otherwise; the others are
+// cancelled once the answer is decided, and fanOut returns only after all of them have.
+// An error is returned only when no task decided the answer.
+func (q *request) fanOut(parent context.Context, exp *Explanation, tasks iter.Seq2[task, error], stopOn bool) (outcome, error) {
+	// Tasks run in the calling goroutine until one is spawned; only then is a
+	// cancellable context needed to stop the spawned ones early.
+	ctx := parent
+	cancel := func() {}
+	defer func() { cancel() }()
+	var (
+		wg sync.WaitGroup
+		mu struct {
+			sync.Mutex
+			decided  bool
+			decision outcome
+			combined outcome
+			err      error
+			children []*Explanation
+		}
+	)
+	mu.combined.ok = !stopOn
+	record := func(o outcome, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if mu.decided {
+			return
+		}
+		if err != nil {
+			if mu.err == nil {
+				mu.err = err
+			}
+			return
+		}
+		if o.exp != nil {
+			mu.children = append(mu.children, o.exp)
+		}
+		if o.ok == stopOn {
+			mu.decided = true
+			mu.decision = o
+			cancel()
+			return
+		}
+		mu.combined.merge(o)
+	}
+	decided := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return mu.decided
+	}
+	for t, err := range tasks {
+		if err != nil {
+			record(outcome{}, err)
+			break
+		}
+		if decided() {
+			break
+		}
+		if ctx.Err() != nil {
+			record(outcome{}, ctx.Err())
+			break
+		}
+		// A task gets its own goroutine only when both the request's budget and the
+		// engine's have room: under load every CPU is busy with other requests, and a
+		// goroutine per task would only add scheduling, contexts and stack growth.
+		spawn := false
+		select {
+		case q.sem <- struct{}{}:
+			select {
+			case q.e.spawn <- struct{}{}:
+				spawn = true
+			default:
+				<-q.sem
+			}
+		default:
+		}
+		switch {
+		case spawn:
+			if ctx == parent {
+				var c context.CancelFunc
+				ctx, c = context.WithCancel(parent)
+				mu.Lock()
+				cancel = c
+				mu.Unlock()
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-q.e.spawn; <-q.sem }()
+				defer func() {
+					if p := recover(); p != nil {
+						record(outcome{}, fmt.Errorf("check: panic during evaluation: %v", p))
+					}
+				}()
+				record(t(ctx))
+			}()
+		default:
+			record(t(ctx))
+		}
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	var out outcome
+	switch {
+	case mu.decided:
+		out = outcome{ok: stopOn}
+		out.merge(mu.decision)
+	case mu.err != nil:
+		return outcome{}, mu.err
+	default:
+		out = mu.combined
+	}
+	return finish(exp, out, "", mu.children...), nil
+}

@@ -1,0 +1,89 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+
+	"github.com/relata/relata/tuples"
+)
+
+// request is the state of one request: the snapshot, the schema and the per-request
+// goroutine budget. It is shared by the goroutines of the request.
+type request struct {
+	e       *Engine
+	r       tuples.Reader
+	c       *compiled
+	rev     string          // the read revision, in flight keys
+	revNum  tuples.Revision // the read revision
+	explain bool
+	// tracker names the scopes of reads when the reader can (see deps.go).
+	tracker tuples.ScopeTracker
+	// sem holds a token for every extra goroutine the request runs; when it is full,
+	// work runs in the calling goroutine instead, so the fan-out is bounded and never
+	// deadlocks.
+	sem chan struct{}
+	// memo, when not nil, holds this request's sub-problem answers that no cycle cut
+	// touched (lookups check many candidates in one request).
+	memo struct {
+		sync.Mutex
+		m map[string]memoEntry
+	}
+	// members memoizes, per monotone userset node, the ids whose userset holds the
+	// request's subject (see memberships). A request has one subject.
+	members struct {
+		sync.Mutex
+		byNode map[relKey]*membership
+	}
+}
+
+// membership is the memoized answer of memberships for one node.
+type membership struct {
+	mu   sync.Mutex // held while computing; guards ids, cut, deps and done
+	ids  map[string]bool
+	cut  *MaxDepthError // non-nil when the depth limit cut the walk short
+	deps deps           // the scopes the walk read
+	done bool
+}
+
+// memoEntry is a request-local answer and the scopes it depends on.
+type memoEntry struct {
+	ok   bool
+	deps deps
+}
+
+func (e *Engine) newRequest(r tuples.Reader, c *compiled, explain bool) *request {
+	q := &request{e: e, r: r, c: c, rev: strconv.FormatUint(uint64(r.Revision()), 10), revNum: r.Revision(), explain: explain}
+	q.tracker, _ = r.(tuples.ScopeTracker)
+	if !explain && e.opts.Concurrency > 1 {
+		q.sem = make(chan struct{}, e.opts.Concurrency-1)
+	}
+	return q
+}
+
+// key is the cache, memo and deduplication key of a sub-problem under this request's
+// schema (not its revision: see deps.go).
+func (q *request) key(obj tuples.ObjectRef, rel string, subj tuples.SubjectRef) string {
+	b := make([]byte, 0, len(q.c.revText)+len(obj.Type)+len(obj.ID)+len(rel)+len(subj.Object.Type)+len(subj.Object.ID)+len(subj.Relation)+8)
+	b = append(b, q.c.revText...)
+	b = append(b, '|')
+	b = append(b, obj.Type...)
+	b = append(b, ':')
+	b = append(b, obj.ID...)
+	b = append(b, '#')
+	b = append(b, rel...)
+	b = append(b, '@')
+	b = append(b, subj.Object.Type...)
+	b = append(b, ':')
+	b = append(b, subj.Object.ID...)
+	if subj.Relation != "" {
+		b = append(b, '#')
+		b = append(b, subj.Relation...)
+	}
+	return string(b)
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
