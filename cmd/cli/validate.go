@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/relata/relata/check/validationfile"
+	"github.com/relata/relata/validation"
 )
 
 // addValidateCommand registers `relata validate FILE...`.
@@ -42,7 +42,7 @@ file instead: {"file":…,"ok":…,"problems":[{"line":…,"message":…}]}.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			failed := 0
 			for _, path := range args {
-				problems, err := validationfile.RunFile(cmd.Context(), path)
+				problems, err := validation.RunFile(cmd.Context(), path)
 				if err != nil {
 					return fmt.Errorf("validate %s: %w", path, err)
 				}

@@ -22,19 +22,19 @@ func TestValidateCommand(t *testing.T) {
 	}{
 		{"passing", []string{"validate", "../../check/testdata/semantics.yaml"}, ExitOK,
 			"../../check/testdata/semantics.yaml: ok\n", ""},
-		{"failing", []string{"validate", "../../check/validationfile/testdata/failing_assertions.yaml"}, ExitError,
-			"", "../../check/validationfile/testdata/failing_assertions.yaml:14: assertTrue failed: doc:1#view@user:bob: expected true, got false\n"},
+		{"failing", []string{"validate", "../../validation/testdata/failing_assertions.yaml"}, ExitError,
+			"", "../../validation/testdata/failing_assertions.yaml:14: assertTrue failed: doc:1#view@user:bob: expected true, got false\n"},
 		{"no files", []string{"validate"}, ExitUsage, "", "requires at least 1 arg"},
-		{"several files", []string{"validate", "../../check/testdata/semantics.yaml", "../../check/validationfile/testdata/failing.yaml"}, ExitError,
-			"../../check/testdata/semantics.yaml: ok\n", "../../check/validationfile/testdata/failing.yaml:10: relationship doc:1#editor@user:tom"},
-		{"summary", []string{"validate", "../../check/testdata/semantics.yaml", "../../check/validationfile/testdata/failing.yaml"}, ExitError,
+		{"several files", []string{"validate", "../../check/testdata/semantics.yaml", "../../validation/testdata/failing.yaml"}, ExitError,
+			"../../check/testdata/semantics.yaml: ok\n", "../../validation/testdata/failing.yaml:10: relationship doc:1#editor@user:tom"},
+		{"summary", []string{"validate", "../../check/testdata/semantics.yaml", "../../validation/testdata/failing.yaml"}, ExitError,
 			"../../check/testdata/semantics.yaml: ok\n", "1 of 2 files failed\n"},
-		{"wrong expected set", []string{"validate", "../../check/validationfile/testdata/validation_sets.yaml"}, ExitError,
+		{"wrong expected set", []string{"validate", "../../validation/testdata/validation_sets.yaml"}, ExitError,
 			"", "validation_sets.yaml:17: validation: doc:1#view: expected subjects [user:a], [user:c]; got [user:a], [user:b]\n"},
 		{"json passing", []string{"validate", "--json", "../../check/testdata/semantics.yaml"}, ExitOK,
 			`{"file":"../../check/testdata/semantics.yaml","ok":true,"problems":[]}` + "\n", ""},
-		{"json failing", []string{"validate", "--json", "../../check/validationfile/testdata/failing.yaml"}, ExitError,
-			`{"file":"../../check/validationfile/testdata/failing.yaml","ok":false,"problems":[{"line":10,"message":"relationship doc:1#editor@user:tom: schema: type doc has no relation or permission editor"}]}` + "\n", ""},
+		{"json failing", []string{"validate", "--json", "../../validation/testdata/failing.yaml"}, ExitError,
+			`{"file":"../../validation/testdata/failing.yaml","ok":false,"problems":[{"line":10,"message":"relationship doc:1#editor@user:tom: schema: type doc has no relation or permission editor"}]}` + "\n", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

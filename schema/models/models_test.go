@@ -9,11 +9,11 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/relata/relata/check"
-	"github.com/relata/relata/check/validationfile"
 	"github.com/relata/relata/schema"
 	"github.com/relata/relata/schema/models"
 	"github.com/relata/relata/tuples"
 	"github.com/relata/relata/tuples/pebblestore"
+	"github.com/relata/relata/validation"
 	"github.com/stretchr/testify/require"
 )
 
@@ -70,21 +70,21 @@ func TestValidationFiles(t *testing.T) {
 			data, err := models.ValidationFile(name)
 			require.NoError(t, err)
 			require.True(t, bytes.Contains(data, []byte("\nschemaFile: "+name+".zed\n")), "schemaFile must be %s.zed", name)
-			f, err := validationfile.Parse(name+".yaml", data)
+			f, err := validation.Parse(name+".yaml", data)
 			require.NoError(t, err)
 			require.NotEmpty(t, f.Relationships)
 			var trues, falses int
 			for _, a := range f.Assertions {
 				switch a.Kind {
-				case validationfile.AssertTrue:
+				case validation.AssertTrue:
 					trues++
-				case validationfile.AssertFalse:
+				case validation.AssertFalse:
 					falses++
 				}
 			}
 			require.Positive(t, trues)
 			require.Positive(t, falses)
-			problems, err := validationfile.Run(ctx, f)
+			problems, err := validation.Run(ctx, f)
 			require.NoError(t, err)
 			for _, p := range problems {
 				t.Error(p)
@@ -256,7 +256,7 @@ func loadModel(t *testing.T, name string) (*pebblestore.Store, tuples.Revision) 
 	require.NoError(t, err)
 	data, err := models.ValidationFile(name)
 	require.NoError(t, err)
-	f, err := validationfile.Parse(name+".yaml", data)
+	f, err := validation.Parse(name+".yaml", data)
 	require.NoError(t, err)
 	st, err := pebblestore.Open("models", &pebblestore.Options{FS: vfs.NewMem(), GCInterval: -1})
 	require.NoError(t, err)

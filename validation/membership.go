@@ -1,4 +1,4 @@
-package validationfile
+package validation
 
 import (
 	"context"

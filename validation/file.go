@@ -1,4 +1,4 @@
-// Package validationfile runs zed-style validation files (design §8) offline: it loads
+// Package validation runs zed-style validation files (design §8) offline: it loads
 // the schema and relationships into an in-memory Pebble store and checks every
 // assertion and expected subject set with the engine. It backs `relata validate`, the
 // engine's own YAML tests and the SpiceDB conformance suite.
@@ -10,7 +10,7 @@
 // SpiceDB's notation, `[user:tom] is <document:1#viewer>`). Caveats and expiration are
 // not supported yet: files using them fail with that message, never pass. As in zed, a
 // file may not set both schema and schemaFile, nor write one relationship twice.
-package validationfile
+package validation
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package validationfile
+package validation
 
 import (
 	"context"
@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite the .golden files in testdata")
 
 // TestEngineSemantics runs the engine's validation files (check/testdata): they pass.
 func TestEngineSemantics(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("..", "testdata", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join("..", "check", "testdata", "*.yaml"))
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
 	for _, path := range files {

@@ -1,4 +1,4 @@
-package validationfile
+package validation
 
 import (
 	"context"
@@ -25,7 +25,7 @@ func TestMembershipAgreesWithCheck(t *testing.T) {
 	ctx := context.Background()
 	for _, name := range models.Names() {
 		t.Run(name, func(t *testing.T) {
-			f, err := ReadFile(filepath.Join("..", "..", "schema", "models", name+".yaml"))
+			f, err := ReadFile(filepath.Join("..", "schema", "models", name+".yaml"))
 			require.NoError(t, err)
 			st, err := pebblestore.Open("m", &pebblestore.Options{FS: vfs.NewMem(), GCInterval: -1})
 			require.NoError(t, err)
