@@ -39,16 +39,20 @@ const (
 	// ALREADY_EXISTS
 	ReasonAlreadyExists = "TUPLE_ALREADY_EXISTS"
 	// RESOURCE_EXHAUSTED
-	ReasonMaxDepth = "MAX_DEPTH_EXCEEDED"
+	ReasonMaxDepth    = "MAX_DEPTH_EXCEEDED"
+	ReasonStorageFull = "STORAGE_FULL" // the disk is full: writes fail, reads go on
 	// UNAUTHENTICATED
 	ReasonUnauthenticated = "UNAUTHENTICATED"
+	// PERMISSION_DENIED: the caller lacks the scope the call needs; metadata scope
+	ReasonMissingScope = "MISSING_SCOPE"
 	// UNIMPLEMENTED (REST: 405 for a method other than POST on an API route)
 	ReasonMethodNotAllowed = "METHOD_NOT_ALLOWED"
 	// others
-	ReasonUnavailable = "UNAVAILABLE"
-	ReasonCanceled    = "CANCELED"
-	ReasonDeadline    = "DEADLINE_EXCEEDED"
-	ReasonInternal    = "INTERNAL"
+	ReasonUnavailable  = "UNAVAILABLE"
+	ReasonStorageError = "STORAGE_ERROR" // UNAVAILABLE: the store cannot write (I/O error)
+	ReasonCanceled     = "CANCELED"
+	ReasonDeadline     = "DEADLINE_EXCEEDED"
+	ReasonInternal     = "INTERNAL"
 )
 
 // classify maps a domain error to its code, reason and extra metadata. It is the one

@@ -59,19 +59,21 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 	limit := int64(s.cfg.MaxMessageBytes)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.serveHealthz)
-	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /readyz", s.serveReadyz)
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := s.authHTTP(w, r, restFail(gw, w, r)); !ok {
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(relatav1.OpenAPI())
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// The token first, so that a caller without it learns nothing from the
-		// answers about the body (the gRPC interceptor checks it again).
-		if s.cfg.PresharedKey != "" {
-			if err := s.checkBearer(r.Header.Values("Authorization")); err != nil {
-				_, m := runtime.MarshalerForRequest(gw, r)
-				runtime.HTTPError(r.Context(), gw, m, w, r, err)
-				return
-			}
+		// answers about the body (the gRPC interceptor checks it again, and the
+		// scope).
+		r, ok := s.authHTTP(w, r, restFail(gw, w, r))
+		if !ok {
+			return
 		}
 		if r.ContentLength > limit {
 			_, m := runtime.MarshalerForRequest(gw, r)
@@ -86,6 +88,14 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 		gw.ServeHTTP(&streamStatusWriter{ResponseWriter: w, state: st}, r)
 	})
 	return mux, nil
+}
+
+// restFail returns a function that answers r with err as the gateway answers errors.
+func restFail(gw *runtime.ServeMux, w http.ResponseWriter, r *http.Request) func(error) {
+	return func(err error) {
+		_, m := runtime.MarshalerForRequest(gw, r)
+		runtime.HTTPError(r.Context(), gw, m, w, r, err)
+	}
 }
 
 // serveHealthz answers 200 {"status":"SERVING"} while the store answers, else 503.

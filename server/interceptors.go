@@ -2,66 +2,18 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"log/slog"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
 // Interceptors, outermost first: recover (a panic becomes INTERNAL), log (one slog
 // record per call: Debug when it succeeds, Warn for server-side failures, Info for
-// client errors), auth (the preshared key).
-
-// authExempt reports whether a method is served without a token: health checks.
-func authExempt(method string) bool {
-	return strings.HasPrefix(method, "/grpc.health.v1.Health/")
-}
-
-// authenticate checks the "authorization: Bearer KEY" metadata against the preshared key.
-func (s *Server) authenticate(ctx context.Context, method string) error {
-	if s.cfg.PresharedKey == "" || authExempt(method) {
-		return nil
-	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	return s.checkBearer(md.Get("authorization"))
-}
-
-// checkBearer checks the values of an authorization header (gRPC metadata or HTTP)
-// against the preshared key, which must be set.
-func (s *Server) checkBearer(vals []string) error {
-	if len(vals) == 0 {
-		return newStatus(codes.Unauthenticated, ReasonUnauthenticated,
-			"server: missing bearer token: send \"authorization: Bearer KEY\"", nil)
-	}
-	token, ok := strings.CutPrefix(vals[0], "Bearer ")
-	if !ok {
-		token, ok = strings.CutPrefix(vals[0], "bearer ")
-	}
-	if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.cfg.PresharedKey)) != 1 {
-		return newStatus(codes.Unauthenticated, ReasonUnauthenticated, "server: invalid bearer token", nil)
-	}
-	return nil
-}
-
-func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := s.authenticate(ctx, info.FullMethod); err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
-}
-
-func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if err := s.authenticate(ss.Context(), info.FullMethod); err != nil {
-		return err
-	}
-	return handler(srv, ss)
-}
+// client errors), auth (credentials and scopes, auth.go).
 
 // panicError turns a recovered panic into INTERNAL and logs its stack.
 func (s *Server) panicError(ctx context.Context, method string, p any) error {

@@ -63,10 +63,15 @@ type Config struct {
 	GRPCAddr string
 	// HTTPAddr is the REST listen address; default ":8080".
 	HTTPAddr string
-	// PresharedKey, when set, is required as "Authorization: Bearer KEY" on every gRPC
-	// call (metadata) and REST request, except health checks, /healthz and
-	// /openapi.json.
+	// PresharedKey, when set, is a bearer token with every scope. With it, KeysFile or
+	// OIDC set, every gRPC call (metadata) and REST request but the health checks
+	// (gRPC health, /healthz, /readyz) needs "Authorization: Bearer TOKEN" (auth.go).
 	PresharedKey string
+	// KeysFile is a YAML file of named keys (by SHA-256) and their scopes, reloaded
+	// when it changes and on ReloadKeys (docs/security.md).
+	KeysFile string
+	// OIDC, when set, accepts JWT bearer tokens of an OpenID Connect issuer.
+	OIDC *OIDCConfig
 	// Quantization bounds how old a minimize_latency read's revision may be; default
 	// 5 s. A negative value makes minimize_latency read the head revision.
 	Quantization time.Duration
@@ -127,6 +132,7 @@ type Server struct {
 	httpLis net.Listener
 	grpc    *grpc.Server
 	health  *health.Server
+	auth    *authenticator
 	revs    *revisionPicker
 	schemas *schemaCache
 	// stopping is closed when shutdown begins, so that endless streams (Watch) end
@@ -149,6 +155,9 @@ func New(cfg Config) (*Server, error) {
 		stopping: make(chan struct{}),
 	}
 	var err error
+	if s.auth, err = newAuthenticator(cfg); err != nil {
+		return nil, err
+	}
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("server: gRPC listener: %w", err)
 	}
@@ -240,6 +249,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.shutdown(httpSrv)
 		return nil
 	})
+	s.watchCredentials(gctx, g)
 	return g.Wait()
 }
 

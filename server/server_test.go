@@ -777,7 +777,7 @@ func TestAuth(t *testing.T) {
 			}
 		})
 	}
-	// Health and the OpenAPI document need no token.
+	// Health needs no token; the OpenAPI document does (TestOpenWithoutCredentials).
 	h, err := healthpb.NewHealthClient(env.conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
 	require.NoError(t, err)
 	require.Equal(t, healthpb.HealthCheckResponse_SERVING, h.GetStatus())
@@ -787,7 +787,10 @@ func TestAuth(t *testing.T) {
 		require.Equal(t, healthpb.HealthCheckResponse_SERVING, h.GetStatus(), svc)
 	}
 	for _, path := range []string{"/healthz", "/openapi.json"} {
-		resp, err := http.Get(env.baseURL + path)
+		req, err := http.NewRequest(http.MethodGet, env.baseURL+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer sekret")
+		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +32,11 @@ type serveFlags struct {
 	grpcAddr     string
 	httpAddr     string
 	presharedKey string
+	keysFile     string
+	oidcIssuer   string
+	oidcAudience string
+	oidcJWKSFile string
+	oidcJWKSURL  string
 	schemaFile   string
 	model        string
 	maxDepth     int
@@ -64,7 +70,12 @@ e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
 	fl.StringVar(&f.dataDir, "data-dir", "./relata-data", "directory of the Pebble database")
 	fl.StringVar(&f.grpcAddr, "grpc-addr", server.DefaultGRPCAddr, "gRPC listen address")
 	fl.StringVar(&f.httpAddr, "http-addr", server.DefaultHTTPAddr, "REST listen address")
-	fl.StringVar(&f.presharedKey, "preshared-key", "", "require \"Authorization: Bearer KEY\" on every request")
+	fl.StringVar(&f.presharedKey, "preshared-key", "", "require \"Authorization: Bearer KEY\" on every request (this key has every scope)")
+	fl.StringVar(&f.keysFile, "keys-file", "", "`FILE` of named keys (by SHA-256) and their scopes; reloaded on change and on SIGHUP (docs/security.md)")
+	fl.StringVar(&f.oidcIssuer, "oidc-issuer", "", "accept JWT bearer tokens of this OIDC issuer (its \"iss\")")
+	fl.StringVar(&f.oidcAudience, "oidc-audience", "", "the \"aud\" a JWT must name (with --oidc-issuer)")
+	fl.StringVar(&f.oidcJWKSFile, "oidc-jwks-file", "", "JSON Web Key Set `FILE` of the OIDC issuer; reloaded on change and on SIGHUP")
+	fl.StringVar(&f.oidcJWKSURL, "oidc-jwks-url", "", "JSON Web Key Set `URL` of the OIDC issuer; fetched every 5 minutes and on an unknown key id")
 	fl.StringVar(&f.schemaFile, "schema", "", "schema file to write at start")
 	fl.StringVar(&f.model, "model", "", "`NAME` of a bundled model to write at start (list them with: relata schema models)")
 	fl.IntVar(&f.maxDepth, "max-depth", 50, "recursion limit of checks and lookups")
@@ -79,6 +90,10 @@ e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
 func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 	if f.schemaFile != "" && f.model != "" {
 		return usageError("serve: --schema and --model exclude each other")
+	}
+	oidc, err := f.oidcConfig()
+	if err != nil {
+		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
@@ -125,6 +140,8 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 		GRPCAddr:     f.grpcAddr,
 		HTTPAddr:     f.httpAddr,
 		PresharedKey: f.presharedKey,
+		KeysFile:     f.keysFile,
+		OIDC:         oidc,
 		Quantization: f.quantization,
 		Logger:       log,
 	})
@@ -141,9 +158,11 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 		}
 		return oneLine(errors.New("serve: schema not loaded: " + msg))
 	}
-	if f.presharedKey == "" {
-		log.Warn("relata: no --preshared-key: every request is accepted without a token")
+	if f.presharedKey == "" && f.keysFile == "" && oidc == nil {
+		log.Warn("relata: no --preshared-key, --keys-file or --oidc-issuer: every request is accepted without a token")
 	}
+	stopReload := reloadOnSIGHUP(ctx, log, srv)
+	defer stopReload()
 	if f.pprof != "" {
 		stop, err := servePprof(ctx, log, f.pprof)
 		if err != nil {
@@ -152,6 +171,45 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 		defer stop()
 	}
 	return srv.Serve(ctx)
+}
+
+// oidcConfig returns the OIDC configuration of the --oidc-* flags, nil when none is
+// given, and a usage error when they are incomplete.
+func (f *serveFlags) oidcConfig() (*server.OIDCConfig, error) {
+	if f.oidcIssuer == "" && f.oidcAudience == "" && f.oidcJWKSFile == "" && f.oidcJWKSURL == "" {
+		return nil, nil
+	}
+	switch {
+	case f.oidcIssuer == "" || f.oidcAudience == "":
+		return nil, usageError("serve: OIDC needs both --oidc-issuer and --oidc-audience")
+	case (f.oidcJWKSFile == "") == (f.oidcJWKSURL == ""):
+		return nil, usageError("serve: OIDC needs exactly one of --oidc-jwks-file and --oidc-jwks-url")
+	}
+	return &server.OIDCConfig{Issuer: f.oidcIssuer, Audience: f.oidcAudience, JWKSFile: f.oidcJWKSFile, JWKSURL: f.oidcJWKSURL}, nil
+}
+
+// reloadOnSIGHUP reloads the keys file and the OIDC key set on SIGHUP until stop is
+// called.
+func reloadOnSIGHUP(ctx context.Context, log *slog.Logger, srv *server.Server) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				if err := srv.ReloadKeys(ctx); err != nil {
+					log.ErrorContext(ctx, "relata: SIGHUP: credentials not reloaded", "err", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
 }
 
 // servePprof serves net/http/pprof's handlers on addr (its own listener and mux, never

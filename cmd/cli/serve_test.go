@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"os"
@@ -130,7 +132,9 @@ func TestServe(t *testing.T) {
 	code, body = httpDo(t, "POST", base+"/v1/check", strings.Replace(check("anne"), `"flow"`, `"flw"`, 1), "K")
 	require.Equal(t, 404, code, body)
 	require.Contains(t, body, "UNKNOWN_TYPE")
-	code, body = httpDo(t, "GET", base+"/openapi.json", "", "")
+	code, _ = httpDo(t, "GET", base+"/openapi.json", "", "")
+	require.Equal(t, 401, code, "the OpenAPI document needs a token")
+	code, body = httpDo(t, "GET", base+"/openapi.json", "", "K")
 	require.Equal(t, 200, code)
 	require.Contains(t, body, `"/v1/check"`)
 	code, body = httpDo(t, "GET", base+"/healthz", "", "")
@@ -159,6 +163,41 @@ func TestServeFlags(t *testing.T) {
 	p := startServe(t, "--data-dir", t.TempDir())
 	require.Contains(t, p.logs.String(), "model tenant-roles")
 	require.Equal(t, ExitOK, p.stop())
+}
+
+// TestServeKeysFile: with --keys-file, a read-only key checks and is refused a write
+// with 403 MISSING_SCOPE; a bad keys file stops serve with exit 1 naming the entry;
+// incomplete OIDC flags are a usage error.
+func TestServeKeysFile(t *testing.T) {
+	dir := t.TempDir()
+	keys := dir + "/keys.yaml"
+	sum := func(k string) string {
+		s := sha256.Sum256([]byte(k))
+		return hex.EncodeToString(s[:])
+	}
+	require.NoError(t, os.WriteFile(keys, []byte("keys:\n"+
+		"  - name: flow-runtime\n    sha256: "+sum("reader")+"\n    scopes: [read]\n"+
+		"  - name: admin-console\n    sha256: "+sum("admin")+"\n    scopes: [read, write, schema, admin]\n"), 0o600))
+	p := startServe(t, "--data-dir", dir+"/data", "--keys-file", keys)
+	base := "http://" + p.httpAddr
+	check := `{"object":{"type":"flow","id":"f"},"permission":"execute","subject":{"object":{"type":"user","id":"anne"}}}`
+	write := `{"updates":[{"operation":"TOUCH","tuple":{"object":{"type":"tenant","id":"acme"},"relation":"viewer","subject":{"object":{"type":"user","id":"bob"}}}}]}`
+	code, body := httpDo(t, "POST", base+"/v1/check", check, "reader")
+	require.Equal(t, 200, code, body)
+	code, body = httpDo(t, "POST", base+"/v1/tuples/write", write, "reader")
+	require.Equal(t, 403, code, body)
+	require.Contains(t, body, "MISSING_SCOPE")
+	code, body = httpDo(t, "POST", base+"/v1/tuples/write", write, "admin")
+	require.Equal(t, 200, code, body)
+	code, _ = httpDo(t, "POST", base+"/v1/check", check, "")
+	require.Equal(t, 401, code)
+	require.Equal(t, ExitOK, p.stop())
+
+	require.NoError(t, os.WriteFile(keys, []byte("keys:\n  - name: x\n    sha256: nothex\n    scopes: [read]\n"), 0o600))
+	out := runCLI("serve --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --data-dir "+dir+"/data --keys-file "+keys, "")
+	require.Contains(t, out, "keys[0] (x): sha256")
+	require.True(t, strings.HasSuffix(out, "exit 1\n"), out)
+	require.Contains(t, runCLI("serve --oidc-issuer https://idp --data-dir "+dir+"/data", ""), "--oidc-audience\nexit 2")
 }
 
 func TestServeLockedDataDir(t *testing.T) {
