@@ -20,6 +20,17 @@ type CheckRequest struct {
 type CheckResult struct {
 	Allowed     bool
 	Explanation *Explanation
+	// Stats counts the work the check did, for metrics and traces.
+	Stats CheckStats
+}
+
+// CheckStats counts the work of one check.
+type CheckStats struct {
+	// Dispatches is the number of sub-problems (object#relation for the subject) the
+	// check evaluated or found in the cache, the request's own included.
+	Dispatches int64
+	// Reads is the number of store reads (point lookups and scans) it made.
+	Reads int64
 }
 
 // Explanation is a tree saying why a check answered as it did.
@@ -55,7 +66,8 @@ func (e *Engine) check(ctx context.Context, r tuples.Reader, c *compiled, req Ch
 	if err != nil {
 		return CheckResult{}, err
 	}
-	return CheckResult{Allowed: out.ok, Explanation: out.exp}, nil
+	return CheckResult{Allowed: out.ok, Explanation: out.exp,
+		Stats: CheckStats{Dispatches: q.dispatches.Load(), Reads: q.reads.Load()}}, nil
 }
 
 // validateCheck reports the first unknown name in req.

@@ -73,6 +73,7 @@ func (out *outcome) merge(o outcome) {
 
 // checkRel answers whether subj is in obj#rel: one sub-problem, i.e. one frame.
 func (q *request) checkRel(ctx context.Context, pos at, obj tuples.ObjectRef, rel string, subj tuples.SubjectRef) (outcome, error) {
+	q.dispatches.Add(1)
 	// A userset subject has the permission when that exact userset is reached.
 	if subj.IsUserset() && subj.Object == obj && subj.Relation == rel {
 		return finish(q.explainNode(obj.String()+"#"+rel), outcome{ok: true}, "the subject is this userset"), nil

@@ -33,6 +33,7 @@ func (q *request) viaMemberships(ctx context.Context, f *frame, obj tuples.Objec
 	if len(ids) < membershipScanAt {
 		for id := range ids {
 			t := tuples.Tuple{Object: obj, Relation: rel, Subject: tuples.SubjectRef{Object: tuples.ObjectRef{Type: a.Type, ID: id}, Relation: a.Relation}}
+			q.reads.Add(1)
 			ok, err := q.r.Contains(ctx, t)
 			if err != nil {
 				return false, fmt.Errorf("check: reading %s: %w", t, err)
@@ -43,6 +44,7 @@ func (q *request) viaMemberships(ctx context.Context, f *frame, obj tuples.Objec
 		}
 		return notFound()
 	}
+	q.reads.Add(1)
 	for t, err := range q.r.Subjects(ctx, obj, rel, a.Type) {
 		if err != nil {
 			return false, fmt.Errorf("check: reading %s#%s: %w", obj, rel, err)

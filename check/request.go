@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/relata/relata/tuples"
 )
@@ -18,6 +19,8 @@ type request struct {
 	rev     string          // the read revision, in flight keys
 	revNum  tuples.Revision // the read revision
 	explain bool
+	// dispatches and reads count sub-problems and store reads (CheckStats).
+	dispatches, reads atomic.Int64
 	// tracker names the scopes of reads when the reader can (see deps.go).
 	tracker tuples.ScopeTracker
 	// sem holds a token for every extra goroutine the request runs; when it is full,

@@ -96,6 +96,7 @@ func (q *request) this(ctx context.Context, pos at, obj tuples.ObjectRef, rel st
 	}
 	for _, d := range direct {
 		t := tuples.Tuple{Object: obj, Relation: rel, Subject: d}
+		q.reads.Add(1)
 		ok, err := q.r.Contains(ctx, t)
 		if err != nil {
 			return outcome{}, fmt.Errorf("check: reading %s: %w", t, err)
@@ -132,6 +133,7 @@ func (q *request) this(ctx context.Context, pos at, obj tuples.ObjectRef, rel st
 	}
 	tasks := func(yield func(task, error) bool) {
 		for _, a := range usersets {
+			q.reads.Add(1)
 			for t, err := range q.r.Subjects(ctx, obj, rel, a.Type) {
 				if err != nil {
 					yield(nil, fmt.Errorf("check: reading %s#%s: %w", obj, rel, err))
@@ -175,6 +177,7 @@ func (q *request) thisSmall(ctx context.Context, pos at, obj tuples.ObjectRef, r
 	ts := (*buf)[:0]
 	defer clear(ts[:cap(ts)])
 	q.readForward(pos.f, obj, rel)
+	q.reads.Add(1)
 	for t, err := range q.r.Subjects(ctx, obj, rel, "") {
 		if err != nil {
 			return outcome{}, false, fmt.Errorf("check: reading %s#%s: %w", obj, rel, err)
@@ -262,6 +265,7 @@ func (q *request) arrow(ctx context.Context, pos at, obj tuples.ObjectRef, rw *s
 	tasks := func(yield func(task, error) bool) {
 		var last tuples.ObjectRef
 		q.readForward(pos.f, obj, rw.Tupleset)
+		q.reads.Add(1)
 		for t, err := range q.r.Subjects(ctx, obj, rw.Tupleset, "") {
 			if err != nil {
 				yield(nil, fmt.Errorf("check: reading %s#%s: %w", obj, rw.Tupleset, err))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -66,6 +67,13 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(relatav1.OpenAPI())
+	})
+	metrics := s.metrics.handler(slog.NewLogLogger(s.log.Handler(), slog.LevelWarn))
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := s.authHTTP(w, r, restFail(gw, w, r)); !ok {
+			return
+		}
+		metrics.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// The token first, so that a caller without it learns nothing from the

@@ -49,6 +49,7 @@ func (h *permissionService) Check(ctx context.Context, req *relatav1.CheckReques
 	if err != nil {
 		return nil, toStatus(ctx, h.s.log, err)
 	}
+	h.s.metrics.observeCheck(res.Stats)
 	return &relatav1.CheckResponse{
 		Allowed:     res.Allowed,
 		CheckedAt:   tuples.EncodeZookie(r.Revision()),
@@ -100,6 +101,7 @@ func (h *permissionService) CheckBulk(ctx context.Context, req *relatav1.CheckBu
 				results[i] = &relatav1.CheckBulkResponseItem{Error: &relatav1.ItemError{Code: codeName(code), Reason: reason, Message: msg}}
 				return nil
 			}
+			h.s.metrics.observeCheck(res.Stats)
 			results[i] = &relatav1.CheckBulkResponseItem{Allowed: res.Allowed}
 			return nil
 		})

@@ -84,6 +84,12 @@ type Config struct {
 	TLS *tls.Config
 	// Logger receives request logs and lifecycle messages; nil discards them.
 	Logger *slog.Logger
+	// Metrics is the server's Prometheus registry; nil means a new one (NewMetrics).
+	// GET /metrics on the HTTP listener serves it under the API's auth rule.
+	Metrics *Metrics
+	// MetricsAddr, when set, also serves GET /metrics on its own plaintext listener,
+	// without authentication (bind it to a private address).
+	MetricsAddr string
 }
 
 // withDefaults returns c with zero fields set to their defaults.
@@ -109,6 +115,9 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics()
+	}
 	return c
 }
 
@@ -133,8 +142,11 @@ type Server struct {
 	grpc    *grpc.Server
 	health  *health.Server
 	auth    *authenticator
-	revs    *revisionPicker
-	schemas *schemaCache
+	metrics *Metrics
+	// metricsLis is the listener of Config.MetricsAddr; nil when unset.
+	metricsLis net.Listener
+	revs       *revisionPicker
+	schemas    *schemaCache
 	// stopping is closed when shutdown begins, so that endless streams (Watch) end
 	// and let GracefulStop finish.
 	stopping chan struct{}
@@ -150,6 +162,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger,
+		metrics:  cfg.Metrics,
 		revs:     newRevisionPicker(cfg.Store, cfg.Quantization),
 		schemas:  &schemaCache{},
 		stopping: make(chan struct{}),
@@ -165,15 +178,23 @@ func New(cfg Config) (*Server, error) {
 		s.grpcLis.Close()
 		return nil, fmt.Errorf("server: HTTP listener: %w", err)
 	}
+	if cfg.MetricsAddr != "" {
+		if s.metricsLis, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			s.grpcLis.Close()
+			s.httpLis.Close()
+			return nil, fmt.Errorf("server: metrics listener: %w", err)
+		}
+	}
 	if cfg.TLS != nil {
 		s.httpLis = tls.NewListener(s.httpLis, cfg.TLS)
 	}
+	s.metrics.register(cfg.Engine, cfg.Store)
 	opts := []grpc.ServerOption{
 		grpc.NumStreamWorkers(streamWorkers),
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
 		grpc.MaxSendMsgSize(cfg.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(s.recoverUnary, s.logUnary, s.authUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream, s.logStream, s.authStream),
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.metricsUnary, s.logUnary, s.authUnary),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.metricsStream, s.logStream, s.authStream),
 	}
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
@@ -191,7 +212,11 @@ func New(cfg Config) (*Server, error) {
 // Close releases the listeners of a Server that New bound but that will not Serve
 // (its caller failed to set up). It must not be called together with Serve.
 func (s *Server) Close() error {
-	return errors.Join(s.grpcLis.Close(), s.httpLis.Close())
+	err := errors.Join(s.grpcLis.Close(), s.httpLis.Close())
+	if s.metricsLis != nil {
+		err = errors.Join(err, s.metricsLis.Close())
+	}
+	return err
 }
 
 // GRPCAddr is the address the gRPC listener is bound to.
@@ -199,6 +224,14 @@ func (s *Server) GRPCAddr() net.Addr { return s.grpcLis.Addr() }
 
 // HTTPAddr is the address the REST listener is bound to.
 func (s *Server) HTTPAddr() net.Addr { return s.httpLis.Addr() }
+
+// MetricsAddr is the address of the Config.MetricsAddr listener, nil when unset.
+func (s *Server) MetricsAddr() net.Addr {
+	if s.metricsLis == nil {
+		return nil
+	}
+	return s.metricsLis.Addr()
+}
 
 // Serve serves gRPC and REST until ctx ends, then shuts down gracefully: health turns
 // NOT_SERVING, REST stops accepting and finishes in-flight requests, gRPC finishes
@@ -208,15 +241,13 @@ func (s *Server) HTTPAddr() net.Addr { return s.httpLis.Addr() }
 func (s *Server) Serve(ctx context.Context) error {
 	conn, err := s.dialLoopback()
 	if err != nil {
-		s.grpcLis.Close()
-		s.httpLis.Close()
+		s.Close()
 		return err
 	}
 	defer conn.Close()
 	handler, err := s.httpHandler(ctx, conn)
 	if err != nil {
-		s.grpcLis.Close()
-		s.httpLis.Close()
+		s.Close()
 		return err
 	}
 	httpSrv := &http.Server{
@@ -244,8 +275,23 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return nil
 	})
+	var metricsSrv *http.Server
+	if s.metricsLis != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.metrics.handler(httpSrv.ErrorLog))
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpSrv.ErrorLog}
+		g.Go(func() error {
+			if err := metricsSrv.Serve(s.metricsLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("server: metrics HTTP: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
+		if metricsSrv != nil {
+			defer metricsSrv.Close()
+		}
 		s.shutdown(httpSrv)
 		return nil
 	})

@@ -45,6 +45,7 @@ type serveFlags struct {
 	cacheSize    byteSize
 	logLevel     string
 	pprof        string
+	metricsAddr  string
 }
 
 // addServeCommand registers `relata serve`.
@@ -83,6 +84,7 @@ e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
 	fl.DurationVar(&f.gcWindow, "gc-window", pebblestore.DefaultGCWindow, "how long old revisions stay readable")
 	fl.Var(&f.cacheSize, "cache-size", "check cache size, e.g. 256MiB (0 disables)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "also serve GET /metrics on this address without authentication, e.g. localhost:9090 (it is always on the HTTP port, under the API's auth)")
 	fl.StringVar(&f.pprof, "pprof", "", "serve Go pprof profiles (/debug/pprof/) on this address, e.g. localhost:6060")
 	root.AddCommand(cmd)
 }
@@ -118,7 +120,8 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 		text, source = b, "model "+f.model
 	}
 
-	store, err := pebblestore.Open(f.dataDir, &pebblestore.Options{GCWindow: f.gcWindow, Logger: log})
+	metrics := server.NewMetrics()
+	store, err := pebblestore.Open(f.dataDir, &pebblestore.Options{GCWindow: f.gcWindow, Logger: log, OnCommit: metrics.ObserveCommit})
 	if err != nil && (errors.Is(err, syscall.EAGAIN) || strings.Contains(err.Error(), "lock held")) {
 		return fmt.Errorf("serve: %s is locked: is another relata serve using it? (%w)", f.dataDir, err)
 	}
@@ -144,6 +147,8 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 		OIDC:         oidc,
 		Quantization: f.quantization,
 		Logger:       log,
+		Metrics:      metrics,
+		MetricsAddr:  f.metricsAddr,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -317,7 +317,15 @@ func (s *Store) commitGroup(group []*request) {
 		ok = append(ok, r)
 	}
 	if broken == nil && len(ok) > 0 {
+		start := time.Now()
 		broken = s.commitBatch(b, p.rev)
+		if broken == nil && s.opts.OnCommit != nil {
+			updates := 0
+			for _, r := range ok {
+				updates += r.n
+			}
+			s.opts.OnCommit(tuples.CommitInfo{Requests: len(ok), Updates: updates, Sync: time.Since(start).Seconds()})
+		}
 	}
 	if broken != nil {
 		for _, r := range ok {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/relata/relata/tuples"
 )
 
 // Defaults applied by Options.EnsureDefaults.
@@ -61,6 +63,9 @@ type Options struct {
 	MaxUpdatesPerWrite int
 	// Logger receives the store's and Pebble's log lines; nil discards them.
 	Logger *slog.Logger
+	// OnCommit, when set, is called by the committer after each durable group commit
+	// of writes, deletes and schema writes (for metrics); it must return quickly.
+	OnCommit func(tuples.CommitInfo)
 }
 
 // EnsureDefaults replaces zero fields with their defaults.

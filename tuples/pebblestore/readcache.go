@@ -56,6 +56,9 @@ type readCache struct {
 	// written holds, per scope bucket, the newest revision that wrote to it. Only the
 	// committer stores; it stores revisions in increasing order.
 	written [readCacheBuckets]atomic.Uint64
+	// stale counts lookups that found a value no longer valid at the reader's
+	// revision (misses that fastcache counts as hits).
+	stale atomic.Uint64
 	// bufs holds *[]byte buffers for cached scan values. Yielded tuples never point
 	// into them (decoding copies).
 	bufs sync.Pool
@@ -109,6 +112,7 @@ func (c *readCache) get(dst, key []byte, b uint32, rev tuples.Revision) ([]byte,
 	}
 	at := tuples.Revision(binary.BigEndian.Uint64(v))
 	if !c.unchangedSince(b, at, rev) {
+		c.stale.Add(1)
 		return nil, false
 	}
 	return v[8:], true
