@@ -14,12 +14,20 @@ type CheckRequest struct {
 	// Explain asks for an Explanation. Explained checks bypass the cache and evaluate
 	// sequentially, so the tree is deterministic.
 	Explain bool
+	// Context holds caveat parameters (design §10); a tuple's stored context wins
+	// for a key in both. JSON-like values: float64, string, bool, nil, []any,
+	// map[string]any.
+	Context map[string]any
 }
 
 // CheckResult is the answer; Explanation is set when the request asked for it.
+// Allowed is false whenever Conditional is: the answer then depends on the caveat
+// parameters listed in MissingContext (sorted).
 type CheckResult struct {
-	Allowed     bool
-	Explanation *Explanation
+	Allowed        bool
+	Conditional    bool
+	MissingContext []string
+	Explanation    *Explanation
 	// Stats counts the work the check did, for metrics and traces.
 	Stats CheckStats
 }
@@ -38,8 +46,11 @@ type Explanation struct {
 	// Step describes this node: a sub-problem ("flow:f1#execute"), a rewrite step
 	// ("union", "tenant->view", "granted") or a tuple ("flow:f1#granted@role:ops#member").
 	Step string
-	// Result is this node's answer.
+	// Result is this node's answer (false when Conditional).
 	Result bool
+	// Conditional: the node's answer depends on the caveat parameters Missing.
+	Conditional bool
+	Missing     []string
 	// Note is extra information, e.g. "cycle", "contradictory cycle", "not evaluated".
 	Note     string
 	Children []*Explanation
@@ -62,12 +73,16 @@ func (e *Engine) check(ctx context.Context, r tuples.Reader, c *compiled, req Ch
 		return CheckResult{}, err
 	}
 	q := e.newRequest(r, c, req.Explain)
+	q.setContext(req.Context)
 	out, err := q.checkRel(ctx, at{}, req.Object, req.Permission, req.Subject)
 	if err != nil {
 		return CheckResult{}, err
 	}
-	return CheckResult{Allowed: out.ok, Explanation: out.exp,
-		Stats: CheckStats{Dispatches: q.dispatches.Load(), Reads: q.reads.Load()}}, nil
+	stats := CheckStats{Dispatches: q.dispatches.Load(), Reads: q.reads.Load()}
+	if out.cond {
+		return CheckResult{Conditional: true, MissingContext: out.missing, Explanation: out.exp, Stats: stats}, nil
+	}
+	return CheckResult{Allowed: out.ok, Explanation: out.exp, Stats: stats}, nil
 }
 
 // validateCheck reports the first unknown name in req.

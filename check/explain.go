@@ -13,7 +13,8 @@ func finish(exp *Explanation, out outcome, note string, children ...*Explanation
 	if exp == nil {
 		return out
 	}
-	exp.Result = out.ok
+	exp.Result = out.ok && !out.cond
+	exp.Conditional, exp.Missing = out.cond, out.missing
 	if note != "" {
 		exp.Note = note
 	}

@@ -49,11 +49,16 @@ func (q *request) fanOut(parent context.Context, exp *Explanation, tasks iter.Se
 		if o.exp != nil {
 			mu.children = append(mu.children, o.exp)
 		}
-		if o.ok == stopOn {
+		if o.ok == stopOn && !o.cond {
 			mu.decided = true
 			mu.decision = o
+			mu.decision.volatile = mu.decision.volatile || mu.combined.volatile
 			cancel()
 			return
+		}
+		if o.cond {
+			mu.combined.cond = true
+			mu.combined.missing = unionMissing(mu.combined.missing, o.missing)
 		}
 		mu.combined.merge(o)
 	}
@@ -124,6 +129,9 @@ func (q *request) fanOut(parent context.Context, exp *Explanation, tasks iter.Se
 		return outcome{}, mu.err
 	default:
 		out = mu.combined
+		if out.cond {
+			out.ok = false
+		}
 	}
 	return finish(exp, out, "", mu.children...), nil
 }

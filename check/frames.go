@@ -52,11 +52,19 @@ type outcome struct {
 	// deps, set by evalFrame, are the scopes the frame's answer depends on; checkRel
 	// adds them to the frame above.
 	deps *deps
+	// cond: the answer is conditional on the caveat parameters missing (ok is then
+	// false). volatile: the answer read a relation whose tuples may carry caveats or
+	// expire, so it depends on the request's context or the read's time and is not
+	// shared beyond the request.
+	cond     bool
+	missing  []string
+	volatile bool
 }
 
-// merge folds the cycle information of o into out (not the answer).
+// merge folds the cycle information and volatility of o into out (not the answer).
 func (out *outcome) merge(o outcome) {
 	out.tainted = out.tainted || o.tainted
+	out.volatile = out.volatile || o.volatile
 	for _, r := range o.revisits {
 		dup := false
 		for _, have := range out.revisits {
@@ -131,7 +139,7 @@ func (q *request) checkRel(ctx context.Context, pos at, obj tuples.ObjectRef, re
 	// (Sharing a node on a cycle could make two evaluations wait on each other.) They
 	// must also start at the same depth, so that a depth error is never shared away,
 	// and read the same revision.
-	out, err := q.e.flight.do(ctx, q.rev+"@"+key+"@"+strconv.Itoa(depth), func() (outcome, error) {
+	out, err := q.e.flight.do(ctx, q.rev+"@"+key+"@"+strconv.Itoa(depth)+q.ctxKey, func() (outcome, error) {
 		return q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
 	})
 	if err != nil {
@@ -182,7 +190,7 @@ func (q *request) evalFrame(ctx context.Context, pos at, depth int, obj tuples.O
 	// its deps are final and read without the lock.
 	d := &f.deps.d
 	out.deps = d
-	if !out.tainted && !q.explain && (q.e.cache != nil || q.memo.m != nil) {
+	if !out.tainted && !out.volatile && !out.cond && !q.explain && (q.e.cache != nil || q.memo.m != nil) {
 		key := q.key(obj, rel, subj)
 		if q.e.cache != nil {
 			q.e.cache.put(key, out.ok, depth, q.revNum, d)

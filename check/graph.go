@@ -1,6 +1,8 @@
 package check
 
 import (
+	"slices"
+
 	"github.com/relata/relata/schema"
 	"github.com/relata/relata/tuples"
 )
@@ -26,9 +28,12 @@ type compiled struct {
 	// node is independent of the path that reached it, so identical in-flight
 	// sub-checks of such nodes can share one evaluation.
 	cyclic map[relKey]bool
-	// nonMonotone holds the nodes from which an intersection, an exclusion or an
-	// `.all()` arrow is reachable: lookups on them verify candidates with Check.
+	// nonMonotone holds the nodes from which an intersection, an exclusion, an
+	// `.all()` arrow or a conditional relation (caveats, expiration) is reachable:
+	// lookups on them verify candidates with Check.
 	nonMonotone map[relKey]bool
+	// conditional is set when some stored relation allows caveats or expiration.
+	conditional bool
 	// parents maps a node to the edges through which a userset of it is included in
 	// others (the reverse of the positive part of the schema graph; see lookup.go).
 	parents map[relKey][]parentEdge
@@ -91,13 +96,20 @@ func analyze(s *schema.Schema) *compiled {
 			r := d.Relations[name]
 			k := relKey{typ, name}
 			if r.Rewrite == nil || r.Rewrite.Kind == schema.This {
+				if r.Conditional {
+					local[k] = true
+					c.conditional = true
+				}
 				for _, a := range r.Allowed {
 					if a.Relation != "" {
+						if slices.Contains(edges[k], relKey{a.Type, a.Relation}) {
+							continue // the same userset with another caveat
+						}
 						edges[k] = append(edges[k], relKey{a.Type, a.Relation})
 						c.parents[relKey{a.Type, a.Relation}] = append(c.parents[relKey{a.Type, a.Relation}],
 							parentEdge{kind: viaUserset, parent: k, subjectRelations: []string{a.Relation}})
-					} else {
-						c.seeds[a] = append(c.seeds[a], k)
+					} else if !slices.Contains(c.seeds[a.Base()], k) {
+						c.seeds[a.Base()] = append(c.seeds[a.Base()], k)
 					}
 				}
 				continue

@@ -25,12 +25,18 @@ type LookupResourcesRequest struct {
 	// Limit bounds the results of this call; 0 means no limit. When a call stops at
 	// the limit, the last result's Cursor continues it.
 	Limit int
+	// Context holds caveat parameters, as in CheckRequest.
+	Context map[string]any
 }
 
 // LookupResourcesResult is one object found, with the cursor resuming after it.
+// Conditional marks an object on which the subject has the permission only if
+// caveats hold that depend on the parameters MissingContext (sorted).
 type LookupResourcesResult struct {
-	Object tuples.ObjectRef
-	Cursor string
+	Object         tuples.ObjectRef
+	Cursor         string
+	Conditional    bool
+	MissingContext []string
 }
 
 // LookupResources calls yield with every object of req.ResourceType on which
@@ -74,8 +80,19 @@ func (e *Engine) LookupResources(ctx context.Context, r tuples.Reader, req Looku
 		if req.Limit > 0 && n >= req.Limit {
 			break
 		}
-		n++
 		res := LookupResourcesResult{Object: tuples.ObjectRef{Type: req.ResourceType, ID: id}, Cursor: encodeCursor(id)}
+		if c.conditional {
+			// The walk kept conditional objects; say which they are.
+			cr, err := e.check(ctx, r, c, CheckRequest{Object: res.Object, Permission: req.Permission, Subject: req.Subject, Context: req.Context})
+			if err != nil {
+				return err
+			}
+			if !cr.Allowed && !cr.Conditional {
+				continue
+			}
+			res.Conditional, res.MissingContext = cr.Conditional, cr.MissingContext
+		}
+		n++
 		if err := yield(res); err != nil {
 			return err
 		}
@@ -264,6 +281,7 @@ func (e *Engine) walkUp(ctx context.Context, r tuples.Reader, c *compiled, req L
 	// One request checks them all, so that sub-problems shared by candidates (their
 	// tenant, the subject's memberships) are evaluated once.
 	q := e.newRequest(r, c, false)
+	q.setContext(req.Context)
 	q.memo.m = make(map[string]memoEntry)
 	perm := c.rel(req.ResourceType, req.Permission)
 	rw := perm.Rewrite
@@ -288,13 +306,13 @@ func (e *Engine) walkUp(ctx context.Context, r tuples.Reader, c *compiled, req L
 				if err != nil {
 					return err
 				}
-				ok = !out.ok
+				ok = !out.ok || out.cond
 			default:
 				out, err := q.checkRel(gctx, at{}, obj, req.Permission, subj)
 				if err != nil {
 					return err
 				}
-				ok = out.ok
+				ok = out.ok || out.cond // conditional objects are kept: see LookupResources
 			}
 			mu.Lock()
 			keep[i] = ok

@@ -21,6 +21,8 @@ type LookupSubjectsRequest struct {
 	// Cursor and Limit page as in LookupResourcesRequest.
 	Cursor string
 	Limit  int
+	// Context holds caveat parameters, as in CheckRequest.
+	Context map[string]any
 }
 
 // LookupSubjectsResult is one subject found. A wildcard subject (`user:*`) comes with
@@ -30,6 +32,10 @@ type LookupSubjectsResult struct {
 	Subject  tuples.SubjectRef
 	Excluded []tuples.SubjectRef
 	Cursor   string
+	// Conditional: the subject has the permission only if caveats hold that depend
+	// on the parameters MissingContext (sorted).
+	Conditional    bool
+	MissingContext []string
 }
 
 // LookupSubjects calls yield with every subject of req.SubjectType that has
@@ -53,12 +59,18 @@ func (e *Engine) LookupSubjects(ctx context.Context, r tuples.Reader, req Lookup
 	if err != nil {
 		return err
 	}
-	q := &subjectsRequest{e: e, r: r, c: c, typ: req.SubjectType, rel: req.SubjectRelation, memo: map[string]idset{}}
+	q := &subjectsRequest{e: e, r: r, c: c, typ: req.SubjectType, rel: req.SubjectRelation, memo: map[string]idset{}, upper: c.conditional}
 	set, _, err := q.subjects(ctx, at{}, req.Object, req.Permission)
 	if err != nil {
 		return err
 	}
 	var results []LookupSubjectsResult
+	if c.conditional {
+		if results, err = e.verifySubjects(ctx, r, c, req, set); err != nil {
+			return err
+		}
+		set = idset{}
+	}
 	if set.w {
 		res := LookupSubjectsResult{Subject: tuples.SubjectRef{Object: tuples.ObjectRef{Type: req.SubjectType, ID: tuples.Wildcard}}}
 		for _, id := range slices.Sorted(maps.Keys(set.m)) {
@@ -77,6 +89,9 @@ func (e *Engine) LookupSubjects(ctx context.Context, r tuples.Reader, req Lookup
 	n := 0
 	for _, res := range results {
 		id := res.Subject.Object.ID
+		if c.conditional && id != tuples.Wildcard && req.Cursor != "" && id <= after {
+			continue
+		}
 		if req.Cursor != "" && id <= after {
 			continue
 		}
@@ -138,6 +153,10 @@ type subjectsRequest struct {
 	typ, rel string // the subjects looked up
 	// memo holds sets computed without any cycle cut, valid on every path.
 	memo map[string]idset
+	// upper: compute a superset of the candidates (intersections as unions, the
+	// subtracted sides of exclusions ignored), which Check then verifies; used when
+	// the schema has conditional relations.
+	upper bool
 }
 
 // subjects returns the set of obj#rel, and the outcome's cycle information (ok unused).
@@ -229,7 +248,7 @@ func (q *subjectsRequest) rewrite(ctx context.Context, pos at, obj tuples.Object
 			switch {
 			case n == 0:
 				acc = s
-			case rw.All:
+			case rw.All && !q.upper:
 				acc = andSet(acc, s)
 			default:
 				acc = orSet(acc, s)
@@ -253,8 +272,9 @@ func (q *subjectsRequest) rewrite(ctx context.Context, pos at, obj tuples.Object
 			switch {
 			case i == 0:
 				acc = s
-			case rw.Kind == schema.Union:
+			case rw.Kind == schema.Union, q.upper && rw.Kind == schema.Intersection:
 				acc = orSet(acc, s)
+			case q.upper: // exclusion: every subject of the base stays a candidate
 			case rw.Kind == schema.Intersection:
 				acc = andSet(acc, s)
 			default:
@@ -315,4 +335,47 @@ func (q *subjectsRequest) this(ctx context.Context, pos at, obj tuples.ObjectRef
 		}
 	}
 	return acc, out, nil
+}
+
+// verifySubjects checks every candidate of set three-valued (the wildcard too) and
+// returns the subjects that have the permission or may have it, conditional ones
+// with their missing context.
+func (e *Engine) verifySubjects(ctx context.Context, r tuples.Reader, c *compiled, req LookupSubjectsRequest, set idset) ([]LookupSubjectsResult, error) {
+	check := func(s tuples.SubjectRef) (CheckResult, error) {
+		return e.check(ctx, r, c, CheckRequest{Object: req.Object, Permission: req.Permission, Subject: s, Context: req.Context})
+	}
+	ids := slices.Sorted(maps.Keys(set.m))
+	var results []LookupSubjectsResult
+	named := make(map[string]CheckResult, len(ids))
+	for _, id := range ids {
+		res, err := check(tuples.SubjectRef{Object: tuples.ObjectRef{Type: req.SubjectType, ID: id}, Relation: req.SubjectRelation})
+		if err != nil {
+			return nil, err
+		}
+		named[id] = res
+	}
+	if set.w && req.SubjectRelation == "" {
+		w := tuples.SubjectRef{Object: tuples.ObjectRef{Type: req.SubjectType, ID: tuples.Wildcard}}
+		res, err := check(w)
+		if err != nil {
+			return nil, err
+		}
+		if res.Allowed || res.Conditional {
+			out := LookupSubjectsResult{Subject: w, Conditional: res.Conditional, MissingContext: res.MissingContext}
+			for _, id := range ids {
+				if n := named[id]; !n.Allowed && !n.Conditional {
+					out.Excluded = append(out.Excluded, tuples.SubjectRef{Object: tuples.ObjectRef{Type: req.SubjectType, ID: id}})
+				}
+			}
+			results = append(results, out)
+		}
+	}
+	for _, id := range ids {
+		if n := named[id]; n.Allowed || n.Conditional {
+			results = append(results, LookupSubjectsResult{
+				Subject:     tuples.SubjectRef{Object: tuples.ObjectRef{Type: req.SubjectType, ID: id}, Relation: req.SubjectRelation},
+				Conditional: n.Conditional, MissingContext: n.MissingContext})
+		}
+	}
+	return results, nil
 }

@@ -33,6 +33,10 @@ type request struct {
 		sync.Mutex
 		m map[string]memoEntry
 	}
+	// context is the request's caveat context, and ctxKey its canonical JSON ("" when
+	// empty): in-flight sharing keys include it (see caveats.go).
+	context map[string]any
+	ctxKey  string
 	// members memoizes, per monotone userset node, the ids whose userset holds the
 	// request's subject (see memberships). A request has one subject.
 	members struct {

@@ -42,14 +42,23 @@ func (q *request) rewrite(ctx context.Context, pos at, obj tuples.ObjectRef, rel
 		if err != nil {
 			return outcome{}, err
 		}
-		if !base.ok {
+		if !base.ok && !base.cond {
 			return finish(exp, base, "", base.exp, q.notEvaluated()), nil
 		}
 		sub, err := q.rewrite(ctx, at{f: pos.f, neg: pos.neg + 1}, obj, rel, r, rw.Children[1], subj)
 		if err != nil {
 			return outcome{}, err
 		}
-		out := outcome{ok: !sub.ok}
+		var out outcome
+		switch {
+		case sub.ok && !sub.cond:
+			// false
+		case base.cond || sub.cond:
+			out.cond = true
+			out.missing = unionMissing(base.missing, sub.missing)
+		default:
+			out.ok = true
+		}
 		out.merge(base)
 		out.merge(sub)
 		return finish(exp, out, "", base.exp, sub.exp), nil
@@ -65,6 +74,9 @@ func (q *request) rewrite(ctx context.Context, pos at, obj tuples.ObjectRef, rel
 // this evaluates a stored relation: the subject directly (or a wildcard of its type),
 // then every userset the relation holds.
 func (q *request) this(ctx context.Context, pos at, obj tuples.ObjectRef, rel string, r *schema.Relation, subj tuples.SubjectRef) (outcome, error) {
+	if r.Conditional {
+		return q.thisConditional(ctx, pos, obj, rel, subj) // see caveats.go
+	}
 	if !q.explain {
 		if out, done, err := q.thisSmall(ctx, pos, obj, rel, r, subj); err != nil || done {
 			return out, err
@@ -272,12 +284,17 @@ func (q *request) arrow(ctx context.Context, pos at, obj tuples.ObjectRef, rw *s
 				return
 			}
 			x := t.Subject.Object
-			if t.Subject.IsWildcard() || (n > 0 && x == last) {
+			if t.Subject.IsWildcard() || (n > 0 && x == last && t.Caveat == nil) {
 				continue
 			}
 			last = x
 			n++
 			if !yield(func(ctx context.Context) (outcome, error) {
+				if t.Caveat != nil {
+					return q.viaCaveat(ctx, t, func(ctx context.Context) (outcome, error) {
+						return q.checkRel(ctx, pos, x, rw.Relation, subj)
+					})
+				}
 				out, err := q.checkRel(ctx, pos, x, rw.Relation, subj)
 				if err != nil || !q.explain {
 					return out, err
@@ -292,8 +309,11 @@ func (q *request) arrow(ctx context.Context, pos at, obj tuples.ObjectRef, rw *s
 	if err != nil {
 		return outcome{}, err
 	}
+	if ts := q.c.rel(obj.Type, rw.Tupleset); ts != nil && ts.Conditional {
+		out.volatile = true
+	}
 	if rw.All && n == 0 {
-		out.ok = false
+		out.ok, out.cond, out.missing = false, false, nil
 		if out.exp != nil {
 			out.exp.Result = false
 			out.exp.Note = "no subjects"

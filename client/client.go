@@ -182,6 +182,15 @@ func SubjectProto(s tuples.SubjectRef) *relatav1.SubjectRef {
 	return &relatav1.SubjectRef{Object: ObjectProto(s.Object), Relation: s.Relation}
 }
 
+// checkWireable refuses a tuple with a caveat or an expiration: the API does not
+// carry them yet, and dropping them would write an unconditional tuple.
+func checkWireable(t tuples.Tuple) error {
+	if t.Conditional() {
+		return fmt.Errorf("tuple %s: caveats and expiration over the API: %w", t, tuples.ErrNotSupported)
+	}
+	return nil
+}
+
 // TupleProto converts a tuples.Tuple.
 func TupleProto(t tuples.Tuple) *relatav1.Tuple {
 	return &relatav1.Tuple{Object: ObjectProto(t.Object), Relation: t.Relation, Subject: SubjectProto(t.Subject)}
@@ -326,6 +335,9 @@ func (c *Client) Write(ctx context.Context, updates []Update) (string, error) {
 			tuples.OpCreate: relatav1.Operation_OPERATION_CREATE,
 			tuples.OpDelete: relatav1.Operation_OPERATION_DELETE,
 		}[u.Op]
+		if err := checkWireable(u.Tuple); err != nil {
+			return "", err
+		}
 		req.Updates = append(req.Updates, &relatav1.TupleUpdate{Operation: op, Tuple: TupleProto(u.Tuple)})
 	}
 	resp, err := c.tuples.Write(ctx, req)

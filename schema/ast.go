@@ -75,14 +75,18 @@ type DefinitionDecl struct {
 	Close Comments
 }
 
-// CaveatDecl is `caveat NAME(PARAMS) { EXPRESSION }`. Relata keeps the parameters and
-// the CEL expression as text: caveats are not supported yet.
+// CaveatDecl is `caveat NAME(PARAMS) { EXPRESSION }`. The parser keeps the parameters
+// and the CEL expression as text; Compile type-checks them.
 type CaveatDecl struct {
 	Pos    Position
 	Name   Ident
 	Params string // normalized: single spaces
 	Body   string // normalized: trimmed lines joined by "\n"
+	// BodyPos is where the expression's text starts (just after `{`).
+	BodyPos Position
 	Comments
+
+	rawBody string // the expression as written, for error positions
 }
 
 func (*DefinitionDecl) declNode() {}
@@ -144,10 +148,10 @@ type TypeRef struct {
 	Type     Ident
 	Relation *Ident // `#rel`; nil if absent
 	Wildcard bool   // `:*`
-	// Caveat is the caveat name after `with`, if any (not supported yet).
+	// Caveat is the caveat name after `with`, if any.
 	Caveat *Ident
-	// Expiration is set for `with expiration` (not supported yet); ExpirationPos is
-	// where the `expiration` keyword is.
+	// Expiration is set for `with expiration`; ExpirationPos is where the `expiration`
+	// keyword is.
 	Expiration    bool
 	ExpirationPos Position
 }

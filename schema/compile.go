@@ -10,7 +10,6 @@ import (
 // Compile parses and checks schema source and compiles it to userset rewrites. It
 // reports every error it finds, syntax and type errors alike, as an ErrorList sorted by
 // position (each printed `file:line:col: reason`), and then returns a nil Schema.
-// Caveats and expiring relations fail with errors wrapping tuples.ErrNotSupported.
 func Compile(filename string, src []byte) (*Schema, error) {
 	f, err := Parse(filename, src)
 	if len(src) > MaxInputSize {
@@ -53,23 +52,16 @@ type defInfo struct {
 }
 
 type compiler struct {
-	file *File
-	errs ErrorList
-	defs map[string]*defInfo
-	s    *Schema
+	// caveatPos holds every declared caveat name (compiled or not).
+	caveatPos map[string]Position
+	file      *File
+	errs      ErrorList
+	defs      map[string]*defInfo
+	s         *Schema
 }
 
 func (c *compiler) errorf(pos Position, format string, args ...any) {
 	c.errs.Add(c.file.Filename, pos, fmt.Sprintf(format, args...))
-}
-
-func (c *compiler) notSupported(pos Position, format string, args ...any) {
-	c.errs = append(c.errs, &Error{
-		Filename: c.file.Filename,
-		Pos:      pos,
-		Msg:      fmt.Sprintf(format, args...) + " not supported yet",
-		Err:      tuples.ErrNotSupported,
-	})
 }
 
 func (c *compiler) checkName(what string, id Ident) bool {
@@ -95,14 +87,27 @@ func compileFile(f *File) (*Schema, ErrorList) {
 	}
 	// Declare definitions and their members first, so that references resolve in any
 	// order.
+	c.s.Caveats = map[string]*Caveat{}
+	caveatPos := map[string]Position{}
 	for _, decl := range f.Decls {
 		switch d := decl.(type) {
 		case *CaveatDecl:
-			c.notSupported(d.Pos, "caveat %s: caveats are", d.Name.Name)
+			if !c.checkName("caveat", d.Name) {
+				continue
+			}
+			if prev, dup := caveatPos[d.Name.Name]; dup {
+				c.errorf(d.Name.Pos, "duplicate caveat %s (first defined at %s)", d.Name.Name, prev)
+				continue
+			}
+			caveatPos[d.Name.Name] = d.Name.Pos
+			if cv := c.compileCaveat(d); cv != nil {
+				c.s.Caveats[d.Name.Name] = cv
+			}
 		case *DefinitionDecl:
 			c.declare(d)
 		}
 	}
+	c.caveatPos = caveatPos
 	for _, decl := range f.Decls {
 		if d, ok := decl.(*DefinitionDecl); ok && c.defs[d.Name.Name].decl == d {
 			c.compileDefinition(d)
@@ -170,24 +175,23 @@ func (c *compiler) compileDefinition(d *DefinitionDecl) {
 
 func (c *compiler) compileRelation(d *DefinitionDecl, m *RelationDecl) *Relation {
 	r := &Relation{Name: m.Name.Name, Pos: m.Pos, Rewrite: &Rewrite{Kind: This, Pos: m.Pos}}
-	// Subject types differing only in a caveat or expiration (rejected anyway) are not
-	// duplicates.
-	type key struct {
-		a          AllowedSubject
-		caveat     string
-		expiration bool
-	}
-	seen := map[key]bool{}
+	// Subject types differing only in a caveat or expiration are not duplicates.
+	seen := map[AllowedSubject]bool{}
 	for _, t := range m.Types {
 		a := AllowedSubject{Type: t.Type.Name, Wildcard: t.Wildcard}
 		if t.Relation != nil {
 			a.Relation = t.Relation.Name
 		}
 		if t.Caveat != nil {
-			c.notSupported(t.Caveat.Pos, "caveat %s on relation %s#%s: caveats are", t.Caveat.Name, d.Name.Name, m.Name.Name)
+			a.Caveat = t.Caveat.Name
+			if _, ok := c.caveatPos[a.Caveat]; !ok {
+				c.errorf(t.Caveat.Pos, "unknown caveat %s in relation %s#%s", a.Caveat, d.Name.Name, m.Name.Name)
+			}
+			r.Conditional = true
 		}
 		if t.Expiration {
-			c.notSupported(t.ExpirationPos, "`with expiration` on relation %s#%s: expiring relationships are", d.Name.Name, m.Name.Name)
+			a.Expiration = true
+			r.Conditional = true
 		}
 		target, ok := c.defs[a.Type]
 		switch {
@@ -196,15 +200,11 @@ func (c *compiler) compileRelation(d *DefinitionDecl, m *RelationDecl) *Relation
 		case t.Relation != nil && target.members[a.Relation] == nil:
 			c.errorf(t.Relation.Pos, "type %s has no relation or permission %s", a.Type, a.Relation)
 		}
-		k := key{a: a, expiration: t.Expiration}
-		if t.Caveat != nil {
-			k.caveat = t.Caveat.Name
-		}
-		if seen[k] {
+		if seen[a] {
 			c.errorf(t.Type.Pos, "duplicate subject type %s in relation %s#%s", a, d.Name.Name, m.Name.Name)
 			continue
 		}
-		seen[k] = true
+		seen[a] = true
 		r.Allowed = append(r.Allowed, a)
 	}
 	return r

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -135,9 +136,9 @@ func TestCompileErrors(t *testing.T) {
 		},
 		{
 			name: "bad names",
-			src:  "definition User {}\ndefinition a/b/c {}\ndefinition d {\n\trelation Bad: d\n\trelation nil: d\n\trelation " + strings.Repeat("x", 64) + ": d\n}",
+			src:  "definition User {}\ndefinition a/B/c {}\ndefinition d {\n\trelation Bad: d\n\trelation nil: d\n\trelation " + strings.Repeat("x", 64) + ": d\n}",
 			want: "1:12: invalid definition name \"User\": " + tuples.NameRule + "\n" +
-				"2:12: invalid definition name \"a/b/c\": " + tuples.NameRule + "\n" +
+				"2:12: invalid definition name \"a/B/c\": " + tuples.NameRule + "\n" +
 				"4:11: invalid relation name \"Bad\": " + tuples.NameRule + "\n" +
 				"5:11: nil is a reserved word and cannot name a relation or permission\n" +
 				"6:11: invalid relation name \"" + strings.Repeat("x", 64) + "\": " + tuples.NameRule,
@@ -153,23 +154,10 @@ func TestCompileErrors(t *testing.T) {
 			want: "1:5: unknown directive use magic (want self or expiration)",
 		},
 		{
-			name: "caveats are not supported yet",
-			src:  "caveat c(x int) { x == 1 }\ndefinition u {}\ndefinition a { relation r: u with c | u:* }",
-			want: "1:1: caveat c: caveats are not supported yet\n" +
-				"3:35: caveat c on relation a#r: caveats are not supported yet",
-		},
-		{
-			name: "expiration is not supported yet",
-			src:  "use expiration\ndefinition u {}\ndefinition a { relation r: u with expiration }",
-			want: "3:35: `with expiration` on relation a#r: expiring relationships are not supported yet",
-		},
-		{
-			name: "expiration and caveat in either order are not supported yet",
+			name: "caveat used but never declared, in either order of traits",
 			src:  "use expiration\ndefinition u {}\ndefinition a { relation r: u with expiration and c | u:* with c and expiration }",
-			want: "3:35: `with expiration` on relation a#r: expiring relationships are not supported yet\n" +
-				"3:50: caveat c on relation a#r: caveats are not supported yet\n" +
-				"3:63: caveat c on relation a#r: caveats are not supported yet\n" +
-				"3:69: `with expiration` on relation a#r: expiring relationships are not supported yet",
+			want: "3:50: unknown caveat c in relation a#r\n" +
+				"3:63: unknown caveat c in relation a#r",
 		},
 		{
 			name: "syntax and type errors together",
@@ -211,16 +199,141 @@ definition flow {
 	require.Equal(t, "loop", rewriteString(loop.Rewrite))
 }
 
-func TestCompileNotSupportedIsErrNotSupported(t *testing.T) {
+func TestCompileCaveats(t *testing.T) {
 	t.Parallel()
-	_, err := Compile("", []byte("definition u {}\ndefinition a { relation r: u with expiration }"))
-	require.ErrorIs(t, err, tuples.ErrNotSupported)
-	_, err = Compile("", []byte("definition u {}\ndefinition a { relation r: v }"))
-	require.NotErrorIs(t, err, tuples.ErrNotSupported)
-	var list ErrorList
-	require.ErrorAs(t, err, &list)
-	require.Len(t, list, 1)
-	require.Equal(t, "schema: 2:28: unknown type v in relation a#r", err.Error())
+	s := mustCompile(t, `use expiration
+definition user {}
+caveat on_net(ip ipaddress, cidr string) { ip.in_cidr(cidr) }
+caveat all_types(a any, i int, u uint, b bool, s string, d double, by bytes, du duration, ts timestamp, l list<string>, m map<list<int>>) {
+	i > 0 && u > 0u && b && s != "" && d > 1.5 && by.size() > 0 && du > duration("1s") && ts > timestamp("2020-01-01T00:00:00Z") && "x" in l && m["k"].size() > 0 && a == a
+}
+definition doc {
+	relation viewer: user | user with on_net | user:* with on_net | doc#viewer with all_types | user with on_net and expiration | user with expiration
+}`)
+	r, err := s.Relation("doc", "viewer")
+	require.NoError(t, err)
+	require.True(t, r.Conditional)
+	var forms []string
+	for _, a := range r.Allowed {
+		forms = append(forms, a.String())
+	}
+	require.Equal(t, []string{"user", "user with on_net", "user:* with on_net", "doc#viewer with all_types",
+		"user with on_net and expiration", "user with expiration"}, forms)
+	require.Len(t, s.Caveats, 2)
+	require.Equal(t, "ip ipaddress, cidr string", paramString(s.Caveats["on_net"]))
+}
+
+func paramString(c *Caveat) string {
+	var parts []string
+	for _, p := range c.Params {
+		parts = append(parts, p.Name+" "+p.Type.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+func TestCompileCaveatErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, src, want string
+	}{
+		{"not bool", "caveat c(a int) { a + 1 }", "1:18: caveat c: expression has type int, want bool"},
+		{"unknown variable", "caveat c(a int) {\\n  a == b\\n}", "2:8: caveat c: undeclared reference to 'b'"},
+		{"syntax", "caveat c(a int) { a == }", "1:24: caveat c: Syntax error"},
+		{"bad type", "caveat c(a integer) { true }", `1:8: caveat c: parameter a: unknown parameter type "integer"`},
+		{"list without elem", "caveat c(a list) { true }", "1:8: caveat c: parameter a: type list needs an element type"},
+		{"duplicate param", "caveat c(a int, a int) { true }", "1:8: caveat c: duplicate parameter a"},
+		{"duplicate caveat", "caveat c(a int) { true }\ncaveat c(a int) { true }", "2:8: duplicate caveat c"},
+		{"unknown caveat", "definition u {}\ndefinition d { relation r: u with nope }", "2:35: unknown caveat nope in relation d#r"},
+		{"wrong types", "caveat c(a int) { a == 'x' }", "1:21: caveat c: found no matching overload for '_==_'"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Compile("", []byte(strings.ReplaceAll(tc.src, `\n`, "\n")))
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestCaveatEval(t *testing.T) {
+	t.Parallel()
+	s := mustCompile(t, `caveat c(ip ipaddress, cidr string, n int, m map<any>, l list<string>) { ip.in_cidr(cidr) && n == 42 }
+caveat orc(a bool, b bool) { a || b }
+caveat mp(m map<any>, l list<string>, me string) { m.foo == 42 && m.bar < 56 && me in l }`)
+	c := s.Caveats["c"]
+	ctx := context.Background()
+	tests := []struct {
+		name            string
+		cv              *Caveat
+		stored, request map[string]any
+		want            Result
+	}{
+		{"all given true", c, map[string]any{"cidr": "10.0.0.0/8"}, map[string]any{"ip": "10.1.2.3", "n": 42.0}, Result{Value: true}},
+		{"false", c, map[string]any{"cidr": "10.0.0.0/8"}, map[string]any{"ip": "11.1.2.3", "n": 42.0}, Result{}},
+		{"stored wins", c, map[string]any{"cidr": "10.0.0.0/8", "n": 41.0}, map[string]any{"ip": "10.1.2.3", "n": 42.0}, Result{}},
+		{"missing both", c, map[string]any{"cidr": "10.0.0.0/8"}, nil, Result{Conditional: true, Missing: []string{"ip", "n"}}},
+		{"missing one", c, map[string]any{"cidr": "10.0.0.0/8"}, map[string]any{"n": 42.0}, Result{Conditional: true, Missing: []string{"ip"}}},
+		{"false despite missing", c, map[string]any{"cidr": "10.0.0.0/8"}, map[string]any{"n": 41.0}, Result{}},
+		{"or decided", s.Caveats["orc"], nil, map[string]any{"b": true}, Result{Value: true}},
+		{"or open", s.Caveats["orc"], nil, map[string]any{"b": false}, Result{Conditional: true, Missing: []string{"a"}}},
+		{"map", s.Caveats["mp"], map[string]any{"m": map[string]any{"foo": 42.0, "bar": 10.0}}, map[string]any{"l": []any{"x"}, "me": "x"}, Result{Value: true}},
+		{"map false", s.Caveats["mp"], map[string]any{"m": map[string]any{"foo": 41.0}}, nil, Result{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.cv.Eval(ctx, tc.stored, tc.request)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
+	_, err := c.Eval(ctx, nil, map[string]any{"ip": "not-an-ip"})
+	var ce *ContextError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "ip", ce.Param)
+	require.ErrorContains(t, c.ValidateContext(map[string]any{"nope": 1.0}), "caveat c: parameter nope: the caveat has no such parameter")
+	require.ErrorContains(t, c.ValidateContext(map[string]any{"n": "x"}), `caveat c: parameter n: want int, got string "x"`)
+	require.NoError(t, c.ValidateContext(map[string]any{"n": 3.0, "cidr": "10.0.0.0/8"}))
+}
+
+func TestValidateTupleCaveatForms(t *testing.T) {
+	t.Parallel()
+	s := mustCompile(t, `definition user {}
+caveat c(n int) { n == 1 }
+definition doc {
+	relation plain: user
+	relation only_caveat: user with c
+	relation either: user | user with c
+	relation expiring: user with expiration
+}`)
+	tests := []struct {
+		tuple string
+		want  string
+	}{
+		{"doc:1#plain@user:a", ""},
+		{"doc:1#plain@user:a[c]", "subject user:a with c is not allowed on doc#plain; allowed: user"},
+		{"doc:1#only_caveat@user:a", "subject user:a without a caveat or expiration is not allowed on doc#only_caveat; allowed: user with c"},
+		{"doc:1#only_caveat@user:a[c]", ""},
+		{`doc:1#only_caveat@user:a[c:{"n":1}]`, ""},
+		{`doc:1#only_caveat@user:a[c:{"x":1}]`, "caveat c: parameter x: the caveat has no such parameter"},
+		{`doc:1#only_caveat@user:a[c:{"n":"one"}]`, `caveat c: parameter n: want int, got string "one"`},
+		{"doc:1#either@user:a", ""},
+		{"doc:1#either@user:a[c]", ""},
+		{"doc:1#plain@user:a[expiration:2027-01-01T00:00:00Z]", "subject user:a with expiration is not allowed on doc#plain"},
+		{"doc:1#expiring@user:a[expiration:2027-01-01T00:00:00Z]", ""},
+		{"doc:1#expiring@user:a", "subject user:a without a caveat or expiration is not allowed on doc#expiring; allowed: user with expiration"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.tuple, func(t *testing.T) {
+			tu, err := tuples.ParseTuple(tc.tuple)
+			require.NoError(t, err)
+			err = s.ValidateTuple(tu)
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
 }
 
 func TestCompileLongChains(t *testing.T) {

@@ -99,7 +99,12 @@ func Diff(old, new *Schema) []Removal {
 				out = append(out, Removal{Type: typ, Relation: name})
 				continue
 			}
+			seen := map[AllowedSubject]bool{}
 			for _, a := range or.Allowed {
+				if a = a.Base(); seen[a] {
+					continue
+				}
+				seen[a] = true
 				if !containsAllowed(nr.Allowed, a) {
 					a := a
 					out = append(out, Removal{Type: typ, Relation: name, Subject: &a})
@@ -112,7 +117,7 @@ func Diff(old, new *Schema) []Removal {
 
 func containsAllowed(list []AllowedSubject, a AllowedSubject) bool {
 	for _, x := range list {
-		if x == a {
+		if x.Base() == a.Base() {
 			return true
 		}
 	}

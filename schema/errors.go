@@ -62,6 +62,9 @@ type NotAllowedError struct {
 	Allowed []AllowedSubject
 	// Permission is set when Relation is a permission, which is never stored.
 	Permission bool
+	// Form, when set, is the tuple's caveat and expiration that no allowed form of its
+	// subject type matches (`with expiration`, "without a caveat").
+	Form string
 }
 
 // Error names the refused subject and the allowed subject types.
@@ -72,6 +75,10 @@ func (e *NotAllowedError) Error() string {
 	names := make([]string, len(e.Allowed))
 	for i, a := range e.Allowed {
 		names[i] = a.String()
+	}
+	if e.Form != "" {
+		return fmt.Sprintf("schema: subject %s %s is not allowed on %s#%s; allowed: %s",
+			e.Subject, e.Form, e.Type, e.Relation, strings.Join(names, ", "))
 	}
 	return fmt.Sprintf("schema: subject %s is not allowed on %s#%s; allowed: %s",
 		e.Subject, e.Type, e.Relation, strings.Join(names, ", "))

@@ -237,6 +237,7 @@ func (p *parser) parseCaveat() {
 	if p.tok.kind != tokLBrace {
 		p.expected(`"{"`)
 	}
+	d.BodyPos = Position{Line: p.tok.pos.Line, Column: p.tok.pos.Column + 1}
 	body, ok := p.lex.raw('{', '}')
 	if !ok {
 		p.errorf(p.tok.pos, "caveat body not terminated: missing }")
@@ -244,6 +245,7 @@ func (p *parser) parseCaveat() {
 		panic(bailout{})
 	}
 	d.Body = normalizeBody(body)
+	d.rawBody = body
 	// The closing brace was consumed by raw; record it as the previous token.
 	p.tok = token{kind: tokRBrace, text: "}", end: p.lex.off}
 	p.next()

@@ -16,6 +16,8 @@ type Schema struct {
 	// UseSelf and UseExpiration record the `use self` / `use expiration` directives.
 	UseSelf       bool
 	UseExpiration bool
+	// Caveats by name (§10), compiled once per schema.
+	Caveats map[string]*Caveat
 
 	// file is the syntax tree the schema was compiled from (nil when built by hand);
 	// Text formats it, keeping comments.
@@ -44,14 +46,27 @@ type Relation struct {
 	Rewrite *Rewrite
 	// Pos is where the relation or permission starts in the source.
 	Pos Position
+	// Conditional is set on a stored relation that allows a caveat or an expiration:
+	// its tuples may hold only under conditions or for a while.
+	Conditional bool
 }
 
 // AllowedSubject is one entry of a relation's allowed subject types: `user`,
-// `role#member` (Relation set) or `user:*` (Wildcard).
+// `role#member` (Relation set) or `user:*` (Wildcard), optionally `with CAVEAT`
+// (Caveat set), `with expiration` or both.
 type AllowedSubject struct {
 	Type     string
 	Relation string
 	Wildcard bool
+	// Caveat names the caveat a tuple of this form must carry; "" for none.
+	Caveat string
+	// Expiration: tuples of this form may carry an expiration.
+	Expiration bool
+}
+
+// Base returns a without its caveat and expiration: the subject kind alone.
+func (a AllowedSubject) Base() AllowedSubject {
+	return AllowedSubject{Type: a.Type, Relation: a.Relation, Wildcard: a.Wildcard}
 }
 
 // RewriteKind is the kind of a userset rewrite node.
@@ -100,15 +115,25 @@ type Position struct {
 	Column int
 }
 
-// String returns the allowed subject in schema syntax: `user`, `role#member`, `user:*`.
+// String returns the allowed subject in schema syntax: `user`, `role#member`, `user:*`,
+// `user with NAME and expiration`.
 func (a AllowedSubject) String() string {
+	s := a.Type
 	switch {
 	case a.Wildcard:
-		return a.Type + ":*"
+		s += ":*"
 	case a.Relation != "":
-		return a.Type + "#" + a.Relation
+		s += "#" + a.Relation
 	}
-	return a.Type
+	switch {
+	case a.Caveat != "" && a.Expiration:
+		s += " with " + a.Caveat + " and expiration"
+	case a.Caveat != "":
+		s += " with " + a.Caveat
+	case a.Expiration:
+		s += " with expiration"
+	}
+	return s
 }
 
 // String returns the kind's name: this, computed_userset, tuple_to_userset, union,
@@ -166,22 +191,45 @@ func (r *Relation) Allows(subject tuples.SubjectRef) bool {
 	if r.Permission {
 		return false
 	}
-	wildcard := subject.IsWildcard()
+	for _, a := range r.Allowed {
+		if a.matchesSubject(subject) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchesSubject reports whether subject is of a's kind, caveat and expiration aside.
+func (a AllowedSubject) matchesSubject(subject tuples.SubjectRef) bool {
+	if a.Type != subject.Object.Type {
+		return false
+	}
 	rel := subject.Relation
 	if rel == tuples.Ellipsis {
 		rel = "" // `user:tom#...` is `user:tom`
 	}
+	switch {
+	case subject.IsWildcard():
+		return a.Wildcard && rel == ""
+	case a.Wildcard:
+		return false
+	}
+	return a.Relation == rel
+}
+
+// AllowsTuple reports whether t matches one allowed form exactly: its subject kind,
+// its caveat (or none) and its expiration (a form `with expiration` for an expiring
+// tuple, one without for a tuple that does not expire).
+func (r *Relation) AllowsTuple(t tuples.Tuple) bool {
+	if r.Permission {
+		return false
+	}
+	caveat := ""
+	if t.Caveat != nil {
+		caveat = t.Caveat.Name
+	}
 	for _, a := range r.Allowed {
-		if a.Type != subject.Object.Type {
-			continue
-		}
-		switch {
-		case wildcard:
-			if a.Wildcard && rel == "" {
-				return true
-			}
-		case a.Wildcard:
-		case a.Relation == rel:
+		if a.matchesSubject(t.Subject) && a.Caveat == caveat && a.Expiration == !t.ExpiresAt.IsZero() {
 			return true
 		}
 	}
@@ -205,5 +253,33 @@ func (s *Schema) ValidateTuple(t tuples.Tuple) error {
 	if !r.Allows(t.Subject) {
 		return &NotAllowedError{Type: t.Object.Type, Relation: t.Relation, Subject: t.Subject.String(), Allowed: r.Allowed}
 	}
+	if !r.AllowsTuple(t) {
+		return &NotAllowedError{Type: t.Object.Type, Relation: t.Relation, Subject: t.Subject.String(), Allowed: r.Allowed,
+			Form: describeForm(t)}
+	}
+	if t.Caveat != nil {
+		cv := s.Caveats[t.Caveat.Name]
+		if cv == nil {
+			// AllowsTuple matched a form naming it, and Compile resolves every name.
+			return fmt.Errorf("schema: caveat %s is not defined", t.Caveat.Name)
+		}
+		if err := cv.ValidateContext(t.Caveat.Context); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// describeForm prints the caveat and expiration of t as an allowed form would:
+// `with NAME and expiration`, "without a caveat".
+func describeForm(t tuples.Tuple) string {
+	switch {
+	case t.Caveat != nil && !t.ExpiresAt.IsZero():
+		return "with " + t.Caveat.Name + " and expiration"
+	case t.Caveat != nil:
+		return "with " + t.Caveat.Name
+	case !t.ExpiresAt.IsZero():
+		return "with expiration"
+	}
+	return "without a caveat or expiration"
 }

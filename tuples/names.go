@@ -5,13 +5,27 @@ import "fmt"
 // The rules below are checked by hand-written loops rather than regexps: they run
 // for every tuple on the write path.
 
-// validName reports whether s matches `(?:[a-z][a-z0-9_]{0,62}/)?[a-z][a-z0-9_]{0,62}`.
+// validName reports whether s matches `(?:[a-z][a-z0-9_]{0,62}/)*[a-z][a-z0-9_]{0,62}`
+// and is at most maxNameLen bytes long. SpiceDB's schemas nest prefixes
+// (`org/identity_team/user`), so any number of them is accepted.
 func validName(s string) bool {
-	if prefix, rest, ok := cutByte(s, '/'); ok {
-		return validSegment(prefix) && validSegment(rest)
+	if len(s) > maxNameLen {
+		return false
 	}
-	return validSegment(s)
+	for {
+		prefix, rest, ok := cutByte(s, '/')
+		if !ok {
+			return validSegment(s)
+		}
+		if !validSegment(prefix) {
+			return false
+		}
+		s = rest
+	}
 }
+
+// maxNameLen bounds a whole name, prefixes included.
+const maxNameLen = 255
 
 func cutByte(s string, c byte) (string, string, bool) {
 	for i := 0; i < len(s); i++ {
@@ -55,7 +69,7 @@ func validObjectID(s string) bool {
 
 // Rules quoted in validation errors.
 const (
-	NameRule     = "must match [a-z][a-z0-9_]{0,62}, optionally with one prefix/ of the same form"
+	NameRule     = "must match [a-z][a-z0-9_]{0,62}, optionally with prefixes/ of the same form (at most 255 bytes in all)"
 	ObjectIDRule = "must match [a-zA-Z0-9_|\\-=+/.@]{1,1024}"
 )
 

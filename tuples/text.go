@@ -1,8 +1,10 @@
 package tuples
 
 import (
-	"fmt"
+	"bytes"
+	"encoding/json"
 	"strings"
+	"time"
 )
 
 // The text form of tuples (design §1):
@@ -10,7 +12,7 @@ import (
 //	tuple   = object "#" relation "@" subject [suffix]
 //	object  = type ":" id
 //	subject = type ":" id [ "#" relation | "#..." ]
-//	suffix  = "[caveat:…]" | "[expiration:…]"   (rejected: not supported yet)
+//	suffix  = [ "[" caveat [ ":" json-object ] "]" ] [ "[expiration:" RFC3339 "]" ]
 //
 // Object ids may contain '@' but never ':', '#', '[' or space, so the first ':', '#'
 // and '@' of a tuple delimit its parts unambiguously.
@@ -26,22 +28,39 @@ func (s SubjectRef) String() string {
 	return s.Object.String() + "#" + s.Relation
 }
 
-// String returns the text form `type:id#relation@subject`.
+// String returns the text form `type:id#relation@subject`, followed by
+// `[NAME]` or `[NAME:{json}]` for a caveat and `[expiration:RFC3339]` for an
+// expiration.
 func (t Tuple) String() string {
-	return t.Object.String() + "#" + t.Relation + "@" + t.Subject.String()
+	s := t.Object.String() + "#" + t.Relation + "@" + t.Subject.String()
+	if t.Caveat != nil {
+		s += "[" + t.Caveat.Name
+		if len(t.Caveat.Context) > 0 {
+			b, err := json.Marshal(t.Caveat.Context)
+			if err == nil {
+				s += ":" + string(b)
+			}
+		}
+		s += "]"
+	}
+	if !t.ExpiresAt.IsZero() {
+		s += "[expiration:" + t.ExpiresAt.UTC().Format(time.RFC3339Nano) + "]"
+	}
+	return s
 }
 
 // ParseTuple parses and validates the text form of a tuple, such as
 // `flow:f1#granted@role:ops#member` or `flow:f1#granted@user:*`. A subject relation of
-// `...` means no relation. Surrounding white space is ignored. A `[caveat:…]` or
-// `[expiration:…]` suffix fails with an error wrapping ErrNotSupported; any other
-// malformed or invalid input fails with a *ValidationError naming the field.
+// `...` means no relation. Surrounding white space is ignored. Suffixes
+// `[NAME]`, `[NAME:{json}]` (a caveat and its stored context) and
+// `[expiration:RFC3339]` may follow, in that order. Malformed or invalid input fails
+// with a *ValidationError naming the field ("caveat.name", "caveat.context",
+// "expiration").
 func ParseTuple(s string) (Tuple, error) {
 	text := strings.TrimSpace(s)
+	var suffix string
 	if i := strings.IndexByte(text, '['); i >= 0 {
-		if err := suffixError(text[i:]); err != nil {
-			return Tuple{}, err
-		}
+		text, suffix = strings.TrimSpace(text[:i]), text[i:]
 	}
 	hash := strings.IndexByte(text, '#')
 	if hash < 0 {
@@ -64,28 +83,92 @@ func ParseTuple(s string) (Tuple, error) {
 	if err := t.Validate(); err != nil {
 		return Tuple{}, err
 	}
+	if suffix != "" {
+		if err := parseSuffixes(&t, suffix); err != nil {
+			return Tuple{}, err
+		}
+	}
 	return t, nil
 }
 
-// suffixError classifies a `[...]` suffix: SpiceDB's `[expiration:RFC3339]` and its
-// caveat suffixes `[NAME]` and `[NAME:{json}]` (the design's `[caveat:{json}]`) are
-// recognised and rejected as not supported; anything else is malformed.
-func suffixError(suffix string) error {
-	name := suffix[1:]
-	if i := strings.IndexAny(name, ":]"); i >= 0 {
-		name = name[:i]
-	} else {
-		name = ""
+// parseSuffixes parses `[NAME]`, `[NAME:{json}]` and `[expiration:RFC3339]` into t.
+func parseSuffixes(t *Tuple, s string) error {
+	for s != "" {
+		if s[0] != '[' {
+			return &ValidationError{Field: "tuple", Value: s, Reason: "unexpected text after the tuple; only [CAVEAT], [CAVEAT:{json}] and [expiration:RFC3339] may follow"}
+		}
+		body := s[1:]
+		i := strings.IndexAny(body, ":]")
+		if i < 0 {
+			return &ValidationError{Field: "tuple", Value: s, Reason: "suffix not terminated: missing ]"}
+		}
+		name := body[:i]
+		if name == "expiration" {
+			end := strings.IndexByte(body, ']')
+			if body[i] != ':' || end < 0 {
+				return &ValidationError{Field: "expiration", Value: s, Reason: "want [expiration:RFC3339], e.g. [expiration:2027-01-01T00:00:00Z]"}
+			}
+			if !t.ExpiresAt.IsZero() {
+				return &ValidationError{Field: "expiration", Value: s, Reason: "given twice"}
+			}
+			ts, err := ParseExpiration(body[i+1 : end])
+			if err != nil {
+				return err
+			}
+			t.ExpiresAt = ts
+			s = body[end+1:]
+			continue
+		}
+		if t.Caveat != nil || !t.ExpiresAt.IsZero() {
+			return &ValidationError{Field: "caveat", Value: s, Reason: "one caveat only, before [expiration:…]"}
+		}
+		if err := ValidateName("caveat.name", name); err != nil {
+			return err
+		}
+		c := &Caveat{Name: name}
+		if body[i] == ']' {
+			s = body[i+1:]
+		} else {
+			rest := body[i+1:]
+			dec := json.NewDecoder(strings.NewReader(rest))
+			if err := dec.Decode(&c.Context); err != nil || c.Context == nil {
+				return &ValidationError{Field: "caveat.context", Value: rest, Reason: "want a JSON object after CAVEAT: (e.g. [ip_allowlist:{\"cidr\":\"10.0.0.0/8\"}])"}
+			}
+			rest = strings.TrimLeft(rest[dec.InputOffset():], " ")
+			if !strings.HasPrefix(rest, "]") {
+				return &ValidationError{Field: "caveat.context", Value: rest, Reason: "missing ] after the JSON object"}
+			}
+			if len(c.Context) == 0 {
+				c.Context = nil
+			}
+			s = rest[1:]
+		}
+		t.Caveat = c
 	}
-	switch {
-	case name == "expiration":
-		return fmt.Errorf("tuples: expiration on relationships: %w", ErrNotSupported)
-	case name == "caveat":
-		return fmt.Errorf("tuples: caveat on relationships: %w", ErrNotSupported)
-	case validName(name):
-		return fmt.Errorf("tuples: caveat %s on relationships: %w", name, ErrNotSupported)
+	return nil
+}
+
+// ParseExpiration parses an RFC 3339 expiration time, returned in UTC.
+func ParseExpiration(s string) (time.Time, error) {
+	ts, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
+	if err != nil {
+		return time.Time{}, &ValidationError{Field: "expiration", Value: s, Reason: "want an RFC 3339 time such as 2027-01-01T00:00:00Z"}
 	}
-	return &ValidationError{Field: "tuple", Value: suffix, Reason: "unexpected suffix; only [CAVEAT:{json}], [CAVEAT] and [expiration:…] are known"}
+	return ts.UTC(), nil
+}
+
+// ContextJSON returns the caveat's stored context as a JSON object ("{}" when empty).
+func (c *Caveat) ContextJSON() []byte {
+	if c == nil || len(c.Context) == 0 {
+		return []byte("{}")
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(c.Context); err != nil {
+		return []byte("{}")
+	}
+	return bytes.TrimRight(b.Bytes(), "\n")
 }
 
 // ParseObject parses and validates `type:id`. The id must not be the wildcard.
@@ -171,6 +254,11 @@ func (t Tuple) Validate() error { return t.ValidateField("") }
 // ValidateField is Validate with every error's Field prefixed by prefix, e.g.
 // "updates[3].tuple." gives "updates[3].tuple.object.id".
 func (t Tuple) ValidateField(prefix string) error {
+	if t.Caveat != nil {
+		if err := ValidateName(prefix+"caveat.name", t.Caveat.Name); err != nil {
+			return err
+		}
+	}
 	if t.valid() {
 		return nil // the hot path: no field names built
 	}

@@ -5,7 +5,10 @@
 // Reader, and the server converts these types to and from protobuf at its edge.
 package tuples
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // Wildcard is the subject id that stands for every object of a type (`user:*`).
 const Wildcard = "*"
@@ -27,12 +30,34 @@ type SubjectRef struct {
 	Relation string
 }
 
-// Tuple is one stored relationship: Object#Relation@Subject.
+// Tuple is one stored relationship: Object#Relation@Subject, optionally conditioned
+// by a caveat and optionally expiring (design §10). Its identity is Object, Relation
+// and Subject: writing the same three again replaces the caveat and expiration.
 type Tuple struct {
 	Object   ObjectRef
 	Relation string
 	Subject  SubjectRef
+	// Caveat, when not nil, makes the tuple hold only when the caveat does.
+	Caveat *Caveat
+	// ExpiresAt, when not zero, is when the tuple lapses: it is visible only to reads
+	// at revisions committed before it. Always UTC, without a monotonic reading.
+	ExpiresAt time.Time
 }
+
+// Caveat is a tuple's condition: the caveat's name and the stored part of its
+// context (JSON-like values: float64, string, bool, nil, []any, map[string]any).
+type Caveat struct {
+	Name    string
+	Context map[string]any
+}
+
+// Key returns t without its caveat and expiration: its identity.
+func (t Tuple) Key() Tuple {
+	return Tuple{Object: t.Object, Relation: t.Relation, Subject: t.Subject}
+}
+
+// Conditional reports whether t carries a caveat or an expiration.
+func (t Tuple) Conditional() bool { return t.Caveat != nil || !t.ExpiresAt.IsZero() }
 
 // IsWildcard reports whether s is a wildcard subject such as `user:*`.
 func (s SubjectRef) IsWildcard() bool { return s.Object.ID == Wildcard }

@@ -15,17 +15,7 @@ import (
 // expectedFailures lists the conformance files that fail because they use a feature
 // Relata does not implement yet, with that feature. The list only shrinks: the test
 // fails when a listed file passes or an unlisted file fails.
-var expectedFailures = map[string]string{
-	"basiccaveat.yaml":                 "caveats",
-	"caveatindirectarrow.yaml":         "caveats",
-	"caveatip.yaml":                    "caveats",
-	"caveatmap.yaml":                   "caveats",
-	"caveatunderarrow.yaml":            "caveats",
-	"multibranchcaveatwitharrows.yaml": "caveats",
-	"multipleslashes.yaml":             "caveats",
-	"publiccaveat.yaml":                "caveats",
-	"relexpiration.yaml":               "expiration",
-}
+var expectedFailures = map[string]string{}
 
 func TestConformance(t *testing.T) {
 	conformanceDir := filepath.Join(conformance.Dir(t), "spicedb")

@@ -7,9 +7,11 @@
 // file), `relationships` (one tuple a line, `//` comments), `assertions` (`assertTrue`,
 // `assertFalse`, `assertCaveated`: lists of `object#permission@subject`) and
 // `validation` (a map from `object#relation` to the exact list of expected subjects in
-// SpiceDB's notation, `[user:tom] is <document:1#viewer>`). Caveats and expiration are
-// not supported yet: files using them fail with that message, never pass. As in zed, a
-// file may not set both schema and schemaFile, nor write one relationship twice.
+// SpiceDB's notation, `[user:tom] is <document:1#viewer>`). Relationships may carry
+// caveats and expirations (`[NAME:{json}]`, `[expiration:RFC3339]`) and assertions a
+// caveat context (`doc:1#view@user:anne with {"ip": "10.0.0.1"}`); assertCaveated
+// expects a conditional answer. As in zed, a file may not set both schema and
+// schemaFile, nor write one relationship twice.
 package validation
 
 import (

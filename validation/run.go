@@ -2,6 +2,7 @@ package validation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,7 +21,7 @@ const importChunk = 10000
 
 // RunFile reads and runs the validation file at path. It returns every problem found,
 // each an *Error with the file line: a malformed file, a schema or tuple the runner
-// cannot load (caveats and expiration: "not supported yet"), and each failing
+// cannot load, and each failing
 // assertion or expectation with what was expected and what was got. The error result
 // is for failures of the run itself (the store), not of the file.
 func RunFile(ctx context.Context, path string) ([]*Error, error) {
@@ -138,25 +139,42 @@ func (f *File) schemaLine(line int) int {
 	return f.SchemaLine
 }
 
-// runAssertion returns what is wrong with one assertion, or "".
+// runAssertion returns what is wrong with one assertion, or "". An assertion may end
+// with ` with {JSON}`, the caveat context of its check; assertCaveated expects a
+// conditional answer.
 func runAssertion(ctx context.Context, e *check.Engine, r tuples.Reader, a Assertion) string {
-	if a.Kind == AssertCaveated {
-		return fmt.Sprintf("%s %s: caveats: %v", a.Kind, a.Text, tuples.ErrNotSupported)
+	text := a.Text
+	var reqCtx map[string]any
+	if i := strings.Index(text, " with "); i >= 0 {
+		raw := strings.TrimSpace(text[i+len(" with "):])
+		text = strings.TrimSpace(text[:i])
+		if err := json.Unmarshal([]byte(raw), &reqCtx); err != nil || reqCtx == nil {
+			return fmt.Sprintf("%s %s: the context after `with` must be a JSON object: %s", a.Kind, a.Text, raw)
+		}
 	}
-	if strings.Contains(a.Text, " with ") {
-		return fmt.Sprintf("%s %s: caveat context: %v", a.Kind, a.Text, tuples.ErrNotSupported)
-	}
-	t, err := tuples.ParseTuple(a.Text)
+	t, err := tuples.ParseTuple(text)
 	if err != nil {
 		return fmt.Sprintf("%s %s: %v", a.Kind, a.Text, err)
 	}
-	res, err := e.Check(ctx, r, check.CheckRequest{Object: t.Object, Permission: t.Relation, Subject: t.Subject})
+	res, err := e.Check(ctx, r, check.CheckRequest{Object: t.Object, Permission: t.Relation, Subject: t.Subject, Context: reqCtx})
 	if err != nil {
 		return fmt.Sprintf("%s %s: %v", a.Kind, a.Text, err)
 	}
-	want := a.Kind == AssertTrue
-	if res.Allowed != want {
-		return fmt.Sprintf("%s failed: %s: expected %t, got %t", a.Kind, a.Text, want, res.Allowed)
+	got := describeResult(res)
+	want := map[AssertionKind]string{AssertTrue: "true", AssertFalse: "false", AssertCaveated: "caveated"}[a.Kind]
+	if got != want {
+		return fmt.Sprintf("%s failed: %s: expected %s, got %s", a.Kind, a.Text, want, got)
 	}
 	return ""
+}
+
+// describeResult prints a check's answer: true, false or caveated (missing: …).
+func describeResult(res check.CheckResult) string {
+	switch {
+	case res.Conditional:
+		return "caveated"
+	case res.Allowed:
+		return "true"
+	}
+	return "false"
 }

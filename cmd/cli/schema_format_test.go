@@ -87,7 +87,7 @@ func TestSchemaFormatUsage(t *testing.T) {
 	}{
 		{name: "missing file argument", args: []string{"schema", "format"}, code: ExitUsage, stderr: "accepts 1 arg"},
 		{name: "file does not exist", args: []string{"schema", "format", filepath.Join(t.TempDir(), "nope.zed")}, code: ExitError, stderr: "no such file"},
-		{name: "unsupported caveat", args: []string{"schema", "format", writeTempSchema(t, "caveat c(x int) { x == 1 }\n")}, code: ExitError, stderr: ":1:1: caveat c: caveats are not supported yet"},
+		{name: "caveat not bool", args: []string{"schema", "format", writeTempSchema(t, "caveat c(x int) { x + 1 }\n")}, code: ExitError, stderr: ":1:18: caveat c: expression has type int, want bool"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

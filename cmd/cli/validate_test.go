@@ -47,13 +47,14 @@ func TestValidateCommand(t *testing.T) {
 	}
 }
 
-// TestValidateConformanceFile runs validate on a conformance file that uses caveats
-// (see internal/conformance for where the files come from).
+// TestValidateConformanceFile runs validate on conformance files that use caveats
+// and expiration (see internal/conformance for where the files come from).
 func TestValidateConformanceFile(t *testing.T) {
-	path := filepath.Join(conformance.Dir(t), "spicedb", "caveatip.yaml")
-	var out, errOut bytes.Buffer
-	code := Main(context.Background(), []string{"validate", path}, strings.NewReader(""), &out, &errOut)
-	require.Equal(t, ExitError, code, "stderr: %s", errOut.String())
-	require.Empty(t, out.String())
-	require.Contains(t, errOut.String(), "caveats are not supported yet")
+	for _, name := range []string{"caveatip.yaml", "relexpiration.yaml", "multibranchcaveatwitharrows.yaml"} {
+		path := filepath.Join(conformance.Dir(t), "spicedb", name)
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), []string{"validate", path}, strings.NewReader(""), &out, &errOut)
+		require.Equal(t, 0, code, "stderr: %s", errOut.String())
+		require.Equal(t, path+": ok\n", out.String())
+	}
 }

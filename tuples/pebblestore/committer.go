@@ -422,14 +422,27 @@ func (s *Store) applyWrite(p *pending, w tuples.WriteRequest, rev tuples.Revisio
 		switch {
 		case u.Op == tuples.OpCreate && live:
 			return 0, &tuples.AlreadyExistsError{Tuple: u.Tuple}
-		case u.Op == tuples.OpDelete && live:
+		case u.Op == tuples.OpDelete:
+			// A lapsed tuple is still stored: deleting it ends its version.
+			if _, stored, err := headAttr(cur); err != nil || !stored {
+				if err != nil {
+					return 0, err
+				}
+				continue
+			}
 			next, err := markDeleted(cur, rev)
 			if err != nil {
 				return 0, err
 			}
 			muts = append(muts, mutation{tuples.OpDelete, u.Tuple, fwd, next})
-		case u.Op != tuples.OpDelete && !live:
-			muts = append(muts, mutation{tuples.OpTouch, u.Tuple, fwd, appendVersion(cur, rev)})
+		default:
+			next, changed, err := touchVersions(cur, rev, encodeAttr(u.Tuple))
+			if err != nil {
+				return 0, err
+			}
+			if changed {
+				muts = append(muts, mutation{tuples.OpTouch, u.Tuple, fwd, next})
+			}
 		}
 	}
 	return len(muts), p.write(muts, rev, 0)
@@ -441,7 +454,7 @@ func (s *Store) applyDelete(p *pending, f tuples.Filter, pre []tuples.Preconditi
 	}
 	var matched []tuples.Tuple
 	prefix, reverse := scanPlan(f, false)
-	err := scanLive(context.Background(), p.b, prefix, nil, reverse, &f, liveNow, nil, func(t tuples.Tuple) bool {
+	err := scanLive(context.Background(), p.b, prefix, nil, reverse, &f, liveNowAttr, nil, func(t tuples.Tuple) bool {
 		matched = append(matched, t)
 		return true
 	})
@@ -496,6 +509,36 @@ func getVersions(r pebble.Reader, key []byte) ([]byte, error) {
 	return out, nil
 }
 
+// touchVersions returns the versions value after writing a tuple with attributes
+// attr at rev: unchanged (changed false) when the same tuple is live with the same
+// attributes and has not lapsed; otherwise the live version, if any, ends at rev and a
+// new one starts there.
+func touchVersions(cur []byte, rev tuples.Revision, attr []byte) (next []byte, changed bool, err error) {
+	live, err := liveNow(cur)
+	if err != nil {
+		return nil, false, err
+	}
+	head, stored, err := headAttr(cur)
+	if err != nil {
+		return nil, false, err
+	}
+	if live && bytes.Equal(head, attr) {
+		return cur, false, nil
+	}
+	if len(attr) == 0 && !stored && (len(cur) == 0 || cur[0] != 0) {
+		return appendVersion(cur, rev), true, nil // the hot path: a plain tuple
+	}
+	vs, err := decodeVersions(nil, cur)
+	if err != nil {
+		return nil, false, err
+	}
+	if stored {
+		vs[len(vs)-1].deleted = rev
+	}
+	vs = append(vs, version{created: rev, attr: attr})
+	return encodeVersions(vs), true, nil
+}
+
 func appendVersion(cur []byte, rev tuples.Revision) []byte {
 	out := make([]byte, len(cur), len(cur)+binary.MaxVarintLen64+1)
 	copy(out, cur)
@@ -522,7 +565,7 @@ func checkPreconditions(r iterable, pre []tuples.Precondition) error {
 	for _, p := range pre {
 		var found *tuples.Tuple
 		prefix, reverse := scanPlan(p.Filter, false)
-		err := scanLive(context.Background(), r, prefix, nil, reverse, &p.Filter, liveNow, nil, func(t tuples.Tuple) bool {
+		err := scanLive(context.Background(), r, prefix, nil, reverse, &p.Filter, liveNowAttr, nil, func(t tuples.Tuple) bool {
 			found = &t
 			return false
 		})
@@ -608,11 +651,11 @@ func (s *Store) validateWrite(req tuples.WriteRequest) error {
 		if err := u.Tuple.Validate(); err != nil {
 			return prefixField(err, "updates["+strconv.Itoa(i)+"].tuple.")
 		}
-		if j, dup := seen[u.Tuple]; dup {
+		if j, dup := seen[u.Tuple.Key()]; dup {
 			return &tuples.ValidationError{Field: "updates[" + strconv.Itoa(i) + "].tuple", Value: u.Tuple.String(),
 				Reason: "duplicates updates[" + strconv.Itoa(j) + "]; a write may name each tuple once"}
 		}
-		seen[u.Tuple] = i
+		seen[u.Tuple.Key()] = i
 	}
 	return validatePreconditions(req.Preconditions)
 }

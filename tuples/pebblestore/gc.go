@@ -82,9 +82,14 @@ func (s *Store) collectChunk(cur, target tuples.Revision) error {
 		}
 		count, last = count+1, rev
 		v := it.Value()
-		if len(v) > 0 && tuples.Operation(v[0]) == tuples.OpDelete && !seen[string(v[1:])] {
-			seen[string(v[1:])] = true
-			keys = append(keys, append([]byte{tagForward}, v[1:]...))
+		if len(v) == 0 {
+			continue
+		}
+		parts, attr := splitChange(v[1:])
+		// Deleted versions, and versions that expire, may be collectable.
+		if (tuples.Operation(v[0]) == tuples.OpDelete || hasExpiry(attr)) && !seen[string(parts)] {
+			seen[string(parts)] = true
+			keys = append(keys, append([]byte{tagForward}, parts...))
 		}
 	}
 	if err := it.Close(); err != nil {
@@ -93,6 +98,7 @@ func (s *Store) collectChunk(cur, target tuples.Revision) error {
 
 	// Publish the horizon first: from now on reads below h fail (see top of file).
 	s.horizon.Store(uint64(h))
+	hTime := (&reader{s: s, rev: h}).commitTime()
 
 	b := s.db.NewBatch()
 	defer func() { _ = b.Close() }()
@@ -107,6 +113,9 @@ func (s *Store) collectChunk(cur, target tuples.Revision) error {
 		}
 		kept := vs[:0]
 		for _, v := range vs {
+			if expiredBy(v.attr, hTime) {
+				continue // lapsed for every readable revision
+			}
 			if v.deleted == 0 || v.deleted > h {
 				kept = append(kept, v)
 			}
@@ -216,4 +225,18 @@ func (s *Store) revisionAt(cutoff time.Time) (tuples.Revision, error) {
 		h = keyRevision(it.Key())
 	}
 	return h, it.Error()
+}
+
+// splitChange splits a change-log value after its op byte into the six key parts
+// (with their terminators) and the tuple's attributes.
+func splitChange(v []byte) (parts, attr []byte) {
+	n := 0
+	for i, c := range v {
+		if c == 0 {
+			if n++; n == 6 {
+				return v[:i+1], v[i+1:]
+			}
+		}
+	}
+	return v, nil
 }

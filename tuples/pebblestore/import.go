@@ -14,7 +14,6 @@ package pebblestore
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"slices"
 
@@ -108,24 +107,25 @@ func (s *Store) stageImport(b *pebble.Batch, ts []tuples.Tuple, rev tuples.Revis
 		}
 		prev = fwd
 		vs := len(vbuf)
+		t := ts[k.i]
+		var cur []byte
 		if it.SeekPrefixGE(fwd) && bytes.Equal(it.Key(), fwd) {
-			cur, err := it.ValueAndErr()
+			v, err := it.ValueAndErr()
 			if err != nil {
 				return 0, fmt.Errorf("pebblestore: import: %w", err)
 			}
-			live, err := liveNow(cur)
-			if err != nil {
-				return 0, err
-			}
-			if live {
-				continue
-			}
-			vbuf = append(vbuf, cur...)
+			cur = v
 		} else if err := it.Error(); err != nil {
 			return 0, fmt.Errorf("pebblestore: import: %w", err)
 		}
-		vbuf = binary.AppendUvarint(vbuf, uint64(rev))
-		vbuf = append(vbuf, 0)
+		next, changed, err := touchVersions(cur, rev, encodeAttr(t))
+		if err != nil {
+			return 0, err
+		}
+		if !changed {
+			continue
+		}
+		vbuf = append(vbuf, next...)
 		rs := len(rbuf)
 		rbuf = reverseKey(rbuf, ts[k.i])
 		writes = append(writes, write{k: k, vs: vs, ve: len(vbuf), rs: rs, re: len(rbuf)})
@@ -146,6 +146,7 @@ func (s *Store) stageImport(b *pebble.Batch, ts []tuples.Tuple, rev tuples.Revis
 		t := ts[w.k.i]
 		chg = appendParts(append(chg[:0], byte(tuples.OpTouch)), t.Object.Type, t.Object.ID, t.Relation,
 			t.Subject.Object.Type, t.Subject.Object.ID, t.Subject.Relation)
+		chg = append(chg, encodeAttr(t)...)
 		if err := set(changeKey(rev, uint32(seq)), chg); err != nil {
 			return 0, err
 		}

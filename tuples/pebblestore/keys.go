@@ -3,8 +3,10 @@ package pebblestore
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/relata/relata/tuples"
 )
@@ -24,7 +26,11 @@ import (
 // Revisions are big-endian so that they sort numerically. A versions value is a
 // sequence of uvarint pairs (created, deleted), oldest first; deleted 0 means live.
 // A tuple is live at revision R when some pair has created ≤ R and (deleted == 0 or
-// R < deleted).
+// R < deleted). When some version carries a caveat or an expiration, the value is
+// instead 0x00 (never the first byte of a pair: revisions start at 1) followed by
+// triples (created, deleted, attributes) where attributes is a uvarint length and
+// that many bytes: empty for a plain version, else see encodeAttr. A change-log
+// entry's value is followed by the attributes of the tuple written.
 const (
 	tagForward = 'f'
 	tagReverse = 'r'
@@ -182,29 +188,150 @@ func decodeUint64(b []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(b), nil
 }
 
-// changeValue encodes a change-log entry.
+// changeValue encodes a change-log entry: the op, the key parts, then the tuple's
+// attributes (nothing for a plain tuple).
 func changeValue(op tuples.Operation, t tuples.Tuple) []byte {
 	v := []byte{byte(op)}
-	return appendParts(v, t.Object.Type, t.Object.ID, t.Relation,
+	v = appendParts(v, t.Object.Type, t.Object.ID, t.Relation,
 		t.Subject.Object.Type, t.Subject.Object.ID, t.Subject.Relation)
+	return append(v, encodeAttr(t)...)
 }
 
 func decodeChange(key, value []byte) (tuples.Change, error) {
 	if len(key) != 13 || len(value) < 1 {
 		return tuples.Change{}, fmt.Errorf("pebblestore: corrupt change %x", key)
 	}
-	t, err := decodeForward(value) // value[0] is the op, in the tag's place
+	// The attributes follow the sixth terminator.
+	end, n := 1, 0
+	for ; end < len(value) && n < 6; end++ {
+		if value[end] == 0 {
+			n++
+		}
+	}
+	t, err := decodeForward(value[:end]) // value[0] is the op, in the tag's place
 	if err != nil {
+		return tuples.Change{}, err
+	}
+	if err := applyAttr(&t, value[end:]); err != nil {
 		return tuples.Change{}, err
 	}
 	return tuples.Change{Revision: keyRevision(key), Op: tuples.Operation(value[0]), Tuple: t}, nil
 }
 
+// Attribute flags.
+const (
+	attrCaveat     = 1
+	attrExpiration = 2
+)
+
+// encodeAttr encodes t's caveat and expiration: nil for a plain tuple, else a flags
+// byte, the expiration (unix nanoseconds, 8 bytes big-endian) when set, and the
+// caveat's name (uvarint length, bytes) and stored context (JSON, the rest) when set.
+// The expiration is unix seconds (8 bytes) and nanoseconds (4 bytes), big-endian, so
+// that any year fits.
+func encodeAttr(t tuples.Tuple) []byte {
+	if !t.Conditional() {
+		return nil
+	}
+	var flags byte
+	if t.Caveat != nil {
+		flags |= attrCaveat
+	}
+	if !t.ExpiresAt.IsZero() {
+		flags |= attrExpiration
+	}
+	out := []byte{flags}
+	if !t.ExpiresAt.IsZero() {
+		out = binary.BigEndian.AppendUint64(out, uint64(t.ExpiresAt.Unix()))
+		out = binary.BigEndian.AppendUint32(out, uint32(t.ExpiresAt.Nanosecond()))
+	}
+	if t.Caveat != nil {
+		out = binary.AppendUvarint(out, uint64(len(t.Caveat.Name)))
+		out = append(out, t.Caveat.Name...)
+		if len(t.Caveat.Context) > 0 {
+			out = append(out, t.Caveat.ContextJSON()...)
+		}
+	}
+	return out
+}
+
+// hasExpiry reports whether an encoded attribute carries an expiration.
+func hasExpiry(attr []byte) bool { return len(attr) >= 13 && attr[0]&attrExpiration != 0 }
+
+// expiredBy reports whether an encoded attribute's expiration is at or before now
+// (unix nanoseconds).
+func expiredBy(attr []byte, now int64) bool {
+	if !hasExpiry(attr) {
+		return false
+	}
+	sec := int64(binary.BigEndian.Uint64(attr[1:9]))
+	nsec := int64(binary.BigEndian.Uint32(attr[9:13]))
+	nowSec, nowNsec := now/1e9, now%1e9
+	return sec < nowSec || sec == nowSec && nsec <= nowNsec
+}
+
+// applyAttr decodes attr into t's caveat and expiration.
+func applyAttr(t *tuples.Tuple, attr []byte) error {
+	if len(attr) == 0 {
+		return nil
+	}
+	flags, rest := attr[0], attr[1:]
+	if flags&attrExpiration != 0 {
+		if len(rest) < 12 {
+			return fmt.Errorf("pebblestore: corrupt attributes %x", attr)
+		}
+		t.ExpiresAt = time.Unix(int64(binary.BigEndian.Uint64(rest[:8])), int64(binary.BigEndian.Uint32(rest[8:12]))).UTC()
+		rest = rest[12:]
+	}
+	if flags&attrCaveat != 0 {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || uint64(len(rest)-k) < n {
+			return fmt.Errorf("pebblestore: corrupt attributes %x", attr)
+		}
+		c := &tuples.Caveat{Name: string(rest[k : k+int(n)])}
+		if ctx := rest[k+int(n):]; len(ctx) > 0 {
+			if err := json.Unmarshal(ctx, &c.Context); err != nil {
+				return fmt.Errorf("pebblestore: corrupt caveat context: %w", err)
+			}
+		}
+		t.Caveat = c
+	}
+	return nil
+}
+
 // version is one lifetime of a tuple: live at revisions [created, deleted), or from
-// created on when deleted is 0.
-type version struct{ created, deleted tuples.Revision }
+// created on when deleted is 0, with its encoded attributes (nil when plain).
+type version struct {
+	created, deleted tuples.Revision
+	attr             []byte
+}
 
 func decodeVersions(dst []version, v []byte) ([]version, error) {
+	if len(v) > 0 && v[0] == 0 {
+		v = v[1:]
+		for len(v) > 0 {
+			c, n := binary.Uvarint(v)
+			if n <= 0 {
+				return nil, fmt.Errorf("pebblestore: corrupt versions %x", v)
+			}
+			d, m := binary.Uvarint(v[n:])
+			if m <= 0 {
+				return nil, fmt.Errorf("pebblestore: corrupt versions %x", v)
+			}
+			l, k := binary.Uvarint(v[n+m:])
+			if k <= 0 || uint64(len(v)-n-m-k) < l {
+				return nil, fmt.Errorf("pebblestore: corrupt versions %x", v)
+			}
+			start := n + m + k
+			var attr []byte
+			if l > 0 {
+				attr = bytes.Clone(v[start : start+int(l)])
+			}
+			dst = append(dst, version{tuples.Revision(c), tuples.Revision(d), attr})
+			v = v[start+int(l):]
+		}
+		return dst, nil
+	}
 	for len(v) > 0 {
 		c, n := binary.Uvarint(v)
 		if n <= 0 {
@@ -214,7 +341,7 @@ func decodeVersions(dst []version, v []byte) ([]version, error) {
 		if m <= 0 {
 			return nil, fmt.Errorf("pebblestore: corrupt versions %x", v)
 		}
-		dst = append(dst, version{tuples.Revision(c), tuples.Revision(d)})
+		dst = append(dst, version{created: tuples.Revision(c), deleted: tuples.Revision(d)})
 		v = v[n+m:]
 	}
 	return dst, nil
@@ -222,16 +349,70 @@ func decodeVersions(dst []version, v []byte) ([]version, error) {
 
 func encodeVersions(vs []version) []byte {
 	out := make([]byte, 0, len(vs)*6)
+	extended := false
+	for _, v := range vs {
+		extended = extended || len(v.attr) > 0
+	}
+	if extended {
+		out = append(out, 0)
+	}
 	for _, v := range vs {
 		out = binary.AppendUvarint(out, uint64(v.created))
 		out = binary.AppendUvarint(out, uint64(v.deleted))
+		if extended {
+			out = binary.AppendUvarint(out, uint64(len(v.attr)))
+			out = append(out, v.attr...)
+		}
 	}
 	return out
 }
 
+// liveAttrAt reports whether a versions value has a version live at rev and returns
+// that version's attributes (nil for a plain version; they alias v). A version whose
+// expiration is at or before now (unix nanoseconds; 0 ignores expiration) is not
+// live.
+func liveAttrAt(v []byte, rev tuples.Revision, now int64) (bool, []byte, error) {
+	if len(v) == 0 || v[0] != 0 {
+		ok, err := liveAt(v, rev)
+		return ok, nil, err
+	}
+	v = v[1:]
+	for len(v) > 0 {
+		c, n := binary.Uvarint(v)
+		if n <= 0 {
+			return false, nil, fmt.Errorf("pebblestore: corrupt versions %x", v)
+		}
+		d, m := binary.Uvarint(v[n:])
+		if m <= 0 {
+			return false, nil, fmt.Errorf("pebblestore: corrupt versions %x", v)
+		}
+		l, k := binary.Uvarint(v[n+m:])
+		if k <= 0 || uint64(len(v)-n-m-k) < l {
+			return false, nil, fmt.Errorf("pebblestore: corrupt versions %x", v)
+		}
+		start := n + m + k
+		attr := v[start : start+int(l)]
+		if tuples.Revision(c) <= rev && (d == 0 || rev < tuples.Revision(d)) {
+			if now != 0 && expiredBy(attr, now) {
+				return false, nil, nil
+			}
+			if len(attr) == 0 {
+				attr = nil
+			}
+			return true, attr, nil
+		}
+		v = v[start+int(l):]
+	}
+	return false, nil, nil
+}
+
 // liveAt reports whether a versions value has a version live at rev, without
-// allocating.
+// allocating. It ignores expiration (see liveAttrAt).
 func liveAt(v []byte, rev tuples.Revision) (bool, error) {
+	if len(v) > 0 && v[0] == 0 {
+		ok, _, err := liveAttrAt(v, rev, 0)
+		return ok, err
+	}
 	for len(v) > 0 {
 		c, n := binary.Uvarint(v)
 		if n <= 0 {
@@ -249,8 +430,21 @@ func liveAt(v []byte, rev tuples.Revision) (bool, error) {
 	return false, nil
 }
 
-// liveNow reports whether the newest version is not deleted: the tuple is live at
-// the head, including writes staged earlier in the committing group.
+// liveNowAttr is liveNow returning the live version's attributes, for scanLive.
+func liveNowAttr(v []byte) (bool, []byte, error) {
+	return liveAttrAt(v, tuples.Revision(1<<63), time.Now().UnixNano())
+}
+
+// liveNow reports whether the newest version is not deleted and has not expired: the
+// tuple is live at the head, including writes staged earlier in the committing group.
 func liveNow(v []byte) (bool, error) {
-	return liveAt(v, tuples.Revision(1<<63))
+	ok, _, err := liveAttrAt(v, tuples.Revision(1<<63), time.Now().UnixNano())
+	return ok, err
+}
+
+// headAttr returns the attributes of the live version at the head (ignoring
+// expiration), and whether there is one.
+func headAttr(v []byte) ([]byte, bool, error) {
+	ok, attr, err := liveAttrAt(v, tuples.Revision(1<<63), 0)
+	return attr, ok, err
 }

@@ -141,7 +141,7 @@ func (r *reader) advance(st *subjectStream, f *tuples.Filter, after *tuples.Tupl
 		valid = st.it.Next()
 	}
 	for ; valid; valid = st.it.Next() {
-		live, err := liveAt(st.it.Value(), r.rev)
+		live, attr, err := r.visible(st.it.Value())
 		if err != nil {
 			return err
 		}
@@ -150,6 +150,9 @@ func (r *reader) advance(st *subjectStream, f *tuples.Filter, after *tuples.Tupl
 		}
 		t, err := decodeReverse(st.it.Key())
 		if err != nil {
+			return err
+		}
+		if err := applyAttr(&t, attr); err != nil {
 			return err
 		}
 		if !f.Matches(t) || (after != nil && tuples.Compare(t, *after) <= 0) {

@@ -78,7 +78,7 @@ func compareReads(t *testing.T, ctx context.Context, r *reader, u cacheUniverse)
 			}
 			for _, sub := range u.subjects {
 				tup := tuples.Tuple{Object: obj, Relation: rel, Subject: sub}
-				want, err := r.contains(forwardKey(nil, tup))
+				want, _, err := r.contains(forwardKey(nil, tup))
 				require.NoError(t, err)
 				for range 2 {
 					got, err := r.Contains(ctx, tup)

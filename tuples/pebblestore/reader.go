@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/relata/relata/tuples"
@@ -17,6 +19,47 @@ import (
 type reader struct {
 	s   *Store
 	rev tuples.Revision
+
+	// commit is the commit time of rev (unix nanoseconds), read once when a tuple
+	// with an expiration is first met: such a tuple is visible when it expires after it.
+	commitOnce sync.Once
+	commit     int64
+}
+
+// commitTime returns the commit time of r.rev: the time recorded for the group that
+// committed it (the first time key at or after rev).
+func (r *reader) commitTime() int64 {
+	r.commitOnce.Do(func() {
+		r.commit = time.Now().UnixNano()
+		it, err := r.s.db.NewIter(&pebble.IterOptions{LowerBound: revKey(tagTime, r.rev), UpperBound: []byte{tagTime + 1}})
+		if err != nil {
+			return
+		}
+		defer it.Close()
+		if it.First() {
+			if ns, err := decodeUint64(it.Value()); err == nil {
+				r.commit = int64(ns)
+			}
+		}
+	})
+	return r.commit
+}
+
+// visible reports whether the versions value v has a version live at r.rev that
+// has not expired by r.rev's commit time, and returns its attributes.
+func (r *reader) visible(v []byte) (bool, []byte, error) {
+	if len(v) == 0 || v[0] != 0 {
+		ok, err := liveAt(v, r.rev) // the hot path: plain versions only
+		return ok, nil, err
+	}
+	ok, attr, err := liveAttrAt(v, r.rev, 0)
+	if err != nil || !ok {
+		return false, nil, err
+	}
+	if hasExpiry(attr) && expiredBy(attr, r.commitTime()) {
+		return false, nil, nil
+	}
+	return true, attr, nil
 }
 
 func (r *reader) Revision() tuples.Revision { return r.rev }
@@ -51,9 +94,12 @@ func (r *reader) Contains(ctx context.Context, t tuples.Tuple) (bool, error) {
 	if v, ok := r.s.cache.get(buf[:0], ckey, b, r.rev); ok && len(v) == 1 {
 		return v[0] == 1, r.s.expired(r.rev)
 	}
-	ok, err := r.contains(key)
+	ok, attr, err := r.contains(key)
 	if err != nil {
 		return false, fmt.Errorf("pebblestore: contains %s: %w", t, err)
+	}
+	if attr != nil {
+		return ok, nil // a conditional tuple: its visibility may lapse, so it is not cached
 	}
 	value := append(buf[:8], 0)
 	if ok {
@@ -63,27 +109,36 @@ func (r *reader) Contains(ctx context.Context, t tuples.Tuple) (bool, error) {
 	return ok, nil
 }
 
-// contains reports whether the tuple with forward key key is live at r.rev.
-func (r *reader) contains(key []byte) (bool, error) {
+// contains reports whether the tuple with forward key key is visible at r.rev, and
+// the attributes of its version (nil when plain).
+func (r *reader) contains(key []byte) (bool, []byte, error) {
 	// A pooled iterator's SeekPrefixGE (bloom filters, no iterator set-up) is about
 	// twice as fast as DB.Get, which builds a fresh iterator stack per call.
 	pi, err := r.s.iters.get(r.s, r.rev)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	defer r.s.iters.put(pi)
 	pi.it.SetBounds(nil, nil)
 	if err := r.s.expired(r.rev); err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if !pi.it.SeekPrefixGE(key) || !bytes.Equal(pi.it.Key(), key) {
-		return false, pi.it.Error()
+		return false, nil, pi.it.Error()
 	}
 	v, err := pi.it.ValueAndErr()
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
-	return liveAt(v, r.rev)
+	if len(v) > 0 && v[0] == 0 {
+		ok, attr, err := r.visible(v)
+		if attr == nil {
+			attr = []byte{} // conditional storage: never cached
+		}
+		return ok, attr, err
+	}
+	ok, err := liveAt(v, r.rev)
+	return ok, nil, err
 }
 
 func (r *reader) Subjects(ctx context.Context, object tuples.ObjectRef, relation, subjectType string) iter.Seq2[tuples.Tuple, error] {
@@ -146,7 +201,7 @@ func (r *reader) scan(ctx context.Context, prefix, lower []byte, reverse bool, f
 		pi.it.SetBounds(lo, hi)
 		err = r.s.expired(r.rev)
 		if err == nil {
-			err = iterateLive(ctx, pi.it, reverse, f, func(v []byte) (bool, error) { return liveAt(v, r.rev) },
+			err = iterateLive(ctx, pi.it, reverse, f, r.visible,
 				func(t tuples.Tuple) bool { return yield(t, nil) })
 		}
 		r.s.iters.put(pi)
@@ -184,6 +239,9 @@ func (r *reader) cachedScan(ctx context.Context, key []byte, b uint32, reverse b
 			if err != nil {
 				yield(tuples.Tuple{}, err)
 				return
+			}
+			if t.Conditional() {
+				n = readCacheMaxTuples + 1 // attributes are not cached, and expirations lapse
 			}
 			if n++; n <= readCacheMaxTuples {
 				scratch = encode(scratch[:0], t)
@@ -235,7 +293,7 @@ type iterable interface {
 // and passes it to fn until fn returns false. check, when non-nil, runs once after
 // the iterator is open (it pins the state the scan sees).
 func scanLive(ctx context.Context, db iterable, prefix, lower []byte, reverse bool, f *tuples.Filter,
-	live func([]byte) (bool, error), check func() error, fn func(tuples.Tuple) bool,
+	live func([]byte) (bool, []byte, error), check func() error, fn func(tuples.Tuple) bool,
 ) error {
 	lo, hi, ok := scanBounds(prefix, lower)
 	if !ok {
@@ -269,7 +327,7 @@ func scanBounds(prefix, lower []byte) (lo, hi []byte, ok bool) {
 
 // iterateLive is scanLive's loop over an iterator whose bounds are set.
 func iterateLive(ctx context.Context, it *pebble.Iterator, reverse bool, f *tuples.Filter,
-	live func([]byte) (bool, error), fn func(tuples.Tuple) bool,
+	live func([]byte) (bool, []byte, error), fn func(tuples.Tuple) bool,
 ) error {
 	decode := decodeForward
 	if reverse {
@@ -280,7 +338,7 @@ func iterateLive(ctx context.Context, it *pebble.Iterator, reverse bool, f *tupl
 		if n++; n%256 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		ok, err := live(it.Value())
+		ok, attr, err := live(it.Value())
 		if err != nil {
 			return err
 		}
@@ -290,6 +348,11 @@ func iterateLive(ctx context.Context, it *pebble.Iterator, reverse bool, f *tupl
 		t, err := decode(it.Key())
 		if err != nil {
 			return err
+		}
+		if attr != nil {
+			if err := applyAttr(&t, attr); err != nil {
+				return err
+			}
 		}
 		if f != nil && !f.Matches(t) {
 			continue
