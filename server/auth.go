@@ -175,6 +175,7 @@ func (s *Server) authorize(ctx context.Context, method string) (context.Context,
 		return ctx, err
 	}
 	ctx = withCaller(ctx, c)
+	setKeyID(ctx, c.Name)
 	need, _ := requiredScope(method)
 	if !c.Has(need) {
 		have := c.scopes.String()
@@ -223,6 +224,7 @@ func (s *Server) authHTTP(w http.ResponseWriter, r *http.Request, fail func(erro
 		fail(err)
 		return r, false
 	}
+	setKeyID(r.Context(), c.Name)
 	return r.WithContext(withCaller(r.Context(), c)), true
 }
 

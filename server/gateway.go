@@ -47,6 +47,7 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 		runtime.WithErrorHandler(httpErrorHandler),
 		runtime.WithStreamErrorHandler(streamErrorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
+		runtime.WithMetadata(s.gatewayMetadata),
 	)
 	for name, register := range map[string]func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		"PermissionService":   relatav1.RegisterPermissionServiceHandler,
@@ -95,7 +96,7 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 		r.Body = &requestBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), state: st}
 		gw.ServeHTTP(&streamStatusWriter{ResponseWriter: w, state: st}, r)
 	})
-	return mux, nil
+	return s.accessLog(mux), nil
 }
 
 // restFail returns a function that answers r with err as the gateway answers errors.

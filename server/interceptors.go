@@ -2,18 +2,21 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
-// Interceptors, outermost first: recover (a panic becomes INTERNAL), log (one slog
-// record per call: Debug when it succeeds, Warn for server-side failures, Info for
-// client errors), auth (credentials and scopes, auth.go).
+// Interceptors, outermost first: recover (a panic becomes INTERNAL), metrics
+// (metrics.go), log (the request id, and one access line per call: Info, Warn for
+// server-side failures), auth (credentials and scopes, auth.go).
 
 // panicError turns a recovered panic into INTERNAL and logs its stack.
 func (s *Server) panicError(ctx context.Context, method string, p any) error {
@@ -39,16 +42,15 @@ func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 	return handler(srv, ss)
 }
 
-// logCall writes one record for a finished call.
+// logCall writes the access line of a finished call: Info, or Warn for server-side
+// failures, with method, code, reason, duration, key id and request id. Error
+// messages may quote tuples, so they are logged only at Debug.
 func (s *Server) logCall(ctx context.Context, method string, start time.Time, err error) {
 	code := status.Code(err)
-	level := slog.LevelDebug
+	level := slog.LevelInfo
 	switch code {
-	case codes.OK:
 	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unavailable:
 		level = slog.LevelWarn
-	default:
-		level = slog.LevelInfo
 	}
 	if !s.log.Enabled(ctx, level) {
 		return
@@ -57,23 +59,60 @@ func (s *Server) logCall(ctx context.Context, method string, start time.Time, er
 		slog.String("method", method),
 		slog.String("code", code.String()),
 		slog.Duration("duration", time.Since(start)),
+		slog.String("key_id", KeyID(ctx)),
+		slog.String("request_id", RequestID(ctx)),
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("err", status.Convert(err).Message()))
+		if r := reasonOf(err); r != "" {
+			attrs = append(attrs, slog.String("reason", r))
+		}
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			attrs = append(attrs, slog.String("err", status.Convert(err).Message()))
+		}
 	}
 	s.log.LogAttrs(ctx, level, "rpc", attrs...)
 }
 
+// startCall gives a call its request id (the caller's x-request-id metadata when
+// sane, else a new one) and reports whether the call comes from our own REST gateway,
+// whose HTTP layer writes the access line instead.
+func (s *Server) startCall(ctx context.Context) (context.Context, string, bool) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	var supplied string
+	if v := md.Get(strings.ToLower(requestIDHeader)); len(v) > 0 {
+		supplied = v[0]
+	}
+	id := requestID(supplied)
+	ctx = withRequestInfo(ctx, id)
+	fromGateway := false
+	if v := md.Get(gatewayHeader); len(v) == 1 {
+		fromGateway = subtle.ConstantTimeCompare([]byte(v[0]), []byte(s.gatewaySecret)) == 1
+	}
+	return ctx, id, fromGateway
+}
+
 func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
+	ctx, id, fromGateway := s.startCall(ctx)
+	idMD := metadata.Pairs(strings.ToLower(requestIDHeader), id)
+	_ = grpc.SetHeader(ctx, idMD)
+	_ = grpc.SetTrailer(ctx, idMD)
 	resp, err := handler(ctx, req)
-	s.logCall(ctx, info.FullMethod, start, err)
+	if !fromGateway {
+		s.logCall(ctx, info.FullMethod, start, err)
+	}
 	return resp, err
 }
 
 func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
-	err := handler(srv, ss)
-	s.logCall(ss.Context(), info.FullMethod, start, err)
+	ctx, id, fromGateway := s.startCall(ss.Context())
+	idMD := metadata.Pairs(strings.ToLower(requestIDHeader), id)
+	_ = ss.SetHeader(idMD)
+	ss.SetTrailer(idMD)
+	err := handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+	if !fromGateway {
+		s.logCall(ctx, info.FullMethod, start, err)
+	}
 	return err
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -143,6 +144,8 @@ type Server struct {
 	health  *health.Server
 	auth    *authenticator
 	metrics *Metrics
+	// gatewaySecret marks the REST gateway's loopback calls (see gatewayHeader).
+	gatewaySecret string
 	// metricsLis is the listener of Config.MetricsAddr; nil when unset.
 	metricsLis net.Listener
 	revs       *revisionPicker
@@ -160,12 +163,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		metrics:  cfg.Metrics,
-		revs:     newRevisionPicker(cfg.Store, cfg.Quantization),
-		schemas:  &schemaCache{},
-		stopping: make(chan struct{}),
+		cfg:           cfg,
+		log:           cfg.Logger,
+		metrics:       cfg.Metrics,
+		gatewaySecret: rand.Text(),
+		revs:          newRevisionPicker(cfg.Store, cfg.Quantization),
+		schemas:       &schemaCache{},
+		stopping:      make(chan struct{}),
 	}
 	var err error
 	if s.auth, err = newAuthenticator(cfg); err != nil {

@@ -12,11 +12,13 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"google.golang.org/grpc/grpclog"
 
 	"github.com/relata/relata/check"
 	"github.com/relata/relata/schema/models"
@@ -44,6 +46,7 @@ type serveFlags struct {
 	gcWindow     time.Duration
 	cacheSize    byteSize
 	logLevel     string
+	logFormat    string
 	pprof        string
 	metricsAddr  string
 }
@@ -84,10 +87,14 @@ e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
 	fl.DurationVar(&f.gcWindow, "gc-window", pebblestore.DefaultGCWindow, "how long old revisions stay readable")
 	fl.Var(&f.cacheSize, "cache-size", "check cache size, e.g. 256MiB (0 disables)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json (one object a line)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "also serve GET /metrics on this address without authentication, e.g. localhost:9090 (it is always on the HTTP port, under the API's auth)")
 	fl.StringVar(&f.pprof, "pprof", "", "serve Go pprof profiles (/debug/pprof/) on this address, e.g. localhost:6060")
 	root.AddCommand(cmd)
 }
+
+// grpcLogOnce sets grpclog's logger once per process (see runServe).
+var grpcLogOnce sync.Once
 
 func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 	if f.schemaFile != "" && f.model != "" {
@@ -101,7 +108,19 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return usageError("serve: --log-level %q: want debug, info, warn or error", f.logLevel)
 	}
-	log := slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: level}))
+	var handler slog.Handler
+	switch f.logFormat {
+	case "text":
+		handler = slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: level})
+	case "json":
+		handler = slog.NewJSONHandler(s.err, &slog.HandlerOptions{Level: level})
+	default:
+		return usageError("serve: --log-format %q: want text or json", f.logFormat)
+	}
+	log := slog.New(handler)
+	// gRPC's and grpc-gateway's own lines go to the same log. grpclog is per process
+	// and may be set only before gRPC runs: the first serve of the process sets it.
+	grpcLogOnce.Do(func() { grpclog.SetLoggerV2(server.GRPCLogger(log)) })
 
 	var text []byte
 	var source string
