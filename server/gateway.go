@@ -26,7 +26,8 @@ import (
 
 // httpHandler builds the REST side: the grpc-gateway mux (registered on conn, a
 // loopback connection to our own gRPC server, because the in-process registration
-// cannot stream), GET /healthz and GET /openapi.json.
+// cannot stream), GET /healthz, GET /openapi.json and, when Config.Console is set,
+// the web console at GET /ui/ (404 there otherwise, token or not).
 //
 // JSON uses the proto's lowerCamelCase names, prints false/0/"" fields (so a denied
 // check says "allowed":false), and rejects unknown fields with 400. Streams are
@@ -76,6 +77,13 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 		}
 		metrics.ServeHTTP(w, r)
 	})
+	if s.cfg.Console != nil {
+		mux.Handle("GET /ui/", s.cfg.Console)
+		mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+	} else {
+		mux.Handle("/ui/", http.NotFoundHandler())
+		mux.Handle("/ui", http.NotFoundHandler())
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// The token first, so that a caller without it learns nothing from the
 		// answers about the body (the gRPC interceptor checks it again, and the

@@ -91,6 +91,10 @@ type Config struct {
 	// MetricsAddr, when set, also serves GET /metrics on its own plaintext listener,
 	// without authentication (bind it to a private address).
 	MetricsAddr string
+	// Console, when set, serves the web console (package console) at /ui/ on the
+	// HTTP port, without a token: its assets hold no data, and the API calls it makes
+	// carry the caller's token. nil answers 404 there.
+	Console http.Handler
 }
 
 // withDefaults returns c with zero fields set to their defaults.

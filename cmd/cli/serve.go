@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/grpclog"
 
 	"github.com/relata/relata/check"
+	"github.com/relata/relata/console"
 	"github.com/relata/relata/schema/models"
 	"github.com/relata/relata/server"
 	"github.com/relata/relata/tuples"
@@ -49,6 +50,7 @@ type serveFlags struct {
 	logFormat    string
 	pprof        string
 	metricsAddr  string
+	ui           bool
 }
 
 // addServeCommand registers `relata serve`.
@@ -89,6 +91,7 @@ e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json (one object a line)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "also serve GET /metrics on this address without authentication, e.g. localhost:9090 (it is always on the HTTP port, under the API's auth)")
+	fl.BoolVar(&f.ui, "ui", true, "serve the web console at /ui/ on the HTTP port (--ui=false turns it off)")
 	fl.StringVar(&f.pprof, "pprof", "", "serve Go pprof profiles (/debug/pprof/) on this address, e.g. localhost:6060")
 	root.AddCommand(cmd)
 }
@@ -156,6 +159,10 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 	if cacheBytes == 0 {
 		cacheBytes = -1 // check.Options: negative disables
 	}
+	var ui http.Handler
+	if f.ui {
+		ui = console.Handler()
+	}
 	srv, err := server.New(server.Config{
 		Store:        store,
 		Engine:       check.New(check.Options{MaxDepth: f.maxDepth, CacheBytes: cacheBytes}),
@@ -168,6 +175,7 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 		Logger:       log,
 		Metrics:      metrics,
 		MetricsAddr:  f.metricsAddr,
+		Console:      ui,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -1,0 +1,268 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+)
+
+// The web console (design §12) driven in a real headless Chromium against a real
+// `relata serve` on loopback. Chromium is Debian's `chromium` package; without it these
+// tests skip, except under CI=true, where they fail.
+
+// chromiumPath returns the Chromium executable, or skips (fails under CI=true).
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("RELATA_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("console browser tests: Chromium not found (CI=true): install Debian's chromium, or set RELATA_CHROMIUM")
+	}
+	t.Skip("console browser tests: Chromium not found; run them with `apt-get install chromium` (or RELATA_CHROMIUM=PATH)")
+	return ""
+}
+
+// chromiumFlags are the flags every Chromium run here gets: headless, sandbox off (root
+// in CI), and nothing that reaches the network on its own.
+var chromiumFlags = []string{
+	"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+	"--disable-background-networking", "--disable-component-update", "--disable-sync",
+}
+
+// newBrowser starts a headless Chromium with a fresh profile, at 1280x800, and returns
+// a tab context that ends with the test.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromiumPath(t)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	}
+	for _, f := range chromiumFlags {
+		opts = append(opts, chromedp.Flag(strings.TrimPrefix(f, "--"), true))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(bcancel)
+	require.NoError(t, chromedp.Do(bctx), "starting Chromium")
+	return bctx
+}
+
+// open navigates to the console route (the part after /ui/) and waits for the app to
+// mount.
+func open(t *testing.T, ctx context.Context, base, route string) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/ui/"+route),
+		chromedp.WaitReady(`main[data-panel]`),
+	), "opening %s", route)
+}
+
+// waitJS polls the JavaScript expression until it is truthy and returns its value.
+func waitJS[T any](t *testing.T, ctx context.Context, what, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Poll[T](expr, chromedp.WithPollingTimeout(60*time.Second)))
+	if err != nil {
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("main") ? document.querySelector("main").innerText : document.body.innerText`))
+		t.Fatalf("waiting for %s: %v\npage:\n%s", what, err, body)
+	}
+	return v
+}
+
+func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	require.NoError(t, err, expr)
+	return v
+}
+
+func checkLink(object, permission, subject string) string {
+	return "#/check?" + url.Values{"object": {object}, "permission": {permission}, "subject": {subject}}.Encode()
+}
+
+// answerAfter waits for the check panel's answer word.
+const answerJS = `(() => { const e = document.querySelector('[data-testid="check-result"]'); return e ? e.textContent : (document.querySelector('[data-testid="check-error"]') || {}).textContent && "error: " + document.querySelector('[data-testid="check-error"]').textContent; })()`
+
+// writeTuples writes tuples over REST, as a client other than the console would.
+func writeTuples(t *testing.T, base, token string, tuples ...string) {
+	t.Helper()
+	var ups []string
+	for _, s := range tuples {
+		obj, rest, _ := strings.Cut(s, "#")
+		rel, subj, _ := strings.Cut(rest, "@")
+		ot, oid, _ := strings.Cut(obj, ":")
+		st, sid, _ := strings.Cut(subj, ":")
+		ups = append(ups, fmt.Sprintf(`{"operation":"TOUCH","tuple":{"object":{"type":%q,"id":%q},"relation":%q,"subject":{"object":{"type":%q,"id":%q}}}}`, ot, oid, rel, st, sid))
+	}
+	code, body := httpDo(t, "POST", base+"/v1/tuples/write", `{"updates":[`+strings.Join(ups, ",")+`]}`, token)
+	require.Equal(t, 200, code, body)
+}
+
+// TestConsoleCheckDeepLink: the deep link opens the check panel filled in, runs it, and
+// shows the answer word and the explain tree, for an allowed and a denied check; the
+// same link in `chromium --dump-dom` renders "allowed".
+func TestConsoleCheckDeepLink(t *testing.T) {
+	chromium := chromiumPath(t)
+	p := startServe(t, "--data-dir", t.TempDir())
+	base := "http://" + p.httpAddr
+	writeTuples(t, base, "", "flow:f1#owner@user:anne")
+	ctx := newBrowser(t)
+
+	for _, tc := range []struct {
+		subject, want, explainHas string
+	}{
+		{"user:anne", "allowed", "flow:f1#owner@user:anne"},
+		{"user:bob", "denied", "flow:f1#execute"},
+	} {
+		open(t, ctx, base, checkLink("flow:f1", "execute", tc.subject))
+		require.Equal(t, tc.want, waitJS[string](t, ctx, "the answer", answerJS), tc.subject)
+		require.Equal(t, "flow:f1", evalJS[string](t, ctx, `document.querySelector('[data-testid="check-object"]').value`))
+		require.Equal(t, tc.subject, evalJS[string](t, ctx, `document.querySelector('[data-testid="check-subject"]').value`))
+		explain := evalJS[string](t, ctx, `document.querySelector('[data-testid="explain"]').textContent`)
+		require.Contains(t, explain, tc.explainHas, tc.subject)
+		// The tree is collapsible: a node with children is a <details>.
+		require.True(t, evalJS[bool](t, ctx, `document.querySelectorAll('[data-testid="explain"] details').length > 0`))
+	}
+
+	// What the issue's "done when" runs: chromium --dump-dom on the deep link.
+	cmd := exec.Command(chromium, append(append([]string{}, chromiumFlags...),
+		"--user-data-dir="+t.TempDir(), "--dump-dom", "--virtual-time-budget=10000",
+		base+"/ui/"+checkLink("flow:f1", "execute", "user:anne"))...)
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	require.Regexp(t, `data-testid="check-result"[^>]*>allowed<`, string(out))
+}
+
+// TestConsoleSchema: the schema view shows the schema text and a diagram; the editor
+// shows a schema error at its line (in the editor and in the list) and writes nothing.
+func TestConsoleSchema(t *testing.T) {
+	p := startServe(t, "--data-dir", t.TempDir(), "--model", "flow-overrides")
+	base := "http://" + p.httpAddr
+	ctx := newBrowser(t)
+
+	open(t, ctx, base, "#/schema")
+	text := waitJS[string](t, ctx, "the schema text", `(document.querySelector('[data-testid="schema-text"]') || {}).textContent`)
+	require.Contains(t, text, "definition flow {")
+	require.True(t, waitJS[bool](t, ctx, "the diagram", `document.querySelectorAll('[data-testid="schema-diagram"] svg g.node').length > 0`))
+	require.True(t, evalJS[bool](t, ctx, `!!document.querySelector('[data-testid="schema-diagram"] g.node[data-definition="flow"]')`))
+	require.True(t, evalJS[bool](t, ctx, `document.querySelectorAll('[data-testid="schema-diagram"] g.edge-arrow').length > 0`), "arrows drawn for ->")
+
+	open(t, ctx, base, "#/schema/edit")
+	waitJS[bool](t, ctx, "the editor", `!!(document.querySelector('[data-testid="schema-editor"]') || {}).cmView`)
+	bad := "definition user {}\ndefinition doc {\n    relation viewer: usr\n}\n"
+	evalJS[bool](t, ctx, fmt.Sprintf(`(() => { const v = document.querySelector('[data-testid="schema-editor"]').cmView; v.dispatch({changes: {from: 0, to: v.state.doc.length, insert: %q}}); return true; })()`, bad))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(`[data-testid="schema-write"]`)))
+	line := waitJS[string](t, ctx, "the schema error", `(document.querySelector('[data-testid="schema-error-item"]') || {}).dataset?.line`)
+	require.Equal(t, "3", line)
+	item := evalJS[string](t, ctx, `document.querySelector('[data-testid="schema-error-item"]').textContent`)
+	require.Regexp(t, `^3:\d+: .*usr`, item)
+	// The editor marks the error where it is: a lint range on line 3 and a gutter marker.
+	require.True(t, waitJS[bool](t, ctx, "the lint mark", `(() => { const m = document.querySelector('.cm-lintRange-error'); return !!m && m.closest('.cm-line') === document.querySelectorAll('.cm-content .cm-line')[2]; })()`))
+	require.True(t, evalJS[bool](t, ctx, `!!document.querySelector('.cm-lint-marker-error')`))
+
+	// Nothing was written: the server still serves flow-overrides.
+	code, body := httpDo(t, "POST", base+"/v1/schema/read", `{"consistency":{"fullyConsistent":true}}`, "")
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, "definition flow {")
+}
+
+// TestConsoleRelationshipsChangeCheck: a tuple written in the relationships view turns
+// a denied check into an allowed one, and the filtered list shows it.
+func TestConsoleRelationshipsChangeCheck(t *testing.T) {
+	p := startServe(t, "--data-dir", t.TempDir())
+	base := "http://" + p.httpAddr
+	writeTuples(t, base, "", "flow:f1#owner@user:anne", "flow:f2#owner@user:carl")
+	ctx := newBrowser(t)
+
+	open(t, ctx, base, checkLink("flow:f1", "execute", "user:carl"))
+	require.Equal(t, "denied", waitJS[string](t, ctx, "the answer", answerJS))
+
+	open(t, ctx, base, "#/relationships?filter=flow:f1")
+	rows := func() string {
+		return `Array.from(document.querySelectorAll('[data-testid="tuple-row"]')).map(r => r.textContent.replace(/Delete$/, "")).join("\n")`
+	}
+	require.Equal(t, "flow:f1#owner@user:anne", waitJS[string](t, ctx, "the tuple rows", rows()))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SendKeys(`[data-testid="tuple-input"]`, "flow:f1#owner@user:carl"),
+		chromedp.Click(`[data-testid="tuple-write"]`),
+	))
+	waitJS[bool](t, ctx, "the write", `!!document.querySelector('[data-testid="write-ok"]') || (document.querySelector('[data-testid="rel-error"]') || {}).textContent`)
+	require.True(t, evalJS[bool](t, ctx, `!!document.querySelector('[data-testid="write-ok"]')`), evalJS[string](t, ctx, `document.querySelector("main").innerText`))
+	require.Equal(t, "flow:f1#owner@user:anne\nflow:f1#owner@user:carl",
+		waitJS[string](t, ctx, "two rows", `(() => { const s = `+rows()+`; return s.includes("carl") && s; })()`))
+
+	open(t, ctx, base, checkLink("flow:f1", "execute", "user:carl"))
+	require.Equal(t, "allowed", waitJS[string](t, ctx, "the answer", answerJS))
+}
+
+// TestConsoleTokenPrompt: on a server with --preshared-key, the console asks for the
+// token, asks again when it is refused (401), keeps it in sessionStorage only, and then
+// answers the deep link.
+func TestConsoleTokenPrompt(t *testing.T) {
+	p := startServe(t, "--data-dir", t.TempDir(), "--preshared-key", "sesame")
+	base := "http://" + p.httpAddr
+	writeTuples(t, base, "sesame", "flow:f1#owner@user:anne")
+	ctx := newBrowser(t)
+
+	// The console's assets load without a token.
+	code, body := httpDo(t, "GET", base+"/ui/", "", "")
+	require.Equal(t, 200, code)
+	require.Contains(t, body, "app.js")
+
+	prompt := `(document.querySelector('[data-testid="token-prompt"]') || {}).open`
+	open(t, ctx, base, checkLink("flow:f1", "execute", "user:anne"))
+	require.True(t, waitJS[bool](t, ctx, "the token prompt", prompt))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SendKeys(`[data-testid="token-input"]`, "wrong"),
+		chromedp.Click(`[data-testid="token-submit"]`),
+	))
+	msg := waitJS[string](t, ctx, "the prompt again", `document.querySelector('[data-testid="token-prompt"]').open && document.querySelector('[data-testid="token-prompt"] .hint').textContent`)
+	require.Contains(t, msg, "refused")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SendKeys(`[data-testid="token-input"]`, "sesame"),
+		chromedp.Click(`[data-testid="token-submit"]`),
+	))
+	// The panel still shows the 401 of the first try until the retry answers.
+	require.True(t, waitJS[bool](t, ctx, "the answer allowed", answerJS+` === "allowed"`))
+	require.False(t, evalJS[bool](t, ctx, prompt+" === true"))
+	require.Equal(t, "sesame", evalJS[string](t, ctx, `sessionStorage.getItem("relata.token")`))
+	require.False(t, evalJS[bool](t, ctx, `Object.keys(localStorage).some(k => localStorage.getItem(k).includes("sesame"))`))
+}
+
+// TestConsoleOff: --ui=false answers 404 at /ui/, with or without a key; the API stays.
+func TestConsoleOff(t *testing.T) {
+	for _, args := range [][]string{{"--ui=false"}, {"--ui=false", "--preshared-key", "K"}} {
+		p := startServe(t, append([]string{"--data-dir", t.TempDir()}, args...)...)
+		base := "http://" + p.httpAddr
+		for _, path := range []string{"/ui/", "/ui/app.js", "/ui"} {
+			code, _ := httpDo(t, "GET", base+path, "", "")
+			require.Equal(t, 404, code, "%v GET %s", args, path)
+		}
+		code, _ := httpDo(t, "GET", base+"/healthz", "", "")
+		require.Equal(t, 200, code)
+		require.Equal(t, ExitOK, p.stop())
+	}
+	// On by default.
+	p := startServe(t, "--data-dir", t.TempDir())
+	code, body := httpDo(t, "GET", "http://"+p.httpAddr+"/ui/", "", "")
+	require.Equal(t, 200, code)
+	require.Contains(t, body, "<title>Relata console</title>")
+}
