@@ -62,7 +62,7 @@ func newBrowser(t *testing.T) context.Context {
 	t.Cleanup(acancel)
 	bctx, bcancel := chromedp.NewContext(actx)
 	t.Cleanup(bcancel)
-	require.NoError(t, chromedp.Do(bctx), "starting Chromium")
+	require.NoError(t, chromedp.Do(bctx, chromedp.EmulateViewport(1280, 800)), "starting Chromium")
 	return bctx
 }
 
@@ -265,4 +265,76 @@ func TestConsoleOff(t *testing.T) {
 	code, body := httpDo(t, "GET", "http://"+p.httpAddr+"/ui/", "", "")
 	require.Equal(t, 200, code)
 	require.Contains(t, body, "<title>Relata console</title>")
+}
+
+// TestConsoleScreenshots writes the screenshots of docs/console.md (1280x800 PNGs) into
+// $RELATA_CONSOLE_SCREENSHOTS: RELATA_CONSOLE_SCREENSHOTS=$PWD/docs/console go test
+// -run TestConsoleScreenshots ./cmd/cli/. Without the variable it skips.
+func TestConsoleScreenshots(t *testing.T) {
+	dir := os.Getenv("RELATA_CONSOLE_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("set RELATA_CONSOLE_SCREENSHOTS=DIR to write the console's screenshots")
+	}
+	p := startServe(t, "--data-dir", t.TempDir())
+	base := "http://" + p.httpAddr
+	writeTuples(t, base, "",
+		"tenant:acme#developer@user:anne", "tenant:acme#viewer@user:bob", "workspace:ops#tenant@tenant:acme",
+		"flow:invoice-sync#workspace@workspace:ops", "flow:invoice-sync#user_denied@user:bob",
+		"flow:payroll#workspace@workspace:ops", "flow:payroll#owner@user:carl", "flow:reports#workspace@workspace:ops")
+	ctx := newBrowser(t)
+	shot := func(name string) {
+		t.Helper()
+		b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(dir+"/"+name+".png", b, 0o644))
+	}
+	open(t, ctx, base, "#/schema")
+	waitJS[bool](t, ctx, "the diagram", `document.querySelectorAll('g.node').length > 0`)
+	shot("schema")
+	pm := startServe(t, "--data-dir", t.TempDir(), "--model", "tenant-roles")
+	open(t, ctx, "http://"+pm.httpAddr, "#/schema")
+	waitJS[bool](t, ctx, "the diagram", `document.querySelectorAll('g.node').length > 0`)
+	shot("schema-tenant-roles")
+
+	open(t, ctx, base, "#/schema/edit")
+	waitJS[bool](t, ctx, "the editor", `!!(document.querySelector('[data-testid="schema-editor"]') || {}).cmView`)
+	evalJS[bool](t, ctx, `(() => { const v = document.querySelector('[data-testid="schema-editor"]').cmView; const i = v.state.doc.toString().indexOf("definition flow {"); v.dispatch({changes: {from: i, to: i, insert: "definition draft {\n    relation editor: usr\n    permission edit = editor + owner\n}\n\n"}, selection: {anchor: i}, scrollIntoView: true}); return true; })()`)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(`[data-testid="schema-write"]`)))
+	waitJS[bool](t, ctx, "the errors", `!!document.querySelector('[data-testid="schema-error-item"]')`)
+	shot("schema-editor")
+
+	open(t, ctx, base, checkLink("flow:invoice-sync", "execute", "user:anne"))
+	waitJS[string](t, ctx, "the answer", answerJS)
+	shot("check-allowed")
+	open(t, ctx, base, checkLink("flow:invoice-sync", "execute", "user:bob"))
+	waitJS[string](t, ctx, "the answer", answerJS)
+	shot("check-denied")
+
+	open(t, ctx, base, "#/lookups?kind=resources&type=flow&permission=execute&subject=user:anne")
+	waitJS[bool](t, ctx, "the count", `/results? at/.test(document.querySelector('[data-testid="lookup-count"]').textContent)`)
+	shot("lookups")
+
+	open(t, ctx, base, "#/relationships?filter=flow")
+	waitJS[bool](t, ctx, "the rows", `document.querySelectorAll('[data-testid="tuple-row"]').length > 0`)
+	shot("relationships")
+
+	open(t, ctx, base, "#/watch")
+	waitJS[bool](t, ctx, "the feed", `/Live/.test(document.querySelector('[data-testid="watch-state"]').textContent)`)
+	writeTuples(t, base, "", "flow:reports#owner@user:dana", "role:ops#member@user:olga")
+	waitJS[bool](t, ctx, "the changes", `document.querySelectorAll('[data-testid="watch-row"]').length >= 2`)
+	shot("watch")
+
+	open(t, ctx, base, "#/models?name=flow-overrides")
+	waitJS[bool](t, ctx, "the models", `document.querySelectorAll('[data-testid="model"]').length > 0 && !!document.querySelector('.doc')`)
+	shot("models")
+
+	open(t, ctx, base, checkLink("flow:invoice-sync", "execute", "user:bob"))
+	waitJS[string](t, ctx, "the answer", answerJS)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(`[data-testid="theme"]`)))
+	shot("check-dark")
+
+	pk := startServe(t, "--data-dir", t.TempDir(), "--preshared-key", "K")
+	open(t, ctx, "http://"+pk.httpAddr, "#/schema")
+	waitJS[bool](t, ctx, "the token prompt", `(document.querySelector('[data-testid="token-prompt"]') || {}).open`)
+	shot("token")
 }

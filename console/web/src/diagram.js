@@ -119,8 +119,9 @@ export function drawDiagram(container, o) {
     }
     svg.appendChild(grp);
   }
-  // Fit to the container's width by default; the buttons zoom to natural size and back.
-  let zoom = 0; // 0: fit
+  // Fit to the container's width by default (unless that makes the text too small to
+  // read); the buttons zoom to natural size and back.
+  let zoom = 0; // 0: fit; a large schema starts at a readable scale and scrolls instead
   const apply = () => {
     svg.style.width = zoom ? `${Math.ceil(width * zoom)}px` : "100%";
     svg.style.maxWidth = zoom ? "none" : `${Math.ceil(width)}px`;
@@ -143,6 +144,18 @@ export function drawDiagram(container, o) {
     btn("100%", "Natural size", () => (zoom = 1)),
   );
   const fitScale = () => Math.min(1, (container.clientWidth || width) / width);
+  if (fitScale() < 0.6) zoom = 0.85;
   apply();
   container.append(bar, svg);
+  if (zoom) {
+    // Start at the definition with the most members, usually the one the schema is about.
+    let best = null;
+    for (const name of g.nodes()) {
+      const nd = g.node(name);
+      const size = nd.def.relations.length + nd.def.permissions.length;
+      if (!best || size > best.size) best = { nd, size };
+    }
+    container.scrollLeft = Math.max(0, best.nd.x * zoom - container.clientWidth / 2);
+    container.scrollTop = Math.max(0, (best.nd.y - best.nd.height / 2) * zoom - 40);
+  }
 }

@@ -17,6 +17,7 @@ export function mount(main, { params }) {
   let paused = false;
   let held = [];
   let total = 0;
+  let through = ""; // changesThrough of the last message: where a restart resumes
 
   const show = (c) => {
     const op = (c.operation || "").replace(/^OPERATION_/, "");
@@ -24,7 +25,9 @@ export function mount(main, { params }) {
     while (tbody.children.length > MAX_ROWS) tbody.lastChild.remove();
   };
   const describe = () => {
-    state.textContent = paused ? `Paused: ${held.length} change${held.length === 1 ? "" : "s"} waiting.` : `Live: ${total} change${total === 1 ? "" : "s"} seen.`;
+    state.textContent = paused
+      ? `Paused: ${held.length} change${held.length === 1 ? "" : "s"} waiting.`
+      : `Live: ${total} change${total === 1 ? "" : "s"} seen${through ? `, through ${through}` : ""}.`;
   };
 
   const start = async () => {
@@ -36,9 +39,11 @@ export function mount(main, { params }) {
       .split(/[\s,]+/)
       .map((s) => s.trim())
       .filter(Boolean);
-    describe();
+    state.textContent = "Connecting…";
     try {
+      // The server's first message says where the feed starts; the panel is live from then.
       for await (const m of stream("/v1/watch", objectTypes.length ? { objectTypes } : {}, my.signal)) {
+        through = m.changesThrough || through;
         for (const c of m.changes || []) {
           total++;
           if (paused) held.push(c);
@@ -68,7 +73,7 @@ export function mount(main, { params }) {
     h("h1", {}, "Watch"),
     h(
       "form",
-      { class: "panel-form", onsubmit: (e) => (e.preventDefault(), (tbody.textContent = ""), (total = 0), (held = []), start()) },
+      { class: "panel-form", onsubmit: (e) => (e.preventDefault(), (tbody.textContent = ""), (total = 0), (held = []), (through = ""), start()) },
       h("div", { class: "grid2" }, field("Object types", types), h("div", { class: "row end" }, h("button", { type: "submit", class: "ghost" }, "Restart feed"), pause)),
     ),
     out,
