@@ -51,7 +51,7 @@ func Handler() http.Handler {
 			serveModels(w, modelsBody, modelsErr)
 			return
 		}
-		if _, err := fs.Stat(sub, name); err != nil || strings.HasPrefix(name, ".") || name == "models-doc.json" {
+		if _, err := fs.Stat(sub, name); err != nil || strings.HasPrefix(name, ".") {
 			http.NotFound(w, r)
 			return
 		}

@@ -26,7 +26,7 @@ func TestHandler(t *testing.T) {
 		{"/ui/index.html", 200, "text/html", "<title>Relata console</title>"},
 		{"/ui/app.js", 200, "javascript", "/v1/check"},
 		{"/ui/app.css", 200, "text/css", "--bg"},
-		{"/ui/models.json", 200, "application/json", `"name": "workflow-platform"`},
+		{"/ui/models.json", 200, "application/json", `"doc": "## flow-overrides — `},
 		{"/ui/nope.js", 404, "", ""},
 		{"/ui/../console.go", 404, "", ""},
 		{"/ui/.hidden", 404, "", ""},

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/relata/relata/docs"
 	"github.com/relata/relata/schema/models"
 )
 
@@ -22,14 +24,9 @@ type bundledModel struct {
 
 // modelsJSON builds models.json from the models embedded in the binary (schema and
 // the example relationships of each validation file) and their sections of
-// docs/models.md (dist/models-doc.json, written by scripts/genconsole.sh).
+// docs/models.md (embedded by package docs).
 func modelsJSON() ([]byte, error) {
-	docs := map[string]string{}
-	if b, err := dist.ReadFile("dist/models-doc.json"); err == nil {
-		if err := json.Unmarshal(b, &docs); err != nil {
-			return nil, fmt.Errorf("console: dist/models-doc.json: %w", err)
-		}
-	}
+	sections := splitSections(docs.Models)
 	var out []bundledModel
 	for _, name := range models.Names() {
 		text, err := models.Schema(name)
@@ -52,7 +49,7 @@ func modelsJSON() ([]byte, error) {
 			Default:       name == models.Default,
 			Schema:        string(text),
 			Relationships: v.Relationships,
-			Doc:           docs[name],
+			Doc:           sections[name],
 		})
 	}
 	return json.MarshalIndent(out, "", " ")
@@ -66,4 +63,35 @@ func serveModels(w http.ResponseWriter, b []byte, err error) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b)
+}
+
+// splitSections returns the body of each "## NAME — title" section of docs/models.md,
+// by NAME, its heading included.
+func splitSections(doc string) map[string]string {
+	out := map[string]string{}
+	var name string
+	var body []string
+	flush := func() {
+		if name != "" {
+			out[name] = strings.TrimSpace(strings.Join(body, "\n"))
+		}
+	}
+	inCode := false
+	for _, line := range strings.Split(doc, "\n") {
+		if strings.HasPrefix(line, "```") {
+			inCode = !inCode
+		}
+		if !inCode && strings.HasPrefix(line, "## ") {
+			flush()
+			title := strings.TrimPrefix(line, "## ")
+			name, _, _ = strings.Cut(title, " ")
+			body = []string{line}
+			continue
+		}
+		if name != "" {
+			body = append(body, line)
+		}
+	}
+	flush()
+	return out
 }

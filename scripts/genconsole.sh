@@ -34,7 +34,6 @@ go tool esbuild "$web/src/main.js" --bundle --format=esm --target=es2022 --minif
   --legal-comments=eof --charset=utf8 --log-level=warning --outfile="$out/app.js"
 go tool esbuild "$web/src/style.css" --bundle --minify --charset=utf8 --log-level=warning --outfile="$out/app.css"
 cp "$web/src/index.html" "$out/index.html"
-go run ./console/internal/genmodels docs/models.md > "$out/models-doc.json"
 
 if $check; then
   if ! diff -r "$out" console/dist >/dev/null; then

@@ -1,5 +1,5 @@
 // The models panel: the bundled permission models (schema/models, described in
-// docs/models.md), shipped with the console as models.json by scripts/genconsole.sh. Pick
+// docs/models.md), which the server sends with the console as models.json. Pick
 // one, read its description, and load its schema (and, if wanted, the example
 // relationships of its validation file) into the server.
 
