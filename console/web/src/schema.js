@@ -59,7 +59,7 @@ export function positions(err) {
   }
   const ml = parseInt(md.line, 10);
   if (ml > 0 && !out.some((p) => p.line === ml)) {
-    out.unshift({ line: ml, column: parseInt(md.column, 10) || 1, message: md.reason || md.message || err.message });
+    out.unshift({ line: ml, column: parseInt(md.column, 10) || 1, message: md.problem || err.message });
   }
   return out;
 }
