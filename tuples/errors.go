@@ -21,6 +21,15 @@ var (
 	ErrNotSupported = errors.New("not supported yet")
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("tuples: store closed")
+	// ErrUnavailable: the store's database cannot be reached right now (down,
+	// restarting, connection lost); nothing was written. Retry later. It maps to
+	// UNAVAILABLE.
+	ErrUnavailable = errors.New("tuples: store unavailable")
+	// ErrWriteOutcomeUnknown: the connection to the store's database was lost while a
+	// write committed, so it may or may not have been applied. It maps to UNAVAILABLE
+	// with reason WRITE_OUTCOME_UNKNOWN; callers re-read before retrying a non-idempotent
+	// write.
+	ErrWriteOutcomeUnknown = errors.New("tuples: write outcome unknown: the connection to the store was lost while the write committed; it may or may not have been applied")
 )
 
 // ValidationError reports bad input: which field, the offending value, and why.

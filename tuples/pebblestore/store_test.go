@@ -5,9 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,87 +150,6 @@ func TestGroupCommit(t *testing.T) {
 	} {
 		require.Equal(t, want, tuplestest.Strings(t, tuplestest.Reader(t, s, rev).Read(ctx, tuples.Filter{}, nil)), "at %d", rev)
 	}
-}
-
-// TestGCWithConcurrentReaders checks that GC racing readers never yields a wrong
-// answer: each read is exact or fails with ErrRevisionExpired. Write R touches doc:R
-// and deletes doc:R-1, so at revision R exactly doc:R is live.
-func TestGCWithConcurrentReaders(t *testing.T) {
-	ctx := context.Background()
-	s := openMem(t, nil)
-	tuplestest.Write(t, s, tuples.OpTouch, "doc:1#viewer@user:x")
-	const revisions = 300
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	wg.Go(func() { // writer and collector
-		defer close(stop)
-		for r := 2; r <= revisions; r++ {
-			_, err := s.Write(ctx, tuples.WriteRequest{Updates: []tuples.Update{
-				{Op: tuples.OpTouch, Tuple: tuplestest.T(t, fmt.Sprintf("doc:%d#viewer@user:x", r))},
-				{Op: tuples.OpDelete, Tuple: tuplestest.T(t, fmt.Sprintf("doc:%d#viewer@user:x", r-1))},
-			}})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if r%7 == 0 {
-				if _, err := s.CollectGarbage(ctx, tuples.Revision(r-4)); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}
-	})
-	var expired, exact atomic.Int64
-	for w := range 3 {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(w), 9))
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				h := s.Horizon()
-				head := max(tuples.Revision(s.head.Load()), h)
-				rev := max(1, h+tuples.Revision(rng.Uint64N(uint64(head-h)+1)))
-				want := fmt.Sprintf("doc:%d#viewer@user:x", rev)
-				r, err := s.ReaderAt(ctx, rev)
-				if errors.Is(err, tuples.ErrRevisionExpired) {
-					expired.Add(1)
-					continue
-				} else if err != nil {
-					t.Error(err)
-					return
-				}
-				var got []string
-				var readErr error
-				for tup, err := range r.Read(ctx, tuples.Filter{ObjectType: "doc"}, nil) {
-					if err != nil {
-						readErr = err
-						break
-					}
-					got = append(got, tup.String())
-				}
-				ok, err := r.Contains(ctx, tuplestest.T(t, want))
-				switch {
-				case errors.Is(readErr, tuples.ErrRevisionExpired) || errors.Is(err, tuples.ErrRevisionExpired):
-					expired.Add(1)
-				case readErr != nil || err != nil:
-					t.Error(readErr, err)
-					return
-				case !ok || len(got) != 1 || got[0] != want:
-					t.Errorf("at %d: Contains(%s) = %v, Read = %v", rev, want, ok, got)
-					return
-				default:
-					exact.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	t.Logf("exact reads %d, expired %d", exact.Load(), expired.Load())
-	require.Positive(t, exact.Load())
 }
 
 func TestBackgroundGC(t *testing.T) {

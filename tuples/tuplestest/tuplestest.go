@@ -50,6 +50,9 @@ func RunAll(t *testing.T, newStore func(t *testing.T) tuples.Store) {
 		{"WaitForRevision", testWaitForRevision},
 		{"GC", testGC},
 		{"Closed", testClosed},
+		{"UpdateLimit", testUpdateLimit},
+		{"ScopeTracker", testScopeTracker},
+		{"GCWithConcurrentReaders", testGCWithConcurrentReaders},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

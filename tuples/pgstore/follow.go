@@ -1,0 +1,342 @@
+package pgstore
+
+// The follower: how a node learns of every node's writes.
+//
+// One goroutine (run) reads the change log of the revisions after `known` up to the
+// head, in order, records for each change the scope buckets it touches (the newest
+// revision per bucket, as pebblestore's read cache does), loads the schema texts
+// written in that range, and only then advances `known` and wakes WaitForRevision
+// callers. It runs when woken: by a notification (listen holds one connection in
+// LISTEN; every commit NOTIFYs), by a local commit, by a WaitForRevision caller, and
+// every PollInterval as the fallback when notifications are lost (a connection drop).
+//
+// Exactness: UnchangedSince(scope, since) for a reader at rev answers true only when
+// known ≥ rev, i.e. every change at ≤ rev (from any node) is in the buckets, and the
+// scope's bucket was last written at ≤ since. A node that has not yet read another
+// node's write at ≤ rev answers false, and the engine recomputes. If the node falls
+// so far behind that GC has dropped log entries it had not read, it cannot know what
+// changed in between: it moves its floor to the head, so that no answer read before
+// it is reused.
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/relata/relata/tuples"
+)
+
+// scopeBuckets is the number of scope buckets (a power of two).
+const scopeBuckets = 1 << 16
+
+type follower struct {
+	s *Store
+
+	// floor: answers read below it are never reused. known: every change at ≤ known
+	// is recorded in written.
+	floor   atomic.Uint64
+	known   atomic.Uint64
+	written [scopeBuckets]atomic.Uint64
+
+	wake chan struct{} // buffered(1): a request to catch up
+
+	// advance serializes the updates of known (and of schemas with it).
+	advance sync.Mutex
+
+	notify struct {
+		sync.Mutex
+		ch chan struct{} // closed and replaced when known advances
+	}
+
+	// schemas holds every schema written at ≤ known, oldest first.
+	schemas struct {
+		sync.RWMutex
+		list []schemaVersion
+	}
+}
+
+type schemaVersion struct {
+	rev  tuples.Revision
+	text []byte
+}
+
+func newFollower(ctx context.Context, s *Store, head tuples.Revision) (*follower, error) {
+	f := &follower{s: s, wake: make(chan struct{}, 1)}
+	f.notify.ch = make(chan struct{})
+	f.floor.Store(uint64(head))
+	f.known.Store(uint64(head))
+	vs, err := f.loadSchemas(ctx, 0, head)
+	if err != nil {
+		return nil, err
+	}
+	f.appendSchemas(vs)
+	return f, nil
+}
+
+// poke asks the follower to catch up soon.
+func (f *follower) poke() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// committed is called after this node committed w at rev. When the follower has
+// already recorded every revision before rev, the commit's own changes complete the
+// picture up to rev, and known advances at once, without a round trip; otherwise the
+// follower catches up from the log.
+func (f *follower) committed(rev tuples.Revision, w *written) {
+	f.advance.Lock()
+	if tuples.Revision(f.known.Load()) == rev-1 {
+		for _, t := range w.tuples {
+			f.note(forwardBucket(t.Object, t.Relation), rev)
+			f.note(reverseBucket(t.Subject, t.Object.Type, t.Relation), rev)
+		}
+		if w.schema != nil {
+			f.appendSchemas([]schemaVersion{{rev: rev, text: w.schema}})
+		}
+		f.setKnown(rev)
+	} else {
+		f.poke()
+	}
+	f.advance.Unlock()
+}
+
+// setKnown advances known to rev and wakes waiters; f.advance is held.
+func (f *follower) setKnown(rev tuples.Revision) {
+	if rev <= tuples.Revision(f.known.Load()) {
+		return
+	}
+	f.known.Store(uint64(rev))
+	f.s.observeHead(rev)
+	f.notify.Lock()
+	close(f.notify.ch)
+	f.notify.ch = make(chan struct{})
+	f.notify.Unlock()
+}
+
+// appendSchemas appends the versions newer than the last one held.
+func (f *follower) appendSchemas(vs []schemaVersion) {
+	f.schemas.Lock()
+	defer f.schemas.Unlock()
+	for _, v := range vs {
+		if n := len(f.schemas.list); n == 0 || f.schemas.list[n-1].rev < v.rev {
+			f.schemas.list = append(f.schemas.list, v)
+		}
+	}
+}
+
+// changed returns a channel closed the next time known advances.
+func (f *follower) changed() <-chan struct{} {
+	f.notify.Lock()
+	defer f.notify.Unlock()
+	return f.notify.ch
+}
+
+func forwardBucket(object tuples.ObjectRef, relation string) uint32 {
+	var d xxhash.Digest
+	d.Reset()
+	for _, p := range [...]string{"f", object.Type, object.ID, relation} {
+		_, _ = d.WriteString(p)
+		_, _ = d.Write([]byte{0})
+	}
+	return uint32(d.Sum64()) & (scopeBuckets - 1)
+}
+
+func reverseBucket(subject tuples.SubjectRef, objectType, relation string) uint32 {
+	var d xxhash.Digest
+	d.Reset()
+	for _, p := range [...]string{"r", subject.Object.Type, subject.Object.ID, subject.Relation, objectType, relation} {
+		_, _ = d.WriteString(p)
+		_, _ = d.Write([]byte{0})
+	}
+	return uint32(d.Sum64()) & (scopeBuckets - 1)
+}
+
+// unchangedSince reports whether no write in (since, rev] touched bucket b, as far as
+// this node can be sure (see the top of the file).
+func (f *follower) unchangedSince(b uint32, since, rev tuples.Revision) bool {
+	switch {
+	case since > rev || since < tuples.Revision(f.floor.Load()):
+		return false
+	case since == rev:
+		return true
+	case tuples.Revision(f.known.Load()) < rev:
+		f.poke()
+		return false
+	}
+	return tuples.Revision(f.written[b].Load()) <= since
+}
+
+func (f *follower) note(b uint32, rev tuples.Revision) {
+	w := &f.written[b]
+	for {
+		cur := w.Load()
+		if uint64(rev) <= cur || w.CompareAndSwap(cur, uint64(rev)) {
+			return
+		}
+	}
+}
+
+// schemaAt returns the schema in force at rev from memory, when rev ≤ known.
+func (f *follower) schemaAt(rev tuples.Revision) ([]byte, tuples.Revision, bool) {
+	f.schemas.RLock()
+	defer f.schemas.RUnlock()
+	if rev > tuples.Revision(f.known.Load()) {
+		return nil, 0, false
+	}
+	for i := len(f.schemas.list) - 1; i >= 0; i-- {
+		if v := f.schemas.list[i]; v.rev <= rev {
+			return v.text, v.rev, true
+		}
+	}
+	return nil, 0, true
+}
+
+// loadSchemas reads the schemas written in (from, to].
+func (f *follower) loadSchemas(ctx context.Context, from, to tuples.Revision) ([]schemaVersion, error) {
+	rows, err := f.s.pool.Query(ctx, "SELECT rev, text FROM relata_schema WHERE rev > $1 AND rev <= $2 ORDER BY rev", int64(from), int64(to))
+	if err != nil {
+		return nil, f.s.classify(ctx, "schemas", err)
+	}
+	var add []schemaVersion
+	for rows.Next() {
+		var v schemaVersion
+		var rev int64
+		if err := rows.Scan(&rev, &v.text); err != nil {
+			rows.Close()
+			return nil, f.s.classify(ctx, "schemas", err)
+		}
+		v.rev = tuples.Revision(rev)
+		add = append(add, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, f.s.classify(ctx, "schemas", err)
+	}
+	return add, nil
+}
+
+// run is the follower goroutine.
+func (f *follower) run() {
+	defer f.s.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-f.s.closing
+		cancel()
+	}()
+	ticker := time.NewTicker(f.s.opts.PollInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.wake:
+		case <-ticker.C:
+		}
+		if err := f.catchUp(ctx); err != nil && ctx.Err() == nil {
+			f.s.opts.Logger.Warn("pgstore: following the change log", "err", err)
+		}
+	}
+}
+
+// catchUp reads the head and the changes after known up to it, then advances known.
+func (f *follower) catchUp(ctx context.Context) error {
+	var head, horizon int64
+	if err := f.s.pool.QueryRow(ctx, "SELECT r.head, h.horizon FROM relata_revision r, relata_horizon h").Scan(&head, &horizon); err != nil {
+		return f.s.classify(ctx, "head", err)
+	}
+	f.s.observeHorizon(tuples.Revision(horizon))
+	f.s.observeHead(tuples.Revision(head))
+	known := tuples.Revision(f.known.Load())
+	if tuples.Revision(head) <= known {
+		return nil
+	}
+	type note struct {
+		fwd, rev uint32
+		at       tuples.Revision
+	}
+	var notes []note
+	reset := tuples.Revision(horizon) > known
+	if !reset {
+		for c, err := range f.s.Changes(ctx, known) {
+			if errors.Is(err, tuples.ErrRevisionExpired) {
+				reset = true
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if c.Revision > tuples.Revision(head) {
+				break
+			}
+			notes = append(notes, note{forwardBucket(c.Tuple.Object, c.Tuple.Relation),
+				reverseBucket(c.Tuple.Subject, c.Tuple.Object.Type, c.Tuple.Relation), c.Revision})
+		}
+	}
+	vs, err := f.loadSchemas(ctx, known, tuples.Revision(head))
+	if err != nil {
+		return err
+	}
+	f.advance.Lock()
+	defer f.advance.Unlock()
+	if reset {
+		// GC dropped log entries this node never read: no answer read before the
+		// head can be vouched for.
+		f.floor.Store(uint64(head))
+	}
+	for _, n := range notes {
+		f.note(n.fwd, n.at)
+		f.note(n.rev, n.at)
+	}
+	f.appendSchemas(vs)
+	f.setKnown(tuples.Revision(head))
+	return nil
+}
+
+// listen holds a connection in LISTEN and pokes the follower on every notification.
+// When the connection fails it reconnects with backoff; the poll keeps the node
+// current meanwhile.
+func (f *follower) listen() {
+	defer f.s.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-f.s.closing
+		cancel()
+	}()
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		conn, err := pgx.ConnectConfig(ctx, f.s.cfg.ConnConfig)
+		if err == nil {
+			_, err = conn.Exec(ctx, "LISTEN "+notifyChannel)
+			if err == nil {
+				backoff = 50 * time.Millisecond
+				f.poke() // writes may have committed while not listening
+				for err == nil {
+					_, err = conn.WaitForNotification(ctx)
+					if err == nil {
+						f.poke()
+					}
+				}
+			}
+			_ = conn.Close(context.Background())
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		f.s.opts.Logger.Warn("pgstore: LISTEN connection lost; polling until it is back", "err", classify(ctx, "listen", err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}

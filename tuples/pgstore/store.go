@@ -1,0 +1,417 @@
+// Package pgstore is the tuple store on PostgreSQL (design §5a): any number of Relata
+// nodes, each with its own caches, share one database.
+//
+// # Exact revisions across nodes: one counter row, locked by every write
+//
+// The head revision is one row, relata_revision(head). Every mutation (Write,
+// DeleteMatching, WriteSchema, Import) runs in one READ COMMITTED transaction whose
+// first statement is
+//
+//	UPDATE relata_revision SET head = head + 1 WHERE id = 1 RETURNING head
+//
+// which both allocates the transaction's revision R and takes the row's lock until
+// the transaction ends. Then it checks its preconditions, writes its tuple versions
+// (created_rev = R, or deleted_rev = R on the version it ends), its change-log rows,
+// its commit time, and NOTIFY, and commits with synchronous commit.
+//
+// Why this is exact. (1) Writers are totally ordered by the lock: a second writer's
+// UPDATE waits until the first transaction has ended, and then (READ COMMITTED
+// re-reads the updated row) increments the value the first one committed, or the old
+// value if it rolled back. So revisions are dense (a failed write gives its number
+// back: no gaps) and R commits after every revision below R has committed or rolled
+// back. (2) PostgreSQL releases a transaction's row locks only after its commit is
+// durable and visible to new snapshots, so when head = R is visible to any
+// statement, every write at ≤ R is visible to it as well, and no write at > R has
+// committed yet as far as that statement can tell except by showing head > R.
+// (3) A reader at R filters versions with created_rev ≤ R < deleted_rev. Versions
+// written at > R are excluded by the filter whether or not they have committed, and
+// every version written at ≤ R committed before R was ever returned as a head (or a
+// zookie). So any statement, on any node, reading at any R ≤ some head it has seen
+// sees exactly the writes acknowledged at ≤ R. (4) Preconditions, CREATE checks and
+// the schema revision check run after the lock is taken, and READ COMMITTED gives each
+// later statement a snapshot that includes every committed write: they see exactly
+// the state at R−1, so they are atomic with the write. The change log is keyed by
+// (revision, sequence) and written in the same transaction, so Watch on any node
+// reads it in revision order with no gaps: it only reads up to a head it has read.
+//
+// The cost is that writers are serialized across the fleet for the length of a write
+// transaction (a few round trips and one WAL flush). That bounds write throughput to
+// roughly 1/(transaction latency) on the database, which suits an authorization
+// workload that reads far more than it writes; an import of 10,000 tuples is one
+// transaction, and its COPY to a staging table happens before the lock is taken.
+// (SpiceDB's alternative, xid8 snapshots, lets writers run in parallel at the price of
+// revisions that are snapshots rather than integers; Relata's zookies name integers.)
+//
+// # Garbage collection and readers
+//
+// The GC horizon is another row, relata_horizon(horizon). GC first commits the new
+// horizon, then deletes versions with deleted_rev ≤ horizon in bounded batches. Every
+// read checks the horizon in the same statement as its data, or in a later statement
+// on the same connection (a pipelined batch): a read that still sees the old horizon
+// ran on a snapshot taken before the horizon committed, hence before any deletion it
+// could depend on; one that sees the new horizon returns ErrRevisionExpired. One node
+// at a time collects, under an advisory lock.
+//
+// # Caches across nodes
+//
+// Each node follows the change log (follow.go): LISTEN/NOTIFY wakes it after every
+// commit anywhere, and it polls as a fallback. It records, per bucket of read scopes,
+// the newest revision that changed it, and the revision up to which it has read the
+// whole log. A Reader answers ScopeTracker.UnchangedSince (and so lets the engine
+// reuse a cached answer) only when the follower has read the log up to the reader's
+// revision: a node never serves a cached answer at a revision whose writes it has not
+// seen. WaitForRevision (Watch) wakes on the same follower.
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/relata/relata/tuples"
+)
+
+// Defaults applied by Options.EnsureDefaults.
+const (
+	// DefaultGCWindow is how long old revisions stay readable (design §4).
+	DefaultGCWindow = 24 * time.Hour
+	// DefaultGCInterval is how often a node tries to collect garbage.
+	DefaultGCInterval = time.Minute
+	// DefaultPollInterval is how often a node reads the head when no notification
+	// woke it (the fallback when LISTEN/NOTIFY is lost).
+	DefaultPollInterval = time.Second
+	// DefaultMaxUpdatesPerWrite limits the updates of one Write.
+	DefaultMaxUpdatesPerWrite = 1000
+	// DefaultMaxConns is the pool size of one node.
+	DefaultMaxConns = 20
+)
+
+// Options configures a Store; zero fields take their defaults (EnsureDefaults).
+type Options struct {
+	// GCWindow is how long a revision stays readable after a newer one commits.
+	GCWindow time.Duration
+	// GCInterval is how often the node tries to run GC (only one node runs it at a
+	// time); a negative value disables the background GC (CollectGarbage still works).
+	GCInterval time.Duration
+	// PollInterval is how often the node reads the head when no notification came.
+	PollInterval time.Duration
+	// MaxUpdatesPerWrite is the most updates one Write may carry.
+	MaxUpdatesPerWrite int
+	// MaxConns is the size of the connection pool (the URL's pool_max_conns wins).
+	MaxConns int32
+	// Logger receives the store's log lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// EnsureDefaults replaces zero fields with their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.GCWindow == 0 {
+		o.GCWindow = DefaultGCWindow
+	}
+	if o.GCInterval == 0 {
+		o.GCInterval = min(DefaultGCInterval, max(o.GCWindow/10, 100*time.Millisecond))
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = DefaultPollInterval
+	}
+	if o.MaxUpdatesPerWrite == 0 {
+		o.MaxUpdatesPerWrite = DefaultMaxUpdatesPerWrite
+	}
+	if o.MaxConns == 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// maxRev marks a live version's deleted_rev.
+const maxRev = "9223372036854775807"
+
+// notifyChannel is the LISTEN/NOTIFY channel every commit notifies.
+const notifyChannel = "relata_commit"
+
+// gcLock is the advisory lock key of GC ("relata gc" truncated to 8 bytes).
+const gcLock int64 = 0x72656c6174616763
+
+// commitTimeout bounds a COMMIT once sent; the caller's cancellation does not
+// interrupt it, so that a cancelled request never leaves its outcome unknown.
+const commitTimeout = 30 * time.Second
+
+// Store is a tuples.Store on PostgreSQL. It also implements tuples.Importer and
+// tuples.RevisionWaiter, and its readers tuples.ScopeTracker.
+type Store struct {
+	opts Options
+	pool *pgxpool.Pool
+	cfg  *pgxpool.Config
+
+	// head is the newest head this node has seen; horizon the newest horizon. Both
+	// only grow.
+	head    atomic.Uint64
+	horizon atomic.Uint64
+
+	closed  atomic.Bool
+	closing chan struct{}
+	wg      sync.WaitGroup // background goroutines
+
+	follow *follower
+}
+
+var (
+	_ tuples.Store          = (*Store)(nil)
+	_ tuples.Importer       = (*Store)(nil)
+	_ tuples.RevisionWaiter = (*Store)(nil)
+)
+
+// Open connects to the database at url (postgres://USER@HOST:PORT/DB?sslmode=…),
+// checks that it is migrated to this binary's version (see Migrate), and starts the
+// node's change-log follower and background GC. opts may be nil.
+func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o.EnsureDefaults()
+	cfg, err := parseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	if !hasParam(url, "pool_max_conns") {
+		cfg.MaxConns = o.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, classify(ctx, "open", err)
+	}
+	s := &Store{opts: o, pool: pool, cfg: cfg, closing: make(chan struct{})}
+	if err := checkVersion(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	var head, horizon int64
+	if err := pool.QueryRow(ctx, "SELECT r.head, h.horizon FROM relata_revision r, relata_horizon h").Scan(&head, &horizon); err != nil {
+		pool.Close()
+		return nil, classify(ctx, "open", err)
+	}
+	s.head.Store(uint64(head))
+	s.horizon.Store(uint64(horizon))
+	s.follow, err = newFollower(ctx, s, tuples.Revision(head))
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.wg.Add(2)
+	go s.follow.run()
+	go s.follow.listen()
+	if o.GCInterval > 0 {
+		s.wg.Add(1)
+		go s.gcLoop()
+	}
+	return s, nil
+}
+
+// Close stops the follower and GC, waits for in-flight queries and closes the pool.
+// Operations started after Close fail with tuples.ErrClosed.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return tuples.ErrClosed
+	}
+	close(s.closing)
+	s.wg.Wait()
+	s.pool.Close()
+	return nil
+}
+
+// observeHead records a head this node learned of.
+func (s *Store) observeHead(rev tuples.Revision) {
+	for {
+		cur := s.head.Load()
+		if uint64(rev) <= cur || s.head.CompareAndSwap(cur, uint64(rev)) {
+			return
+		}
+	}
+}
+
+func (s *Store) observeHorizon(h tuples.Revision) {
+	for {
+		cur := s.horizon.Load()
+		if uint64(h) <= cur || s.horizon.CompareAndSwap(cur, uint64(h)) {
+			return
+		}
+	}
+}
+
+// HeadRevision reads the newest committed revision from the database, so that a
+// zookie from any node is at or below it.
+func (s *Store) HeadRevision(ctx context.Context) (tuples.Revision, error) {
+	if s.closed.Load() {
+		return 0, tuples.ErrClosed
+	}
+	var head int64
+	if err := s.pool.QueryRow(ctx, "SELECT head FROM relata_revision WHERE id = 1").Scan(&head); err != nil {
+		return 0, s.classify(ctx, "head revision", err)
+	}
+	s.observeHead(tuples.Revision(head))
+	return tuples.Revision(head), nil
+}
+
+// Horizon returns the oldest readable revision this node knows of.
+func (s *Store) Horizon() tuples.Revision { return tuples.Revision(s.horizon.Load()) }
+
+// ReaderAt returns a reader of rev. It reads the head from the database only when
+// rev is newer than every head this node has seen.
+func (s *Store) ReaderAt(ctx context.Context, rev tuples.Revision) (tuples.Reader, error) {
+	if s.closed.Load() {
+		return nil, tuples.ErrClosed
+	}
+	if h := s.Horizon(); rev < h {
+		return nil, fmt.Errorf("pgstore: revision %d, horizon %d: %w", rev, h, tuples.ErrRevisionExpired)
+	}
+	if rev > tuples.Revision(s.head.Load()) {
+		head, err := s.HeadRevision(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if rev > head {
+			return nil, fmt.Errorf("pgstore: revision %d, head %d: %w", rev, head, tuples.ErrRevisionInFuture)
+		}
+	}
+	return &reader{s: s, rev: rev}, nil
+}
+
+// WaitForRevision blocks until the head is greater than after and returns it. It
+// wakes on the follower, which a notification from any node's commit (or the
+// polling fallback) drives.
+func (s *Store) WaitForRevision(ctx context.Context, after tuples.Revision) (tuples.Revision, error) {
+	if s.closed.Load() {
+		return 0, tuples.ErrClosed
+	}
+	s.follow.poke()
+	for {
+		ch := s.follow.changed()
+		if head := tuples.Revision(s.head.Load()); head > after {
+			return head, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-s.closing:
+			return 0, tuples.ErrClosed
+		}
+	}
+}
+
+// changesChunk is how many change-log rows one query of Changes reads.
+const changesChunk = 1000
+
+// Changes yields the change log after `after` up to the head at the time of the
+// call, in commit order.
+func (s *Store) Changes(ctx context.Context, after tuples.Revision) iter.Seq2[tuples.Change, error] {
+	return func(yield func(tuples.Change, error) bool) {
+		head, err := s.HeadRevision(ctx)
+		if err != nil {
+			yield(tuples.Change{}, err)
+			return
+		}
+		if after > head {
+			yield(tuples.Change{}, fmt.Errorf("pgstore: revision %d, head %d: %w", after, head, tuples.ErrRevisionInFuture))
+			return
+		}
+		lastRev, lastSeq := int64(after), int64(math.MaxInt32) // strictly after every seq of `after`
+		for {
+			var chunk []tuples.Change
+			var seqs []int64
+			err := s.readChecked(ctx, after, "changes",
+				`SELECT rev, seq, op, object_type, object_id, relation, subject_type, subject_id, subject_relation
+				 FROM relata_change WHERE (rev, seq) > ($1, $2) AND rev <= $3 ORDER BY rev, seq LIMIT `+strconv.Itoa(changesChunk),
+				[]any{lastRev, lastSeq, int64(head)}, func(rows pgx.Rows) error {
+					var c tuples.Change
+					var rev, seq int64
+					var op int16
+					t := &c.Tuple
+					if err := rows.Scan(&rev, &seq, &op, &t.Object.Type, &t.Object.ID, &t.Relation,
+						&t.Subject.Object.Type, &t.Subject.Object.ID, &t.Subject.Relation); err != nil {
+						return err
+					}
+					c.Revision, c.Op = tuples.Revision(rev), tuples.Operation(op)
+					chunk = append(chunk, c)
+					seqs = append(seqs, seq)
+					return nil
+				})
+			if err != nil {
+				yield(tuples.Change{}, err)
+				return
+			}
+			for _, c := range chunk {
+				if !yield(c, nil) {
+					return
+				}
+			}
+			if len(chunk) < changesChunk {
+				return
+			}
+			lastRev, lastSeq = int64(chunk[len(chunk)-1].Revision), seqs[len(seqs)-1]
+		}
+	}
+}
+
+// readChecked runs one query and then, pipelined on the same connection, reads the
+// horizon; it fails with ErrRevisionExpired when the horizon passed rev (see the
+// package comment: the later statement's snapshot covers the earlier one's). each is
+// called for every row.
+func (s *Store) readChecked(ctx context.Context, rev tuples.Revision, what, sql string, args []any, each func(pgx.Rows) error) error {
+	if s.closed.Load() {
+		return tuples.ErrClosed
+	}
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	b.Queue("SELECT horizon FROM relata_horizon WHERE id = 1")
+	br := s.pool.SendBatch(ctx, b)
+	rows, err := br.Query()
+	if err == nil {
+		for rows.Next() {
+			if err = each(rows); err != nil {
+				break
+			}
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	var h int64
+	if err == nil {
+		err = br.QueryRow().Scan(&h)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return s.classify(ctx, what, err)
+	}
+	s.observeHorizon(tuples.Revision(h))
+	if rev < tuples.Revision(h) {
+		return fmt.Errorf("pgstore: revision %d, horizon %d: %w", rev, h, tuples.ErrRevisionExpired)
+	}
+	return nil
+}
+
+// classify wraps a database error for callers: ErrClosed after Close, else see the
+// package-level classify.
+func (s *Store) classify(ctx context.Context, what string, err error) error {
+	if s.closed.Load() && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("pgstore: %s: %w", what, tuples.ErrClosed)
+	}
+	return classify(ctx, what, err)
+}

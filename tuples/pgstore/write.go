@@ -1,0 +1,417 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/relata/relata/tuples"
+)
+
+// mutation is the body of one write transaction: it runs after the revision row is
+// locked (rev is the transaction's revision) and returns how many tuples changed. It
+// adds to w what the node's follower needs to know of the write (see written).
+type mutation func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error)
+
+// written is what a commit tells the node's own follower: every tuple the write may
+// have changed (a superset is fine) and the schema text it wrote, if any.
+type written struct {
+	tuples []tuples.Tuple
+	schema []byte
+}
+
+// mutate runs fn in a write transaction at a new revision (see the package comment)
+// and returns that revision once committed. before runs first, before the revision
+// row is locked (Import's COPY to its staging table).
+func (s *Store) mutate(ctx context.Context, before func(context.Context, pgx.Tx) error, fn mutation) (tuples.Revision, int, error) {
+	if s.closed.Load() {
+		return 0, 0, tuples.ErrClosed
+	}
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return 0, 0, s.classify(ctx, "begin", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if before != nil {
+		if err := before(ctx, tx); err != nil {
+			return 0, 0, s.classify(ctx, "write", err)
+		}
+	}
+	var rev int64
+	if err := tx.QueryRow(ctx, "UPDATE relata_revision SET head = head + 1 WHERE id = 1 RETURNING head").Scan(&rev); err != nil {
+		return 0, 0, s.classify(ctx, "revision", err)
+	}
+	var w written
+	n, err := fn(ctx, tx, tuples.Revision(rev), &w)
+	if err != nil {
+		if domainError(err) {
+			return 0, 0, err
+		}
+		return 0, 0, s.classify(ctx, "write", err)
+	}
+	b := &pgx.Batch{}
+	b.Queue("INSERT INTO relata_commit (rev) VALUES ($1)", rev)
+	b.Queue("SELECT pg_notify('"+notifyChannel+"', $1)", strconv.FormatInt(rev, 10))
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, 0, s.classify(ctx, "write", err)
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	if err := tx.Commit(cctx); err != nil {
+		return 0, 0, commitError(cctx, err)
+	}
+	s.observeHead(tuples.Revision(rev))
+	s.follow.committed(tuples.Revision(rev), &w)
+	return tuples.Revision(rev), n, nil
+}
+
+// domainError reports errors that a mutation returns for bad input or failed checks.
+func domainError(err error) bool {
+	var (
+		verr *tuples.ValidationError
+		perr *tuples.PreconditionError
+		aerr *tuples.AlreadyExistsError
+	)
+	return errors.As(err, &verr) || errors.As(err, &perr) || errors.As(err, &aerr) || errors.Is(err, tuples.ErrSchemaChanged)
+}
+
+// checkSchemaRev fails with ErrSchemaChanged when the newest schema is not want.
+func checkSchemaRev(ctx context.Context, tx pgx.Tx, want tuples.Revision) error {
+	if want == 0 {
+		return nil
+	}
+	var cur int64
+	if err := tx.QueryRow(ctx, "SELECT coalesce(max(rev), 0) FROM relata_schema").Scan(&cur); err != nil {
+		return err
+	}
+	if tuples.Revision(cur) != want {
+		return fmt.Errorf("pgstore: schema revision %d, validated against %d: %w", cur, want, tuples.ErrSchemaChanged)
+	}
+	return nil
+}
+
+// filterSQL returns the SQL conditions of f (joined with AND, "true" for none),
+// appending its parameters to args.
+func filterSQL(f tuples.Filter, args []any) (string, []any) {
+	var conds []string
+	add := func(col, v string) {
+		if v != "" {
+			args = append(args, v)
+			conds = append(conds, col+" = $"+strconv.Itoa(len(args)))
+		}
+	}
+	add("object_type", f.ObjectType)
+	add("object_id", f.ObjectID)
+	add("relation", f.Relation)
+	add("subject_type", f.SubjectType)
+	add("subject_id", f.SubjectID)
+	switch f.SubjectRelation {
+	case tuples.Ellipsis:
+		conds = append(conds, "subject_relation = ''")
+	default:
+		add("subject_relation", f.SubjectRelation)
+	}
+	if f.NoWildcard {
+		conds = append(conds, "subject_id <> '*'")
+	}
+	if len(conds) == 0 {
+		return "true", args
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+const tupleCols = "object_type, object_id, relation, subject_type, subject_id, subject_relation"
+
+func scanTuple(rows pgx.Rows, t *tuples.Tuple) error {
+	return rows.Scan(&t.Object.Type, &t.Object.ID, &t.Relation, &t.Subject.Object.Type, &t.Subject.Object.ID, &t.Subject.Relation)
+}
+
+// checkPreconditions evaluates each precondition against the live tuples, in one
+// pipelined round trip.
+func checkPreconditions(ctx context.Context, tx pgx.Tx, pre []tuples.Precondition) error {
+	if len(pre) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, p := range pre {
+		where, args := filterSQL(p.Filter, nil)
+		b.Queue("SELECT "+tupleCols+" FROM relata_tuple WHERE deleted_rev = "+maxRev+" AND "+where+" ORDER BY "+tupleCols+" LIMIT 1", args...)
+	}
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	var failed error
+	for _, p := range pre {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		var found *tuples.Tuple
+		for rows.Next() {
+			var t tuples.Tuple
+			if err := scanTuple(rows, &t); err != nil {
+				rows.Close()
+				return err
+			}
+			found = &t
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if failed != nil {
+			continue
+		}
+		switch {
+		case p.Op == tuples.MustMatch && found == nil:
+			failed = &tuples.PreconditionError{Precondition: p}
+		case p.Op == tuples.MustNotMatch && found != nil:
+			failed = &tuples.PreconditionError{Precondition: p, Tuple: *found}
+		}
+	}
+	if err := br.Close(); err != nil {
+		return err
+	}
+	return failed
+}
+
+// columns holds tuples as six parallel arrays, for unnest.
+type columns [6][]string
+
+func (c *columns) add(t tuples.Tuple) {
+	for i, v := range [6]string{t.Object.Type, t.Object.ID, t.Relation, t.Subject.Object.Type, t.Subject.Object.ID, t.Subject.Relation} {
+		c[i] = append(c[i], v)
+	}
+}
+
+func (c *columns) args() []any {
+	return []any{c[0], c[1], c[2], c[3], c[4], c[5]}
+}
+
+const unnest6 = "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(ot, oid, rel, st, sid, srel)"
+const joinU = "t.object_type = u.ot AND t.object_id = u.oid AND t.relation = u.rel AND t.subject_type = u.st AND t.subject_id = u.sid AND t.subject_relation = u.srel"
+
+// Write applies req atomically at a new revision; see tuples.Store.
+func (s *Store) Write(ctx context.Context, req tuples.WriteRequest) (tuples.Revision, error) {
+	if err := s.validateWrite(req); err != nil {
+		return 0, err
+	}
+	var all columns
+	for _, u := range req.Updates {
+		all.add(u.Tuple)
+	}
+	rev, _, err := s.mutate(ctx, nil, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
+		if err := checkSchemaRev(ctx, tx, req.SchemaRevision); err != nil {
+			return 0, err
+		}
+		if err := checkPreconditions(ctx, tx, req.Preconditions); err != nil {
+			return 0, err
+		}
+		live := map[tuples.Tuple]bool{}
+		if len(req.Updates) > 0 {
+			rows, err := tx.Query(ctx, "SELECT t.object_type, t.object_id, t.relation, t.subject_type, t.subject_id, t.subject_relation FROM relata_tuple t JOIN "+
+				unnest6+" ON "+joinU+" WHERE t.deleted_rev = "+maxRev, all.args()...)
+			if err != nil {
+				return 0, err
+			}
+			for rows.Next() {
+				var t tuples.Tuple
+				if err := scanTuple(rows, &t); err != nil {
+					rows.Close()
+					return 0, err
+				}
+				live[t] = true
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return 0, err
+			}
+		}
+		var created, deleted columns
+		var chOps []int16
+		var changed columns
+		for _, u := range req.Updates {
+			switch isLive := live[u.Tuple]; {
+			case u.Op == tuples.OpCreate && isLive:
+				return 0, &tuples.AlreadyExistsError{Tuple: u.Tuple}
+			case u.Op == tuples.OpDelete && isLive:
+				deleted.add(u.Tuple)
+				changed.add(u.Tuple)
+				chOps = append(chOps, int16(tuples.OpDelete))
+			case u.Op != tuples.OpDelete && !isLive:
+				created.add(u.Tuple)
+				changed.add(u.Tuple)
+				chOps = append(chOps, int16(tuples.OpTouch))
+			}
+		}
+		if len(chOps) == 0 {
+			return 0, nil
+		}
+		for _, u := range req.Updates {
+			w.tuples = append(w.tuples, u.Tuple)
+		}
+		return len(chOps), writeVersions(ctx, tx, rev, created, deleted, changed, chOps)
+	})
+	return rev, err
+}
+
+// writeVersions ends the live versions of deleted, creates versions of created and
+// logs changed (with ops) at rev, in one pipelined round trip.
+func writeVersions(ctx context.Context, tx pgx.Tx, rev tuples.Revision, created, deleted, changed columns, ops []int16) error {
+	b := &pgx.Batch{}
+	if len(deleted[0]) > 0 {
+		b.Queue("UPDATE relata_tuple t SET deleted_rev = $7 FROM "+unnest6+" WHERE "+joinU+" AND t.deleted_rev = "+maxRev,
+			append(deleted.args(), int64(rev))...)
+	}
+	if len(created[0]) > 0 {
+		b.Queue("INSERT INTO relata_tuple ("+tupleCols+", created_rev) SELECT u.*, $7 FROM "+unnest6,
+			append(created.args(), int64(rev))...)
+	}
+	b.Queue("INSERT INTO relata_change (rev, seq, "+tupleCols+", op) SELECT $7, u.ord - 1, u.ot, u.oid, u.rel, u.st, u.sid, u.srel, u.op FROM "+
+		"unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::smallint[]) WITH ORDINALITY AS u(ot, oid, rel, st, sid, srel, op, ord)",
+		append(changed.args(), int64(rev), ops)...)
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// DeleteMatching deletes every live tuple matching f; see tuples.Store.
+func (s *Store) DeleteMatching(ctx context.Context, f tuples.Filter, preconditions []tuples.Precondition) (tuples.Revision, int, error) {
+	if err := f.Validate(); err != nil {
+		return 0, 0, err
+	}
+	if err := validatePreconditions(preconditions); err != nil {
+		return 0, 0, err
+	}
+	return s.mutate(ctx, nil, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
+		if err := checkPreconditions(ctx, tx, preconditions); err != nil {
+			return 0, err
+		}
+		where, args := filterSQL(f, []any{int64(rev)})
+		rows, err := tx.Query(ctx, `WITH del AS (
+			UPDATE relata_tuple SET deleted_rev = $1 WHERE deleted_rev = `+maxRev+` AND `+where+`
+			RETURNING `+tupleCols+`)
+			INSERT INTO relata_change (rev, seq, op, `+tupleCols+`)
+			SELECT $1, row_number() OVER (ORDER BY `+tupleCols+`) - 1, `+strconv.Itoa(int(tuples.OpDelete))+`, `+tupleCols+` FROM del
+			RETURNING `+tupleCols, args...)
+		if err != nil {
+			return 0, err
+		}
+		for rows.Next() {
+			var t tuples.Tuple
+			if err := scanTuple(rows, &t); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			w.tuples = append(w.tuples, t)
+		}
+		rows.Close()
+		return len(w.tuples), rows.Err()
+	})
+}
+
+// WriteSchema stores text at a new revision; see tuples.Store.
+func (s *Store) WriteSchema(ctx context.Context, text []byte, preconditions []tuples.Precondition) (tuples.Revision, error) {
+	if err := validatePreconditions(preconditions); err != nil {
+		return 0, err
+	}
+	rev, _, err := s.mutate(ctx, nil, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
+		if err := checkPreconditions(ctx, tx, preconditions); err != nil {
+			return 0, err
+		}
+		_, err := tx.Exec(ctx, "INSERT INTO relata_schema (rev, text) VALUES ($1, $2)", int64(rev), text)
+		w.schema = text
+		return 0, err
+	})
+	return rev, err
+}
+
+// Import writes ts with TOUCH semantics at one new revision; see tuples.Importer.
+// The tuples are copied (COPY) into a temporary staging table before the revision
+// row is locked, so other writers wait only for one INSERT … SELECT.
+func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tuples.Revision) (tuples.Revision, error) {
+	for i, t := range ts {
+		if err := t.Validate(); err != nil {
+			return 0, prefixField(err, "tuples["+strconv.Itoa(i)+"].")
+		}
+	}
+	stage := func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE IF NOT EXISTS relata_import (
+			object_type text COLLATE "C", object_id text COLLATE "C", relation text COLLATE "C",
+			subject_type text COLLATE "C", subject_id text COLLATE "C", subject_relation text COLLATE "C") ON COMMIT DELETE ROWS`); err != nil {
+			return err
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"relata_import"},
+			[]string{"object_type", "object_id", "relation", "subject_type", "subject_id", "subject_relation"},
+			pgx.CopyFromSlice(len(ts), func(i int) ([]any, error) {
+				t := ts[i]
+				return []any{t.Object.Type, t.Object.ID, t.Relation, t.Subject.Object.Type, t.Subject.Object.ID, t.Subject.Relation}, nil
+			}))
+		return err
+	}
+	rev, _, err := s.mutate(ctx, stage, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
+		if err := checkSchemaRev(ctx, tx, schemaRevision); err != nil {
+			return 0, err
+		}
+		tag, err := tx.Exec(ctx, `WITH ins AS (
+			INSERT INTO relata_tuple (`+tupleCols+`, created_rev)
+			SELECT DISTINCT `+tupleCols+`, $1::bigint FROM relata_import s
+			WHERE NOT EXISTS (SELECT 1 FROM relata_tuple t WHERE t.deleted_rev = `+maxRev+` AND
+				t.object_type = s.object_type AND t.object_id = s.object_id AND t.relation = s.relation AND
+				t.subject_type = s.subject_type AND t.subject_id = s.subject_id AND t.subject_relation = s.subject_relation)
+			RETURNING `+tupleCols+`)
+			INSERT INTO relata_change (rev, seq, op, `+tupleCols+`)
+			SELECT $1, row_number() OVER (ORDER BY `+tupleCols+`) - 1, `+strconv.Itoa(int(tuples.OpTouch))+`, `+tupleCols+` FROM ins`, int64(rev))
+		if err != nil {
+			return 0, err
+		}
+		w.tuples = ts
+		return int(tag.RowsAffected()), nil
+	})
+	return rev, err
+}
+
+// validateWrite checks a write before any round trip: the update limit, each tuple,
+// duplicates, and the precondition filters.
+func (s *Store) validateWrite(req tuples.WriteRequest) error {
+	if n, limit := len(req.Updates), s.opts.MaxUpdatesPerWrite; n > limit {
+		return &tuples.ValidationError{Field: "updates", Value: strconv.Itoa(n) + " updates",
+			Reason: "more than MaxUpdatesPerWrite (" + strconv.Itoa(limit) + ")"}
+	}
+	seen := make(map[tuples.Tuple]int, len(req.Updates))
+	for i, u := range req.Updates {
+		if u.Op < tuples.OpTouch || u.Op > tuples.OpDelete {
+			return &tuples.ValidationError{Field: "updates[" + strconv.Itoa(i) + "].operation", Value: u.Op.String(), Reason: "must be CREATE, TOUCH or DELETE"}
+		}
+		if err := u.Tuple.Validate(); err != nil {
+			return prefixField(err, "updates["+strconv.Itoa(i)+"].tuple.")
+		}
+		if j, dup := seen[u.Tuple]; dup {
+			return &tuples.ValidationError{Field: "updates[" + strconv.Itoa(i) + "].tuple", Value: u.Tuple.String(),
+				Reason: "duplicates updates[" + strconv.Itoa(j) + "]; a write may name each tuple once"}
+		}
+		seen[u.Tuple] = i
+	}
+	return validatePreconditions(req.Preconditions)
+}
+
+func validatePreconditions(pre []tuples.Precondition) error {
+	for i, p := range pre {
+		if err := p.Filter.Validate(); err != nil {
+			return prefixField(err, "preconditions["+strconv.Itoa(i)+"].")
+		}
+	}
+	return nil
+}
+
+// prefixField prefixes the Field of a *tuples.ValidationError.
+func prefixField(err error, prefix string) error {
+	var verr *tuples.ValidationError
+	if errors.As(err, &verr) {
+		c := *verr
+		c.Field = prefix + c.Field
+		return &c
+	}
+	return err
+}
