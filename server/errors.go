@@ -50,9 +50,12 @@ const (
 	// others
 	ReasonUnavailable  = "UNAVAILABLE"
 	ReasonStorageError = "STORAGE_ERROR" // UNAVAILABLE: the store cannot write (I/O error)
-	ReasonCanceled     = "CANCELED"
-	ReasonDeadline     = "DEADLINE_EXCEEDED"
-	ReasonInternal     = "INTERNAL"
+	// ReasonWriteOutcomeUnknown (UNAVAILABLE): the store lost its connection while the
+	// write committed; it may or may not have been applied. Re-read before retrying.
+	ReasonWriteOutcomeUnknown = "WRITE_OUTCOME_UNKNOWN"
+	ReasonCanceled            = "CANCELED"
+	ReasonDeadline            = "DEADLINE_EXCEEDED"
+	ReasonInternal            = "INTERNAL"
 )
 
 // classify maps a domain error to its code, reason and extra metadata. It is the one
@@ -107,7 +110,9 @@ func classify(err error) (codes.Code, string, map[string]string) {
 		return codes.FailedPrecondition, ReasonZookieExpired, nil
 	case errors.Is(err, tuples.ErrNoSchema):
 		return codes.FailedPrecondition, ReasonNoSchema, nil
-	case errors.Is(err, tuples.ErrClosed):
+	case errors.Is(err, tuples.ErrWriteOutcomeUnknown):
+		return codes.Unavailable, ReasonWriteOutcomeUnknown, nil
+	case errors.Is(err, tuples.ErrClosed), errors.Is(err, tuples.ErrUnavailable):
 		return codes.Unavailable, ReasonUnavailable, nil
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled, ReasonCanceled, nil

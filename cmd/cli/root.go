@@ -123,6 +123,7 @@ var commandSets = []func(root *cobra.Command, s *streams){
 	addSchemaCommands,
 	addValidateCommand,
 	addServeCommand,
+	addMigrateCommand,
 	addClientCommands,
 	addBulkCommands,
 	addBenchCommand,

@@ -32,6 +32,8 @@ import (
 // environment (RELATA_DATA_DIR, RELATA_PRESHARED_KEY, ...).
 type serveFlags struct {
 	dataDir      string
+	datastore    string
+	noMigrate    bool
 	grpcAddr     string
 	httpAddr     string
 	presharedKey string
@@ -60,7 +62,8 @@ func addServeCommand(root *cobra.Command, s *streams) {
 		Use:   "serve",
 		Short: "Run the Relata server (gRPC and REST) on an embedded Pebble store",
 		Long: `Run the Relata server: gRPC on --grpc-addr, REST (grpc-gateway) on --http-addr,
-tuples in an embedded Pebble database in --data-dir. With no flags it serves
+tuples in an embedded Pebble database in --data-dir, or in the PostgreSQL database
+of --datastore, which any number of relata serve processes may share. With no flags it serves
 ./relata-data on :50051 and :8080 and, when the store has no schema yet, loads the
 default model (` + models.Default + `). Every flag can also be set as RELATA_<FLAG>,
 e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
@@ -74,6 +77,8 @@ e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.dataDir, "data-dir", "./relata-data", "directory of the Pebble database")
+	fl.StringVar(&f.datastore, "datastore", "", datastoreHelp)
+	fl.BoolVar(&f.noMigrate, "no-migrate", false, "with --datastore: do not apply pending migrations at start (run relata migrate instead)")
 	fl.StringVar(&f.grpcAddr, "grpc-addr", server.DefaultGRPCAddr, "gRPC listen address")
 	fl.StringVar(&f.httpAddr, "http-addr", server.DefaultHTTPAddr, "REST listen address")
 	fl.StringVar(&f.presharedKey, "preshared-key", "", "require \"Authorization: Bearer KEY\" on every request (this key has every scope)")
@@ -143,12 +148,9 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 	}
 
 	metrics := server.NewMetrics()
-	store, err := pebblestore.Open(f.dataDir, &pebblestore.Options{GCWindow: f.gcWindow, Logger: log, OnCommit: metrics.ObserveCommit})
-	if err != nil && (errors.Is(err, syscall.EAGAIN) || strings.Contains(err.Error(), "lock held")) {
-		return fmt.Errorf("serve: %s is locked: is another relata serve using it? (%w)", f.dataDir, err)
-	}
+	store, storeName, err := openStore(ctx, log, f, metrics)
 	if err != nil {
-		return fmt.Errorf("serve: opening %s: %w", f.dataDir, err)
+		return oneLine(err)
 	}
 	defer func() {
 		if err := store.Close(); err != nil {
@@ -180,7 +182,11 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	log.Info("relata: store open", "data_dir", f.dataDir)
+	if f.datastore != "" {
+		log.Info("relata: store open", "datastore", storeName)
+	} else {
+		log.Info("relata: store open", "data_dir", storeName)
+	}
 	if err := loadSchema(ctx, log, store, srv, text, source); err != nil {
 		// Refuse to serve rather than serve another schema than the one asked for.
 		srv.Close()
