@@ -59,7 +59,7 @@ start() {
   fi
   local bin dir port url
   bin=$(find_bin)
-  dir=$(mktemp -d /tmp/relata-pg.XXXXXX)
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/relata-pg.XXXXXX")
   chmod 755 "$dir"
   if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
   port=$(free_port)
