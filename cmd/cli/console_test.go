@@ -247,6 +247,42 @@ func TestConsoleTokenPrompt(t *testing.T) {
 	require.False(t, evalJS[bool](t, ctx, `Object.keys(localStorage).some(k => localStorage.getItem(k).includes("sesame"))`))
 }
 
+// TestConsolePanels: lookups stream into the table with a count, watch shows a change
+// written elsewhere, and the models panel loads a bundled model's schema.
+func TestConsolePanels(t *testing.T) {
+	p := startServe(t, "--data-dir", t.TempDir())
+	base := "http://" + p.httpAddr
+	writeTuples(t, base, "", "flow:f1#owner@user:anne", "flow:f2#owner@user:anne", "flow:f3#owner@user:bob")
+	ctx := newBrowser(t)
+
+	open(t, ctx, base, "#/lookups?kind=resources&type=flow&permission=execute&subject=user:anne")
+	count := waitJS[string](t, ctx, "the lookup count", `(() => { const c = document.querySelector('[data-testid="lookup-count"]').textContent; return / at /.test(c) && c; })()`)
+	require.True(t, strings.HasPrefix(count, "2 results at "), count)
+	require.Equal(t, "flow:f1 flow:f2", evalJS[string](t, ctx, `Array.from(document.querySelectorAll('[data-testid="lookup-row"] td:nth-child(2)')).map(e => e.textContent).sort().join(" ")`))
+
+	open(t, ctx, base, "#/watch")
+	waitJS[bool](t, ctx, "the feed", `/^Live/.test(document.querySelector('[data-testid="watch-state"]').textContent)`)
+	writeTuples(t, base, "", "flow:f4#owner@user:carl")
+	require.Contains(t, waitJS[string](t, ctx, "the change", `(document.querySelector('[data-testid="watch-row"]') || {}).textContent`), "flow:f4#owner@user:carl")
+
+	// Loading a model is refused while tuples would be orphaned (the error is shown), and
+	// works on a fresh server.
+	open(t, ctx, base, "#/models?name=tenant-roles")
+	waitJS[bool](t, ctx, "the model", `!!document.querySelector('.doc h2, .doc h3')`)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(`[data-testid="model-load"]`)))
+	require.Contains(t, waitJS[string](t, ctx, "the refusal", `(document.querySelector('[data-testid="model-error"]') || {}).textContent`), "SCHEMA_ORPHANS_TUPLES")
+
+	fresh := startServe(t, "--data-dir", t.TempDir())
+	fbase := "http://" + fresh.httpAddr
+	open(t, ctx, fbase, "#/models?name=tenant-roles")
+	waitJS[bool](t, ctx, "the model", `!!document.querySelector('[data-testid="model-load"]')`)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(`[data-testid="model-load"]`)))
+	waitJS[bool](t, ctx, "the load", `!!document.querySelector('[data-testid="model-loaded"]')`)
+	code, body := httpDo(t, "POST", fbase+"/v1/schema/read", `{"consistency":{"fullyConsistent":true}}`, "")
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, "tenant-roles")
+}
+
 // TestConsoleOff: --ui=false answers 404 at /ui/, with or without a key; the API stays.
 func TestConsoleOff(t *testing.T) {
 	for _, args := range [][]string{{"--ui=false"}, {"--ui=false", "--preshared-key", "K"}} {

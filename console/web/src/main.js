@@ -91,7 +91,7 @@ class App {
       },
       h("h2", {}, "This server needs a token"),
       this.tokenMsg,
-      h("label", { class: "field" }, h("span", { class: "field-label" }, "Token (the server's --preshared-key)"), input),
+      h("label", { class: "field" }, h("span", { class: "field-label" }, "Token: the --preshared-key, a key of the --keys-file, or an OIDC token"), input),
       h("p", { class: "hint" }, "Kept in this tab only (sessionStorage) and sent as an Authorization: Bearer header."),
       h("div", { class: "row" }, h("button", { type: "submit", "data-testid": "token-submit" }, "Use token"), h("button", { type: "button", class: "ghost", onclick: () => (this.dialog.close(), (this.prompting = false)) }, "Cancel")),
     );
@@ -104,7 +104,7 @@ class App {
     this.tokenMsg.textContent = rejected
       ? getToken()
         ? "The server refused the token (401). Enter it again."
-        : "The server answered 401: it was started with --preshared-key."
+        : "The server answered 401: it requires a token."
       : "Set the token for this tab.";
     if (rejected) setToken("");
     this.dialog.showModal();
