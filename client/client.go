@@ -497,7 +497,7 @@ func FromStatus(err error) error {
 			msg = strings.TrimSuffix(after, `"`)
 		}
 		e.Reason = "UNAVAILABLE"
-		e.Message = "cannot reach the server: " + msg
+		e.Message = "cannot reach the server: " + msg + tlsHint(msg)
 	}
 	return e
 }
@@ -508,4 +508,19 @@ func codeFromName(name string) codes.Code {
 		return codes.Unknown
 	}
 	return c
+}
+
+// tlsHint explains the transport errors TLS misconfigurations cause.
+func tlsHint(msg string) string {
+	switch {
+	case strings.Contains(msg, "server preface"):
+		return " (the server may require TLS and this connection is plaintext: give the server's CA with --ca-file, or drop --insecure)"
+	case strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return " (the server speaks plaintext: use --insecure)"
+	case strings.Contains(msg, "certificate signed by unknown authority"), strings.Contains(msg, "failed to verify certificate"):
+		return " (the server's certificate is not signed by a CA this client trusts: give its CA with --ca-file)"
+	case strings.Contains(msg, "certificate required"), strings.Contains(msg, "bad certificate"):
+		return " (the server requires a client certificate: mutual TLS)"
+	}
+	return ""
 }

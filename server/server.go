@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/relata/relata/check"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
@@ -83,6 +84,10 @@ type Config struct {
 	MaxMessageBytes int
 	// TLS, when set, serves gRPC and REST over TLS with this configuration.
 	TLS *tls.Config
+	// Certs, when set, serves gRPC and REST over TLS with one certificate from files,
+	// reloaded by ReloadTLS (mutual TLS when it has a client CA file). It takes
+	// precedence over TLS.
+	Certs *CertFiles
 	// Logger receives request logs and lifecycle messages; nil discards them.
 	Logger *slog.Logger
 	// Metrics is the server's Prometheus registry; nil means a new one (NewMetrics).
@@ -150,6 +155,11 @@ type Server struct {
 	metrics *Metrics
 	// gatewaySecret marks the REST gateway's loopback calls (see gatewayHeader).
 	gatewaySecret string
+	// gwLis and gwGRPC, with TLS, serve the REST gateway's calls in process: a
+	// second gRPC server with the same services and interceptors but no TLS, reachable
+	// only from this process (the gateway cannot present a client certificate).
+	gwLis  *bufconn.Listener
+	gwGRPC *grpc.Server
 	// metricsLis is the listener of Config.MetricsAddr; nil when unset.
 	metricsLis net.Listener
 	revs       *revisionPicker
@@ -193,8 +203,15 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("server: metrics listener: %w", err)
 		}
 	}
-	if cfg.TLS != nil {
-		s.httpLis = tls.NewListener(s.httpLis, cfg.TLS)
+	grpcTLS, httpTLS := cfg.TLS, cfg.TLS
+	if cfg.Certs != nil {
+		grpcTLS, httpTLS = cfg.Certs.TLSConfig("h2"), cfg.Certs.TLSConfig("h2", "http/1.1")
+	} else if httpTLS != nil && len(httpTLS.NextProtos) == 0 {
+		httpTLS = httpTLS.Clone()
+		httpTLS.NextProtos = []string{"h2", "http/1.1"}
+	}
+	if httpTLS != nil {
+		s.httpLis = tls.NewListener(s.httpLis, httpTLS)
 	}
 	s.metrics.register(cfg.Engine, cfg.Store)
 	opts := []grpc.ServerOption{
@@ -204,17 +221,34 @@ func New(cfg Config) (*Server, error) {
 		grpc.ChainUnaryInterceptor(s.recoverUnary, s.metricsUnary, s.logUnary, s.authUnary),
 		grpc.ChainStreamInterceptor(s.recoverStream, s.metricsStream, s.logStream, s.authStream),
 	}
-	if cfg.TLS != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	if grpcTLS != nil {
+		s.gwLis = bufconn.Listen(1 << 20)
+		s.gwGRPC = grpc.NewServer(opts...)
+		s.registerAPI(s.gwGRPC)
+		opts = append(opts, grpc.Creds(credentials.NewTLS(grpcTLS)))
 	}
 	s.grpc = grpc.NewServer(opts...)
-	relatav1.RegisterPermissionServiceServer(s.grpc, &permissionService{s: s})
-	relatav1.RegisterRelationshipServiceServer(s.grpc, &relationshipService{s: s})
-	relatav1.RegisterSchemaServiceServer(s.grpc, &schemaService{s: s})
+	s.registerAPI(s.grpc)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	return s, nil
+}
+
+// registerAPI registers the Relata services on g.
+func (s *Server) registerAPI(g *grpc.Server) {
+	relatav1.RegisterPermissionServiceServer(g, &permissionService{s: s})
+	relatav1.RegisterRelationshipServiceServer(g, &relationshipService{s: s})
+	relatav1.RegisterSchemaServiceServer(g, &schemaService{s: s})
+}
+
+// ReloadTLS reloads Config.Certs (on SIGHUP): new connections use the new files,
+// open ones keep theirs. Without Config.Certs it does nothing.
+func (s *Server) ReloadTLS() error {
+	if s.cfg.Certs == nil {
+		return nil
+	}
+	return s.cfg.Certs.Reload()
 }
 
 // Close releases the listeners of a Server that New bound but that will not Serve
@@ -223,6 +257,9 @@ func (s *Server) Close() error {
 	err := errors.Join(s.grpcLis.Close(), s.httpLis.Close())
 	if s.metricsLis != nil {
 		err = errors.Join(err, s.metricsLis.Close())
+	}
+	if s.gwLis != nil {
+		err = errors.Join(err, s.gwLis.Close())
 	}
 	return err
 }
@@ -277,6 +314,14 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return nil
 	})
+	if s.gwGRPC != nil {
+		g.Go(func() error {
+			if err := s.gwGRPC.Serve(s.gwLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				return fmt.Errorf("server: gateway gRPC: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		if err := httpSrv.Serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("server: HTTP: %w", err)
@@ -320,6 +365,9 @@ func (s *Server) shutdown(httpSrv *http.Server) {
 	}
 	done := make(chan struct{})
 	go func() {
+		if s.gwGRPC != nil {
+			s.gwGRPC.GracefulStop()
+		}
 		s.grpc.GracefulStop()
 		close(done)
 	}()
@@ -327,6 +375,9 @@ func (s *Server) shutdown(httpSrv *http.Server) {
 	case <-done:
 	case <-ctx.Done():
 		s.log.Warn("relata: gRPC shutdown cut off in-flight RPCs")
+		if s.gwGRPC != nil {
+			s.gwGRPC.Stop()
+		}
 		s.grpc.Stop()
 		<-done
 	}
@@ -339,15 +390,18 @@ func (s *Server) dialLoopback() (*grpc.ClientConn, error) {
 	if tcp, ok := s.grpcLis.Addr().(*net.TCPAddr); ok && (tcp.IP == nil || tcp.IP.IsUnspecified()) {
 		addr = net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
 	}
-	creds := insecure.NewCredentials()
-	if s.cfg.TLS != nil {
-		creds = credentials.NewTLS(&tls.Config{InsecureSkipVerify: true}) //nolint:gosec // loopback to ourselves
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if s.gwLis != nil {
+		// With TLS the gateway calls the in-process server (see gwGRPC).
+		addr = "passthrough:///relata-gateway"
+		dial = append(dial, grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return s.gwLis.DialContext(ctx)
+		}))
 	}
-	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(creds),
+	conn, err := grpc.NewClient(addr, append(dial,
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(s.cfg.MaxMessageBytes),
-			grpc.MaxCallSendMsgSize(s.cfg.MaxMessageBytes)),
+			grpc.MaxCallSendMsgSize(s.cfg.MaxMessageBytes)))...,
 	)
 	if err != nil {
 		return nil, fmt.Errorf("server: loopback connection for the REST gateway: %w", err)

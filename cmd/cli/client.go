@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/relata/relata/client"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
+	"github.com/relata/relata/server"
 	"github.com/relata/relata/tuples"
 )
 
@@ -22,6 +24,7 @@ import (
 type clientFlags struct {
 	endpoint    string
 	insecure    bool
+	caFile      string
 	token       string
 	json        bool
 	consistency string // --consistency, on the commands that read (addConsistency)
@@ -35,17 +38,27 @@ func (f *clientFlags) addConsistency(cmd *cobra.Command) {
 func (f *clientFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.endpoint, "endpoint", "localhost:50051", "gRPC address of the Relata server")
-	fl.BoolVar(&f.insecure, "insecure", false, "plaintext instead of TLS (the default for localhost and loopback endpoints)")
+	fl.BoolVar(&f.insecure, "insecure", false, "plaintext instead of TLS (the default for localhost and loopback endpoints without --ca-file)")
+	fl.StringVar(&f.caFile, "ca-file", "", "PEM `FILE` of the CA that signed the server's certificate: TLS with it (also to loopback endpoints); without it TLS trusts the system roots")
 	fl.StringVar(&f.token, "token", "", "bearer token (the server's --preshared-key)")
 	fl.BoolVar(&f.json, "json", false, "print JSON for machines instead of text")
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) }
 }
 
-// dial connects to the endpoint. Loopback endpoints use plaintext unless TLS is the
-// only way; others use TLS unless --insecure.
+// dial connects to the endpoint: TLS with --ca-file's CA when given; otherwise
+// loopback endpoints use plaintext, and others TLS (system roots) unless --insecure.
 func (f *clientFlags) dial() (*client.Client, error) {
 	opts := []client.Option{}
-	if f.insecure || isLoopback(f.endpoint) {
+	switch {
+	case f.caFile != "" && f.insecure:
+		return nil, usageError("--ca-file and --insecure exclude each other: --insecure is plaintext")
+	case f.caFile != "":
+		pool, err := server.LoadCertPool(f.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		opts = append(opts, client.WithTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	case f.insecure || isLoopback(f.endpoint):
 		opts = append(opts, client.WithInsecure())
 	}
 	if f.token != "" {

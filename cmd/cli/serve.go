@@ -53,6 +53,9 @@ type serveFlags struct {
 	pprof        string
 	metricsAddr  string
 	ui           bool
+	tlsCert      string
+	tlsKey       string
+	tlsClientCA  string
 }
 
 // addServeCommand registers `relata serve`.
@@ -97,6 +100,9 @@ e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json (one object a line)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "also serve GET /metrics on this address without authentication, e.g. localhost:9090 (it is always on the HTTP port, under the API's auth)")
 	fl.BoolVar(&f.ui, "ui", true, "serve the web console at /ui/ on the HTTP port (--ui=false turns it off)")
+	fl.StringVar(&f.tlsCert, "tls-cert-file", "", "PEM certificate `FILE` (chain) for TLS on gRPC and REST; reloaded on SIGHUP")
+	fl.StringVar(&f.tlsKey, "tls-key-file", "", "PEM private key `FILE` of --tls-cert-file; reloaded on SIGHUP")
+	fl.StringVar(&f.tlsClientCA, "tls-client-ca-file", "", "PEM `FILE` of CAs whose client certificates are required (mutual TLS); reloaded on SIGHUP")
 	fl.StringVar(&f.pprof, "pprof", "", "serve Go pprof profiles (/debug/pprof/) on this address, e.g. localhost:6060")
 	root.AddCommand(cmd)
 }
@@ -147,6 +153,16 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 		text, source = b, "model "+f.model
 	}
 
+	var certs *server.CertFiles
+	if f.tlsCert != "" || f.tlsKey != "" || f.tlsClientCA != "" {
+		if f.tlsCert == "" || f.tlsKey == "" {
+			return usageError("serve: TLS needs both --tls-cert-file and --tls-key-file (--tls-client-ca-file adds mutual TLS)")
+		}
+		var err error
+		if certs, err = server.NewCertFiles(f.tlsCert, f.tlsKey, f.tlsClientCA); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
 	metrics := server.NewMetrics()
 	store, storeName, err := openStore(ctx, log, f, metrics)
 	if err != nil {
@@ -176,6 +192,7 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 		Quantization: f.quantization,
 		Logger:       log,
 		Metrics:      metrics,
+		Certs:        certs,
 		MetricsAddr:  f.metricsAddr,
 		Console:      ui,
 	})
@@ -199,7 +216,7 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 	if f.presharedKey == "" && f.keysFile == "" && oidc == nil {
 		log.Warn("relata: no --preshared-key, --keys-file or --oidc-issuer: every request is accepted without a token")
 	}
-	stopReload := reloadOnSIGHUP(ctx, log, srv)
+	stopReload := reloadOnSIGHUP(ctx, log, srv, certs != nil)
 	defer stopReload()
 	if f.pprof != "" {
 		stop, err := servePprof(ctx, log, f.pprof)
@@ -226,9 +243,9 @@ func (f *serveFlags) oidcConfig() (*server.OIDCConfig, error) {
 	return &server.OIDCConfig{Issuer: f.oidcIssuer, Audience: f.oidcAudience, JWKSFile: f.oidcJWKSFile, JWKSURL: f.oidcJWKSURL}, nil
 }
 
-// reloadOnSIGHUP reloads the keys file and the OIDC key set on SIGHUP until stop is
+// reloadOnSIGHUP reloads the keys file, the OIDC key set and the TLS files on SIGHUP until stop is
 // called.
-func reloadOnSIGHUP(ctx context.Context, log *slog.Logger, srv *server.Server) (stop func()) {
+func reloadOnSIGHUP(ctx context.Context, log *slog.Logger, srv *server.Server, withTLS bool) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -240,6 +257,11 @@ func reloadOnSIGHUP(ctx context.Context, log *slog.Logger, srv *server.Server) (
 			case <-hup:
 				if err := srv.ReloadKeys(ctx); err != nil {
 					log.ErrorContext(ctx, "relata: SIGHUP: credentials not reloaded", "err", err)
+				}
+				if err := srv.ReloadTLS(); err != nil {
+					log.ErrorContext(ctx, "relata: SIGHUP: TLS certificate not reloaded; the previous one stays in use", "err", err)
+				} else if withTLS {
+					log.InfoContext(ctx, "relata: SIGHUP: TLS certificate reloaded")
 				}
 			}
 		}
