@@ -112,6 +112,10 @@ func classify(err error) (codes.Code, string, map[string]string) {
 		return codes.FailedPrecondition, ReasonNoSchema, nil
 	case errors.Is(err, tuples.ErrWriteOutcomeUnknown):
 		return codes.Unavailable, ReasonWriteOutcomeUnknown, nil
+	case errors.Is(err, tuples.ErrStorageFull):
+		return codes.ResourceExhausted, ReasonStorageFull, nil
+	case errors.Is(err, tuples.ErrStorageError):
+		return codes.Unavailable, ReasonStorageError, nil
 	case errors.Is(err, tuples.ErrClosed), errors.Is(err, tuples.ErrUnavailable):
 		return codes.Unavailable, ReasonUnavailable, nil
 	case errors.Is(err, context.Canceled):

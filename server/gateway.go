@@ -153,8 +153,11 @@ func httpErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Mars
 		code, reason, md := classify(rb.state.bodyErr)
 		err = newStatus(code, reason, rb.state.bodyErr.Error(), md)
 	}
-	if status.Code(err) == codes.FailedPrecondition {
+	switch {
+	case status.Code(err) == codes.FailedPrecondition:
 		w = &statusOverride{ResponseWriter: w, code: http.StatusPreconditionFailed}
+	case status.Code(err) == codes.ResourceExhausted && errorReason(err) == ReasonStorageFull:
+		w = &statusOverride{ResponseWriter: w, code: http.StatusInsufficientStorage}
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"net/http"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/status"
+
 	"github.com/relata/relata/tuples"
 )
 
@@ -45,6 +48,16 @@ func (s *Server) readiness(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// errorReason returns the ErrorInfo reason of a status error, or "".
+func errorReason(err error) string {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
 }
 
 // serveReadyz answers 200 {"status":"READY"} when readiness holds, else 503

@@ -30,6 +30,13 @@ var (
 	// with reason WRITE_OUTCOME_UNKNOWN; callers re-read before retrying a non-idempotent
 	// write.
 	ErrWriteOutcomeUnknown = errors.New("tuples: write outcome unknown: the connection to the store was lost while the write committed; it may or may not have been applied")
+	// ErrStorageFull: the disk is full (or below the store's free-space reserve);
+	// the write changed nothing. Reads go on; writes succeed again once space is
+	// freed. It maps to RESOURCE_EXHAUSTED STORAGE_FULL.
+	ErrStorageFull = errors.New("no space left on device")
+	// ErrStorageError: the store cannot write because of an I/O error; the write
+	// changed nothing. It maps to UNAVAILABLE STORAGE_ERROR.
+	ErrStorageError = errors.New("storage error")
 )
 
 // ValidationError reports bad input: which field, the offending value, and why.

@@ -26,7 +26,11 @@ const datastoreHelp = "PostgreSQL URL postgres://USER@HOST:PORT/DB?sslmode=… o
 func openStore(ctx context.Context, log *slog.Logger, f *serveFlags, metrics *server.Metrics) (tuples.Store, string, error) {
 	datastore, dataDir := f.datastore, f.dataDir
 	if datastore == "" {
-		store, err := pebblestore.Open(dataDir, &pebblestore.Options{GCWindow: f.gcWindow, Logger: log, OnCommit: metrics.ObserveCommit})
+		store, err := openPebble(ctx, dataDir, &pebblestore.Options{GCWindow: f.gcWindow, Logger: log,
+			OnCommit: metrics.ObserveCommit, MinFreeBytes: int64(f.minFree)})
+		if errors.Is(err, tuples.ErrStorageFull) {
+			return nil, "", fmt.Errorf("serve: no space left on %s: free space and restart", dataDir)
+		}
 		if err != nil && (errors.Is(err, syscall.EAGAIN) || strings.Contains(err.Error(), "lock held")) {
 			return nil, "", fmt.Errorf("serve: %s is locked: is another relata serve using it? (%w)", dataDir, err)
 		}

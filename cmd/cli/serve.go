@@ -56,11 +56,12 @@ type serveFlags struct {
 	tlsCert      string
 	tlsKey       string
 	tlsClientCA  string
+	minFree      byteSize
 }
 
 // addServeCommand registers `relata serve`.
 func addServeCommand(root *cobra.Command, s *streams) {
-	f := &serveFlags{cacheSize: check.DefaultCacheBytes}
+	f := &serveFlags{cacheSize: check.DefaultCacheBytes, minFree: pebblestore.DefaultMinFreeBytes}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Relata server (gRPC and REST) on an embedded Pebble store",
@@ -96,6 +97,7 @@ e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
 	fl.DurationVar(&f.quantization, "quantization", server.DefaultQuantization, "how old a minimize_latency read's revision may be")
 	fl.DurationVar(&f.gcWindow, "gc-window", pebblestore.DefaultGCWindow, "how long old revisions stay readable")
 	fl.Var(&f.cacheSize, "cache-size", "check cache size, e.g. 256MiB (0 disables)")
+	fl.Var(&f.minFree, "min-free-space", "free space the data directory keeps: below it writes fail with STORAGE_FULL until space is freed")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json (one object a line)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "also serve GET /metrics on this address without authentication, e.g. localhost:9090 (it is always on the HTTP port, under the API's auth)")
@@ -226,6 +228,31 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 		defer stop()
 	}
 	return srv.Serve(ctx)
+}
+
+// openPebble opens the Pebble store, giving up when ctx ends (SIGTERM while Pebble
+// is stuck opening; its goroutine is left to the process exit).
+func openPebble(ctx context.Context, dir string, opts *pebblestore.Options) (*pebblestore.Store, error) {
+	type opened struct {
+		s   *pebblestore.Store
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		s, err := pebblestore.Open(dir, opts)
+		done <- opened{s, err}
+	}()
+	select {
+	case o := <-done:
+		return o.s, o.err
+	case <-ctx.Done():
+		go func() { // close a store that opens after all
+			if o := <-done; o.s != nil {
+				_ = o.s.Close()
+			}
+		}()
+		return nil, fmt.Errorf("stopped while opening %s: %w", dir, ctx.Err())
+	}
 }
 
 // oidcConfig returns the OIDC configuration of the --oidc-* flags, nil when none is

@@ -153,6 +153,12 @@ func (s *Store) commitLoop() {
 		case <-s.quit:
 			return
 		}
+		if err := s.writable(); err != nil {
+			// A full disk or a failed log: refuse at once, changing nothing.
+			first.err = err
+			close(first.done)
+			continue
+		}
 		switch first.kind {
 		case kindGC:
 			s.runGC(first)
@@ -342,8 +348,10 @@ func (s *Store) commitGroup(group []*request) {
 	}
 }
 
-// commitBatch records the head and commit time and commits b durably.
-func (s *Store) commitBatch(b *pebble.Batch, head tuples.Revision) error {
+// commitBatch records the head and commit time and commits b durably. A commit that
+// fails in Pebble marks the store broken (health.go).
+func (s *Store) commitBatch(b *pebble.Batch, head tuples.Revision) (err error) {
+	defer s.recoverFatal("commit", &err)
 	if err := b.Set(keyHead, encodeUint64(uint64(head)), nil); err != nil {
 		return fmt.Errorf("pebblestore: commit: %w", err)
 	}

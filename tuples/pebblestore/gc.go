@@ -155,6 +155,12 @@ func (s *Store) collectChunk(cur, target tuples.Revision) error {
 	}
 	// No sync: the batch is atomic, and losing it in a crash only means the next GC
 	// redoes it.
+	return s.commitGC(b)
+}
+
+// commitGC commits a GC batch; a commit that fails in Pebble marks the store broken.
+func (s *Store) commitGC(b *pebble.Batch) (err error) {
+	defer s.recoverFatal("gc commit", &err)
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("pebblestore: gc: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -66,7 +68,16 @@ type Options struct {
 	// OnCommit, when set, is called by the committer after each durable group commit
 	// of writes, deletes and schema writes (for metrics); it must return quickly.
 	OnCommit func(tuples.CommitInfo)
+	// MinFreeBytes is the free space the data directory must keep: below it, writes
+	// fail with tuples.ErrStorageFull (and succeed again once space is freed), so that
+	// Pebble never meets a full disk mid-commit. 0 means DefaultMinFreeBytes; a
+	// negative value disables the check.
+	MinFreeBytes int64
 }
+
+// DefaultMinFreeBytes is the default free-space reserve: room for two memtable
+// flushes and their write-ahead logs.
+const DefaultMinFreeBytes = 2 * memTableSize
 
 // EnsureDefaults replaces zero fields with their defaults.
 func (o *Options) EnsureDefaults() {
@@ -93,6 +104,9 @@ func (o *Options) EnsureDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = DefaultMinFreeBytes
+	}
 }
 
 // Validate reports options that cannot work, such as a negative cache size.
@@ -110,19 +124,52 @@ func (o *Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// pebbleLogger routes Pebble's printf-style log lines to slog.
-type pebbleLogger struct{ l *slog.Logger }
+// pebbleLogger routes Pebble's printf-style log lines to slog. Error lines are
+// limited to one per format a second (a failing background flush retries without
+// pause), with the count of the ones dropped. A line about a full disk is also
+// reported to onENOSPC. Fatalf panics with a *fatalError, which the committer
+// recovers (health.go).
+type pebbleLogger struct {
+	l        *slog.Logger
+	mu       *sync.Mutex
+	limits   map[string]*limitedLog
+	onENOSPC func(msg string)
+}
+
+func newPebbleLogger(l *slog.Logger, onENOSPC func(string)) pebbleLogger {
+	return pebbleLogger{l: l, mu: &sync.Mutex{}, limits: map[string]*limitedLog{}, onENOSPC: onENOSPC}
+}
 
 func (p pebbleLogger) Infof(format string, args ...any) {
 	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
 }
 
 func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+	msg := "pebble: " + fmt.Sprintf(format, args...)
+	if p.onENOSPC != nil && strings.Contains(msg, "no space left on device") {
+		p.onENOSPC(msg)
+	}
+	p.mu.Lock()
+	lim, ok := p.limits[format]
+	if !ok {
+		if len(p.limits) > 1000 {
+			clear(p.limits)
+		}
+		lim = &limitedLog{interval: time.Second}
+		p.limits[format] = lim
+	}
+	p.mu.Unlock()
+	if ok, dropped := lim.allow(); ok {
+		if dropped > 0 {
+			p.l.Error(msg, "repeated", dropped)
+		} else {
+			p.l.Error(msg)
+		}
+	}
 }
 
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	msg := "pebble: " + fmt.Sprintf(format, args...)
 	p.l.Error(msg)
-	panic(msg)
+	panic(&fatalError{msg: msg})
 }

@@ -15,12 +15,14 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/relata/relata/tuples"
 )
 
@@ -28,7 +30,13 @@ import (
 // tuples.RevisionWaiter. All methods are safe for concurrent use.
 type Store struct {
 	opts Options
+	dir  string
 	db   *pebble.DB
+
+	// broken is set when a commit failed in Pebble (health.go): every later write
+	// fails with it.
+	broken     atomic.Pointer[error]
+	logLimited limitedLog // "disk full" lines
 
 	// head is the newest durable revision; horizon the oldest readable one. Both
 	// only grow. The committer stores head after a group is synced; GC stores horizon
@@ -81,24 +89,59 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	if u, err := o.FS.GetDiskUsage(existingParent(o.FS, dir)); err == nil && u.AvailBytes < minOpenFreeBytes {
+		return nil, noSpace(dir)
+	}
 	cache := pebble.NewCache(o.CacheSize)
 	defer cache.Unref()
+	enospc := make(chan struct{})
+	var enospcOnce sync.Once
 	po := &pebble.Options{
 		FS:                 o.FS,
 		Cache:              cache,
 		MemTableSize:       memTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{o.Logger},
+		Logger:             newPebbleLogger(o.Logger, func(string) { enospcOnce.Do(func() { close(enospc) }) }),
 	}
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
-	db, err := pebble.Open(dir, po)
-	if err != nil {
-		return nil, fmt.Errorf("pebblestore: open %s: %w", dir, err)
+	// Pebble retries a failing flush inside Open without end; on a full disk, give up
+	// at the first "no space left" it logs rather than hang. (Pebble's goroutine is
+	// left behind: the caller is expected to exit.)
+	type opened struct {
+		db  *pebble.DB
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		db, err := pebble.Open(dir, po)
+		done <- opened{db, err}
+	}()
+	var db *pebble.DB
+	select {
+	case o := <-done:
+		if o.err != nil {
+			if strings.Contains(o.err.Error(), "no space left on device") {
+				return nil, noSpace(dir)
+			}
+			return nil, fmt.Errorf("pebblestore: open %s: %w", dir, o.err)
+		}
+		db = o.db
+	case <-enospc:
+		select {
+		case o := <-done: // it may have succeeded after all
+			if o.err != nil {
+				return nil, noSpace(dir)
+			}
+			db = o.db
+		case <-time.After(time.Second):
+			return nil, noSpace(dir)
+		}
 	}
 	s := &Store{
 		opts:      o,
+		dir:       dir,
 		db:        db,
 		closing:   make(chan struct{}),
 		reqs:      make(chan *request),
@@ -119,6 +162,30 @@ func Open(dir string, opts *Options) (*Store, error) {
 		close(s.gcDone)
 	}
 	return s, nil
+}
+
+// minOpenFreeBytes is the free space below which Open refuses to start: Pebble needs
+// room for a new WAL and MANIFEST before it serves anything.
+const minOpenFreeBytes = 1 << 20
+
+// noSpace is the error of Open on a full disk.
+func noSpace(dir string) error {
+	return fmt.Errorf("no space left on %s: free space and restart: %w", dir, tuples.ErrStorageFull)
+}
+
+// existingParent returns dir, or its nearest existing ancestor (statfs needs a path
+// that exists; Open creates dir).
+func existingParent(fs vfs.FS, dir string) string {
+	for d := dir; ; {
+		if _, err := fs.Stat(d); err == nil {
+			return d
+		}
+		p := fs.PathDir(d)
+		if p == d || p == "" {
+			return d
+		}
+		d = p
+	}
 }
 
 // load reads the persisted head, horizon and newest schema revision.
