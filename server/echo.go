@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -40,4 +41,36 @@ func echoValue(v string) string {
 		cut = q[1 : len(q)-1]
 	}
 	return cut + suffix
+}
+
+// cutEchoes returns msg with every Go-quoted value in it longer than maxEchoBytes
+// (unquoted) cut as quoteValue cuts it, and made valid UTF-8, so that an error never
+// echoes a huge request value in full.
+func cutEchoes(msg string) string {
+	if len(msg) <= maxEchoBytes && utf8.ValidString(msg) {
+		return msg
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(msg, '"')
+		if i < 0 {
+			b.WriteString(msg)
+			break
+		}
+		b.WriteString(msg[:i])
+		msg = msg[i:]
+		q, err := strconv.QuotedPrefix(msg)
+		if err != nil {
+			b.WriteByte('"')
+			msg = msg[1:]
+			continue
+		}
+		if v, err := strconv.Unquote(q); err == nil && len(v) > maxEchoBytes {
+			b.WriteString(quoteValue(v))
+		} else {
+			b.WriteString(q)
+		}
+		msg = msg[len(q):]
+	}
+	return strings.ToValidUTF8(b.String(), "\uFFFD")
 }

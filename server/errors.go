@@ -123,6 +123,27 @@ func classify(err error) (codes.Code, string, map[string]string) {
 	case errors.Is(err, context.DeadlineExceeded):
 		return codes.DeadlineExceeded, ReasonDeadline, nil
 	}
+	// A gRPC status error (a stream's Recv after the client canceled, a malformed
+	// message) keeps its code and reason.
+	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown && st.Code() != codes.OK {
+		for _, d := range st.Details() {
+			if info, ok := d.(*errdetails.ErrorInfo); ok {
+				return st.Code(), info.GetReason(), info.GetMetadata()
+			}
+		}
+		switch st.Code() {
+		case codes.Canceled:
+			return codes.Canceled, ReasonCanceled, nil
+		case codes.DeadlineExceeded:
+			return codes.DeadlineExceeded, ReasonDeadline, nil
+		case codes.Unavailable:
+			return codes.Unavailable, ReasonUnavailable, nil
+		case codes.InvalidArgument:
+			return codes.InvalidArgument, ReasonInvalidRequest, nil
+		case codes.ResourceExhausted:
+			return codes.ResourceExhausted, ReasonLimitExceeded, nil
+		}
+	}
 	return codes.Internal, ReasonInternal, nil
 }
 
@@ -146,13 +167,17 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 	return newStatus(code, reason, msg, md)
 }
 
-// newStatus builds a status error with an ErrorInfo detail.
+// newStatus builds a status error with an ErrorInfo detail. Values echoed in msg
+// and md are cut to maxEchoBytes with their length stated, and invalid UTF-8 in them
+// is escaped, so that the detail always marshals (echo.go).
 func newStatus(code codes.Code, reason, msg string, md map[string]string) error {
-	st := status.New(code, msg)
+	st := status.New(code, cutEchoes(msg))
 	for k, v := range md {
 		if v == "" {
 			delete(md, k)
+			continue
 		}
+		md[k] = echoValue(v)
 	}
 	if len(md) == 0 {
 		md = nil

@@ -218,8 +218,10 @@ func New(cfg Config) (*Server, error) {
 		grpc.NumStreamWorkers(streamWorkers),
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
 		grpc.MaxSendMsgSize(cfg.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(s.recoverUnary, s.metricsUnary, s.logUnary, s.authUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream, s.metricsStream, s.logStream, s.authStream),
+		// Malformed request messages are INVALID_ARGUMENT, after auth (codec.go).
+		grpc.ForceServerCodecV2(newLenientCodec()),
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.metricsUnary, s.logUnary, s.authUnary, s.badMessageUnary),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.metricsStream, s.logStream, s.authStream, s.badMessageStream),
 	}
 	if grpcTLS != nil {
 		s.gwLis = bufconn.Listen(1 << 20)
