@@ -101,7 +101,8 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 		}
 		st := &restState{path: r.URL.Path}
 		r = r.WithContext(context.WithValue(r.Context(), restStateKey{}, st))
-		r.Body = &requestBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), state: st}
+		r.Body = &requestBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), state: st,
+			read: bodyDeadline(w, s.cfg.HTTPReadTimeout)}
 		gw.ServeHTTP(&streamStatusWriter{ResponseWriter: w, state: st}, r)
 	})
 	return s.accessLog(mux), nil
@@ -142,6 +143,17 @@ type restStateKey struct{}
 type requestBody struct {
 	io.ReadCloser
 	state *restState
+	read  func() // called once the body is read to its end (lifts its read deadline)
+	done  bool
+}
+
+func (b *requestBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) && !b.done {
+		b.done = true
+		b.read()
+	}
+	return n, err
 }
 
 // httpErrorHandler is grpc-gateway's default error handler with FAILED_PRECONDITION

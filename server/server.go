@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"time"
@@ -74,6 +75,17 @@ type Config struct {
 	KeysFile string
 	// OIDC, when set, accepts JWT bearer tokens of an OpenID Connect issuer.
 	OIDC *OIDCConfig
+	// HTTPIdleTimeout closes REST keep-alive connections idle this long; default 60 s
+	// (limits.go).
+	HTTPIdleTimeout time.Duration
+	// HTTPReadTimeout bounds reading one REST request body; default 30 s.
+	HTTPReadTimeout time.Duration
+	// MaxConnections caps the open gRPC and REST connections together; 0 derives it
+	// from the descriptor limit, a negative value removes the cap.
+	MaxConnections int
+	// GRPCMaxConnectionIdle sends GOAWAY to gRPC connections idle this long; default
+	// 5 min.
+	GRPCMaxConnectionIdle time.Duration
 	// Quantization bounds how old a minimize_latency read's revision may be; default
 	// 5 s. A negative value makes minimize_latency read the head revision.
 	Quantization time.Duration
@@ -122,6 +134,21 @@ func (c Config) withDefaults() Config {
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	if c.HTTPIdleTimeout == 0 {
+		c.HTTPIdleTimeout = DefaultHTTPIdleTimeout
+	}
+	if c.HTTPReadTimeout == 0 {
+		c.HTTPReadTimeout = DefaultHTTPReadTimeout
+	}
+	if c.GRPCMaxConnectionIdle == 0 {
+		c.GRPCMaxConnectionIdle = DefaultGRPCMaxConnectionIdle
+	}
+	switch {
+	case c.MaxConnections == 0:
+		c.MaxConnections = defaultMaxConnections()
+	case c.MaxConnections < 0:
+		c.MaxConnections = math.MaxInt32
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -152,6 +179,7 @@ type Server struct {
 	grpc    *grpc.Server
 	health  *health.Server
 	auth    *authenticator
+	conns   *connLimiter
 	metrics *Metrics
 	// gatewaySecret marks the REST gateway's loopback calls (see gatewayHeader).
 	gatewaySecret string
@@ -189,6 +217,7 @@ func New(cfg Config) (*Server, error) {
 	if s.auth, err = newAuthenticator(cfg); err != nil {
 		return nil, err
 	}
+	s.conns = newConnLimiter(cfg.MaxConnections, cfg.Logger)
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("server: gRPC listener: %w", err)
 	}
@@ -203,6 +232,8 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("server: metrics listener: %w", err)
 		}
 	}
+	s.grpcLis = &limitedListener{Listener: s.grpcLis, l: s.conns, evict: true}
+	s.httpLis = &limitedListener{Listener: s.httpLis, l: s.conns, evict: true}
 	grpcTLS, httpTLS := cfg.TLS, cfg.TLS
 	if cfg.Certs != nil {
 		grpcTLS, httpTLS = cfg.Certs.TLSConfig("h2"), cfg.Certs.TLSConfig("h2", "http/1.1")
@@ -229,6 +260,7 @@ func New(cfg Config) (*Server, error) {
 		s.registerAPI(s.gwGRPC)
 		opts = append(opts, grpc.Creds(credentials.NewTLS(grpcTLS)))
 	}
+	opts = append(opts, cfg.grpcKeepalive()...)
 	s.grpc = grpc.NewServer(opts...)
 	s.registerAPI(s.grpc)
 	s.health = health.NewServer()
@@ -299,7 +331,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	httpSrv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		IdleTimeout:       s.cfg.HTTPIdleTimeout,
+		ConnState:         s.conns.connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	// The server as a whole ("") and each service by its full name.

@@ -57,6 +57,9 @@ type serveFlags struct {
 	tlsKey       string
 	tlsClientCA  string
 	minFree      byteSize
+	idleTimeout  time.Duration
+	readTimeout  time.Duration
+	maxConns     int
 }
 
 // addServeCommand registers `relata serve`.
@@ -97,6 +100,9 @@ e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
 	fl.DurationVar(&f.quantization, "quantization", server.DefaultQuantization, "how old a minimize_latency read's revision may be")
 	fl.DurationVar(&f.gcWindow, "gc-window", pebblestore.DefaultGCWindow, "how long old revisions stay readable")
 	fl.Var(&f.cacheSize, "cache-size", "check cache size, e.g. 256MiB (0 disables)")
+	fl.DurationVar(&f.idleTimeout, "http-idle-timeout", server.DefaultHTTPIdleTimeout, "close REST keep-alive connections idle this long")
+	fl.DurationVar(&f.readTimeout, "http-read-timeout", server.DefaultHTTPReadTimeout, "the longest a REST request body may take to arrive")
+	fl.IntVar(&f.maxConns, "max-connections", 0, "cap on open gRPC and REST connections together (0: from the descriptor limit)")
 	fl.Var(&f.minFree, "min-free-space", "free space the data directory keeps: below it writes fail with STORAGE_FULL until space is freed")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json (one object a line)")
@@ -184,19 +190,22 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 		ui = console.Handler()
 	}
 	srv, err := server.New(server.Config{
-		Store:        store,
-		Engine:       check.New(check.Options{MaxDepth: f.maxDepth, CacheBytes: cacheBytes}),
-		GRPCAddr:     f.grpcAddr,
-		HTTPAddr:     f.httpAddr,
-		PresharedKey: f.presharedKey,
-		KeysFile:     f.keysFile,
-		OIDC:         oidc,
-		Quantization: f.quantization,
-		Logger:       log,
-		Metrics:      metrics,
-		Certs:        certs,
-		MetricsAddr:  f.metricsAddr,
-		Console:      ui,
+		Store:           store,
+		Engine:          check.New(check.Options{MaxDepth: f.maxDepth, CacheBytes: cacheBytes}),
+		GRPCAddr:        f.grpcAddr,
+		HTTPAddr:        f.httpAddr,
+		PresharedKey:    f.presharedKey,
+		KeysFile:        f.keysFile,
+		HTTPIdleTimeout: f.idleTimeout,
+		HTTPReadTimeout: f.readTimeout,
+		MaxConnections:  f.maxConns,
+		OIDC:            oidc,
+		Quantization:    f.quantization,
+		Logger:          log,
+		Metrics:         metrics,
+		MetricsAddr:     f.metricsAddr,
+		Console:         ui,
+		Certs:           certs,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
