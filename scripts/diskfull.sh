@@ -25,6 +25,8 @@ go build -o "$bin" ./cmd/relata
 schema=$(dirname "$bin")/schema.zed
 printf 'definition user {}\ndefinition tenant {\n    relation viewer: user\n    permission view = viewer\n}\n' >"$schema"
 mount -t tmpfs -o size=64m tmpfs "$mnt"
+# Never fill anything but the tmpfs.
+mountpoint -q "$mnt" || fail "$mnt is not a mount point"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 http=127.0.0.1:$(port)
 grpc=127.0.0.1:$(port)
@@ -44,6 +46,7 @@ check() { # check USER → body
 [[ $(write anne) == 200 ]] || fail "first write"
 
 # Fill the disk to the brim.
+mountpoint -q "$mnt" || fail "$mnt is not a mount point"
 dd if=/dev/zero of="$mnt/filler" bs=1M 2>/dev/null || true
 echo "filled: $(df -h --output=avail "$mnt" | tail -1) free"
 code=$(write bob)
@@ -64,6 +67,7 @@ echo "ok: space freed: writes succeed again without a restart"
 kill "$pid"; wait "$pid" || true; pid=""
 
 # Start on a full disk.
+mountpoint -q "$mnt" || fail "$mnt is not a mount point"
 dd if=/dev/zero of="$mnt/filler" bs=1M 2>/dev/null || true
 start=$(date +%s)
 set +e

@@ -175,4 +175,3 @@ func bodyDeadline(w http.ResponseWriter, timeout time.Duration) (done func()) {
 	}
 	return func() { _ = rc.SetReadDeadline(time.Time{}) }
 }
-
