@@ -18,6 +18,7 @@ import (
 
 	"github.com/cockroachdb/datadriven"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
 	"github.com/relata/relata/client"
@@ -354,6 +355,12 @@ func TestWatchAcrossRestart(t *testing.T) {
 
 	srv.stop()
 	srv = startBulkServer(t, dir, addr)
+	// The client's connection may still be in its reconnect backoff: wait until it is
+	// ready, or the first write fails UNAVAILABLE (this flaked under load).
+	readyCtx, readyCancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err = c.Schema().ReadSchema(readyCtx, &relatav1.ReadSchemaRequest{}, grpc.WaitForReady(true))
+	readyCancel()
+	require.NoError(t, err)
 	for i := range 20 {
 		write(tuples.OpTouch, fmt.Sprintf("flow:b%d#granted@user:u%d", i, i))
 	}
