@@ -89,5 +89,5 @@ func Example() {
 	// user:anne true
 	// user:bob false
 	// [flow:f1]
-	// check: permission: type "flow" has no relation or permission "run" (UNKNOWN_RELATION) true
+	// permission: type "flow" has no relation or permission "run" (UNKNOWN_RELATION) true
 }

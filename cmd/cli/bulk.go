@@ -34,6 +34,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/relata/relata/client"
+	"github.com/relata/relata/server"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/schema"
 	"github.com/relata/relata/tuples"
@@ -448,7 +449,7 @@ func (imp *importer) failed(err error) error {
 	if errors.Is(err, context.Canceled) {
 		err = errors.New("interrupted")
 	}
-	fmt.Fprintf(imp.s.err, "relata: %v\n", err)
+	fmt.Fprintf(imp.s.err, "relata: %s\n", server.UserMessage(err.Error()))
 	imp.printStopped()
 	return silentExit(ExitError)
 }
@@ -470,13 +471,13 @@ func (imp *importer) printStopped() {
 // a bad line).
 func (imp *importer) summary(elapsed time.Duration) error {
 	for _, lerr := range imp.bad {
-		fmt.Fprintln(imp.s.err, lerr)
+		fmt.Fprintln(imp.s.err, server.UserMessage(lerr.Error()))
 	}
 	if more := imp.badCount - len(imp.bad); more > 0 {
 		fmt.Fprintf(imp.s.err, "... and %d more bad lines\n", more)
 	}
 	if imp.stopErr != nil {
-		fmt.Fprintf(imp.s.err, "relata: %v\n", imp.stopErr)
+		fmt.Fprintf(imp.s.err, "relata: %s\n", server.UserMessage(imp.stopErr.Error()))
 		fmt.Fprintf(imp.s.err, "import stopped at line %d: %d tuples committed before it", imp.stopErr.Line, imp.committed.Load())
 		if z := imp.zookie.Load().(string); z != "" {
 			fmt.Fprintf(imp.s.err, " (written at %s)", z)

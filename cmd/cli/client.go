@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -101,11 +102,25 @@ func oneLine(err error) error {
 	if errors.As(err, &ee) {
 		return err
 	}
+	var ce *client.Error
+	if errors.As(err, &ce) && err == error(ce) {
+		if !strings.Contains(ce.Message, "\n") {
+			return err
+		}
+		one := *ce
+		one.Message = joinLines(ce.Message)
+		return &one
+	}
 	msg := err.Error()
 	if !strings.Contains(msg, "\n") {
 		return err
 	}
-	return errors.New(strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", " ; ")), " "))
+	return errors.New(joinLines(msg))
+}
+
+// joinLines joins the lines of msg with " ; ".
+func joinLines(msg string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", " ; ")), " ")
 }
 
 // printJSONMap prints m as one line of JSON.
@@ -154,7 +169,8 @@ func parseConsistency(s string) (client.Consistency, error) {
 	if err != nil {
 		// A zookie that fails its integrity check is bad data (INVALID_ARGUMENT, exit 1),
 		// as the server would answer, not a mistake in the command line.
-		return client.Consistency{}, fmt.Errorf("--consistency %q: want full, min, exact:ZOOKIE or a ZOOKIE (%v) (INVALID_ZOOKIE)", s, errors.Unwrap(err))
+		return client.Consistency{}, &client.Error{Code: codes.InvalidArgument, Reason: "INVALID_ZOOKIE",
+			Message: fmt.Sprintf("--consistency %q: want full, min, exact:ZOOKIE or a ZOOKIE (%v)", s, errors.Unwrap(err))}
 	}
 	return c, nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/relata/relata/server"
 )
 
 // Exit codes of the relata binary.
@@ -57,26 +59,36 @@ type streams struct {
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	s := &streams{in: stdin, out: stdout, err: stderr}
 	root := newRootCmd(s)
-	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd := root
+	hoisted, err := hoistClientFlags(root, args)
+	if err == nil {
+		root.SetArgs(hoisted)
+		cmd, err = root.ExecuteContextC(ctx)
+	}
 	if err == nil {
 		return ExitOK
 	}
+	code := ExitError
 	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintln(stderr, "relata:", ee.err)
+	switch {
+	case errors.As(err, &ee):
+		code = ee.code
+		if ee.err == nil {
+			return code // the command already said what it had to say
 		}
-		return ee.code
+		err = ee.err
+	case isFlagError(err):
+		code = ExitUsage
 	}
-	fmt.Fprintln(stderr, "relata:", err)
-	if isFlagError(err) {
-		return ExitUsage
+	if wantsJSON(cmd, args) {
+		printJSONError(stderr, err, code)
+	} else {
+		fmt.Fprintln(stderr, "relata:", server.UserMessage(err.Error()))
 	}
-	return ExitError
+	return code
 }
 
 func newRootCmd(s *streams) *cobra.Command {
@@ -89,7 +101,10 @@ func newRootCmd(s *streams) *cobra.Command {
 			"including a malformed tuple, name, id or zookie in an argument.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionString(),
 	}
+	root.Long += "\n\n" + clientFlagsHelp()
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: ExitUsage, err: fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
@@ -127,6 +142,7 @@ var commandSets = []func(root *cobra.Command, s *streams){
 	addClientCommands,
 	addBulkCommands,
 	addBenchCommand,
+	addVersionCommand,
 }
 
 func isFlagError(err error) bool {
