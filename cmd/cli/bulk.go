@@ -34,9 +34,9 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/relata/relata/client"
-	"github.com/relata/relata/server"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/schema"
+	"github.com/relata/relata/server"
 	"github.com/relata/relata/tuples"
 )
 
