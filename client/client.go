@@ -328,23 +328,7 @@ func updates(op tuples.Operation, ts []string) ([]Update, error) {
 
 // Write applies updates atomically and returns the zookie of the new revision.
 func (c *Client) Write(ctx context.Context, updates []Update) (string, error) {
-	req := &relatav1.WriteRequest{}
-	for _, u := range updates {
-		op := map[tuples.Operation]relatav1.Operation{
-			tuples.OpTouch:  relatav1.Operation_OPERATION_TOUCH,
-			tuples.OpCreate: relatav1.Operation_OPERATION_CREATE,
-			tuples.OpDelete: relatav1.Operation_OPERATION_DELETE,
-		}[u.Op]
-		if err := checkWireable(u.Tuple); err != nil {
-			return "", err
-		}
-		req.Updates = append(req.Updates, &relatav1.TupleUpdate{Operation: op, Tuple: TupleProto(u.Tuple)})
-	}
-	resp, err := c.tuples.Write(ctx, req)
-	if err != nil {
-		return "", FromStatus(err)
-	}
-	return resp.GetWrittenAt(), nil
+	return c.WriteIf(ctx, updates, nil)
 }
 
 // LookupResources returns every object of resourceType on which subject has

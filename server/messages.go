@@ -6,7 +6,7 @@ import "regexp"
 // ("pebblestore: ", "check: "): names of the code's packages, which mean nothing to the
 // user reading the message. "schema: " stays: it tells the user the schema refused.
 // A prefix stands at the start of the message, after another ": " or after "(".
-var packagePrefix = regexp.MustCompile(`(^|: |\()(?:tuples|check|pebblestore|pgstore|server|validation|client|cli): `)
+var packagePrefix = regexp.MustCompile(`(^|: |\()(?:tuples|check|pebblestore|pgstore|server|validation|client|cli|models): `)
 
 // UserMessage is msg as users see it: without package prefixes. Every status error the
 // server returns carries its message through UserMessage; the CLI passes its own errors

@@ -128,26 +128,56 @@ func printJSONMap(w io.Writer, m map[string]any) error {
 	return json.NewEncoder(w).Encode(m)
 }
 
-// printJSON prints m as one line of JSON with the REST API's field names.
+// pagedStream is the response of a stream that pages with a cursor.
+type pagedStream interface {
+	proto.Message
+	GetCursor() string
+}
+
 // printStream prints every message of a server stream until it ends: as JSON with
-// --json, else as the line text makes of it. A stream error is printed as one line.
-func printStream[T proto.Message](w io.Writer, asJSON bool, recv func() (T, error), text func(T) string) error {
+// --json (each line carries its cursor), else as the line text makes of it. A stream
+// error is printed as one line. When --limit filled the page, the text form ends with
+// one line on standard error giving the cursor of the next page.
+func printStream[T pagedStream](s *streams, f *clientFlags, p *paging, recv func() (T, error), text func(T) string) error {
+	var n uint32
+	var cursor string
 	for {
 		resp, err := recv()
 		if errors.Is(err, io.EOF) {
-			return nil
+			break
 		}
 		if err != nil {
 			return oneLine(client.FromStatus(err))
 		}
-		if asJSON {
-			if err := printJSON(w, resp); err != nil {
+		n, cursor = n+1, resp.GetCursor()
+		if f.json {
+			if err := printJSON(s.out, resp); err != nil {
 				return err
 			}
 			continue
 		}
-		fmt.Fprintln(w, text(resp))
+		fmt.Fprintln(s.out, text(resp))
 	}
+	if !f.json && p.limit > 0 && n == p.limit && cursor != "" {
+		fmt.Fprintf(s.err, "next page: --cursor %s\n", cursor)
+	}
+	return nil
+}
+
+// paging holds --cursor and --limit of read and the lookups.
+type paging struct {
+	cursor string
+	limit  uint32
+}
+
+// add registers --cursor and --limit on cmd and says in its help where the next
+// cursor is printed.
+func (p *paging) add(cmd *cobra.Command, what string) {
+	cmd.Flags().StringVar(&p.cursor, "cursor", "", "resume after the page that printed this cursor")
+	cmd.Flags().Uint32Var(&p.limit, "limit", 0, "stop after this many "+what+" (0: all)")
+	cmd.Long += "\n\nPaging: with --limit N a full page ends with one line on standard error,\n" +
+		"'next page: --cursor CURSOR'; pass that --cursor (with the same arguments) for the next\n" +
+		"page. With --json every line carries its own \"cursor\"."
 }
 
 func printJSON(w io.Writer, m proto.Message) error {
@@ -395,11 +425,13 @@ func printTree(w io.Writer, t *relatav1.ExpandTree, indent string) {
 }
 
 func newLookupResourcesCmd(s *streams) *cobra.Command {
-	var limit uint32
+	var pg paging
 	cmd, f := clientCommand("lookup-resources TYPE PERMISSION SUBJECT", "List the objects of TYPE on which SUBJECT has PERMISSION",
 		cobra.ExactArgs(3))
+	cmd.Long = "List the objects of TYPE on which SUBJECT has PERMISSION, one a line, e.g.\n" +
+		"  relata lookup-resources flow execute user:anne"
 	f.addConsistency(cmd)
-	cmd.Flags().Uint32Var(&limit, "limit", 0, "stop after this many results (0: all)")
+	pg.add(cmd, "results")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		cons, err := parseConsistency(f.consistency)
 		if err != nil {
@@ -416,12 +448,12 @@ func newLookupResourcesCmd(s *streams) *cobra.Command {
 		defer c.Close()
 		stream, err := c.Permissions().LookupResources(cmd.Context(), &relatav1.LookupResourcesRequest{
 			ResourceType: args[0], Permission: args[1], Subject: client.SubjectProto(sub),
-			Consistency: cons.Proto(), Limit: limit,
+			Consistency: cons.Proto(), Cursor: pg.cursor, Limit: pg.limit,
 		})
 		if err != nil {
 			return oneLine(client.FromStatus(err))
 		}
-		return printStream(s.out, f.json, stream.Recv, func(resp *relatav1.LookupResourcesResponse) string {
+		return printStream(s, f, &pg, stream.Recv, func(resp *relatav1.LookupResourcesResponse) string {
 			return client.ObjectFromProto(resp.GetObject()).String()
 		})
 	}
@@ -430,12 +462,14 @@ func newLookupResourcesCmd(s *streams) *cobra.Command {
 
 func newLookupSubjectsCmd(s *streams) *cobra.Command {
 	var subjectRelation string
-	var limit uint32
+	var pg paging
 	cmd, f := clientCommand("lookup-subjects OBJECT PERMISSION SUBJECT_TYPE[#RELATION]", "List the subjects of SUBJECT_TYPE that have PERMISSION on OBJECT",
 		cobra.ExactArgs(3))
+	cmd.Long = "List the subjects of SUBJECT_TYPE that have PERMISSION on OBJECT, one a line, e.g.\n" +
+		"  relata lookup-subjects flow:f1 execute user\n  relata lookup-subjects flow:f1 execute role#member"
 	f.addConsistency(cmd)
 	cmd.Flags().StringVar(&subjectRelation, "subject-relation", "", "look up usersets SUBJECT_TYPE:id#RELATION")
-	cmd.Flags().Uint32Var(&limit, "limit", 0, "stop after this many results (0: all)")
+	pg.add(cmd, "results")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		cons, err := parseConsistency(f.consistency)
 		if err != nil {
@@ -460,21 +494,95 @@ func newLookupSubjectsCmd(s *streams) *cobra.Command {
 		defer c.Close()
 		stream, err := c.Permissions().LookupSubjects(cmd.Context(), &relatav1.LookupSubjectsRequest{
 			Object: client.ObjectProto(obj), Permission: args[1], SubjectType: subjectType,
-			SubjectRelation: subjectRelation, Consistency: cons.Proto(), Limit: limit,
+			SubjectRelation: subjectRelation, Consistency: cons.Proto(), Cursor: pg.cursor, Limit: pg.limit,
 		})
 		if err != nil {
 			return oneLine(client.FromStatus(err))
 		}
-		return printStream(s.out, f.json, stream.Recv, func(resp *relatav1.LookupSubjectsResponse) string { return client.FormatLookupSubject(resp) })
+		return printStream(s, f, &pg, stream.Recv, func(resp *relatav1.LookupSubjectsResponse) string { return client.FormatLookupSubject(resp) })
 	}
 	return cmd
 }
 
 func newWriteCmd(s *streams, use string, op tuples.Operation, short string) *cobra.Command {
-	cmd, f := clientCommand(use+" TUPLE...", short, cobra.MinimumNArgs(1))
+	var require, forbid []string
+	var filter, subject string
+	args := cobra.MinimumNArgs(1)
+	usage := use + " TUPLE..."
+	if op == tuples.OpDelete {
+		usage = use + " TUPLE... | --filter FILTER [--subject SUBJECT]"
+		args = func(c *cobra.Command, a []string) error {
+			if (filter != "" || subject != "") && len(a) > 0 {
+				return fmt.Errorf("--filter deletes what it selects and takes no TUPLE arguments, got %d", len(a))
+			}
+			if filter != "" || subject != "" {
+				return nil
+			}
+			return cobra.MinimumNArgs(1)(c, a)
+		}
+	}
+	cmd, f := clientCommand(usage, short, args)
 	cmd.Long = short + ", atomically, e.g.\n  relata " + use + " flow:f1#granted@role:ops#member tenant:acme#admin@user:anne\n" +
-		"Prints the zookie of the new revision (pass it to --consistency to read this write)."
+		"Prints the zookie of the new revision (pass it to --consistency to read this write).\n\n" +
+		"Preconditions make the write conditional, checked atomically with it: --require FILTER\n" +
+		"needs a tuple matching FILTER, --forbid FILTER needs none (each may repeat). A FILTER\n" +
+		"is TYPE[:ID][#RELATION][@SUBJECT_TYPE[:ID][#RELATION]], e.g.\n" +
+		"  relata " + use + " flow:f1#user_granted@user:anne --forbid 'flow:f1#user_denied@user:anne'\n" +
+		"A failed precondition writes nothing (exit 1, PRECONDITION_FAILED)."
+	if op == tuples.OpDelete {
+		cmd.Long += "\n\nWith --filter, delete every tuple the filter selects instead (one atomic delete;\n" +
+			"prints the zookie and how many tuples it deleted), e.g.\n" +
+			"  relata delete --filter 'flow:f1#user_granted' --subject user:anne"
+		cmd.Flags().StringVar(&filter, "filter", "", "delete every tuple matching TYPE[:ID][#RELATION] (instead of TUPLE arguments)")
+		cmd.Flags().StringVar(&subject, "subject", "", "with --filter: only tuples whose subject matches TYPE[:ID][#RELATION]")
+	}
+	cmd.Flags().StringArrayVar(&require, "require", nil, "precondition: a tuple matching FILTER must exist (repeatable)")
+	cmd.Flags().StringArrayVar(&forbid, "forbid", nil, "precondition: no tuple matching FILTER may exist (repeatable)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		var pre []client.Precondition
+		for _, list := range []struct {
+			filters   []string
+			mustMatch bool
+			flag      string
+		}{{require, true, "--require"}, {forbid, false, "--forbid"}} {
+			for _, fs := range list.filters {
+				pf, err := client.ParseFilter(fs)
+				if err != nil {
+					return fmt.Errorf("%s: %w", list.flag, err)
+				}
+				pre = append(pre, client.Precondition{MustMatch: list.mustMatch, Filter: pf})
+			}
+		}
+		if op == tuples.OpDelete && (filter != "" || subject != "") {
+			if filter == "" {
+				return usageError("delete: --subject needs --filter (see 'relata delete --help')")
+			}
+			tf, err := client.ParseFilter(filter)
+			if err != nil {
+				return fmt.Errorf("--filter: %w", err)
+			}
+			if tf.Subject != nil && subject != "" {
+				return usageError("delete: give the subject in --filter (after @) or in --subject, not both")
+			}
+			if subject != "" {
+				tf.Subject = client.ParseSubjectFilter(subject)
+			}
+			c, err := f.dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			zookie, n, err := c.DeleteMatching(cmd.Context(), tf, pre)
+			if err != nil {
+				return oneLine(err)
+			}
+			if f.json {
+				return printJSON(s.out, &relatav1.DeleteResponse{DeletedAt: zookie, Deleted: n})
+			}
+			fmt.Fprintln(s.out, zookie)
+			fmt.Fprintf(s.err, "deleted %d %s\n", n, plural(int(n), "tuple", "tuples"))
+			return nil
+		}
 		ups := make([]client.Update, 0, len(args))
 		for _, a := range args {
 			t, err := tuples.ParseTuple(a)
@@ -488,7 +596,7 @@ func newWriteCmd(s *streams, use string, op tuples.Operation, short string) *cob
 			return err
 		}
 		defer c.Close()
-		zookie, err := c.Write(cmd.Context(), ups)
+		zookie, err := c.WriteIf(cmd.Context(), ups, pre)
 		if err != nil {
 			return oneLine(err)
 		}
@@ -503,14 +611,14 @@ func newWriteCmd(s *streams, use string, op tuples.Operation, short string) *cob
 
 func newReadCmd(s *streams) *cobra.Command {
 	var subject string
-	var limit uint32
+	var pg paging
 	cmd, f := clientCommand("read [TYPE[:ID][#RELATION]]", "Print the tuples matching a filter, one a line",
 		cobra.MaximumNArgs(1))
 	cmd.Long = "Print the stored tuples matching a filter, one a line in text form, e.g.\n" +
 		"  relata read flow:f1\n  relata read tenant#admin --subject user:anne\n  relata read"
 	f.addConsistency(cmd)
 	cmd.Flags().StringVar(&subject, "subject", "", "only tuples whose subject matches TYPE[:ID][#RELATION]")
-	cmd.Flags().Uint32Var(&limit, "limit", 0, "stop after this many tuples (0: all)")
+	pg.add(cmd, "tuples")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		cons, err := parseConsistency(f.consistency)
 		if err != nil {
@@ -529,11 +637,11 @@ func newReadCmd(s *streams) *cobra.Command {
 			return err
 		}
 		defer c.Close()
-		stream, err := c.Relationships().Read(cmd.Context(), &relatav1.ReadRequest{Filter: filter, Consistency: cons.Proto(), Limit: limit})
+		stream, err := c.Relationships().Read(cmd.Context(), &relatav1.ReadRequest{Filter: filter, Consistency: cons.Proto(), Cursor: pg.cursor, Limit: pg.limit})
 		if err != nil {
 			return oneLine(client.FromStatus(err))
 		}
-		return printStream(s.out, f.json, stream.Recv, func(resp *relatav1.ReadResponse) string { return client.TupleFromProto(resp.GetTuple()).String() })
+		return printStream(s, f, &pg, stream.Recv, func(resp *relatav1.ReadResponse) string { return client.TupleFromProto(resp.GetTuple()).String() })
 	}
 	return cmd
 }
@@ -543,4 +651,12 @@ func splitFilter(s string) (typ, id, rel string) {
 	rest, rel, _ := strings.Cut(s, "#")
 	typ, id, _ = strings.Cut(rest, ":")
 	return typ, id, rel
+}
+
+// plural picks one or many by n.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

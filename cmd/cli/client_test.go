@@ -106,7 +106,7 @@ func TestArgCountIsUsage(t *testing.T) {
 		{"lookup-subjects flow:f1 execute", "relata lookup-subjects OBJECT PERMISSION SUBJECT_TYPE[#RELATION]"},
 		{"write", "relata write TUPLE..."},
 		{"create", "relata create TUPLE..."},
-		{"delete", "relata delete TUPLE..."},
+		{"delete", "relata delete TUPLE... | --filter FILTER [--subject SUBJECT]"},
 		{"read flow tenant", "relata read [TYPE[:ID][#RELATION]]"},
 		{"export flow tenant", "relata export [TYPE[:ID][#RELATION]]"},
 		{"import a b", "relata import [FILE|-]"},
