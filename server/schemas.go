@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,7 +19,9 @@ type schemaService struct {
 }
 
 // WriteSchema compiles the schema, refuses it when the store has tuples it would
-// orphan (FAILED_PRECONDITION naming one), and stores it at a new revision.
+// orphan (FAILED_PRECONDITION naming one), and stores it at a new revision. The
+// schema already in force (the same text) writes nothing and answers the head
+// revision.
 func (h *schemaService) WriteSchema(ctx context.Context, req *relatav1.WriteSchemaRequest) (*relatav1.WriteSchemaResponse, error) {
 	rev, err := h.s.writeSchema(ctx, []byte(req.GetSchema()))
 	if err != nil {
@@ -62,6 +65,9 @@ func (s *Server) writeSchema(ctx context.Context, text []byte) (tuples.Revision,
 		case errors.Is(err, tuples.ErrNoSchema):
 		case err != nil:
 			return 0, err
+		case bytes.Equal(oldText, text):
+			// The schema already in force: write nothing, answer the head revision.
+			return r.Revision(), nil
 		default:
 			if prev, err = compileSchema(oldText); err != nil {
 				return 0, fmt.Errorf("server: compiling the stored schema: %w", err)

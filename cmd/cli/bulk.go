@@ -66,10 +66,11 @@ func newImportCmd(s *streams) *cobra.Command {
 touch semantics: tuples already stored are kept, so re-running an import is safe.
 
 The input is the text form, one tuple a line (blank lines and // comments skipped),
-or with --format json one proto Tuple JSON object a line (what export --format json
+or with --format json one proto Tuple JSON object a line (what export --json
 prints). Every line is checked against the server's schema first. The first bad
 line stops the import with FILE:LINE, the reason and the line, after committing the
-lines before it; --skip-invalid imports the good lines and lists the bad ones;
+lines before it, and says which line to resume from; --skip-invalid imports the good
+lines and lists the bad ones;
 --dry-run only checks the file and lists every bad line.
 
 Progress goes to standard output: a bar on a terminal, else a line every
@@ -482,7 +483,8 @@ func (imp *importer) summary(elapsed time.Duration) error {
 		if z := imp.zookie.Load().(string); z != "" {
 			fmt.Fprintf(imp.s.err, " (written at %s)", z)
 		}
-		fmt.Fprintf(imp.s.err, "; fix the line and re-run, or resume with --resume-from %d\n", imp.stopErr.Line)
+		fmt.Fprintf(imp.s.err, "; fix line %d and resume with --resume-from %d, or re-run with --skip-invalid to import the good lines and list the bad ones\n",
+			imp.stopErr.Line, imp.stopErr.Line)
 		return silentExit(ExitError)
 	}
 	secs := elapsed.Seconds()
@@ -632,21 +634,19 @@ func newExportCmd(s *streams) *cobra.Command {
 	cmd, cf := clientCommand("export [TYPE[:ID][#RELATION]]", "Print every tuple at one revision (importable)",
 		cobra.MaximumNArgs(1))
 	cmd.Long = `Print every tuple live at one revision, one a line, in the text form that
-relata import reads (or with --format json one proto Tuple JSON object a line), so
+relata import reads (or with --json one proto Tuple JSON object a line, which
+relata import --format json reads), so
 "relata export | relata import" copies a store. An optional filter restricts the
 tuples as for relata read. The zookie of the revision exported, and on failure the
 cursor to resume with (--cursor), go to standard error.`
 	f := cmd.Flags()
-	f.StringVar(&fl.format, "format", "text", "output format: text or json")
 	f.StringVar(&fl.at, "at", "", "export the revision of this zookie (default: the newest)")
 	f.StringVar(&fl.cursor, "cursor", "", "resume an export from the cursor it printed")
 	f.StringVar(&fl.subject, "subject", "", "only tuples whose subject matches TYPE[:ID][#RELATION]")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		fl.format = "text"
 		if cf.json {
 			fl.format = "json"
-		}
-		if fl.format != "text" && fl.format != "json" {
-			return usageError("export: --format %q: want text or json", fl.format)
 		}
 		req := &relatav1.ExportRequest{At: fl.at, Cursor: fl.cursor}
 		if len(args) == 1 || fl.subject != "" {

@@ -162,8 +162,8 @@ func TestImportExportRoundTrip(t *testing.T) {
 	require.Equal(t, ExitOK, code)
 	require.Equal(t, exported, again)
 
-	// export --format json | import --format json into an empty server.
-	js, errOut, code := relata("", "export", "--endpoint", a.addr, "--format", "json")
+	// export --json | import --format json into an empty server.
+	js, errOut, code := relata("", "export", "--endpoint", a.addr, "--json")
 	require.Equal(t, ExitOK, code, errOut)
 	b := startBulkServer(t, filepath.Join(dir, "b"), "127.0.0.1:0")
 	_, errOut, code = relata(js, "import", "--endpoint", b.addr, "--progress", "none", "--format", "json", "-")

@@ -358,15 +358,25 @@ func newCheckBulkCmd(s *streams) *cobra.Command {
 }
 
 func newExpandCmd(s *streams) *cobra.Command {
-	cmd, f := clientCommand("expand OBJECT RELATION", "Print the userset tree of OBJECT#RELATION",
-		cobra.ExactArgs(2))
+	cmd, f := clientCommand("expand OBJECT RELATION | OBJECT#RELATION", "Print the userset tree of RELATION (a relation or permission) on OBJECT",
+		cobra.RangeArgs(1, 2))
+	cmd.Long = "Print the userset tree of RELATION (a relation or permission) on OBJECT, one node\n" +
+		"a line, e.g.\n  relata expand flow:f1 execute\n  relata expand flow:f1#execute"
 	f.addConsistency(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		cons, err := parseConsistency(f.consistency)
 		if err != nil {
 			return err
 		}
-		obj, err := tuples.ParseObject(args[0])
+		object, relation := args[0], ""
+		if len(args) == 2 {
+			relation = args[1]
+		} else if o, r, ok := strings.Cut(args[0], "#"); ok {
+			object, relation = o, r
+		} else {
+			return usageError("expand: want OBJECT RELATION or OBJECT#RELATION, got %q (usage: relata expand OBJECT RELATION | OBJECT#RELATION)", args[0])
+		}
+		obj, err := tuples.ParseObject(object)
 		if err != nil {
 			return err
 		}
@@ -376,7 +386,7 @@ func newExpandCmd(s *streams) *cobra.Command {
 		}
 		defer c.Close()
 		resp, err := c.Permissions().Expand(cmd.Context(), &relatav1.ExpandRequest{
-			Object: client.ObjectProto(obj), Relation: args[1], Consistency: cons.Proto(),
+			Object: client.ObjectProto(obj), Relation: relation, Consistency: cons.Proto(),
 		})
 		if err != nil {
 			return oneLine(client.FromStatus(err))

@@ -101,7 +101,8 @@ func TestArgCountIsUsage(t *testing.T) {
 		{"check flow:f1 execute", "relata check OBJECT PERMISSION SUBJECT"},
 		{"check a b c d", "relata check OBJECT PERMISSION SUBJECT"},
 		{"check-bulk", "relata check-bulk OBJECT#PERMISSION@SUBJECT..."},
-		{"expand flow:f1", "relata expand OBJECT RELATION"},
+		{"expand flow:f1", "relata expand OBJECT RELATION | OBJECT#RELATION"},
+		{"expand flow:f1 a b", "relata expand OBJECT RELATION | OBJECT#RELATION"},
 		{"lookup-resources flow execute", "relata lookup-resources TYPE PERMISSION SUBJECT"},
 		{"lookup-subjects flow:f1 execute", "relata lookup-subjects OBJECT PERMISSION SUBJECT_TYPE[#RELATION]"},
 		{"write", "relata write TUPLE..."},
@@ -144,7 +145,7 @@ func TestExitCodeRule(t *testing.T) {
 		{"lookup-subjects flow execute user", `invalid object "flow"`, ExitError},
 		{"check flow:f1 execute user:anne --bogus", "unknown flag: --bogus", ExitUsage},
 		{"read --limit lots", `invalid argument "lots" for "--limit"`, ExitUsage},
-		{"export --format xml", `--format "xml"`, ExitUsage},
+		{"export --format json", "unknown flag: --format", ExitUsage},
 		{"import --format yaml", `--format "yaml"`, ExitUsage},
 		{"lookup-subjects flow:f1 execute role#member --subject-relation owner", "disagree", ExitUsage},
 	} {

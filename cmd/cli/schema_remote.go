@@ -27,7 +27,8 @@ func newSchemaWriteCmd(s *streams) *cobra.Command {
 		cobra.MaximumNArgs(1))
 	cmd.Long = "Write the server's schema from FILE (`-` for standard input) or from a bundled\n" +
 		"model (see `relata schema models`). The server refuses a schema that removes a\n" +
-		"relation or subject type that stored tuples still use. Prints the zookie."
+		"relation or subject type that stored tuples still use. Prints the zookie. Writing\n" +
+		"the schema already in force writes nothing, prints the current zookie and says so."
 	cmd.Flags().StringVar(&model, "model", "", "bundled model to write instead of FILE")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		var text []byte
@@ -55,6 +56,17 @@ func newSchemaWriteCmd(s *streams) *cobra.Command {
 			return err
 		}
 		defer c.Close()
+		// The schema already in force is not written again (the server answers its
+		// head revision); say so. A failed read (a token without read scope) just
+		// goes on to the write.
+		if cur, at, rerr := c.ReadSchema(cmd.Context(), client.FullyConsistent()); rerr == nil && cur == string(text) {
+			if f.json {
+				return printJSONValue(s.out, map[string]any{"writtenAt": at, "unchanged": true})
+			}
+			fmt.Fprintln(s.out, at)
+			fmt.Fprintln(s.err, "schema unchanged: the server already has this schema; nothing written")
+			return nil
+		}
 		zookie, err := c.WriteSchema(cmd.Context(), string(text))
 		var cerr *client.Error
 		if errors.As(err, &cerr) && len(args) == 1 && args[0] != "-" {
