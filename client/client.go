@@ -10,6 +10,11 @@
 // the domain sentinels with errors.Is (tuples.ErrInvalidZookie, tuples.ErrRevisionExpired,
 // tuples.ErrNoSchema, check.ErrNotFound, check.ErrMaxDepth, ...).
 //
+// A call that finds the server UNAVAILABLE (starting, restarting) is retried with
+// backoff for a few seconds when that is safe: reads, and writes whose updates are all
+// TOUCH or DELETE without preconditions. CREATE writes, preconditions, schema writes
+// and deletes by filter are not retried.
+//
 // Every read takes a Consistency (the zero value is minimize_latency) and every call
 // returns the zookie of the revision it used or wrote: pass a write's zookie to
 // AtLeastAsFresh to read your own write.
@@ -84,7 +89,7 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 		}
 		creds = credentials.NewTLS(cfg)
 	}
-	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, o.dial...)
+	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithChainUnaryInterceptor(retryUnavailable)}, o.dial...)
 	if o.token != "" {
 		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: o.token, secure: !o.insecure}))
 	}
