@@ -118,6 +118,9 @@ func (c *Client) Relationships() relatav1.RelationshipServiceClient { return c.t
 // Schema returns the generated SchemaService client.
 func (c *Client) Schema() relatav1.SchemaServiceClient { return c.schema }
 
+// Admin returns the generated AdminService client (backups).
+func (c *Client) Admin() relatav1.AdminServiceClient { return relatav1.NewAdminServiceClient(c.conn) }
+
 // bearer sends the token as per-RPC credentials.
 type bearer struct {
 	token  string

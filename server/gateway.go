@@ -54,6 +54,7 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 		"PermissionService":   relatav1.RegisterPermissionServiceHandler,
 		"RelationshipService": relatav1.RegisterRelationshipServiceHandler,
 		"SchemaService":       relatav1.RegisterSchemaServiceHandler,
+		"AdminService":        relatav1.RegisterAdminServiceHandler,
 	} {
 		if err := register(ctx, gw, conn); err != nil {
 			return nil, fmt.Errorf("server: registering the %s gateway: %w", name, err)

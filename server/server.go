@@ -274,6 +274,7 @@ func (s *Server) registerAPI(g *grpc.Server) {
 	relatav1.RegisterPermissionServiceServer(g, &permissionService{s: s})
 	relatav1.RegisterRelationshipServiceServer(g, &relationshipService{s: s})
 	relatav1.RegisterSchemaServiceServer(g, &schemaService{s: s})
+	relatav1.RegisterAdminServiceServer(g, &adminService{s: s})
 }
 
 // ReloadTLS reloads Config.Certs (on SIGHUP): new connections use the new files,

@@ -139,6 +139,7 @@ var commandSets = []func(root *cobra.Command, s *streams){
 	addValidateCommand,
 	addServeCommand,
 	addMigrateCommand,
+	addBackupCommands,
 	addClientCommands,
 	addBulkCommands,
 	addBenchCommand,

@@ -90,6 +90,7 @@ const (
 	kindSchema
 	kindImport
 	kindGC
+	kindCheckpoint // runs alone, between groups (checkpoint.go)
 )
 
 // request is one mutation handed to the committer. The committer fills rev, n and err
@@ -103,6 +104,7 @@ type request struct {
 	tuples        []tuples.Tuple        // kindImport
 	schemaRev     tuples.Revision       // kindImport
 	horizon       tuples.Revision       // kindGC
+	dir           string                // kindCheckpoint
 
 	rev  tuples.Revision
 	n    int
@@ -128,6 +130,9 @@ func (s *Store) submit(ctx context.Context, r *request) (*request, error) {
 		return nil, err
 	}
 	defer s.release()
+	if s.opts.ReadOnly && r.kind != kindCheckpoint {
+		return nil, ErrReadOnly
+	}
 	r.done = make(chan struct{})
 	select {
 	case s.reqs <- r:
@@ -163,6 +168,9 @@ func (s *Store) commitLoop() {
 		case kindGC:
 			s.runGC(first)
 			continue
+		case kindCheckpoint:
+			s.runCheckpoint(first)
+			continue
 		case kindImport:
 			s.commitImport(first) // alone: see import.go
 			continue
@@ -171,7 +179,7 @@ func (s *Store) commitLoop() {
 		var held *request // a GC or import request, run after the group
 		var deadline time.Time
 		add := func(r *request) bool {
-			if r.kind == kindGC || r.kind == kindImport {
+			if r.kind == kindGC || r.kind == kindImport || r.kind == kindCheckpoint {
 				held = r
 				return false
 			}
@@ -225,6 +233,8 @@ func (s *Store) commitLoop() {
 		case held == nil:
 		case held.kind == kindGC:
 			s.runGC(held)
+		case held.kind == kindCheckpoint:
+			s.runCheckpoint(held)
 		default:
 			s.commitImport(held)
 		}

@@ -65,6 +65,9 @@ type Options struct {
 	MaxUpdatesPerWrite int
 	// Logger receives the store's and Pebble's log lines; nil discards them.
 	Logger *slog.Logger
+	// ReadOnly opens the database read-only (`relata backup verify`): nothing is
+	// written to its directory, writes fail with ErrReadOnly and GC does not run.
+	ReadOnly bool
 	// OnCommit, when set, is called by the committer after each durable group commit
 	// of writes, deletes and schema writes (for metrics); it must return quickly.
 	OnCommit func(tuples.CommitInfo)

@@ -102,6 +102,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		MemTableSize:       memTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             newPebbleLogger(o.Logger, func(string) { enospcOnce.Do(func() { close(enospc) }) }),
+		ReadOnly:           o.ReadOnly,
 	}
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
@@ -156,7 +157,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	s.cache = newReadCache(o.ReadCacheSize, tuples.Revision(s.head.Load()))
 	go s.commitLoop()
-	if o.GCInterval > 0 {
+	if o.GCInterval > 0 && !o.ReadOnly {
 		go s.gcLoop()
 	} else {
 		close(s.gcDone)
