@@ -26,6 +26,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 	sort.Strings(routes)
 	require.Equal(t, []string{
+		"post /v1/admin/backup",
 		"post /v1/check",
 		"post /v1/check/bulk",
 		"post /v1/expand",
