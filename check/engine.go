@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/relata/relata/schema"
 	"github.com/relata/relata/tuples"
 )
 
@@ -109,6 +110,18 @@ func (e *Engine) CacheStats() CacheStats {
 	return e.cache.stats()
 }
 
+// Schema returns the compiled schema r's snapshot uses and the revision that wrote it,
+// from the engine's schema cache (each stored schema is compiled once). It is
+// tuples.ErrNoSchema (wrapped) when the snapshot has no schema. The write path
+// validates tuples with it, so that reads and writes share one compiled schema.
+func (e *Engine) Schema(ctx context.Context, r tuples.Reader) (*schema.Schema, tuples.Revision, error) {
+	c, err := e.schemaFor(ctx, r)
+	if err != nil {
+		return nil, 0, err
+	}
+	return c.s, c.rev, nil
+}
+
 // schemaFor returns the compiled schema r's snapshot uses, compiling and caching it by
 // the revision that wrote it.
 func (e *Engine) schemaFor(ctx context.Context, r tuples.Reader) (*compiled, error) {
@@ -136,6 +149,7 @@ func (e *Engine) schemaFor(ctx context.Context, r tuples.Reader) (*compiled, err
 	}
 	c = analyze(s)
 	c.revText = strconv.FormatUint(uint64(rev), 10)
+	c.rev = rev
 	e.putSchema(rev, c)
 	e.rememberRead(readRev, c)
 	return c, nil

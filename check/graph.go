@@ -23,6 +23,8 @@ type compiled struct {
 	// revText is the revision that wrote the schema, in decimal: answers under one
 	// schema are cached apart from answers under another.
 	revText string
+	// rev is the revision that wrote the schema.
+	rev tuples.Revision
 	// cyclic holds the nodes that lie on a cycle of the schema graph. Only their
 	// evaluation can revisit a sub-problem still on its path; the value of any other
 	// node is independent of the path that reached it, so identical in-flight

@@ -6,9 +6,11 @@
 //
 // Text arguments are parsed and validated locally; a malformed one fails with the
 // *tuples.ValidationError the tuples package returns, before any call. Errors from the
-// server are *Error values that carry the gRPC code and the server's reason, and match
-// the domain sentinels with errors.Is (tuples.ErrInvalidZookie, tuples.ErrRevisionExpired,
-// tuples.ErrNoSchema, check.ErrNotFound, check.ErrMaxDepth, ...).
+// server are *Error values that carry the gRPC code and the server's reason (one of
+// relatav1.ErrorReason, the list server and client share; ReasonOf returns it), and
+// match the sentinels with errors.Is (tuples.ErrInvalidZookie, tuples.ErrRevisionExpired,
+// tuples.ErrNoSchema, ErrNotFound, ErrMaxDepth, ...). The client talks to the wire
+// only: it never imports the engine.
 //
 // A call that finds the server UNAVAILABLE (starting, restarting) is retried with
 // backoff for a few seconds when that is safe: reads, and writes whose updates are all
@@ -35,7 +37,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/relata/relata/check"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/tuples"
 )
@@ -426,8 +427,20 @@ func (c *Client) ReadSchema(ctx context.Context, cons Consistency) (string, stri
 	return resp.GetSchema(), resp.GetReadAt(), nil
 }
 
+// Sentinels an *Error from the server matches with errors.Is, besides the tuples
+// package's (see Error.Is).
+var (
+	// ErrNotFound: an unknown type, relation or permission (NOT_FOUND, reasons
+	// UNKNOWN_TYPE and UNKNOWN_RELATION).
+	ErrNotFound = errors.New("client: not found")
+	// ErrMaxDepth: evaluation deeper than the server's maximum depth
+	// (MAX_DEPTH_EXCEEDED).
+	ErrMaxDepth = errors.New("client: maximum depth exceeded")
+)
+
 // Error is an error the server returned: its gRPC code, the machine-readable reason
-// of its google.rpc.ErrorInfo detail (e.g. "UNKNOWN_RELATION"), and the message.
+// of its google.rpc.ErrorInfo detail (a relatav1.ErrorReason name, e.g.
+// "UNKNOWN_RELATION"), the message, and the ErrorInfo metadata.
 type Error struct {
 	Code     codes.Code
 	Reason   string
@@ -443,23 +456,39 @@ func (e *Error) Error() string {
 	return e.Message + " (" + e.Reason + ")"
 }
 
-// Is matches the domain sentinel errors by reason.
+// ReasonCode returns the reason as the shared enum; ERROR_REASON_UNSPECIFIED when the
+// error has none or one this client does not know (from a newer server).
+func (e *Error) ReasonCode() relatav1.ErrorReason {
+	return relatav1.ErrorReason(relatav1.ErrorReason_value[e.Reason])
+}
+
+// ReasonOf returns the reason of an *Error in err's chain, or ERROR_REASON_UNSPECIFIED.
+func ReasonOf(err error) relatav1.ErrorReason {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.ReasonCode()
+	}
+	return relatav1.ErrorReason_ERROR_REASON_UNSPECIFIED
+}
+
+// Is matches the sentinel errors by reason.
 func (e *Error) Is(target error) bool {
+	r := e.ReasonCode()
 	switch target {
 	case tuples.ErrInvalidZookie:
-		return e.Reason == "INVALID_ZOOKIE"
+		return r == relatav1.ErrorReason_INVALID_ZOOKIE
 	case tuples.ErrRevisionExpired:
-		return e.Reason == "ZOOKIE_EXPIRED"
+		return r == relatav1.ErrorReason_ZOOKIE_EXPIRED
 	case tuples.ErrRevisionInFuture:
-		return e.Reason == "ZOOKIE_IN_FUTURE"
+		return r == relatav1.ErrorReason_ZOOKIE_IN_FUTURE
 	case tuples.ErrNoSchema:
-		return e.Reason == "NO_SCHEMA"
+		return r == relatav1.ErrorReason_NO_SCHEMA
 	case tuples.ErrNotSupported:
-		return e.Reason == "NOT_SUPPORTED"
-	case check.ErrNotFound:
+		return r == relatav1.ErrorReason_NOT_SUPPORTED
+	case ErrNotFound:
 		return e.Code == codes.NotFound
-	case check.ErrMaxDepth:
-		return e.Reason == "MAX_DEPTH_EXCEEDED"
+	case ErrMaxDepth:
+		return r == relatav1.ErrorReason_MAX_DEPTH_EXCEEDED
 	}
 	return false
 }
@@ -488,7 +517,7 @@ func FromStatus(err error) error {
 		if _, after, ok := strings.Cut(msg, "Error while dialing: "); ok {
 			msg = strings.TrimSuffix(after, `"`)
 		}
-		e.Reason = "UNAVAILABLE"
+		e.Reason = relatav1.ErrorReason_UNAVAILABLE.String()
 		e.Message = "cannot reach the server: " + msg + tlsHint(msg)
 	}
 	return e

@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 
-	"github.com/relata/relata/check"
 	"github.com/relata/relata/client"
 	"github.com/relata/relata/tuples"
 )
@@ -50,7 +49,7 @@ func TestClientErrors(t *testing.T) {
 	_, err = c.Check(ctx, "doc:1", "view", "user:anne", client.AtExactSnapshot(z[:len(z)-1]+"A"))
 	require.ErrorIs(t, err, tuples.ErrInvalidZookie)
 	_, err = c.Check(ctx, "doc:1", "nope", "user:anne", client.AtLeastAsFresh(z))
-	require.ErrorIs(t, err, check.ErrNotFound)
+	require.ErrorIs(t, err, client.ErrNotFound)
 
 	creates, err := client.Create("doc:1#viewer@user:anne")
 	require.NoError(t, err)
@@ -64,7 +63,7 @@ func TestClientErrors(t *testing.T) {
 	_, err = c.CheckBulk(ctx, items, client.FullyConsistent())
 	require.NoError(t, err)
 	require.True(t, items[0].Allowed)
-	require.ErrorIs(t, items[1].Err, check.ErrNotFound)
+	require.ErrorIs(t, items[1].Err, client.ErrNotFound)
 
 	subjects, _, err := c.LookupSubjects(ctx, "doc:1", "view", "user", client.FullyConsistent())
 	require.NoError(t, err)

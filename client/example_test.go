@@ -8,7 +8,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/relata/relata/check"
 	"github.com/relata/relata/client"
 	"github.com/relata/relata/server"
 	"github.com/relata/relata/tuples/pebblestore"
@@ -84,7 +83,7 @@ func Example() {
 
 	// Server errors carry a reason and match the domain errors.
 	_, err = c.Check(ctx, "flow:f1", "run", "user:anne", client.MinimizeLatency())
-	fmt.Println(err, errors.Is(err, check.ErrNotFound))
+	fmt.Println(err, errors.Is(err, client.ErrNotFound))
 	// Output:
 	// user:anne true
 	// user:bob false

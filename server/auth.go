@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+
+	relatav1 "github.com/relata/relata/proto/relata/v1"
 )
 
 // Who may call what (docs/security.md): with no credential configured every call is
@@ -85,7 +87,7 @@ func (a *authenticator) enabled() bool {
 // and returns the caller.
 func (a *authenticator) authenticate(ctx context.Context, vals []string) (Caller, error) {
 	if len(vals) == 0 {
-		return Caller{}, newStatus(codes.Unauthenticated, ReasonUnauthenticated,
+		return Caller{}, newStatus(codes.Unauthenticated, relatav1.ErrorReason_UNAUTHENTICATED,
 			"server: missing bearer token: send \"authorization: Bearer KEY\"", nil)
 	}
 	token, ok := strings.CutPrefix(vals[0], "Bearer ")
@@ -94,13 +96,13 @@ func (a *authenticator) authenticate(ctx context.Context, vals []string) (Caller
 	}
 	token = strings.TrimSpace(token)
 	if !ok || token == "" {
-		return Caller{}, newStatus(codes.Unauthenticated, ReasonUnauthenticated,
+		return Caller{}, newStatus(codes.Unauthenticated, relatav1.ErrorReason_UNAUTHENTICATED,
 			"server: invalid authorization header: want \"Bearer TOKEN\"", nil)
 	}
 	if a.oidc != nil && looksLikeJWT(token) {
 		c, err := a.oidc.verify(ctx, token)
 		if err != nil {
-			return Caller{}, newStatus(codes.Unauthenticated, ReasonUnauthenticated, "server: invalid bearer token: "+err.Error(), nil)
+			return Caller{}, newStatus(codes.Unauthenticated, relatav1.ErrorReason_UNAUTHENTICATED, "server: invalid bearer token: "+err.Error(), nil)
 		}
 		return c, nil
 	}
@@ -113,7 +115,7 @@ func (a *authenticator) authenticate(ctx context.Context, vals []string) (Caller
 	if a.hasPreshared && subtle.ConstantTimeCompare(sum[:], a.preshared[:]) == 1 {
 		return Caller{Name: presharedKeyName, Kind: CallerPresharedKey, scopes: allScopeSet}, nil
 	}
-	return Caller{}, newStatus(codes.Unauthenticated, ReasonUnauthenticated, "server: invalid bearer token", nil)
+	return Caller{}, newStatus(codes.Unauthenticated, relatav1.ErrorReason_UNAUTHENTICATED, "server: invalid bearer token", nil)
 }
 
 // newAuthenticator loads the credentials cfg names.
@@ -182,7 +184,7 @@ func (s *Server) authorize(ctx context.Context, method string) (context.Context,
 		if have == "" {
 			have = "none"
 		}
-		return ctx, newStatus(codes.PermissionDenied, ReasonMissingScope,
+		return ctx, newStatus(codes.PermissionDenied, relatav1.ErrorReason_MISSING_SCOPE,
 			fmt.Sprintf("server: %s needs scope %q; caller %q has scopes: %s", method, need, c.Name, have),
 			map[string]string{"scope": string(need), "method": method, "caller": c.Name})
 	}

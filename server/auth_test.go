@@ -99,7 +99,7 @@ func callAs(t *testing.T, env *testEnv, token string) map[Scope]codes.Code {
 	_, err := env.perms.Check(ctx, checkReq("flow:f1", "execute", "user:anne"))
 	out[ScopeRead] = status.Code(err)
 	if err != nil && status.Code(err) == codes.PermissionDenied {
-		require.Equal(t, ReasonMissingScope, errorInfo(err))
+		require.Equal(t, relatav1.ErrorReason_MISSING_SCOPE.String(), errorInfo(err))
 		require.Equal(t, "read", errorMetadata(err)["scope"])
 	}
 	_, err = env.rels.Write(ctx, &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{{
@@ -108,7 +108,7 @@ func callAs(t *testing.T, env *testEnv, token string) map[Scope]codes.Code {
 	}}})
 	out[ScopeWrite] = status.Code(err)
 	if status.Code(err) == codes.PermissionDenied {
-		require.Equal(t, ReasonMissingScope, errorInfo(err))
+		require.Equal(t, relatav1.ErrorReason_MISSING_SCOPE.String(), errorInfo(err))
 		require.Equal(t, "write", errorMetadata(err)["scope"])
 		require.Contains(t, status.Convert(err).Message(), `needs scope "write"`)
 	}
@@ -154,7 +154,7 @@ func TestScopedKeys(t *testing.T) {
 	code, body = env.postWithToken(t, "/v1/tuples/write",
 		`{"updates":[{"operation":"OPERATION_TOUCH","tuple":{"object":{"type":"tenant","id":"acme"},"relation":"viewer","subject":{"object":{"type":"user","id":"x"}}}}]}`, "reader-key")
 	require.Equal(t, http.StatusForbidden, code, string(body))
-	require.Contains(t, string(body), ReasonMissingScope)
+	require.Contains(t, string(body), relatav1.ErrorReason_MISSING_SCOPE.String())
 	require.Contains(t, string(body), `"scope":"write"`)
 
 	// Rotation: a new key added to the file is valid once the file is reloaded, the old
@@ -354,7 +354,7 @@ func TestOIDC(t *testing.T) {
 	require.Equal(t, 200, code, string(body))
 	code, body = env.postWithToken(t, "/v1/schema/write", `{"schema":"definition user {}"}`, readTok)
 	require.Equal(t, 403, code, string(body))
-	require.Contains(t, string(body), ReasonMissingScope)
+	require.Contains(t, string(body), relatav1.ErrorReason_MISSING_SCOPE.String())
 }
 
 func mustRSA(t *testing.T) *rsa.PrivateKey {

@@ -2,15 +2,8 @@ package server
 
 // Bulk RPCs: Import (client stream), Export and Watch (server streams).
 //
-// Import pipeline. One goroutine receives ImportRequest batches, converts them to
-// domain tuples and validates each against the compiled schema at the head (the
-// schema cache compiles a schema once per revision). A second goroutine commits: it
-// takes the next validated batch plus every further batch already waiting (up to
-// maxImportTuples) and writes them with one tuples.Importer call, which is one Pebble
-// batch and one WAL sync at one new revision. Receiving and validating the next
-// batches overlaps the sync of the previous ones; the channel between the two bounds
-// the memory in flight. When a schema write lands between validation and commit, the
-// store refuses the write (ErrSchemaChanged) and the committer validates again.
+// Import hands the stream's batches to the write path (writes.Writer.Import), which
+// validates and commits them; this file converts the tuples and maps the error.
 //
 // Errors name the tuple by its index in the whole stream (`tuples[N]…`) and carry, in
 // the ErrorInfo metadata, "index" (that N) and "imported" (how many tuples of this
@@ -21,8 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,20 +21,12 @@ import (
 	"google.golang.org/grpc/codes"
 
 	relatav1 "github.com/relata/relata/proto/relata/v1"
-	"github.com/relata/relata/schema"
+	"github.com/relata/relata/server/writes"
 	"github.com/relata/relata/tuples"
 )
 
 // Bulk limits.
 const (
-	// maxImportTuples bounds the tuples the import committer writes in one store call
-	// (one revision, one sync) when it coalesces waiting batches. It keeps a store
-	// batch under ~8 MiB, which Pebble applies to its memtable rather than flushing
-	// as a table of its own.
-	maxImportTuples = 24 << 10
-	// importQueue is how many validated batches may wait for the committer: enough
-	// to keep receiving while a store write syncs.
-	importQueue = 16
 	// exportBatch is the number of tuples in one ExportResponse.
 	exportBatch = 2000
 	// watchBatch is the number of changes after which a WatchResponse is sent at the
@@ -62,28 +45,25 @@ const (
 	ImportImportedKey = "imported"
 )
 
-// importBatch is a validated batch on its way to the committer.
-type importBatch struct {
-	start     uint64 // stream index of ts[0]
-	ts        []tuples.Tuple
-	schemaRev tuples.Revision
-}
-
-// importError is an Import failure: at stream index index (-1 when no tuple is to
-// blame), after imported tuples were committed.
-type importError struct {
-	index    int64
-	imported uint64
-	err      error
-}
-
-func (e *importError) Error() string { return e.err.Error() }
-func (e *importError) Unwrap() error { return e.err }
-
-// Import writes a stream of tuple batches with TOUCH semantics (see the file comment).
+// Import writes a stream of tuple batches with TOUCH semantics through the write path.
 func (h *relationshipService) Import(stream relatav1.RelationshipService_ImportServer) error {
 	ctx := stream.Context()
-	imported, rev, err := h.s.importStream(ctx, stream.Recv)
+	var n uint64 // tuples received so far: the stream index of the next one
+	next := func() ([]tuples.Tuple, error) {
+		req, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		ts := make([]tuples.Tuple, len(req.GetTuples()))
+		for i, t := range req.GetTuples() {
+			if ts[i], err = importTupleFromProto(t); err != nil {
+				return nil, writes.TupleError(n+uint64(i), err)
+			}
+		}
+		n += uint64(len(ts))
+		return ts, nil
+	}
+	imported, rev, err := h.s.writes.Import(ctx, next)
 	if err != nil {
 		return h.s.importStatus(ctx, err, imported)
 	}
@@ -99,9 +79,9 @@ func (h *relationshipService) Import(stream relatav1.RelationshipService_ImportS
 // tuple and the number of tuples committed before it.
 func (s *Server) importStatus(ctx context.Context, err error, imported uint64) error {
 	index := int64(-1)
-	var ie *importError
+	var ie *writes.ImportError
 	if errors.As(err, &ie) {
-		index, imported, err = ie.index, ie.imported, ie.err
+		index, imported, err = ie.Index, ie.Imported, ie.Err
 	}
 	code, reason, md := classify(err)
 	msg := err.Error()
@@ -117,128 +97,6 @@ func (s *Server) importStatus(ctx context.Context, err error, imported uint64) e
 		md[ImportIndexKey] = strconv.FormatInt(index, 10)
 	}
 	return newStatus(code, reason, msg, md)
-}
-
-// importStream runs the import pipeline over recv until io.EOF. It returns how many
-// tuples it committed and the last revision written (0 when none). On a commit error
-// it returns at once; the receiving goroutine then ends with the RPC.
-func (s *Server) importStream(ctx context.Context, recv func() (*relatav1.ImportRequest, error)) (uint64, tuples.Revision, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	batches := make(chan importBatch, importQueue)
-	recvErr := make(chan error, 1)
-	go func() {
-		defer close(batches)
-		recvErr <- s.receiveImport(ctx, recv, batches)
-	}()
-	var (
-		imported uint64
-		rev      tuples.Revision
-	)
-	for b := range batches {
-		// Coalesce the batches already waiting, up to maxImportTuples.
-		group, n := []importBatch{b}, len(b.ts)
-	more:
-		for n < maxImportTuples {
-			select {
-			case next, ok := <-batches:
-				if !ok {
-					break more
-				}
-				group, n = append(group, next), n+len(next.ts)
-			default:
-				break more
-			}
-		}
-		if len(group) > 1 {
-			b.ts = make([]tuples.Tuple, 0, n)
-			for _, g := range group {
-				if g.schemaRev != b.schemaRev {
-					b.schemaRev = 0 // rare: validate the group against the newest schema
-				}
-				b.ts = append(b.ts, g.ts...)
-			}
-		}
-		r, err := s.commitImport(ctx, b, imported)
-		if err != nil {
-			return imported, rev, err
-		}
-		imported += uint64(len(b.ts))
-		rev = r
-	}
-	if err := <-recvErr; err != nil {
-		var ie *importError
-		if errors.As(err, &ie) {
-			ie.imported = imported
-		}
-		return imported, rev, err
-	}
-	return imported, rev, nil
-}
-
-// receiveImport receives, converts and validates batches and hands them to the
-// committer, until the end of the stream or the first error.
-func (s *Server) receiveImport(ctx context.Context, recv func() (*relatav1.ImportRequest, error), batches chan<- importBatch) error {
-	var n uint64
-	for {
-		req, err := recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if len(req.GetTuples()) == 0 {
-			continue
-		}
-		b, err := s.validateImport(ctx, req.GetTuples(), n)
-		if err != nil {
-			return err
-		}
-		n += uint64(len(b.ts))
-		select {
-		case batches <- b:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-// validateImport converts one received batch, whose first tuple has stream index
-// start, and validates it against the schema at the head.
-func (s *Server) validateImport(ctx context.Context, in []*relatav1.Tuple, start uint64) (importBatch, error) {
-	ts := make([]tuples.Tuple, len(in))
-	for i, t := range in {
-		var err error
-		if ts[i], err = importTupleFromProto(t); err != nil {
-			return importBatch{}, s.tupleError(start+uint64(i), err)
-		}
-	}
-	sch, schemaRev, err := s.headSchema(ctx)
-	if err != nil {
-		return importBatch{}, err
-	}
-	for i, t := range ts {
-		if err := sch.ValidateTuple(t); err != nil {
-			return importBatch{}, s.tupleError(start+uint64(i), err)
-		}
-	}
-	return importBatch{start: start, ts: ts, schemaRev: schemaRev}, nil
-}
-
-// tupleError blames the tuple at stream index i: a *tuples.ValidationError gets the
-// field prefix "tuples[i].", anything else the message prefix "tuples[i]: ".
-func (s *Server) tupleError(i uint64, err error) error {
-	prefix := "tuples[" + strconv.FormatUint(i, 10) + "]"
-	var verr *tuples.ValidationError
-	if errors.As(err, &verr) {
-		c := *verr
-		c.Field = prefix + "." + c.Field
-		err = &c
-	} else {
-		err = fmt.Errorf("%s: %w", prefix, err)
-	}
-	return &importError{index: int64(i), err: err}
 }
 
 // importTupleFromProto converts and validates a tuple without building field names
@@ -259,86 +117,6 @@ func importTupleFromProto(t *relatav1.Tuple) (tuples.Tuple, error) {
 		out.Subject.Relation = ""
 	}
 	return out, out.Validate()
-}
-
-// headReader returns a reader of the store's newest revision.
-func (s *Server) headReader(ctx context.Context) (tuples.Reader, error) {
-	head, err := s.cfg.Store.HeadRevision(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.cfg.Store.ReaderAt(ctx, head)
-}
-
-// headSchema returns the compiled schema at the head and the revision that wrote it.
-func (s *Server) headSchema(ctx context.Context) (*schema.Schema, tuples.Revision, error) {
-	r, err := s.headReader(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	return s.schemas.get(ctx, r)
-}
-
-// commitImport writes b, retrying when the schema changed since b was validated; the
-// error of a tuple the new schema refuses names it. imported is the count committed
-// before b, for errors.
-func (s *Server) commitImport(ctx context.Context, b importBatch, imported uint64) (tuples.Revision, error) {
-	for range maxWriteSchemaRetry {
-		if b.schemaRev == 0 {
-			sch, rev, err := s.headSchema(ctx)
-			if err != nil {
-				return 0, err
-			}
-			for i, t := range b.ts {
-				if err := sch.ValidateTuple(t); err != nil {
-					ie := s.tupleError(b.start+uint64(i), err).(*importError)
-					ie.imported = imported
-					return 0, ie
-				}
-			}
-			b.schemaRev = rev
-		}
-		rev, err := s.storeImport(ctx, b.ts, b.schemaRev)
-		if errors.Is(err, tuples.ErrSchemaChanged) {
-			b.schemaRev = 0
-			continue
-		}
-		if err != nil {
-			return 0, &importError{index: -1, imported: imported, err: err}
-		}
-		return rev, nil
-	}
-	return 0, fmt.Errorf("server: import raced schema writes %d times: %w", maxWriteSchemaRetry, tuples.ErrSchemaChanged)
-}
-
-// storeImport writes ts with TOUCH semantics: through tuples.Importer when the store
-// has it, else as TOUCH writes of at most MaxUpdatesPerWrite distinct tuples each
-// (then the import is not atomic as a whole, and the revision is the last write's).
-func (s *Server) storeImport(ctx context.Context, ts []tuples.Tuple, schemaRev tuples.Revision) (rev tuples.Revision, err error) {
-	defer func() {
-		if err == nil {
-			s.revs.observe(rev)
-		}
-	}()
-	if imp, ok := s.cfg.Store.(tuples.Importer); ok {
-		return imp.Import(ctx, ts, schemaRev)
-	}
-	for chunk := range slices.Chunk(ts, MaxUpdatesPerWrite) {
-		seen := make(map[tuples.Tuple]bool, len(chunk))
-		wr := tuples.WriteRequest{SchemaRevision: schemaRev}
-		for _, t := range chunk {
-			if !seen[t] {
-				seen[t] = true
-				wr.Updates = append(wr.Updates, tuples.Update{Op: tuples.OpTouch, Tuple: t})
-			}
-		}
-		r, err := s.cfg.Store.Write(ctx, wr)
-		if err != nil {
-			return 0, err
-		}
-		rev = r
-	}
-	return rev, nil
 }
 
 // Export streams every tuple live at one revision (the head unless `at` names one),
@@ -384,7 +162,7 @@ func (s *Server) export(ctx context.Context, req *relatav1.ExportRequest, send f
 	if err != nil {
 		return err
 	}
-	if err := s.checkFilterNames(ctx, r, "filter", f); err != nil {
+	if err := s.writes.CheckFilterNames(ctx, r, "filter", f); err != nil {
 		return err // an unknown type or relation is NOT_FOUND, not an empty export
 	}
 	zookie := tuples.EncodeZookie(rev)
@@ -465,7 +243,7 @@ func decodeExportCursor(c string) (tuples.Revision, tuples.Tuple, tuples.Filter,
 	if err != nil {
 		return 0, tuples.Tuple{}, tuples.Filter{}, err
 	}
-	bad := errorf(codes.InvalidArgument, ReasonInvalidCursor, "server: invalid cursor: not an export cursor", map[string]string{"field": "cursor"})
+	bad := errorf(codes.InvalidArgument, relatav1.ErrorReason_INVALID_CURSOR, "server: invalid cursor: not an export cursor", map[string]string{"field": "cursor"})
 	parts := strings.Split(rest, " ")
 	if len(parts) != 7 {
 		return 0, tuples.Tuple{}, tuples.Filter{}, bad
@@ -532,7 +310,7 @@ func (s *Server) watch(ctx context.Context, req *relatav1.WatchRequest, send fun
 	shutdown := func(err error) error {
 		select {
 		case <-s.stopping:
-			return errorf(codes.Unavailable, ReasonUnavailable, "server: shutting down; resume the watch from the last changes_through", nil)
+			return errorf(codes.Unavailable, relatav1.ErrorReason_UNAVAILABLE, "server: shutting down; resume the watch from the last changes_through", nil)
 		default:
 			return err
 		}

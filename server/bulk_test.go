@@ -132,7 +132,7 @@ func TestExportEmpty(t *testing.T) {
 	_, err = stream.Recv()
 	code, _, info := bulkErrorInfo(t, err)
 	require.Equal(t, codes.InvalidArgument, code)
-	require.Equal(t, ReasonInvalidCursor, info.GetReason())
+	require.Equal(t, relatav1.ErrorReason_INVALID_CURSOR.String(), info.GetReason())
 }
 
 func TestWatchChangesThrough(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	relatav1 "github.com/relata/relata/proto/relata/v1"
 )
 
 // Malformed protobuf. grpc-go answers a request message that does not unmarshal with
@@ -72,7 +74,7 @@ func badMessage(v any) error {
 			if n < 0 {
 				return nil
 			}
-			return newStatus(codes.InvalidArgument, ReasonInvalidRequest,
+			return newStatus(codes.InvalidArgument, relatav1.ErrorReason_INVALID_REQUEST,
 				fmt.Sprintf("server: malformed protobuf %s: %s", m.ProtoReflect().Descriptor().FullName(), echoValue(msg)),
 				map[string]string{"field": "body"})
 		}

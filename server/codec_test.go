@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+
+	relatav1 "github.com/relata/relata/proto/relata/v1"
 )
 
 // rawCodec sends and receives raw bytes, to put malformed protobuf on the wire.
@@ -40,7 +42,7 @@ func TestMalformedProtobuf(t *testing.T) {
 	var out []byte
 	err := env.conn.Invoke(env.ctx(), "/relata.v1.PermissionService/Check", bad, &out, raw)
 	require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
-	require.Equal(t, ReasonInvalidRequest, errorInfo(err))
+	require.Equal(t, relatav1.ErrorReason_INVALID_REQUEST.String(), errorInfo(err))
 	require.Contains(t, status.Convert(err).Message(), "malformed protobuf relata.v1.CheckRequest")
 
 	// Without the token: UNAUTHENTICATED, not a word about the body.
@@ -54,7 +56,7 @@ func TestMalformedProtobuf(t *testing.T) {
 	require.NoError(t, stream.CloseSend())
 	err = stream.RecvMsg(&out)
 	require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
-	require.Equal(t, ReasonInvalidRequest, errorInfo(err))
+	require.Equal(t, relatav1.ErrorReason_INVALID_REQUEST.String(), errorInfo(err))
 
 	// Client stream: Import's second message is malformed; nothing is imported.
 	stream, err = env.conn.NewStream(env.ctx(), &grpc.StreamDesc{ClientStreams: true}, "/relata.v1.RelationshipService/Import", raw)
@@ -63,7 +65,7 @@ func TestMalformedProtobuf(t *testing.T) {
 	require.NoError(t, stream.CloseSend())
 	err = stream.RecvMsg(&out)
 	require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
-	require.Equal(t, ReasonInvalidRequest, errorInfo(err))
+	require.Equal(t, relatav1.ErrorReason_INVALID_REQUEST.String(), errorInfo(err))
 	require.Contains(t, status.Convert(err).Message(), "relata.v1.ImportRequest")
 }
 
@@ -77,7 +79,7 @@ func TestEchoedValues(t *testing.T) {
 	cursor := base64.RawURLEncoding.EncodeToString([]byte("v1 2 \x00\xff"))
 	code, body := env.post(t, "/v1/tuples/read", `{"cursor":"`+cursor+`"}`)
 	require.Equal(t, http.StatusBadRequest, code, string(body))
-	require.Contains(t, string(body), ReasonInvalidCursor, "the reason survives an invalid-UTF-8 value")
+	require.Contains(t, string(body), relatav1.ErrorReason_INVALID_CURSOR.String(), "the reason survives an invalid-UTF-8 value")
 	require.NotContains(t, string(body), `"details":[]`)
 
 	long := strings.Repeat("a", 1<<20)
@@ -87,7 +89,7 @@ func TestEchoedValues(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, code, "%.300s", body)
 	require.Less(t, len(body), 4096, "a 1 MiB name is not echoed in full: %.300s", body)
 	require.Contains(t, string(body), "(1048576 bytes)")
-	require.Contains(t, string(body), ReasonInvalidRequest)
+	require.Contains(t, string(body), relatav1.ErrorReason_INVALID_REQUEST.String())
 
 	// gRPC: the same.
 	_, err := env.perms.Check(env.ctx(), checkReq("flow:f1", "execute", "user:anne"))
@@ -123,11 +125,11 @@ func TestClassifyStatusErrors(t *testing.T) {
 		code   codes.Code
 		reason string
 	}{
-		{status.Error(codes.Canceled, "context canceled"), codes.Canceled, ReasonCanceled},
-		{status.Error(codes.DeadlineExceeded, "deadline"), codes.DeadlineExceeded, ReasonDeadline},
-		{status.Error(codes.ResourceExhausted, "grpc: received message larger than max"), codes.ResourceExhausted, ReasonLimitExceeded},
-		{newStatus(codes.InvalidArgument, ReasonInvalidCursor, "bad", nil), codes.InvalidArgument, ReasonInvalidCursor},
-		{io.ErrUnexpectedEOF, codes.Internal, ReasonInternal},
+		{status.Error(codes.Canceled, "context canceled"), codes.Canceled, relatav1.ErrorReason_CANCELED.String()},
+		{status.Error(codes.DeadlineExceeded, "deadline"), codes.DeadlineExceeded, relatav1.ErrorReason_DEADLINE_EXCEEDED.String()},
+		{status.Error(codes.ResourceExhausted, "grpc: received message larger than max"), codes.ResourceExhausted, relatav1.ErrorReason_LIMIT_EXCEEDED.String()},
+		{newStatus(codes.InvalidArgument, relatav1.ErrorReason_INVALID_CURSOR, "bad", nil), codes.InvalidArgument, relatav1.ErrorReason_INVALID_CURSOR.String()},
+		{io.ErrUnexpectedEOF, codes.Internal, relatav1.ErrorReason_INTERNAL.String()},
 	} {
 		code, reason, _ := classify(tc.err)
 		require.Equal(t, tc.code, code, "%v", tc.err)

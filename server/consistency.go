@@ -138,7 +138,7 @@ func encodeCursor(rev tuples.Revision, last string) string {
 // decodeCursor returns the revision and last item of a cursor.
 func decodeCursor(c string) (tuples.Revision, string, error) {
 	bad := func(why string) error {
-		return errorf(codes.InvalidArgument, ReasonInvalidCursor, "server: invalid cursor: "+why, map[string]string{"field": "cursor"})
+		return errorf(codes.InvalidArgument, relatav1.ErrorReason_INVALID_CURSOR, "server: invalid cursor: "+why, map[string]string{"field": "cursor"})
 	}
 	if len(c) > MaxZookieBytes*8 {
 		return 0, "", bad("too long")

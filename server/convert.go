@@ -174,8 +174,8 @@ func filterFromProto(field string, f *relatav1.TupleFilter) (tuples.Filter, erro
 }
 
 func preconditionsFromProto(ps []*relatav1.Precondition) ([]tuples.Precondition, error) {
-	if len(ps) > MaxPreconditions {
-		return nil, &limitError{field: "preconditions", msg: fmt.Sprintf("preconditions: %d is more than the limit of %d", len(ps), MaxPreconditions)}
+	if len(ps) > tuples.MaxPreconditions {
+		return nil, &limitError{field: "preconditions", msg: fmt.Sprintf("preconditions: %d is more than the limit of %d", len(ps), tuples.MaxPreconditions)}
 	}
 	out := make([]tuples.Precondition, 0, len(ps))
 	for i, p := range ps {

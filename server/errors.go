@@ -9,65 +9,25 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	relatav1 "github.com/relata/relata/proto/relata/v1"
+	"github.com/relata/relata/server/writes"
 	"github.com/relata/relata/tuples"
 )
 
 // ErrorDomain is the domain of every google.rpc.ErrorInfo the server returns.
 const ErrorDomain = "relata"
 
-// Reasons carried in google.rpc.ErrorInfo.reason. They are stable, machine-readable
-// names for the error classes of design §6; the gRPC code (and the HTTP status on REST)
-// gives the broad class.
-const (
-	// INVALID_ARGUMENT
-	ReasonInvalidRequest = "INVALID_REQUEST" // a malformed field; metadata field and value
-	ReasonLimitExceeded  = "LIMIT_EXCEEDED"  // too many items or bytes in one request
-	ReasonInvalidZookie  = "INVALID_ZOOKIE"  // a zookie that does not decode
-	ReasonInvalidCursor  = "INVALID_CURSOR"  // a cursor that does not decode
-	ReasonInvalidSchema  = "INVALID_SCHEMA"  // schema syntax or type errors
-	ReasonNotSupported   = "NOT_SUPPORTED"   // caveats, expiration, RPCs not built yet
-	ReasonZookieInFuture = "ZOOKIE_IN_FUTURE"
-	// FAILED_PRECONDITION
-	ReasonPreconditionFailed = "PRECONDITION_FAILED"   // a write precondition failed
-	ReasonSchemaOrphans      = "SCHEMA_ORPHANS_TUPLES" // a schema change would orphan tuples
-	ReasonSubjectNotAllowed  = "SUBJECT_TYPE_NOT_ALLOWED"
-	ReasonZookieExpired      = "ZOOKIE_EXPIRED"
-	ReasonNoSchema           = "NO_SCHEMA"
-	// NOT_FOUND
-	ReasonUnknownType     = "UNKNOWN_TYPE"
-	ReasonUnknownRelation = "UNKNOWN_RELATION"
-	// ALREADY_EXISTS
-	ReasonAlreadyExists = "TUPLE_ALREADY_EXISTS"
-	// RESOURCE_EXHAUSTED
-	ReasonMaxDepth    = "MAX_DEPTH_EXCEEDED"
-	ReasonStorageFull = "STORAGE_FULL" // the disk is full: writes fail, reads go on
-	// UNAUTHENTICATED
-	ReasonUnauthenticated = "UNAUTHENTICATED"
-	// PERMISSION_DENIED: the caller lacks the scope the call needs; metadata scope
-	ReasonMissingScope = "MISSING_SCOPE"
-	// UNIMPLEMENTED (REST: 405 for a method other than POST on an API route)
-	ReasonMethodNotAllowed = "METHOD_NOT_ALLOWED"
-	// others
-	ReasonUnavailable  = "UNAVAILABLE"
-	ReasonStorageError = "STORAGE_ERROR" // UNAVAILABLE: the store cannot write (I/O error)
-	// ReasonWriteOutcomeUnknown (UNAVAILABLE): the store lost its connection while the
-	// write committed; it may or may not have been applied. Re-read before retrying.
-	ReasonWriteOutcomeUnknown = "WRITE_OUTCOME_UNKNOWN"
-	ReasonCanceled            = "CANCELED"
-	ReasonDeadline            = "DEADLINE_EXCEEDED"
-	ReasonInternal            = "INTERNAL"
-)
-
 // classify maps a domain error to its code, reason and extra metadata. It is the one
 // table of error classes; add a case here for every new typed domain error.
-func classify(err error) (codes.Code, string, map[string]string) {
+func classify(err error) (codes.Code, relatav1.ErrorReason, map[string]string) {
 	var (
-		verr *tuples.ValidationError
-		perr *tuples.PreconditionError
-		aerr *tuples.AlreadyExistsError
-		serr *statusError
-		lerr *limitError
-		berr *bodyError
+		verr  *tuples.ValidationError
+		perr  *tuples.PreconditionError
+		aerr  *tuples.AlreadyExistsError
+		serr  *statusError
+		lerr  *limitError
+		wlerr *writes.LimitError
+		berr  *bodyError
 	)
 	var ferr *fieldError
 	if errors.As(err, &ferr) {
@@ -80,71 +40,73 @@ func classify(err error) (codes.Code, string, map[string]string) {
 		}
 		return code, reason, md
 	}
-	if code, reason, md := classifyDomain(err); reason != "" {
+	if code, reason, md := classifyDomain(err); reason != relatav1.ErrorReason_ERROR_REASON_UNSPECIFIED {
 		return code, reason, md
 	}
 	switch {
 	case errors.As(err, &serr):
 		return serr.code, serr.reason, serr.metadata
 	case errors.As(err, &lerr):
-		return codes.InvalidArgument, ReasonLimitExceeded, map[string]string{"field": lerr.field}
+		return codes.InvalidArgument, relatav1.ErrorReason_LIMIT_EXCEEDED, map[string]string{"field": lerr.field}
+	case errors.As(err, &wlerr):
+		return codes.InvalidArgument, relatav1.ErrorReason_LIMIT_EXCEEDED, map[string]string{"field": wlerr.Field}
 	case errors.As(err, &berr):
-		return codes.InvalidArgument, ReasonInvalidRequest, map[string]string{"field": berr.field, "value": berr.value}
+		return codes.InvalidArgument, relatav1.ErrorReason_INVALID_REQUEST, map[string]string{"field": berr.field, "value": berr.value}
 	case errors.Is(err, tuples.ErrNotSupported):
-		return codes.InvalidArgument, ReasonNotSupported, nil
+		return codes.InvalidArgument, relatav1.ErrorReason_NOT_SUPPORTED, nil
 	case errors.As(err, &verr):
-		return codes.InvalidArgument, ReasonInvalidRequest, map[string]string{"field": verr.Field, "value": verr.Value}
+		return codes.InvalidArgument, relatav1.ErrorReason_INVALID_REQUEST, map[string]string{"field": verr.Field, "value": verr.Value}
 	case errors.Is(err, tuples.ErrInvalidZookie):
-		return codes.InvalidArgument, ReasonInvalidZookie, nil
+		return codes.InvalidArgument, relatav1.ErrorReason_INVALID_ZOOKIE, nil
 	case errors.Is(err, tuples.ErrRevisionInFuture):
-		return codes.InvalidArgument, ReasonZookieInFuture, nil
+		return codes.InvalidArgument, relatav1.ErrorReason_ZOOKIE_IN_FUTURE, nil
 	case errors.As(err, &perr):
 		md := map[string]string{}
 		if perr.Precondition.Op == tuples.MustNotMatch {
 			md["tuple"] = perr.Tuple.String()
 		}
-		return codes.FailedPrecondition, ReasonPreconditionFailed, md
+		return codes.FailedPrecondition, relatav1.ErrorReason_PRECONDITION_FAILED, md
 	case errors.As(err, &aerr):
-		return codes.AlreadyExists, ReasonAlreadyExists, map[string]string{"tuple": aerr.Tuple.String()}
+		return codes.AlreadyExists, relatav1.ErrorReason_TUPLE_ALREADY_EXISTS, map[string]string{"tuple": aerr.Tuple.String()}
 	case errors.Is(err, tuples.ErrRevisionExpired):
-		return codes.FailedPrecondition, ReasonZookieExpired, nil
+		return codes.FailedPrecondition, relatav1.ErrorReason_ZOOKIE_EXPIRED, nil
 	case errors.Is(err, tuples.ErrNoSchema):
-		return codes.FailedPrecondition, ReasonNoSchema, nil
+		return codes.FailedPrecondition, relatav1.ErrorReason_NO_SCHEMA, nil
 	case errors.Is(err, tuples.ErrWriteOutcomeUnknown):
-		return codes.Unavailable, ReasonWriteOutcomeUnknown, nil
+		return codes.Unavailable, relatav1.ErrorReason_WRITE_OUTCOME_UNKNOWN, nil
 	case errors.Is(err, tuples.ErrStorageFull):
-		return codes.ResourceExhausted, ReasonStorageFull, nil
+		return codes.ResourceExhausted, relatav1.ErrorReason_STORAGE_FULL, nil
 	case errors.Is(err, tuples.ErrStorageError):
-		return codes.Unavailable, ReasonStorageError, nil
+		return codes.Unavailable, relatav1.ErrorReason_STORAGE_ERROR, nil
 	case errors.Is(err, tuples.ErrClosed), errors.Is(err, tuples.ErrUnavailable):
-		return codes.Unavailable, ReasonUnavailable, nil
+		return codes.Unavailable, relatav1.ErrorReason_UNAVAILABLE, nil
 	case errors.Is(err, context.Canceled):
-		return codes.Canceled, ReasonCanceled, nil
+		return codes.Canceled, relatav1.ErrorReason_CANCELED, nil
 	case errors.Is(err, context.DeadlineExceeded):
-		return codes.DeadlineExceeded, ReasonDeadline, nil
+		return codes.DeadlineExceeded, relatav1.ErrorReason_DEADLINE_EXCEEDED, nil
 	}
 	// A gRPC status error (a stream's Recv after the client canceled, a malformed
 	// message) keeps its code and reason.
 	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown && st.Code() != codes.OK {
 		for _, d := range st.Details() {
 			if info, ok := d.(*errdetails.ErrorInfo); ok {
-				return st.Code(), info.GetReason(), info.GetMetadata()
+				return st.Code(), relatav1.ErrorReason(relatav1.ErrorReason_value[info.GetReason()]), info.GetMetadata()
 			}
 		}
 		switch st.Code() {
 		case codes.Canceled:
-			return codes.Canceled, ReasonCanceled, nil
+			return codes.Canceled, relatav1.ErrorReason_CANCELED, nil
 		case codes.DeadlineExceeded:
-			return codes.DeadlineExceeded, ReasonDeadline, nil
+			return codes.DeadlineExceeded, relatav1.ErrorReason_DEADLINE_EXCEEDED, nil
 		case codes.Unavailable:
-			return codes.Unavailable, ReasonUnavailable, nil
+			return codes.Unavailable, relatav1.ErrorReason_UNAVAILABLE, nil
 		case codes.InvalidArgument:
-			return codes.InvalidArgument, ReasonInvalidRequest, nil
+			return codes.InvalidArgument, relatav1.ErrorReason_INVALID_REQUEST, nil
 		case codes.ResourceExhausted:
-			return codes.ResourceExhausted, ReasonLimitExceeded, nil
+			return codes.ResourceExhausted, relatav1.ErrorReason_LIMIT_EXCEEDED, nil
 		}
 	}
-	return codes.Internal, ReasonInternal, nil
+	return codes.Internal, relatav1.ErrorReason_INTERNAL, nil
 }
 
 // toStatus converts any error a handler meets into the gRPC status error it returns:
@@ -170,7 +132,7 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 // newStatus builds a status error with an ErrorInfo detail. Values echoed in msg
 // and md are cut to maxEchoBytes with their length stated, and invalid UTF-8 in them
 // is escaped, so that the detail always marshals (echo.go).
-func newStatus(code codes.Code, reason, msg string, md map[string]string) error {
+func newStatus(code codes.Code, reason relatav1.ErrorReason, msg string, md map[string]string) error {
 	st := status.New(code, cutEchoes(UserMessage(msg)))
 	for k, v := range md {
 		if v == "" {
@@ -182,7 +144,7 @@ func newStatus(code codes.Code, reason, msg string, md map[string]string) error 
 	if len(md) == 0 {
 		md = nil
 	}
-	if withInfo, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain, Metadata: md}); err == nil {
+	if withInfo, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason.String(), Domain: ErrorDomain, Metadata: md}); err == nil {
 		st = withInfo
 	}
 	return st.Err()
@@ -192,7 +154,7 @@ func newStatus(code codes.Code, reason, msg string, md map[string]string) error 
 // (bad cursors, unknown RPCs, auth); toStatus keeps its classification.
 type statusError struct {
 	code     codes.Code
-	reason   string
+	reason   relatav1.ErrorReason
 	msg      string
 	metadata map[string]string
 }
@@ -200,7 +162,7 @@ type statusError struct {
 func (e *statusError) Error() string { return e.msg }
 
 // errorf returns a *statusError.
-func errorf(code codes.Code, reason, msg string, md map[string]string) error {
+func errorf(code codes.Code, reason relatav1.ErrorReason, msg string, md map[string]string) error {
 	return &statusError{code: code, reason: reason, msg: msg, metadata: md}
 }
 

@@ -8,6 +8,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/relata/relata/tuples"
+
+	relatav1 "github.com/relata/relata/proto/relata/v1"
 )
 
 // TestStoreFaultsAreUnavailable: a store that cannot reach its database, or lost the
@@ -18,9 +20,9 @@ func TestStoreFaultsAreUnavailable(t *testing.T) {
 		err    error
 		reason string
 	}{
-		{fmt.Errorf("pgstore: contains: %w: dial tcp: connection refused", tuples.ErrUnavailable), ReasonUnavailable},
-		{fmt.Errorf("pgstore: commit: %w: unexpected EOF", tuples.ErrWriteOutcomeUnknown), ReasonWriteOutcomeUnknown},
-		{tuples.ErrClosed, ReasonUnavailable},
+		{fmt.Errorf("pgstore: contains: %w: dial tcp: connection refused", tuples.ErrUnavailable), relatav1.ErrorReason_UNAVAILABLE.String()},
+		{fmt.Errorf("pgstore: commit: %w: unexpected EOF", tuples.ErrWriteOutcomeUnknown), relatav1.ErrorReason_WRITE_OUTCOME_UNKNOWN.String()},
+		{tuples.ErrClosed, relatav1.ErrorReason_UNAVAILABLE.String()},
 	} {
 		code, reason, _ := classify(tc.err)
 		require.Equal(t, codes.Unavailable, code, "%v", tc.err)

@@ -22,6 +22,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	relatav1 "github.com/relata/relata/proto/relata/v1"
+	"github.com/relata/relata/server/writes"
+	"github.com/relata/relata/tuples"
 )
 
 // httpHandler builds the REST side: the grpc-gateway mux (registered on conn, a
@@ -95,7 +97,7 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 		}
 		if r.ContentLength > limit {
 			_, m := runtime.MarshalerForRequest(gw, r)
-			runtime.HTTPError(r.Context(), gw, m, w, r, newStatus(codes.InvalidArgument, ReasonLimitExceeded,
+			runtime.HTTPError(r.Context(), gw, m, w, r, newStatus(codes.InvalidArgument, relatav1.ErrorReason_LIMIT_EXCEEDED,
 				bodyTooLarge(r.URL.Path, fmt.Sprintf(" of %d bytes", r.ContentLength), limit).Error(),
 				map[string]string{"field": "body"}))
 			return
@@ -169,7 +171,7 @@ func httpErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Mars
 	switch {
 	case status.Code(err) == codes.FailedPrecondition:
 		w = &statusOverride{ResponseWriter: w, code: http.StatusPreconditionFailed}
-	case status.Code(err) == codes.ResourceExhausted && errorReason(err) == ReasonStorageFull:
+	case status.Code(err) == codes.ResourceExhausted && errorReason(err) == relatav1.ErrorReason_STORAGE_FULL.String():
 		w = &statusOverride{ResponseWriter: w, code: http.StatusInsufficientStorage}
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
@@ -211,7 +213,7 @@ func routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.M
 		return
 	}
 	w.Header().Set("Allow", http.MethodPost)
-	err := newStatus(codes.Unimplemented, ReasonMethodNotAllowed,
+	err := newStatus(codes.Unimplemented, relatav1.ErrorReason_METHOD_NOT_ALLOWED,
 		fmt.Sprintf("server: %s %s: method not allowed; the API takes POST", r.Method, r.URL.Path), nil)
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, &statusOverride{ResponseWriter: w, code: http.StatusMethodNotAllowed}, r, err)
 }
@@ -310,11 +312,11 @@ func bodyTooLarge(path, size string, limit int64) error {
 	msg := fmt.Sprintf("server: request body%s is larger than the limit of %d bytes", size, limit)
 	switch path {
 	case "/v1/tuples/write":
-		msg += fmt.Sprintf("; a write takes at most %d updates", MaxUpdatesPerWrite)
+		msg += fmt.Sprintf("; a write takes at most %d updates", tuples.MaxUpdatesPerWrite)
 	case "/v1/check/bulk":
 		msg += fmt.Sprintf("; a bulk check takes at most %d items", MaxCheckBulkItems)
 	case "/v1/schema/write":
-		msg += fmt.Sprintf("; a schema is at most %d bytes", MaxSchemaBytes)
+		msg += fmt.Sprintf("; a schema is at most %d bytes", writes.MaxSchemaBytes)
 	}
 	return &limitError{field: "body", msg: msg}
 }

@@ -38,12 +38,12 @@ func TestDiskFull(t *testing.T) {
 		Operation: relatav1.Operation_OPERATION_TOUCH, Tuple: tupleToProto(mustTuple(t, "tenant:acme#viewer@user:zed")),
 	}}})
 	require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
-	require.Equal(t, ReasonStorageFull, errorInfo(err))
+	require.Equal(t, relatav1.ErrorReason_STORAGE_FULL.String(), errorInfo(err))
 	require.Contains(t, status.Convert(err).Message(), "bytes free")
 	code, raw := env.post(t, "/v1/tuples/write",
 		`{"updates":[{"operation":"TOUCH","tuple":{"object":{"type":"tenant","id":"acme"},"relation":"viewer","subject":{"object":{"type":"user","id":"zed"}}}}]}`)
 	require.Equal(t, http.StatusInsufficientStorage, code, string(raw))
-	require.Contains(t, string(raw), ReasonStorageFull)
+	require.Contains(t, string(raw), relatav1.ErrorReason_STORAGE_FULL.String())
 
 	resp, err := env.perms.Check(env.ctx(), checkReq("flow:f1", "execute", "user:anne"))
 	require.NoError(t, err)

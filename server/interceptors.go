@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	relatav1 "github.com/relata/relata/proto/relata/v1"
 )
 
 // Interceptors, outermost first: recover (a panic becomes INTERNAL), metrics
@@ -21,7 +23,7 @@ import (
 // panicError turns a recovered panic into INTERNAL and logs its stack.
 func (s *Server) panicError(ctx context.Context, method string, p any) error {
 	s.log.ErrorContext(ctx, "panic in handler", "method", method, "panic", p, "stack", string(debug.Stack()))
-	return newStatus(codes.Internal, ReasonInternal, "internal error", nil)
+	return newStatus(codes.Internal, relatav1.ErrorReason_INTERNAL, "internal error", nil)
 }
 
 func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {

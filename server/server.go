@@ -24,6 +24,7 @@ import (
 
 	"github.com/relata/relata/check"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
+	"github.com/relata/relata/server/writes"
 	"github.com/relata/relata/tuples"
 )
 
@@ -47,12 +48,11 @@ const streamWorkers = 64
 // Request limits, checked before any work; exceeding one is INVALID_ARGUMENT with
 // reason LIMIT_EXCEEDED naming the field.
 const (
-	MaxUpdatesPerWrite  = 1000    // WriteRequest.updates
-	MaxPreconditions    = 100     // preconditions of a write or delete
-	MaxCheckBulkItems   = 1000    // CheckBulkRequest.items
-	MaxSchemaBytes      = 4 << 20 // WriteSchemaRequest.schema
-	MaxZookieBytes      = 256     // any zookie or cursor field
-	maxWriteSchemaRetry = 10      // retries of a write racing a schema change
+	MaxCheckBulkItems = 1000 // CheckBulkRequest.items
+	MaxZookieBytes    = 256  // any zookie or cursor field
+	// The others are defined where they are enforced: tuples.MaxUpdatesPerWrite
+	// (WriteRequest.updates), tuples.MaxPreconditions (preconditions of a write or
+	// delete), writes.MaxSchemaBytes (WriteSchemaRequest.schema).
 )
 
 // Config configures a Server. Zero values take the documented defaults.
@@ -191,7 +191,8 @@ type Server struct {
 	// metricsLis is the listener of Config.MetricsAddr; nil when unset.
 	metricsLis net.Listener
 	revs       *revisionPicker
-	schemas    *schemaCache
+	// writes is the write path (Write, Delete, WriteSchema, Import).
+	writes *writes.Writer
 	// stopping is closed when shutdown begins, so that endless streams (Watch) end
 	// and let GracefulStop finish.
 	stopping chan struct{}
@@ -210,9 +211,9 @@ func New(cfg Config) (*Server, error) {
 		metrics:       cfg.Metrics,
 		gatewaySecret: rand.Text(),
 		revs:          newRevisionPicker(cfg.Store, cfg.Quantization),
-		schemas:       &schemaCache{},
 		stopping:      make(chan struct{}),
 	}
+	s.writes = writes.New(writes.Config{Store: cfg.Store, Engine: cfg.Engine, Observe: s.revs.observe})
 	var err error
 	if s.auth, err = newAuthenticator(cfg); err != nil {
 		return nil, err

@@ -286,7 +286,7 @@ func TestGRPCAndRESTAgree(t *testing.T) {
 	require.Len(t, bulk.GetResults(), 3)
 	require.True(t, bulk.GetResults()[0].GetAllowed())
 	require.Equal(t, "NOT_FOUND", bulk.GetResults()[1].GetError().GetCode())
-	require.Equal(t, ReasonUnknownRelation, bulk.GetResults()[1].GetError().GetReason())
+	require.Equal(t, relatav1.ErrorReason_UNKNOWN_RELATION.String(), bulk.GetResults()[1].GetError().GetReason())
 	require.False(t, bulk.GetResults()[2].GetAllowed())
 	require.Nil(t, bulk.GetResults()[2].GetError())
 }
@@ -350,7 +350,7 @@ func TestErrorMapping(t *testing.T) {
 			},
 			path: "/v1/check",
 			body: `{"object":{"type":"flow","id":"f 1"},"permission":"execute","subject":{"object":{"type":"user","id":"anne"}}}`,
-			code: codes.InvalidArgument, httpStatus: 400, reason: ReasonInvalidRequest, contains: "object.id",
+			code: codes.InvalidArgument, httpStatus: 400, reason: relatav1.ErrorReason_INVALID_REQUEST.String(), contains: "object.id",
 		},
 		{
 			name: "empty relation",
@@ -360,7 +360,7 @@ func TestErrorMapping(t *testing.T) {
 			},
 			path: "/v1/tuples/write",
 			body: `{"updates":[{"operation":"OPERATION_TOUCH","tuple":{"object":{"type":"flow","id":"f1"},"relation":"","subject":{"object":{"type":"user","id":"anne"}}}}]}`,
-			code: codes.InvalidArgument, httpStatus: 400, reason: ReasonInvalidRequest, contains: "updates[0].tuple.relation",
+			code: codes.InvalidArgument, httpStatus: 400, reason: relatav1.ErrorReason_INVALID_REQUEST.String(), contains: "updates[0].tuple.relation",
 		},
 		{
 			name: "unknown type",
@@ -370,7 +370,7 @@ func TestErrorMapping(t *testing.T) {
 			},
 			path: "/v1/check",
 			body: checkJSON("flowx:f1", "execute", "user:anne", ""),
-			code: codes.NotFound, httpStatus: 404, reason: ReasonUnknownType, contains: "flowx",
+			code: codes.NotFound, httpStatus: 404, reason: relatav1.ErrorReason_UNKNOWN_TYPE.String(), contains: "flowx",
 		},
 		{
 			name: "unknown relation",
@@ -380,7 +380,7 @@ func TestErrorMapping(t *testing.T) {
 			},
 			path: "/v1/check",
 			body: checkJSON("flow:f1", "nope", "user:anne", ""),
-			code: codes.NotFound, httpStatus: 404, reason: ReasonUnknownRelation, contains: "nope",
+			code: codes.NotFound, httpStatus: 404, reason: relatav1.ErrorReason_UNKNOWN_RELATION.String(), contains: "nope",
 		},
 		{
 			name: "tampered zookie",
@@ -392,7 +392,7 @@ func TestErrorMapping(t *testing.T) {
 			},
 			path: "/v1/check",
 			body: checkJSON("flow:f1", "execute", "user:anne", `"consistency":{"atLeastAsFresh":"`+tamper(z)+`"}`),
-			code: codes.InvalidArgument, httpStatus: 400, reason: ReasonInvalidZookie, contains: "zookie",
+			code: codes.InvalidArgument, httpStatus: 400, reason: relatav1.ErrorReason_INVALID_ZOOKIE.String(), contains: "zookie",
 		},
 		{
 			name: "zookie from the future",
@@ -402,7 +402,7 @@ func TestErrorMapping(t *testing.T) {
 				_, err := env.perms.Check(env.ctx(), req)
 				return err
 			},
-			code: codes.InvalidArgument, reason: ReasonZookieInFuture,
+			code: codes.InvalidArgument, reason: relatav1.ErrorReason_ZOOKIE_IN_FUTURE.String(),
 		},
 		{
 			name:       "unknown JSON field",
@@ -432,19 +432,19 @@ func TestErrorMapping(t *testing.T) {
 				_, err := env.rels.Write(env.ctx(), &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{{Tuple: tupleOf("flow:f1#granted@user:anne")}}})
 				return err
 			},
-			code: codes.InvalidArgument, reason: ReasonInvalidRequest, contains: "updates[0].operation",
+			code: codes.InvalidArgument, reason: relatav1.ErrorReason_INVALID_REQUEST.String(), contains: "updates[0].operation",
 		},
 		{
 			name: "subject type not allowed",
 			grpc: func() error { return writeErr(env, "flow:f1#tenant@user:anne") },
 			path: "/v1/tuples/write",
 			body: `{"updates":[{"operation":"OPERATION_TOUCH","tuple":{"object":{"type":"flow","id":"f1"},"relation":"tenant","subject":{"object":{"type":"user","id":"anne"}}}}]}`,
-			code: codes.FailedPrecondition, httpStatus: 412, reason: ReasonSubjectNotAllowed,
+			code: codes.FailedPrecondition, httpStatus: 412, reason: relatav1.ErrorReason_SUBJECT_TYPE_NOT_ALLOWED.String(),
 		},
 		{
 			name: "write to a permission",
 			grpc: func() error { return writeErr(env, "flow:f1#execute@user:anne") },
-			code: codes.FailedPrecondition, reason: ReasonSubjectNotAllowed,
+			code: codes.FailedPrecondition, reason: relatav1.ErrorReason_SUBJECT_TYPE_NOT_ALLOWED.String(),
 		},
 		{
 			name: "create of an existing tuple",
@@ -454,7 +454,7 @@ func TestErrorMapping(t *testing.T) {
 			},
 			path: "/v1/tuples/write",
 			body: `{"updates":[{"operation":"OPERATION_CREATE","tuple":{"object":{"type":"flow","id":"f1"},"relation":"granted","subject":{"object":{"type":"role","id":"ops"},"relation":"member"}}}]}`,
-			code: codes.AlreadyExists, httpStatus: 409, reason: ReasonAlreadyExists,
+			code: codes.AlreadyExists, httpStatus: 409, reason: relatav1.ErrorReason_TUPLE_ALREADY_EXISTS.String(),
 		},
 		{
 			name: "failed precondition",
@@ -467,7 +467,7 @@ func TestErrorMapping(t *testing.T) {
 			},
 			path: "/v1/tuples/write",
 			body: `{"updates":[{"operation":"OPERATION_TOUCH","tuple":{"object":{"type":"flow","id":"f2"},"relation":"granted","subject":{"object":{"type":"user","id":"anne"}}}}],"preconditions":[{"operation":"OPERATION_MUST_NOT_MATCH","filter":{"objectType":"flow","objectId":"f1"}}]}`,
-			code: codes.FailedPrecondition, httpStatus: 412, reason: ReasonPreconditionFailed,
+			code: codes.FailedPrecondition, httpStatus: 412, reason: relatav1.ErrorReason_PRECONDITION_FAILED.String(),
 		},
 		{
 			name: "schema syntax error",
@@ -477,7 +477,7 @@ func TestErrorMapping(t *testing.T) {
 			},
 			path: "/v1/schema/write",
 			body: `{"schema":"definition user { relation x: nope }"}`,
-			code: codes.InvalidArgument, httpStatus: 400, reason: ReasonInvalidSchema, contains: "schema:1:",
+			code: codes.InvalidArgument, httpStatus: 400, reason: relatav1.ErrorReason_INVALID_SCHEMA.String(), contains: "schema:1:",
 		},
 		{
 			name: "schema change orphaning tuples",
@@ -485,7 +485,7 @@ func TestErrorMapping(t *testing.T) {
 				_, err := env.schemas.WriteSchema(env.ctx(), &relatav1.WriteSchemaRequest{Schema: strings.Replace(testSchema, "relation denied: user | role#member", "relation denied: role#member", 1)})
 				return err
 			},
-			code: codes.FailedPrecondition, reason: ReasonSchemaOrphans, contains: "flow:f1#denied@user:carl",
+			code: codes.FailedPrecondition, reason: relatav1.ErrorReason_SCHEMA_ORPHANS_TUPLES.String(), contains: "flow:f1#denied@user:carl",
 		},
 		{
 			name: "max depth",
@@ -495,7 +495,7 @@ func TestErrorMapping(t *testing.T) {
 			},
 			path: "/v1/check",
 			body: checkJSON("tenant:t1", "guarded", "user:zed", ""),
-			code: codes.ResourceExhausted, httpStatus: 429, reason: ReasonMaxDepth,
+			code: codes.ResourceExhausted, httpStatus: 429, reason: relatav1.ErrorReason_MAX_DEPTH_EXCEEDED.String(),
 		},
 		{
 			name: "100k-update write",
@@ -505,7 +505,7 @@ func TestErrorMapping(t *testing.T) {
 			},
 			path: "/v1/tuples/write",
 			body: bigJSON.String(),
-			code: codes.InvalidArgument, httpStatus: 400, reason: ReasonLimitExceeded, contains: "updates",
+			code: codes.InvalidArgument, httpStatus: 400, reason: relatav1.ErrorReason_LIMIT_EXCEEDED.String(), contains: "updates",
 		},
 		{
 			name: "10 MB schema",
@@ -515,7 +515,7 @@ func TestErrorMapping(t *testing.T) {
 			},
 			path: "/v1/schema/write",
 			body: tenMB,
-			code: codes.InvalidArgument, httpStatus: 400, reason: ReasonLimitExceeded, contains: "schema",
+			code: codes.InvalidArgument, httpStatus: 400, reason: relatav1.ErrorReason_LIMIT_EXCEEDED.String(), contains: "schema",
 		},
 		{
 			name:       "body over the message limit",
@@ -595,7 +595,7 @@ func TestZookieErrorsNameTheField(t *testing.T) {
 				}
 			}
 			require.NotNil(t, info, "%v", err)
-			require.Equal(t, ReasonInvalidZookie, info.GetReason())
+			require.Equal(t, relatav1.ErrorReason_INVALID_ZOOKIE.String(), info.GetReason())
 			require.Equal(t, tc.field, info.GetMetadata()["field"])
 			require.True(t, strings.HasPrefix(status.Convert(err).Message(), tc.field+": "), "%v", err)
 		})
@@ -640,21 +640,21 @@ func TestRESTBodyErrors(t *testing.T) {
 		field, value     string
 		contains         string
 	}{
-		{name: "truncated JSON", path: "/v1/check", body: `{"object":`, reason: ReasonInvalidRequest, field: "body", contains: "malformed JSON"},
-		{name: "not JSON", path: "/v1/check", body: `not json`, reason: ReasonInvalidRequest, field: "body", contains: "malformed JSON"},
-		{name: "not an object", path: "/v1/check", body: `[]`, reason: ReasonInvalidRequest, field: "body", contains: "not an object"},
-		{name: "unknown top-level field", path: "/v1/check", body: checkJSON("flow:f1", "execute", "user:anne", `"bogus":1`), reason: ReasonInvalidRequest, field: "bogus", contains: `unknown field "bogus"`},
-		{name: "unknown nested field", path: "/v1/tuples/read", body: `{"filter":{"objectTyp":"flow"}}`, reason: ReasonInvalidRequest, field: "filter.objectTyp", contains: "filter.objectTyp: unknown field"},
-		{name: "unknown enum name", path: "/v1/tuples/write", body: `{"updates":[` + touch + `,{"operation":"UPSERT"}]}`, reason: ReasonInvalidRequest, field: "updates[1].operation", value: "UPSERT", contains: "updates[1].operation"},
-		{name: "unknown precondition enum", path: "/v1/tuples/write", body: `{"updates":[` + touch + `],"preconditions":[{"operation":"MAYBE"}]}`, reason: ReasonInvalidRequest, field: "preconditions[0].operation", value: "MAYBE"},
-		{name: "number for a string", path: "/v1/check", body: `{"object":{"type":"flow","id":7}}`, reason: ReasonInvalidRequest, field: "object.id", value: "7"},
-		{name: "string for a bool", path: "/v1/check", body: checkJSON("flow:f1", "execute", "user:anne", `"explain":"yes"`), reason: ReasonInvalidRequest, field: "explain", value: "yes"},
-		{name: "two consistencies", path: "/v1/check", body: checkJSON("flow:f1", "execute", "user:anne", `"consistency":{"fullyConsistent":true,"minimizeLatency":true}`), reason: ReasonInvalidRequest, field: "consistency.minimizeLatency"},
-		{name: "on a second line", path: "/v1/tuples/write", body: "{\"updates\":[\n" + touch + ",\n{\"operation\":\"TOUCH\",\"tuple\":{\"relation\":[]}}]}", reason: ReasonInvalidRequest, field: "updates[1].tuple.relation"},
-		{name: "unknown field on a stream", path: "/v1/lookup/resources", body: `{"resourceType":"flow","permision":"execute"}`, reason: ReasonInvalidRequest, field: "permision"},
-		{name: "body over the limit without a length", path: "/v1/tuples/write", chunked: true, body: `{"updates":[` + strings.Repeat(touch+",", 1000) + touch + `]}`, reason: ReasonLimitExceeded, field: "body", contains: "at most 1000 updates"},
-		{name: "body over the limit", path: "/v1/tuples/write", body: `{"updates":[` + strings.Repeat(touch+",", 1000) + touch + `]}`, reason: ReasonLimitExceeded, field: "body", contains: "at most 1000 updates"},
-		{name: "bulk check over the limit", path: "/v1/check/bulk", body: `{"items":[` + strings.Repeat(`{"permission":"execute"},`, 3000) + `{}]}`, reason: ReasonLimitExceeded, field: "body", contains: "at most 1000 items"},
+		{name: "truncated JSON", path: "/v1/check", body: `{"object":`, reason: relatav1.ErrorReason_INVALID_REQUEST.String(), field: "body", contains: "malformed JSON"},
+		{name: "not JSON", path: "/v1/check", body: `not json`, reason: relatav1.ErrorReason_INVALID_REQUEST.String(), field: "body", contains: "malformed JSON"},
+		{name: "not an object", path: "/v1/check", body: `[]`, reason: relatav1.ErrorReason_INVALID_REQUEST.String(), field: "body", contains: "not an object"},
+		{name: "unknown top-level field", path: "/v1/check", body: checkJSON("flow:f1", "execute", "user:anne", `"bogus":1`), reason: relatav1.ErrorReason_INVALID_REQUEST.String(), field: "bogus", contains: `unknown field "bogus"`},
+		{name: "unknown nested field", path: "/v1/tuples/read", body: `{"filter":{"objectTyp":"flow"}}`, reason: relatav1.ErrorReason_INVALID_REQUEST.String(), field: "filter.objectTyp", contains: "filter.objectTyp: unknown field"},
+		{name: "unknown enum name", path: "/v1/tuples/write", body: `{"updates":[` + touch + `,{"operation":"UPSERT"}]}`, reason: relatav1.ErrorReason_INVALID_REQUEST.String(), field: "updates[1].operation", value: "UPSERT", contains: "updates[1].operation"},
+		{name: "unknown precondition enum", path: "/v1/tuples/write", body: `{"updates":[` + touch + `],"preconditions":[{"operation":"MAYBE"}]}`, reason: relatav1.ErrorReason_INVALID_REQUEST.String(), field: "preconditions[0].operation", value: "MAYBE"},
+		{name: "number for a string", path: "/v1/check", body: `{"object":{"type":"flow","id":7}}`, reason: relatav1.ErrorReason_INVALID_REQUEST.String(), field: "object.id", value: "7"},
+		{name: "string for a bool", path: "/v1/check", body: checkJSON("flow:f1", "execute", "user:anne", `"explain":"yes"`), reason: relatav1.ErrorReason_INVALID_REQUEST.String(), field: "explain", value: "yes"},
+		{name: "two consistencies", path: "/v1/check", body: checkJSON("flow:f1", "execute", "user:anne", `"consistency":{"fullyConsistent":true,"minimizeLatency":true}`), reason: relatav1.ErrorReason_INVALID_REQUEST.String(), field: "consistency.minimizeLatency"},
+		{name: "on a second line", path: "/v1/tuples/write", body: "{\"updates\":[\n" + touch + ",\n{\"operation\":\"TOUCH\",\"tuple\":{\"relation\":[]}}]}", reason: relatav1.ErrorReason_INVALID_REQUEST.String(), field: "updates[1].tuple.relation"},
+		{name: "unknown field on a stream", path: "/v1/lookup/resources", body: `{"resourceType":"flow","permision":"execute"}`, reason: relatav1.ErrorReason_INVALID_REQUEST.String(), field: "permision"},
+		{name: "body over the limit without a length", path: "/v1/tuples/write", chunked: true, body: `{"updates":[` + strings.Repeat(touch+",", 1000) + touch + `]}`, reason: relatav1.ErrorReason_LIMIT_EXCEEDED.String(), field: "body", contains: "at most 1000 updates"},
+		{name: "body over the limit", path: "/v1/tuples/write", body: `{"updates":[` + strings.Repeat(touch+",", 1000) + touch + `]}`, reason: relatav1.ErrorReason_LIMIT_EXCEEDED.String(), field: "body", contains: "at most 1000 updates"},
+		{name: "bulk check over the limit", path: "/v1/check/bulk", body: `{"items":[` + strings.Repeat(`{"permission":"execute"},`, 3000) + `{}]}`, reason: relatav1.ErrorReason_LIMIT_EXCEEDED.String(), field: "body", contains: "at most 1000 items"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			head, err := env.store.HeadRevision(context.Background())
@@ -702,7 +702,7 @@ func TestRESTMethodNotAllowed(t *testing.T) {
 			if tc.status == http.StatusMethodNotAllowed {
 				require.Equal(t, http.MethodPost, resp.Header.Get("Allow"))
 				e := parseRESTError(t, body)
-				require.Equal(t, ReasonMethodNotAllowed, e.Details[0].Reason)
+				require.Equal(t, relatav1.ErrorReason_METHOD_NOT_ALLOWED.String(), e.Details[0].Reason)
 				require.Contains(t, e.Message, tc.method+" "+tc.path)
 			}
 		})
@@ -755,7 +755,7 @@ func TestAuth(t *testing.T) {
 			_, err = stream.Recv()
 			require.Equal(t, tc.code, status.Code(err), "%v", err)
 			if tc.code != codes.OK {
-				require.Equal(t, ReasonUnauthenticated, errorInfo(err))
+				require.Equal(t, relatav1.ErrorReason_UNAUTHENTICATED.String(), errorInfo(err))
 			}
 			code, body := env.postWithToken(t, "/v1/check", checkJSON("flow:f1", "execute", "user:anne", ""), tc.token)
 			require.Equal(t, tc.http, code, string(body))
@@ -773,7 +773,7 @@ func TestAuth(t *testing.T) {
 					continue
 				}
 				require.Equal(t, http.StatusUnauthorized, code, "%s %.300s", req.path, body)
-				require.Contains(t, string(body), ReasonUnauthenticated)
+				require.Contains(t, string(body), relatav1.ErrorReason_UNAUTHENTICATED.String())
 			}
 		})
 	}
@@ -921,7 +921,7 @@ func TestReadPagination(t *testing.T) {
 	require.NoError(t, err)
 	_, err = stream.Recv()
 	require.Equal(t, codes.InvalidArgument, status.Code(err))
-	require.Equal(t, ReasonInvalidCursor, errorInfo(err))
+	require.Equal(t, relatav1.ErrorReason_INVALID_CURSOR.String(), errorInfo(err))
 }
 
 func tupleFromProtoForTest(t *relatav1.Tuple) string {
@@ -1164,7 +1164,7 @@ func TestZookieExpired(t *testing.T) {
 	req.Consistency = &relatav1.Consistency{Requirement: &relatav1.Consistency_AtExactSnapshot{AtExactSnapshot: before}}
 	_, err = env.perms.Check(env.ctx(), req)
 	require.Equal(t, codes.FailedPrecondition, status.Code(err), "%v", err)
-	require.Equal(t, ReasonZookieExpired, errorInfo(err))
+	require.Equal(t, relatav1.ErrorReason_ZOOKIE_EXPIRED.String(), errorInfo(err))
 	require.Contains(t, status.Convert(err).Message(), "zookie expired")
 
 	// REST answers 412 on unary and streaming routes alike, also when a stream fails
@@ -1184,7 +1184,7 @@ func TestZookieExpired(t *testing.T) {
 		t.Run(tc.path, func(t *testing.T) {
 			code, body := env.post(t, tc.path, tc.body)
 			require.Equal(t, http.StatusPreconditionFailed, code, string(body))
-			require.Contains(t, string(body), ReasonZookieExpired)
+			require.Contains(t, string(body), relatav1.ErrorReason_ZOOKIE_EXPIRED.String())
 		})
 	}
 
@@ -1239,10 +1239,10 @@ func TestFilterNamesChecked(t *testing.T) {
 		filter *relatav1.TupleFilter
 		reason string
 	}{
-		{&relatav1.TupleFilter{ObjectType: "flw"}, ReasonUnknownType},
-		{&relatav1.TupleFilter{ObjectType: "flow", Relation: "grnted"}, ReasonUnknownRelation},
-		{&relatav1.TupleFilter{Subject: &relatav1.SubjectFilter{Type: "usr"}}, ReasonUnknownType},
-		{&relatav1.TupleFilter{ObjectType: "flow", Subject: &relatav1.SubjectFilter{Type: "role", Relation: "membr"}}, ReasonUnknownRelation},
+		{&relatav1.TupleFilter{ObjectType: "flw"}, relatav1.ErrorReason_UNKNOWN_TYPE.String()},
+		{&relatav1.TupleFilter{ObjectType: "flow", Relation: "grnted"}, relatav1.ErrorReason_UNKNOWN_RELATION.String()},
+		{&relatav1.TupleFilter{Subject: &relatav1.SubjectFilter{Type: "usr"}}, relatav1.ErrorReason_UNKNOWN_TYPE.String()},
+		{&relatav1.TupleFilter{ObjectType: "flow", Subject: &relatav1.SubjectFilter{Type: "role", Relation: "membr"}}, relatav1.ErrorReason_UNKNOWN_RELATION.String()},
 	} {
 		stream, err := env.rels.Read(env.ctx(), &relatav1.ReadRequest{Filter: tc.filter})
 		require.NoError(t, err)
@@ -1305,4 +1305,25 @@ func TestFilterSubjectRefSpelling(t *testing.T) {
 	code, body := env.post(t, "/v1/tuples/read", `{"filter":{"subject":{"type":"user","object":{"type":"role"}}}}`)
 	require.Equal(t, http.StatusBadRequest, code, string(body))
 	require.Contains(t, string(body), "subject.object.type")
+}
+
+// TestSchemaErrorMetadata: an INVALID_SCHEMA error carries the first error's position
+// as ErrorInfo metadata (file, line, column, problem) and how many errors there are,
+// so that clients never read positions out of the message.
+func TestSchemaErrorMetadata(t *testing.T) {
+	env := newTestEnv(t)
+	_, err := env.schemas.WriteSchema(env.ctx(), &relatav1.WriteSchemaRequest{Schema: "definition flow {\n relation a: nope\n relation b: nada\n}\n"})
+	require.Error(t, err)
+	var info *errdetails.ErrorInfo
+	for _, d := range status.Convert(err).Details() {
+		if i, ok := d.(*errdetails.ErrorInfo); ok {
+			info = i
+		}
+	}
+	require.NotNil(t, info, "%v", err)
+	require.Equal(t, relatav1.ErrorReason_INVALID_SCHEMA.String(), info.GetReason())
+	require.Equal(t, map[string]string{
+		MetadataFile: "schema", MetadataLine: "2", MetadataColumn: "14",
+		MetadataProblem: "unknown type nope in relation flow#a", MetadataErrors: "2",
+	}, info.GetMetadata())
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/relata/relata/check"
 	"github.com/relata/relata/schema"
+	"github.com/relata/relata/server/writes"
 	"github.com/relata/relata/tuples"
 	"github.com/relata/relata/tuples/pebblestore"
 )
@@ -91,24 +93,33 @@ func Run(ctx context.Context, f *File) ([]*Error, error) {
 		return nil, fmt.Errorf("validationfile: %w", err)
 	}
 	defer func() { _ = st.Close() }()
-	srev, err := st.WriteSchema(ctx, []byte(f.Schema), nil)
+	// The server's write path, so that a file loads exactly as the server would
+	// load it. No shared cache: each assertion answers on its own, whatever ran before
+	// it (a cached sub-problem could otherwise hide a depth error).
+	e := check.New(check.Options{CacheBytes: -1})
+	w := writes.New(writes.Config{Store: st, Engine: e})
+	rev, err := w.WriteSchema(ctx, "schema", []byte(f.Schema))
 	if err != nil {
 		return nil, fmt.Errorf("validationfile: writing schema: %w", err)
 	}
-	rev := srev
-	for chunk := range slices.Chunk(ts, importChunk) {
-		if rev, err = st.Import(ctx, chunk, srev); err != nil {
-			return nil, fmt.Errorf("validationfile: loading relationships: %w", err)
+	chunks := slices.Collect(slices.Chunk(ts, importChunk))
+	next := func() ([]tuples.Tuple, error) {
+		if len(chunks) == 0 {
+			return nil, io.EOF
 		}
+		c := chunks[0]
+		chunks = chunks[1:]
+		return c, nil
+	}
+	if _, irev, err := w.Import(ctx, next); err != nil {
+		return nil, fmt.Errorf("validationfile: loading relationships: %w", err)
+	} else if irev != 0 {
+		rev = irev
 	}
 	r, err := st.ReaderAt(ctx, rev)
 	if err != nil {
 		return nil, fmt.Errorf("validationfile: %w", err)
 	}
-	// No shared cache: each assertion answers on its own, whatever ran before it (a
-	// cached sub-problem could otherwise hide a depth error).
-	e := check.New(check.Options{CacheBytes: -1})
-
 	for _, a := range f.Assertions {
 		if msg := runAssertion(ctx, e, r, a); msg != "" {
 			add(a.Line.Line, "%s", msg)

@@ -64,7 +64,7 @@ func startBulkServer(tb testing.TB, dir, grpcAddr string) *bulkServer {
 	r, err := store.ReaderAt(ctx, head)
 	require.NoError(tb, err)
 	if _, _, err := r.Schema(ctx); errors.Is(err, tuples.ErrNoSchema) {
-		_, err = srv.WriteSchema(ctx, []byte(bulkSchema))
+		_, err = srv.WriteSchema(ctx, "schema", []byte(bulkSchema))
 		require.NoError(tb, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)

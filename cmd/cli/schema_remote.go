@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
-	"strings"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/relata/relata/client"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/schema/models"
+	"github.com/relata/relata/server"
 )
 
 // addSchemaRemoteCommands registers `relata schema write FILE | --model NAME` and
@@ -70,7 +70,7 @@ func newSchemaWriteCmd(s *streams) *cobra.Command {
 		zookie, err := c.WriteSchema(cmd.Context(), string(text))
 		var cerr *client.Error
 		if errors.As(err, &cerr) && len(args) == 1 && args[0] != "-" {
-			cerr.Message = nameSchemaPositions(cerr.Message, args[0])
+			nameSchemaPositions(cerr, args[0])
 		}
 		if err != nil {
 			return oneLine(err)
@@ -113,16 +113,19 @@ func newSchemaReadCmd(s *streams) *cobra.Command {
 	return cmd
 }
 
-// schemaPositions matches the positions in schema errors, which the server names
-// after its source "schema" ("schema:3:14: unknown type nope").
-var schemaPositions = regexp.MustCompile(`\bschema:(\d+:\d+:)`)
-
-// nameSchemaPositions names file instead of "schema" in the positions of a schema
-// error message, so that they read like those of `relata schema format FILE`.
-func nameSchemaPositions(msg, file string) string {
-	return schemaPositions.ReplaceAllStringFunc(msg, func(m string) string {
-		return file + strings.TrimPrefix(m, "schema")
-	})
+// nameSchemaPositions rewrites the message of an INVALID_SCHEMA error from the
+// position metadata the server sends (server.MetadataLine, …), naming file instead of
+// the server's source name, so that it reads like `relata schema format FILE`'s.
+func nameSchemaPositions(cerr *client.Error, file string) {
+	md := cerr.Metadata
+	if cerr.ReasonCode() != relatav1.ErrorReason_INVALID_SCHEMA || md[server.MetadataLine] == "" || md[server.MetadataColumn] == "" {
+		return
+	}
+	msg := "schema: " + file + ":" + md[server.MetadataLine] + ":" + md[server.MetadataColumn] + ": " + md[server.MetadataProblem]
+	if n, err := strconv.Atoi(md[server.MetadataErrors]); err == nil && n > 1 {
+		msg += fmt.Sprintf(" (and %d more errors)", n-1)
+	}
+	cerr.Message = msg
 }
 
 func readAll(s *streams) ([]byte, error) {

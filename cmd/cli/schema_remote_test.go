@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -59,4 +60,27 @@ definition flow {
 	}
 	// The last write landed: the server's schema no longer allows plain users there.
 	require.Contains(t, runCLI("schema read", ""), "relation granted: user:* | role#member")
+}
+
+// TestSchemaWriteNamesTheFile: `schema write FILE` names FILE in the positions of a
+// schema error, built from the ErrorInfo metadata the server sends (line, column,
+// problem, errors), never from the message text.
+func TestSchemaWriteNamesTheFile(t *testing.T) {
+	startServer(t, "", 0)
+	dir := t.TempDir()
+	tests := []struct {
+		name, schema, want string
+	}{
+		{"one error", "definition user {}\ndefinition flow { relation owner: nope }\n",
+			"relata: schema: " + dir + "/bad.zed:2:35: unknown type nope in relation flow#owner (INVALID_SCHEMA)\nexit 1\n"},
+		{"two errors", "definition flow {\n relation a: nope\n relation b: nada\n}\n",
+			"relata: schema: " + dir + "/bad.zed:2:14: unknown type nope in relation flow#a (and 1 more errors) (INVALID_SCHEMA)\nexit 1\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			file := dir + "/bad.zed"
+			require.NoError(t, os.WriteFile(file, []byte(tc.schema), 0o644))
+			require.Equal(t, tc.want, runCLI("schema write "+file, ""))
+		})
+	}
 }

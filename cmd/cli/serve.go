@@ -145,14 +145,15 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 	grpcLogOnce.Do(func() { grpclog.SetLoggerV2(server.GRPCLogger(log)) })
 
 	var text []byte
-	var source string
+	// source names the schema in messages; compileName in its error positions.
+	source, compileName := "", "schema"
 	switch {
 	case f.schemaFile != "":
 		b, err := os.ReadFile(f.schemaFile)
 		if err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
-		text, source = b, f.schemaFile
+		text, source, compileName = b, f.schemaFile, f.schemaFile
 	case f.model != "":
 		b, err := models.Schema(f.model)
 		if err != nil {
@@ -215,14 +216,10 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 	} else {
 		log.Info("relata: store open", "data_dir", storeName)
 	}
-	if err := loadSchema(ctx, log, store, srv, text, source); err != nil {
+	if err := loadSchema(ctx, log, store, srv, text, source, compileName); err != nil {
 		// Refuse to serve rather than serve another schema than the one asked for.
 		srv.Close()
-		msg := err.Error()
-		if f.schemaFile != "" {
-			msg = nameSchemaPositions(msg, f.schemaFile)
-		}
-		return oneLine(errors.New("serve: schema not loaded: " + msg))
+		return oneLine(errors.New("serve: schema not loaded: " + err.Error()))
 	}
 	if f.presharedKey == "" && f.keysFile == "" && oidc == nil {
 		log.Warn("relata: no --preshared-key, --keys-file or --oidc-issuer: every request is accepted without a token")
@@ -339,7 +336,7 @@ func servePprof(ctx context.Context, log *slog.Logger, addr string) (stop func()
 // loadSchema writes the schema from --schema or --model, or the default model when
 // the store has none, and says which schema the store serves. A schema that does not
 // compile, or that would orphan stored tuples, is an error naming its source.
-func loadSchema(ctx context.Context, log *slog.Logger, store tuples.Store, srv *server.Server, text []byte, source string) error {
+func loadSchema(ctx context.Context, log *slog.Logger, store tuples.Store, srv *server.Server, text []byte, source, compileName string) error {
 	current, err := currentSchema(ctx, store)
 	if err != nil && !errors.Is(err, tuples.ErrNoSchema) {
 		return err
@@ -360,7 +357,7 @@ func loadSchema(ctx context.Context, log *slog.Logger, store tuples.Store, srv *
 		log.Info("relata: the stored schema is already " + source)
 		return nil
 	}
-	rev, err := srv.WriteSchema(ctx, text)
+	rev, err := srv.WriteSchema(ctx, compileName, text)
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}

@@ -33,7 +33,7 @@ const (
 	// DefaultGCInterval is how often the background GC looks for expired versions.
 	DefaultGCInterval = time.Minute
 	// DefaultMaxUpdatesPerWrite limits the updates of one Write.
-	DefaultMaxUpdatesPerWrite = 1000
+	DefaultMaxUpdatesPerWrite = tuples.MaxUpdatesPerWrite
 )
 
 // memTableSize is the Pebble memtable size. Larger than Pebble's 4 MiB default so

@@ -1,0 +1,194 @@
+package writes
+
+// Import pipeline. One goroutine takes batches from the caller's next function and
+// validates each against the compiled schema at the head. The caller's goroutine
+// commits: it takes the next validated batch plus every further batch already
+// waiting (up to maxImportTuples) and writes them with one store call (with
+// tuples.Importer, one Pebble batch and one WAL sync at one new revision). Receiving
+// and validating the next batches overlaps the sync of the previous ones; the channel
+// between the two bounds the memory in flight. When a schema write lands between
+// validation and commit, the store refuses the write (tuples.ErrSchemaChanged) and
+// the commit validates again against the new schema (through retry).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/relata/relata/schema"
+	"github.com/relata/relata/tuples"
+)
+
+const (
+	// maxImportTuples bounds the tuples the import committer writes in one store call
+	// (one revision, one sync) when it coalesces waiting batches. It keeps a store
+	// batch under ~8 MiB, which Pebble applies to its memtable rather than flushing
+	// as a table of its own.
+	maxImportTuples = 24 << 10
+	// importQueue is how many validated batches may wait for the committer: enough
+	// to keep receiving while a store write syncs.
+	importQueue = 16
+)
+
+// ImportError is an Import failure: at stream index Index (-1 when no tuple is to
+// blame), after Imported tuples of the stream were committed.
+type ImportError struct {
+	Index    int64
+	Imported uint64
+	Err      error
+}
+
+func (e *ImportError) Error() string { return e.Err.Error() }
+func (e *ImportError) Unwrap() error { return e.Err }
+
+// TupleError blames the tuple at stream index i: a *tuples.ValidationError gets the
+// field prefix "tuples[i].", anything else the message prefix "tuples[i]: ". Callers
+// of Import return it from next for a tuple they could not convert.
+func TupleError(i uint64, err error) *ImportError {
+	prefix := "tuples[" + strconv.FormatUint(i, 10) + "]"
+	var verr *tuples.ValidationError
+	if errors.As(err, &verr) {
+		c := *verr
+		c.Field = prefix + "." + c.Field
+		err = &c
+	} else {
+		err = fmt.Errorf("%s: %w", prefix, err)
+	}
+	return &ImportError{Index: int64(i), Err: err}
+}
+
+// importBatch is a validated batch on its way to the committer.
+type importBatch struct {
+	start     uint64 // stream index of ts[0]
+	ts        []tuples.Tuple
+	schemaRev tuples.Revision
+}
+
+// Import writes the batches next returns, until it returns io.EOF, with TOUCH
+// semantics (see the pipeline above). next is called from another goroutine than
+// Import's, one call at a time; its tuples are validated here, against the schema.
+// It returns how many tuples it committed and the last revision written (0 when
+// none). An error is an *ImportError carrying the index of the tuple to blame and the
+// count committed before it, unless next itself failed with another error.
+func (w *Writer) Import(ctx context.Context, next func() ([]tuples.Tuple, error)) (uint64, tuples.Revision, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan importBatch, importQueue)
+	recvErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		recvErr <- w.receiveImport(ctx, next, batches)
+	}()
+	var (
+		imported uint64
+		rev      tuples.Revision
+	)
+	for b := range batches {
+		// Coalesce the batches already waiting, up to maxImportTuples.
+		group, n := []importBatch{b}, len(b.ts)
+	more:
+		for n < maxImportTuples {
+			select {
+			case next, ok := <-batches:
+				if !ok {
+					break more
+				}
+				group, n = append(group, next), n+len(next.ts)
+			default:
+				break more
+			}
+		}
+		if len(group) > 1 {
+			b.ts = make([]tuples.Tuple, 0, n)
+			for _, g := range group {
+				if g.schemaRev != b.schemaRev {
+					b.schemaRev = 0 // rare: validate the group against the newest schema
+				}
+				b.ts = append(b.ts, g.ts...)
+			}
+		}
+		r, err := w.commitImport(ctx, b, imported)
+		if err != nil {
+			return imported, rev, err
+		}
+		imported += uint64(len(b.ts))
+		rev = r
+	}
+	if err := <-recvErr; err != nil {
+		var ie *ImportError
+		if errors.As(err, &ie) {
+			ie.Imported = imported
+		}
+		return imported, rev, err
+	}
+	return imported, rev, nil
+}
+
+// receiveImport takes and validates batches and hands them to the committer, until
+// the end of the stream or the first error.
+func (w *Writer) receiveImport(ctx context.Context, next func() ([]tuples.Tuple, error), batches chan<- importBatch) error {
+	var n uint64
+	for {
+		ts, err := next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(ts) == 0 {
+			continue
+		}
+		sch, schemaRev, err := w.HeadSchema(ctx)
+		if err != nil {
+			return err
+		}
+		if err := validateBatch(sch, ts, n); err != nil {
+			return err
+		}
+		b := importBatch{start: n, ts: ts, schemaRev: schemaRev}
+		n += uint64(len(ts))
+		select {
+		case batches <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// validateBatch validates ts, whose first tuple has stream index start, against sch.
+func validateBatch(sch *schema.Schema, ts []tuples.Tuple, start uint64) *ImportError {
+	for i, t := range ts {
+		if err := sch.ValidateTuple(t); err != nil {
+			return TupleError(start+uint64(i), err)
+		}
+	}
+	return nil
+}
+
+// commitImport writes b through retry: a batch validated against an older schema
+// (or a coalesced group, schemaRev 0) is validated again against the head's; the
+// error of a tuple the new schema refuses names it. imported is the count committed
+// before b, for errors.
+func (w *Writer) commitImport(ctx context.Context, b importBatch, imported uint64) (tuples.Revision, error) {
+	rev, err := w.retry(ctx, "import", true, func(sch *schema.Schema, schemaRev tuples.Revision) (tuples.Revision, error) {
+		if b.schemaRev != schemaRev {
+			if ie := validateBatch(sch, b.ts, b.start); ie != nil {
+				return 0, ie
+			}
+			b.schemaRev = schemaRev
+		}
+		return w.storeImport(ctx, b.ts, b.schemaRev)
+	})
+	if err == nil {
+		return rev, nil
+	}
+	var ie *ImportError
+	if !errors.As(err, &ie) {
+		ie = &ImportError{Index: -1, Err: err}
+	}
+	ie.Imported = imported
+	return 0, ie
+}
