@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // keysFileDoc is the YAML of a keys file (docs/security.md):
