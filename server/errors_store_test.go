@@ -26,6 +26,6 @@ func TestStoreFaultsAreUnavailable(t *testing.T) {
 	} {
 		code, reason, _ := classify(tc.err)
 		require.Equal(t, codes.Unavailable, code, "%v", tc.err)
-		require.Equal(t, tc.reason, reason, "%v", tc.err)
+		require.Equal(t, tc.reason, reason.String(), "%v", tc.err)
 	}
 }
