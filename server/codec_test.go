@@ -133,6 +133,6 @@ func TestClassifyStatusErrors(t *testing.T) {
 	} {
 		code, reason, _ := classify(tc.err)
 		require.Equal(t, tc.code, code, "%v", tc.err)
-		require.Equal(t, tc.reason, reason, "%v", tc.err)
+		require.Equal(t, tc.reason, reason.String(), "%v", tc.err)
 	}
 }
