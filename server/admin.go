@@ -28,18 +28,18 @@ func (h *adminService) Backup(ctx context.Context, req *relatav1.BackupRequest) 
 	}
 	cp, ok := h.s.cfg.Store.(tuples.Checkpointer)
 	if !ok {
-		return nil, newStatus(codes.Unimplemented, ReasonNotSupported,
+		return nil, newStatus(codes.Unimplemented, relatav1.ErrorReason_NOT_SUPPORTED,
 			"server: backups are not supported by this datastore: use `relata export` (a logical backup)", nil)
 	}
 	dir, err := filepath.Abs(req.GetDir())
 	if err != nil {
-		return nil, newStatus(codes.InvalidArgument, ReasonInvalidRequest, fmt.Sprintf("dir: %v", err), map[string]string{"field": "dir"})
+		return nil, newStatus(codes.InvalidArgument, relatav1.ErrorReason_INVALID_REQUEST, fmt.Sprintf("dir: %v", err), map[string]string{"field": "dir"})
 	}
 	if _, err := os.Stat(dir); err == nil {
-		return nil, newStatus(codes.InvalidArgument, ReasonInvalidRequest,
+		return nil, newStatus(codes.InvalidArgument, relatav1.ErrorReason_INVALID_REQUEST,
 			fmt.Sprintf("dir: %s already exists: a backup goes to a new directory", dir), map[string]string{"field": "dir"})
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, newStatus(codes.InvalidArgument, ReasonInvalidRequest, fmt.Sprintf("dir: %v", err), map[string]string{"field": "dir"})
+		return nil, newStatus(codes.InvalidArgument, relatav1.ErrorReason_INVALID_REQUEST, fmt.Sprintf("dir: %v", err), map[string]string{"field": "dir"})
 	}
 	rev, err := cp.Checkpoint(ctx, dir)
 	if err != nil {
@@ -47,7 +47,7 @@ func (h *adminService) Backup(ctx context.Context, req *relatav1.BackupRequest) 
 			return nil, toStatus(ctx, h.s.log, err)
 		}
 		h.s.log.ErrorContext(ctx, "relata: backup failed", "dir", dir, "err", err)
-		return nil, newStatus(codes.Unavailable, ReasonStorageError, "server: backup failed: "+err.Error(), nil)
+		return nil, newStatus(codes.Unavailable, relatav1.ErrorReason_STORAGE_ERROR, "server: backup failed: "+err.Error(), nil)
 	}
 	h.s.log.InfoContext(ctx, "relata: backup written", "dir", dir, "revision", uint64(rev))
 	return &relatav1.BackupResponse{Dir: dir, BackedUpAt: tuples.EncodeZookie(rev), Revision: uint64(rev)}, nil
