@@ -27,6 +27,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 	"io"
 	"strings"
 
@@ -191,18 +193,21 @@ func SubjectProto(s tuples.SubjectRef) *relatav1.SubjectRef {
 	return &relatav1.SubjectRef{Object: ObjectProto(s.Object), Relation: s.Relation}
 }
 
-// checkWireable refuses a tuple with a caveat or an expiration: the API does not
-// carry them yet, and dropping them would write an unconditional tuple.
-func checkWireable(t tuples.Tuple) error {
-	if t.Conditional() {
-		return fmt.Errorf("tuple %s: caveats and expiration over the API: %w", t, tuples.ErrNotSupported)
-	}
-	return nil
-}
-
 // TupleProto converts a tuples.Tuple.
 func TupleProto(t tuples.Tuple) *relatav1.Tuple {
-	return &relatav1.Tuple{Object: ObjectProto(t.Object), Relation: t.Relation, Subject: SubjectProto(t.Subject)}
+	out := &relatav1.Tuple{Object: ObjectProto(t.Object), Relation: t.Relation, Subject: SubjectProto(t.Subject)}
+	if t.Caveat != nil {
+		out.Caveat = &relatav1.ContextualizedCaveat{Name: t.Caveat.Name}
+		if len(t.Caveat.Context) > 0 {
+			if st, err := structpb.NewStruct(t.Caveat.Context); err == nil {
+				out.Caveat.Context = st
+			}
+		}
+	}
+	if !t.ExpiresAt.IsZero() {
+		out.ExpiresAt = timestamppb.New(t.ExpiresAt)
+	}
+	return out
 }
 
 // ObjectFromProto converts to a tuples.ObjectRef.
@@ -217,7 +222,17 @@ func SubjectFromProto(s *relatav1.SubjectRef) tuples.SubjectRef {
 
 // TupleFromProto converts to a tuples.Tuple.
 func TupleFromProto(t *relatav1.Tuple) tuples.Tuple {
-	return tuples.Tuple{Object: ObjectFromProto(t.GetObject()), Relation: t.GetRelation(), Subject: SubjectFromProto(t.GetSubject())}
+	out := tuples.Tuple{Object: ObjectFromProto(t.GetObject()), Relation: t.GetRelation(), Subject: SubjectFromProto(t.GetSubject())}
+	if c := t.GetCaveat(); c != nil {
+		out.Caveat = &tuples.Caveat{Name: c.GetName()}
+		if m := c.GetContext().AsMap(); len(m) > 0 {
+			out.Caveat.Context = m
+		}
+	}
+	if e := t.GetExpiresAt(); e != nil {
+		out.ExpiresAt = e.AsTime().UTC()
+	}
+	return out
 }
 
 // CheckResult is the answer of Check.

@@ -84,9 +84,6 @@ func (c *Client) WriteIf(ctx context.Context, updates []Update, preconditions []
 			tuples.OpCreate: relatav1.Operation_OPERATION_CREATE,
 			tuples.OpDelete: relatav1.Operation_OPERATION_DELETE,
 		}[u.Op]
-		if err := checkWireable(u.Tuple); err != nil {
-			return "", err
-		}
 		req.Updates = append(req.Updates, &relatav1.TupleUpdate{Operation: op, Tuple: TupleProto(u.Tuple)})
 	}
 	resp, err := c.tuples.Write(ctx, req)

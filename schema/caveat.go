@@ -311,6 +311,9 @@ type ContextError struct {
 	Caveat string
 	Param  string
 	Reason string
+	// Stored: the value is part of a tuple's stored context (a write the schema
+	// refuses), not of a request's context (a malformed request).
+	Stored bool
 }
 
 func (e *ContextError) Error() string {
@@ -334,10 +337,10 @@ func (c *Caveat) ValidateContext(ctx map[string]any) error {
 	for k, v := range ctx {
 		t, ok := c.byName[k]
 		if !ok {
-			return &ContextError{Caveat: c.Name, Param: k, Reason: "the caveat has no such parameter (parameters: " + c.paramList() + ")"}
+			return &ContextError{Caveat: c.Name, Param: k, Reason: "the caveat has no such parameter (parameters: " + c.paramList() + ")", Stored: true}
 		}
 		if _, err := convertValue(t, v); err != nil {
-			return &ContextError{Caveat: c.Name, Param: k, Reason: err.Error()}
+			return &ContextError{Caveat: c.Name, Param: k, Reason: err.Error(), Stored: true}
 		}
 	}
 	return nil

@@ -2,6 +2,8 @@ package server
 
 import (
 	"fmt"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/relata/relata/check"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
@@ -77,7 +79,31 @@ func tupleFromProto(prefix string, t *relatav1.Tuple) (tuples.Tuple, error) {
 	if err != nil {
 		return tuples.Tuple{}, err
 	}
-	return tuples.Tuple{Object: obj, Relation: t.GetRelation(), Subject: sub}, nil
+	out := tuples.Tuple{Object: obj, Relation: t.GetRelation(), Subject: sub}
+	if c := t.GetCaveat(); c != nil {
+		if err := tuples.ValidateName(prefix+"caveat.name", c.GetName()); err != nil {
+			return tuples.Tuple{}, err
+		}
+		out.Caveat = &tuples.Caveat{Name: c.GetName()}
+		if ctx := c.GetContext().AsMap(); len(ctx) > 0 {
+			out.Caveat.Context = ctx
+		}
+	}
+	if e := t.GetExpiresAt(); e != nil {
+		if err := e.CheckValid(); err != nil {
+			return tuples.Tuple{}, &tuples.ValidationError{Field: prefix + "expires_at", Value: e.String(), Reason: "not a valid timestamp: " + err.Error()}
+		}
+		out.ExpiresAt = e.AsTime().UTC()
+	}
+	return out, nil
+}
+
+// contextFromProto converts a request's caveat context (nil when empty).
+func contextFromProto(s *structpb.Struct) map[string]any {
+	if len(s.GetFields()) == 0 {
+		return nil
+	}
+	return s.AsMap()
 }
 
 func trimDot(s string) string {
@@ -210,14 +236,26 @@ func subjectToProto(s tuples.SubjectRef) *relatav1.SubjectRef {
 }
 
 func tupleToProto(t tuples.Tuple) *relatav1.Tuple {
-	return &relatav1.Tuple{Object: objectToProto(t.Object), Relation: t.Relation, Subject: subjectToProto(t.Subject)}
+	out := &relatav1.Tuple{Object: objectToProto(t.Object), Relation: t.Relation, Subject: subjectToProto(t.Subject)}
+	if t.Caveat != nil {
+		out.Caveat = &relatav1.ContextualizedCaveat{Name: t.Caveat.Name}
+		if len(t.Caveat.Context) > 0 {
+			if st, err := structpb.NewStruct(t.Caveat.Context); err == nil {
+				out.Caveat.Context = st
+			}
+		}
+	}
+	if !t.ExpiresAt.IsZero() {
+		out.ExpiresAt = timestamppb.New(t.ExpiresAt)
+	}
+	return out
 }
 
 func explanationToProto(e *check.Explanation) *relatav1.Explanation {
 	if e == nil {
 		return nil
 	}
-	out := &relatav1.Explanation{Step: e.Step, Result: e.Result, Note: e.Note}
+	out := &relatav1.Explanation{Step: e.Step, Result: e.Result, Note: e.Note, Conditional: e.Conditional, MissingContext: e.Missing}
 	for _, c := range e.Children {
 		out.Children = append(out.Children, explanationToProto(c))
 	}

@@ -25,8 +25,16 @@ func classifyDomain(err error) (codes.Code, relatav1.ErrorReason, map[string]str
 		se   *schema.Error
 		sel  schema.ErrorList
 		orph *writes.OrphanError
+		ce   *schema.ContextError
+		ee   *schema.EvalError
 	)
 	switch {
+	case errors.As(err, &ce) && ce.Stored:
+		return codes.FailedPrecondition, relatav1.ErrorReason_CAVEAT_CONTEXT_NOT_ALLOWED, map[string]string{"caveat": ce.Caveat, "parameter": ce.Param}
+	case errors.As(err, &ce):
+		return codes.InvalidArgument, relatav1.ErrorReason_INVALID_CAVEAT_CONTEXT, map[string]string{"caveat": ce.Caveat, "parameter": ce.Param}
+	case errors.As(err, &ee):
+		return codes.InvalidArgument, relatav1.ErrorReason_CAVEAT_EVALUATION_FAILED, map[string]string{"caveat": ee.Caveat}
 	case errors.As(err, &orph):
 		return codes.FailedPrecondition, relatav1.ErrorReason_SCHEMA_ORPHANS_TUPLES, map[string]string{"tuple": orph.Tuple.String()}
 	case errors.As(err, &nf):

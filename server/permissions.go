@@ -41,6 +41,7 @@ func (h *permissionService) Check(ctx context.Context, req *relatav1.CheckReques
 		return nil, toStatus(ctx, h.s.log, err)
 	}
 	creq.Explain = req.GetExplain()
+	creq.Context = contextFromProto(req.GetContext())
 	r, err := h.s.reader(ctx, req.GetConsistency())
 	if err != nil {
 		return nil, toStatus(ctx, h.s.log, err)
@@ -51,9 +52,11 @@ func (h *permissionService) Check(ctx context.Context, req *relatav1.CheckReques
 	}
 	h.s.metrics.observeCheck(res.Stats)
 	return &relatav1.CheckResponse{
-		Allowed:     res.Allowed,
-		CheckedAt:   tuples.EncodeZookie(r.Revision()),
-		Explanation: explanationToProto(res.Explanation),
+		Allowed:        res.Allowed,
+		CheckedAt:      tuples.EncodeZookie(r.Revision()),
+		Explanation:    explanationToProto(res.Explanation),
+		Conditional:    res.Conditional,
+		MissingContext: res.MissingContext,
 	}, nil
 }
 
@@ -77,6 +80,7 @@ func (h *permissionService) CheckBulk(ctx context.Context, req *relatav1.CheckBu
 		if creqs[i], err = checkRequestFromProto(fmt.Sprintf("items[%d].", i), it.GetObject(), it.GetPermission(), it.GetSubject()); err != nil {
 			return nil, toStatus(ctx, h.s.log, err)
 		}
+		creqs[i].Context = contextFromProto(it.GetContext())
 	}
 	r, err := h.s.reader(ctx, req.GetConsistency())
 	if err != nil {
@@ -102,7 +106,7 @@ func (h *permissionService) CheckBulk(ctx context.Context, req *relatav1.CheckBu
 				return nil
 			}
 			h.s.metrics.observeCheck(res.Stats)
-			results[i] = &relatav1.CheckBulkResponseItem{Allowed: res.Allowed}
+			results[i] = &relatav1.CheckBulkResponseItem{Allowed: res.Allowed, Conditional: res.Conditional, MissingContext: res.MissingContext}
 			return nil
 		})
 	}
@@ -176,9 +180,10 @@ func (h *permissionService) lookupResources(ctx context.Context, req *relatav1.L
 	zookie := tuples.EncodeZookie(rev)
 	return h.s.cfg.Engine.LookupResources(ctx, r, check.LookupResourcesRequest{
 		ResourceType: req.GetResourceType(), Permission: req.GetPermission(), Subject: sub,
-		Cursor: after, Limit: int(req.GetLimit()),
+		Cursor: after, Limit: int(req.GetLimit()), Context: contextFromProto(req.GetContext()),
 	}, func(res check.LookupResourcesResult) error {
-		return send(&relatav1.LookupResourcesResponse{Object: objectToProto(res.Object), LookedUpAt: zookie, Cursor: encodeCursor(rev, res.Cursor)})
+		return send(&relatav1.LookupResourcesResponse{Object: objectToProto(res.Object), LookedUpAt: zookie, Cursor: encodeCursor(rev, res.Cursor),
+			Conditional: res.Conditional, MissingContext: res.MissingContext})
 	})
 }
 
@@ -218,8 +223,10 @@ func (h *permissionService) lookupSubjects(ctx context.Context, req *relatav1.Lo
 	return h.s.cfg.Engine.LookupSubjects(ctx, r, check.LookupSubjectsRequest{
 		Object: obj, Permission: req.GetPermission(), SubjectType: req.GetSubjectType(),
 		SubjectRelation: subjectRelation, Cursor: after, Limit: int(req.GetLimit()),
+		Context: contextFromProto(req.GetContext()),
 	}, func(res check.LookupSubjectsResult) error {
-		out := &relatav1.LookupSubjectsResponse{Subject: subjectToProto(res.Subject), LookedUpAt: zookie, Cursor: encodeCursor(rev, res.Cursor)}
+		out := &relatav1.LookupSubjectsResponse{Subject: subjectToProto(res.Subject), LookedUpAt: zookie, Cursor: encodeCursor(rev, res.Cursor),
+			Conditional: res.Conditional, MissingContext: res.MissingContext}
 		for _, e := range res.Excluded {
 			out.Excluded = append(out.Excluded, subjectToProto(e))
 		}

@@ -15,6 +15,15 @@ type Revision uint64
 //
 // Iterators yield tuples in the order stated; a yielded error ends the iteration.
 // Breaking out of the loop early releases the underlying resources.
+//
+// Caveats and expiration (design §10): every tuple a Reader yields carries the caveat
+// (name and stored context) and expiration it was written with. A tuple whose
+// ExpiresAt is at or before the commit time of the reader's revision is not live for
+// that reader (Contains false, never yielded); a store records each revision's commit
+// time for this. Writing a tuple that is live again with another caveat or expiration
+// replaces it at the new revision (older revisions still read the old one); writing it
+// with the same ones changes nothing. The change log, Read, Subjects, Objects and
+// Import carry caveats and expirations. tuplestest's CaveatsAndExpiration checks this.
 type Reader interface {
 	// Revision is the snapshot this reader sees.
 	Revision() Revision

@@ -310,9 +310,6 @@ func (imp *importer) parseLine(text string) (tuples.Tuple, error) {
 		if t, err = tuples.ParseTuple(text); err != nil {
 			return t, err
 		}
-		if t.Conditional() {
-			return t, fmt.Errorf("tuple %s: caveats and expiration over the API: %w", t, tuples.ErrNotSupported)
-		}
 	}
 	return t, imp.sch.ValidateTuple(t)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/types/known/structpb"
 	"io"
 	"net"
 	"strings"
@@ -220,12 +221,16 @@ func addClientCommands(root *cobra.Command, s *streams) {
 
 func newCheckCmd(s *streams) *cobra.Command {
 	var explain bool
-	cmd, f := clientCommand("check OBJECT PERMISSION SUBJECT", "Check a permission: exit 0 allowed, 3 denied",
+	var contextJSON string
+	cmd, f := clientCommand("check OBJECT PERMISSION SUBJECT", "Check a permission: exit 0 allowed, 3 denied, 4 conditional",
 		cobra.ExactArgs(3))
 	cmd.Long = "Check whether SUBJECT has PERMISSION on OBJECT, e.g.\n" +
 		"  relata check flow:f1 execute user:anne\n" +
-		"Prints allowed or denied and exits 0 when allowed, 3 when denied, 1 on errors."
+		"  relata check flow:f1 run user:anne --context '{\"ip\":\"10.0.0.1\"}'\n" +
+		"Prints allowed, denied or conditional (missing: a, b) and exits 0 when allowed,\n" +
+		"3 when denied, 4 when conditional (caveat parameters missing), 1 on errors."
 	cmd.Flags().BoolVar(&explain, "explain", false, "print why: the evaluation tree")
+	cmd.Flags().StringVar(&contextJSON, "context", "", "caveat context, a JSON object: '{\"ip\":\"10.0.0.1\"}'")
 	f.addConsistency(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		cons, err := parseConsistency(f.consistency)
@@ -245,9 +250,19 @@ func newCheckCmd(s *streams) *cobra.Command {
 		if err != nil {
 			return err
 		}
+		var reqCtx *structpb.Struct
+		if contextJSON != "" {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(contextJSON), &m); err != nil || m == nil {
+				return fmt.Errorf("--context: want a JSON object such as '{\"ip\":\"10.0.0.1\"}', got %q", contextJSON)
+			}
+			if reqCtx, err = structpb.NewStruct(m); err != nil {
+				return fmt.Errorf("--context: %w", err)
+			}
+		}
 		resp, err := c.Permissions().Check(cmd.Context(), &relatav1.CheckRequest{
 			Object: client.ObjectProto(obj), Permission: args[1], Subject: client.SubjectProto(sub),
-			Consistency: cons.Proto(), Explain: explain,
+			Consistency: cons.Proto(), Explain: explain, Context: reqCtx,
 		})
 		if err != nil {
 			return oneLine(client.FromStatus(err))
@@ -256,7 +271,10 @@ func newCheckCmd(s *streams) *cobra.Command {
 			err = printJSON(s.out, resp)
 		} else {
 			word := "denied"
-			if resp.GetAllowed() {
+			switch {
+			case resp.GetConditional():
+				word = "conditional (missing: " + strings.Join(resp.GetMissingContext(), ", ") + ")"
+			case resp.GetAllowed():
 				word = "allowed"
 			}
 			fmt.Fprintln(s.out, word)
@@ -266,6 +284,9 @@ func newCheckCmd(s *streams) *cobra.Command {
 		}
 		if err != nil {
 			return err
+		}
+		if resp.GetConditional() {
+			return silentExit(ExitConditional)
 		}
 		if !resp.GetAllowed() {
 			return silentExit(ExitDenied)

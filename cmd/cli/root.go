@@ -20,6 +20,9 @@ const (
 	ExitError  = 1 // any error
 	ExitUsage  = 2 // bad command line
 	ExitDenied = 3 // check: denied
+	// ExitConditional: check: conditional (the answer depends on caveat parameters
+	// the --context did not give).
+	ExitConditional = 4
 )
 
 // exitError carries an exit code out of a command's RunE.
@@ -96,7 +99,8 @@ func newRootCmd(s *streams) *cobra.Command {
 		Use:   "relata",
 		Short: "Relata: a Zanzibar-style authorization service",
 		Long: "Relata: a Zanzibar-style authorization service.\n\n" +
-			"Exit codes: 0 success (check: allowed), 3 check denied, 2 a malformed command\n" +
+			"Exit codes: 0 success (check: allowed), 3 check denied, 4 check conditional\n" +
+			"(caveat parameters missing from --context), 2 a malformed command\n" +
 			"line (argument count, unknown flag, bad flag value), 1 any other error,\n" +
 			"including a malformed tuple, name, id or zookie in an argument.",
 		SilenceUsage:  true,

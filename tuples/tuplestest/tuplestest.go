@@ -49,6 +49,7 @@ func RunAll(t *testing.T, newStore func(t *testing.T) tuples.Store) {
 		{"Import", testImport},
 		{"WaitForRevision", testWaitForRevision},
 		{"GC", testGC},
+		{"CaveatsAndExpiration", testCaveatsAndExpiration},
 		{"Closed", testClosed},
 		{"UpdateLimit", testUpdateLimit},
 		{"ScopeTracker", testScopeTracker},

@@ -9,6 +9,8 @@ package relatav1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -152,7 +154,7 @@ func (x Precondition_Operation) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Precondition_Operation.Descriptor instead.
 func (Precondition_Operation) EnumDescriptor() ([]byte, []int) {
-	return file_relata_v1_core_proto_rawDescGZIP(), []int{6, 0}
+	return file_relata_v1_core_proto_rawDescGZIP(), []int{7, 0}
 }
 
 // ObjectRef names one object, in text form `type:id` (`flow:invoice-sync`).
@@ -274,7 +276,13 @@ type Tuple struct {
 	// Relation is a stored relation of the object's type.
 	Relation string `protobuf:"bytes,2,opt,name=relation,proto3" json:"relation,omitempty"`
 	// Subject is who holds the relation.
-	Subject       *SubjectRef `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	Subject *SubjectRef `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	// Caveat, when set, makes the tuple hold only when the caveat does (text form
+	// `[NAME]` or `[NAME:{json}]`).
+	Caveat *ContextualizedCaveat `protobuf:"bytes,4,opt,name=caveat,proto3" json:"caveat,omitempty"`
+	// ExpiresAt, when set, is when the tuple lapses: it is visible only to reads at
+	// revisions committed before it (text form `[expiration:RFC3339]`).
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -330,6 +338,75 @@ func (x *Tuple) GetSubject() *SubjectRef {
 	return nil
 }
 
+func (x *Tuple) GetCaveat() *ContextualizedCaveat {
+	if x != nil {
+		return x.Caveat
+	}
+	return nil
+}
+
+func (x *Tuple) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+// ContextualizedCaveat is a tuple's caveat: its name and the stored part of its context.
+type ContextualizedCaveat struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name is a caveat of the schema.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Context holds parameter values; they win over a request's context.
+	Context       *structpb.Struct `protobuf:"bytes,2,opt,name=context,proto3" json:"context,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContextualizedCaveat) Reset() {
+	*x = ContextualizedCaveat{}
+	mi := &file_relata_v1_core_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContextualizedCaveat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContextualizedCaveat) ProtoMessage() {}
+
+func (x *ContextualizedCaveat) ProtoReflect() protoreflect.Message {
+	mi := &file_relata_v1_core_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContextualizedCaveat.ProtoReflect.Descriptor instead.
+func (*ContextualizedCaveat) Descriptor() ([]byte, []int) {
+	return file_relata_v1_core_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ContextualizedCaveat) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ContextualizedCaveat) GetContext() *structpb.Struct {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
 // Consistency says which revision a read uses. Unset means minimize_latency.
 type Consistency struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -348,7 +425,7 @@ type Consistency struct {
 
 func (x *Consistency) Reset() {
 	*x = Consistency{}
-	mi := &file_relata_v1_core_proto_msgTypes[3]
+	mi := &file_relata_v1_core_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +437,7 @@ func (x *Consistency) String() string {
 func (*Consistency) ProtoMessage() {}
 
 func (x *Consistency) ProtoReflect() protoreflect.Message {
-	mi := &file_relata_v1_core_proto_msgTypes[3]
+	mi := &file_relata_v1_core_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +450,7 @@ func (x *Consistency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Consistency.ProtoReflect.Descriptor instead.
 func (*Consistency) Descriptor() ([]byte, []int) {
-	return file_relata_v1_core_proto_rawDescGZIP(), []int{3}
+	return file_relata_v1_core_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Consistency) GetRequirement() isConsistency_Requirement {
@@ -470,7 +547,7 @@ type SubjectFilter struct {
 
 func (x *SubjectFilter) Reset() {
 	*x = SubjectFilter{}
-	mi := &file_relata_v1_core_proto_msgTypes[4]
+	mi := &file_relata_v1_core_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +559,7 @@ func (x *SubjectFilter) String() string {
 func (*SubjectFilter) ProtoMessage() {}
 
 func (x *SubjectFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_relata_v1_core_proto_msgTypes[4]
+	mi := &file_relata_v1_core_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +572,7 @@ func (x *SubjectFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubjectFilter.ProtoReflect.Descriptor instead.
 func (*SubjectFilter) Descriptor() ([]byte, []int) {
-	return file_relata_v1_core_proto_rawDescGZIP(), []int{4}
+	return file_relata_v1_core_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SubjectFilter) GetType() string {
@@ -543,7 +620,7 @@ type TupleFilter struct {
 
 func (x *TupleFilter) Reset() {
 	*x = TupleFilter{}
-	mi := &file_relata_v1_core_proto_msgTypes[5]
+	mi := &file_relata_v1_core_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +632,7 @@ func (x *TupleFilter) String() string {
 func (*TupleFilter) ProtoMessage() {}
 
 func (x *TupleFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_relata_v1_core_proto_msgTypes[5]
+	mi := &file_relata_v1_core_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +645,7 @@ func (x *TupleFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TupleFilter.ProtoReflect.Descriptor instead.
 func (*TupleFilter) Descriptor() ([]byte, []int) {
-	return file_relata_v1_core_proto_rawDescGZIP(), []int{5}
+	return file_relata_v1_core_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TupleFilter) GetObjectType() string {
@@ -612,7 +689,7 @@ type Precondition struct {
 
 func (x *Precondition) Reset() {
 	*x = Precondition{}
-	mi := &file_relata_v1_core_proto_msgTypes[6]
+	mi := &file_relata_v1_core_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -624,7 +701,7 @@ func (x *Precondition) String() string {
 func (*Precondition) ProtoMessage() {}
 
 func (x *Precondition) ProtoReflect() protoreflect.Message {
-	mi := &file_relata_v1_core_proto_msgTypes[6]
+	mi := &file_relata_v1_core_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -637,7 +714,7 @@ func (x *Precondition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Precondition.ProtoReflect.Descriptor instead.
 func (*Precondition) Descriptor() ([]byte, []int) {
-	return file_relata_v1_core_proto_rawDescGZIP(), []int{6}
+	return file_relata_v1_core_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Precondition) GetOperation() Precondition_Operation {
@@ -658,18 +735,24 @@ var File_relata_v1_core_proto protoreflect.FileDescriptor
 
 const file_relata_v1_core_proto_rawDesc = "" +
 	"\n" +
-	"\x14relata/v1/core.proto\x12\trelata.v1\"/\n" +
+	"\x14relata/v1/core.proto\x12\trelata.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n" +
 	"\tObjectRef\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"V\n" +
 	"\n" +
 	"SubjectRef\x12,\n" +
 	"\x06object\x18\x01 \x01(\v2\x14.relata.v1.ObjectRefR\x06object\x12\x1a\n" +
-	"\brelation\x18\x02 \x01(\tR\brelation\"\x82\x01\n" +
+	"\brelation\x18\x02 \x01(\tR\brelation\"\xf6\x01\n" +
 	"\x05Tuple\x12,\n" +
 	"\x06object\x18\x01 \x01(\v2\x14.relata.v1.ObjectRefR\x06object\x12\x1a\n" +
 	"\brelation\x18\x02 \x01(\tR\brelation\x12/\n" +
-	"\asubject\x18\x03 \x01(\v2\x15.relata.v1.SubjectRefR\asubject\"\xd1\x01\n" +
+	"\asubject\x18\x03 \x01(\v2\x15.relata.v1.SubjectRefR\asubject\x127\n" +
+	"\x06caveat\x18\x04 \x01(\v2\x1f.relata.v1.ContextualizedCaveatR\x06caveat\x129\n" +
+	"\n" +
+	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"]\n" +
+	"\x14ContextualizedCaveat\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x121\n" +
+	"\acontext\x18\x02 \x01(\v2\x17.google.protobuf.StructR\acontext\"\xd1\x01\n" +
 	"\vConsistency\x12+\n" +
 	"\x10minimize_latency\x18\x01 \x01(\bH\x00R\x0fminimizeLatency\x12+\n" +
 	"\x11at_least_as_fresh\x18\x02 \x01(\tH\x00R\x0eatLeastAsFresh\x12,\n" +
@@ -721,31 +804,37 @@ func file_relata_v1_core_proto_rawDescGZIP() []byte {
 }
 
 var file_relata_v1_core_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_relata_v1_core_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_relata_v1_core_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_relata_v1_core_proto_goTypes = []any{
-	(Operation)(0),              // 0: relata.v1.Operation
-	(Precondition_Operation)(0), // 1: relata.v1.Precondition.Operation
-	(*ObjectRef)(nil),           // 2: relata.v1.ObjectRef
-	(*SubjectRef)(nil),          // 3: relata.v1.SubjectRef
-	(*Tuple)(nil),               // 4: relata.v1.Tuple
-	(*Consistency)(nil),         // 5: relata.v1.Consistency
-	(*SubjectFilter)(nil),       // 6: relata.v1.SubjectFilter
-	(*TupleFilter)(nil),         // 7: relata.v1.TupleFilter
-	(*Precondition)(nil),        // 8: relata.v1.Precondition
+	(Operation)(0),                // 0: relata.v1.Operation
+	(Precondition_Operation)(0),   // 1: relata.v1.Precondition.Operation
+	(*ObjectRef)(nil),             // 2: relata.v1.ObjectRef
+	(*SubjectRef)(nil),            // 3: relata.v1.SubjectRef
+	(*Tuple)(nil),                 // 4: relata.v1.Tuple
+	(*ContextualizedCaveat)(nil),  // 5: relata.v1.ContextualizedCaveat
+	(*Consistency)(nil),           // 6: relata.v1.Consistency
+	(*SubjectFilter)(nil),         // 7: relata.v1.SubjectFilter
+	(*TupleFilter)(nil),           // 8: relata.v1.TupleFilter
+	(*Precondition)(nil),          // 9: relata.v1.Precondition
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 11: google.protobuf.Struct
 }
 var file_relata_v1_core_proto_depIdxs = []int32{
-	2, // 0: relata.v1.SubjectRef.object:type_name -> relata.v1.ObjectRef
-	2, // 1: relata.v1.Tuple.object:type_name -> relata.v1.ObjectRef
-	3, // 2: relata.v1.Tuple.subject:type_name -> relata.v1.SubjectRef
-	2, // 3: relata.v1.SubjectFilter.object:type_name -> relata.v1.ObjectRef
-	6, // 4: relata.v1.TupleFilter.subject:type_name -> relata.v1.SubjectFilter
-	1, // 5: relata.v1.Precondition.operation:type_name -> relata.v1.Precondition.Operation
-	7, // 6: relata.v1.Precondition.filter:type_name -> relata.v1.TupleFilter
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	2,  // 0: relata.v1.SubjectRef.object:type_name -> relata.v1.ObjectRef
+	2,  // 1: relata.v1.Tuple.object:type_name -> relata.v1.ObjectRef
+	3,  // 2: relata.v1.Tuple.subject:type_name -> relata.v1.SubjectRef
+	5,  // 3: relata.v1.Tuple.caveat:type_name -> relata.v1.ContextualizedCaveat
+	10, // 4: relata.v1.Tuple.expires_at:type_name -> google.protobuf.Timestamp
+	11, // 5: relata.v1.ContextualizedCaveat.context:type_name -> google.protobuf.Struct
+	2,  // 6: relata.v1.SubjectFilter.object:type_name -> relata.v1.ObjectRef
+	7,  // 7: relata.v1.TupleFilter.subject:type_name -> relata.v1.SubjectFilter
+	1,  // 8: relata.v1.Precondition.operation:type_name -> relata.v1.Precondition.Operation
+	8,  // 9: relata.v1.Precondition.filter:type_name -> relata.v1.TupleFilter
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_relata_v1_core_proto_init() }
@@ -753,7 +842,7 @@ func file_relata_v1_core_proto_init() {
 	if File_relata_v1_core_proto != nil {
 		return
 	}
-	file_relata_v1_core_proto_msgTypes[3].OneofWrappers = []any{
+	file_relata_v1_core_proto_msgTypes[4].OneofWrappers = []any{
 		(*Consistency_MinimizeLatency)(nil),
 		(*Consistency_AtLeastAsFresh)(nil),
 		(*Consistency_AtExactSnapshot)(nil),
@@ -765,7 +854,7 @@ func file_relata_v1_core_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_relata_v1_core_proto_rawDesc), len(file_relata_v1_core_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

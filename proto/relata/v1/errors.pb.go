@@ -48,12 +48,12 @@ const (
 	ErrorReason_NOT_SUPPORTED ErrorReason = 6
 	// ZOOKIE_IN_FUTURE: a zookie naming a revision the store has not reached.
 	ErrorReason_ZOOKIE_IN_FUTURE ErrorReason = 7
-	// INVALID_CONTEXT: a caveat context value of the wrong type for its parameter;
-	// metadata "caveat" and "parameter".
-	ErrorReason_INVALID_CONTEXT ErrorReason = 8
-	// CAVEAT_EVALUATION_ERROR: a caveat's expression failed at run time; metadata
+	// INVALID_CAVEAT_CONTEXT: a request context value of the wrong type for its
+	// caveat parameter; metadata "caveat" and "parameter".
+	ErrorReason_INVALID_CAVEAT_CONTEXT ErrorReason = 8
+	// CAVEAT_EVALUATION_FAILED: a caveat's expression failed at run time; metadata
 	// "caveat".
-	ErrorReason_CAVEAT_EVALUATION_ERROR ErrorReason = 9
+	ErrorReason_CAVEAT_EVALUATION_FAILED ErrorReason = 9
 	// PRECONDITION_FAILED: a write precondition failed.
 	ErrorReason_PRECONDITION_FAILED ErrorReason = 20
 	// SCHEMA_ORPHANS_TUPLES: a schema change would orphan stored tuples; metadata
@@ -65,6 +65,9 @@ const (
 	ErrorReason_ZOOKIE_EXPIRED ErrorReason = 23
 	// NO_SCHEMA: the store has no schema yet.
 	ErrorReason_NO_SCHEMA ErrorReason = 24
+	// CAVEAT_CONTEXT_NOT_ALLOWED: a tuple's stored caveat context that its caveat
+	// refuses; metadata "caveat" and "parameter".
+	ErrorReason_CAVEAT_CONTEXT_NOT_ALLOWED ErrorReason = 25
 	// UNKNOWN_TYPE: an object or subject type the schema does not define.
 	ErrorReason_UNKNOWN_TYPE ErrorReason = 30
 	// UNKNOWN_RELATION: a relation or permission the type does not define.
@@ -108,13 +111,14 @@ var (
 		5:  "INVALID_SCHEMA",
 		6:  "NOT_SUPPORTED",
 		7:  "ZOOKIE_IN_FUTURE",
-		8:  "INVALID_CONTEXT",
-		9:  "CAVEAT_EVALUATION_ERROR",
+		8:  "INVALID_CAVEAT_CONTEXT",
+		9:  "CAVEAT_EVALUATION_FAILED",
 		20: "PRECONDITION_FAILED",
 		21: "SCHEMA_ORPHANS_TUPLES",
 		22: "SUBJECT_TYPE_NOT_ALLOWED",
 		23: "ZOOKIE_EXPIRED",
 		24: "NO_SCHEMA",
+		25: "CAVEAT_CONTEXT_NOT_ALLOWED",
 		30: "UNKNOWN_TYPE",
 		31: "UNKNOWN_RELATION",
 		40: "TUPLE_ALREADY_EXISTS",
@@ -131,35 +135,36 @@ var (
 		99: "INTERNAL",
 	}
 	ErrorReason_value = map[string]int32{
-		"ERROR_REASON_UNSPECIFIED": 0,
-		"INVALID_REQUEST":          1,
-		"LIMIT_EXCEEDED":           2,
-		"INVALID_ZOOKIE":           3,
-		"INVALID_CURSOR":           4,
-		"INVALID_SCHEMA":           5,
-		"NOT_SUPPORTED":            6,
-		"ZOOKIE_IN_FUTURE":         7,
-		"INVALID_CONTEXT":          8,
-		"CAVEAT_EVALUATION_ERROR":  9,
-		"PRECONDITION_FAILED":      20,
-		"SCHEMA_ORPHANS_TUPLES":    21,
-		"SUBJECT_TYPE_NOT_ALLOWED": 22,
-		"ZOOKIE_EXPIRED":           23,
-		"NO_SCHEMA":                24,
-		"UNKNOWN_TYPE":             30,
-		"UNKNOWN_RELATION":         31,
-		"TUPLE_ALREADY_EXISTS":     40,
-		"MAX_DEPTH_EXCEEDED":       50,
-		"STORAGE_FULL":             51,
-		"UNAUTHENTICATED":          60,
-		"MISSING_SCOPE":            61,
-		"METHOD_NOT_ALLOWED":       70,
-		"UNAVAILABLE":              80,
-		"STORAGE_ERROR":            81,
-		"WRITE_OUTCOME_UNKNOWN":    82,
-		"CANCELED":                 90,
-		"DEADLINE_EXCEEDED":        91,
-		"INTERNAL":                 99,
+		"ERROR_REASON_UNSPECIFIED":   0,
+		"INVALID_REQUEST":            1,
+		"LIMIT_EXCEEDED":             2,
+		"INVALID_ZOOKIE":             3,
+		"INVALID_CURSOR":             4,
+		"INVALID_SCHEMA":             5,
+		"NOT_SUPPORTED":              6,
+		"ZOOKIE_IN_FUTURE":           7,
+		"INVALID_CAVEAT_CONTEXT":     8,
+		"CAVEAT_EVALUATION_FAILED":   9,
+		"PRECONDITION_FAILED":        20,
+		"SCHEMA_ORPHANS_TUPLES":      21,
+		"SUBJECT_TYPE_NOT_ALLOWED":   22,
+		"ZOOKIE_EXPIRED":             23,
+		"NO_SCHEMA":                  24,
+		"CAVEAT_CONTEXT_NOT_ALLOWED": 25,
+		"UNKNOWN_TYPE":               30,
+		"UNKNOWN_RELATION":           31,
+		"TUPLE_ALREADY_EXISTS":       40,
+		"MAX_DEPTH_EXCEEDED":         50,
+		"STORAGE_FULL":               51,
+		"UNAUTHENTICATED":            60,
+		"MISSING_SCOPE":              61,
+		"METHOD_NOT_ALLOWED":         70,
+		"UNAVAILABLE":                80,
+		"STORAGE_ERROR":              81,
+		"WRITE_OUTCOME_UNKNOWN":      82,
+		"CANCELED":                   90,
+		"DEADLINE_EXCEEDED":          91,
+		"INTERNAL":                   99,
 	}
 )
 
@@ -194,7 +199,7 @@ var File_relata_v1_errors_proto protoreflect.FileDescriptor
 
 const file_relata_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x16relata/v1/errors.proto\x12\trelata.v1*\xfe\x04\n" +
+	"\x16relata/v1/errors.proto\x12\trelata.v1*\xa6\x05\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fINVALID_REQUEST\x10\x01\x12\x12\n" +
@@ -203,14 +208,15 @@ const file_relata_v1_errors_proto_rawDesc = "" +
 	"\x0eINVALID_CURSOR\x10\x04\x12\x12\n" +
 	"\x0eINVALID_SCHEMA\x10\x05\x12\x11\n" +
 	"\rNOT_SUPPORTED\x10\x06\x12\x14\n" +
-	"\x10ZOOKIE_IN_FUTURE\x10\a\x12\x13\n" +
-	"\x0fINVALID_CONTEXT\x10\b\x12\x1b\n" +
-	"\x17CAVEAT_EVALUATION_ERROR\x10\t\x12\x17\n" +
+	"\x10ZOOKIE_IN_FUTURE\x10\a\x12\x1a\n" +
+	"\x16INVALID_CAVEAT_CONTEXT\x10\b\x12\x1c\n" +
+	"\x18CAVEAT_EVALUATION_FAILED\x10\t\x12\x17\n" +
 	"\x13PRECONDITION_FAILED\x10\x14\x12\x19\n" +
 	"\x15SCHEMA_ORPHANS_TUPLES\x10\x15\x12\x1c\n" +
 	"\x18SUBJECT_TYPE_NOT_ALLOWED\x10\x16\x12\x12\n" +
 	"\x0eZOOKIE_EXPIRED\x10\x17\x12\r\n" +
-	"\tNO_SCHEMA\x10\x18\x12\x10\n" +
+	"\tNO_SCHEMA\x10\x18\x12\x1e\n" +
+	"\x1aCAVEAT_CONTEXT_NOT_ALLOWED\x10\x19\x12\x10\n" +
 	"\fUNKNOWN_TYPE\x10\x1e\x12\x14\n" +
 	"\x10UNKNOWN_RELATION\x10\x1f\x12\x18\n" +
 	"\x14TUPLE_ALREADY_EXISTS\x10(\x12\x16\n" +

@@ -9,6 +9,7 @@ package relatav1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -94,7 +95,9 @@ type CheckRequest struct {
 	// Consistency picks the revision; unset means minimize_latency.
 	Consistency *Consistency `protobuf:"bytes,4,opt,name=consistency,proto3" json:"consistency,omitempty"`
 	// Explain asks for the explanation tree.
-	Explain       bool `protobuf:"varint,5,opt,name=explain,proto3" json:"explain,omitempty"`
+	Explain bool `protobuf:"varint,5,opt,name=explain,proto3" json:"explain,omitempty"`
+	// Context holds caveat parameters; a tuple's stored context wins for a key in both.
+	Context       *structpb.Struct `protobuf:"bytes,6,opt,name=context,proto3" json:"context,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -164,17 +167,29 @@ func (x *CheckRequest) GetExplain() bool {
 	return false
 }
 
+func (x *CheckRequest) GetContext() *structpb.Struct {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
 // CheckResponse is the answer of a check.
 type CheckResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Allowed is the answer.
+	// Allowed is the answer; false whenever conditional is true.
 	Allowed bool `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
 	// CheckedAt is the zookie of the revision the check used.
 	CheckedAt string `protobuf:"bytes,2,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"`
 	// Explanation is set when the request asked for it.
-	Explanation   *Explanation `protobuf:"bytes,3,opt,name=explanation,proto3" json:"explanation,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Explanation *Explanation `protobuf:"bytes,3,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	// Conditional is true when the answer depends on caveat parameters the request did
+	// not give: missing_context lists them.
+	Conditional bool `protobuf:"varint,4,opt,name=conditional,proto3" json:"conditional,omitempty"`
+	// MissingContext lists, sorted, the parameters whose absence leaves the answer open.
+	MissingContext []string `protobuf:"bytes,5,rep,name=missing_context,json=missingContext,proto3" json:"missing_context,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CheckResponse) Reset() {
@@ -228,6 +243,20 @@ func (x *CheckResponse) GetExplanation() *Explanation {
 	return nil
 }
 
+func (x *CheckResponse) GetConditional() bool {
+	if x != nil {
+		return x.Conditional
+	}
+	return false
+}
+
+func (x *CheckResponse) GetMissingContext() []string {
+	if x != nil {
+		return x.MissingContext
+	}
+	return nil
+}
+
 // Explanation says why a check answered as it did.
 type Explanation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -235,12 +264,17 @@ type Explanation struct {
 	Step string `protobuf:"bytes,1,opt,name=step,proto3" json:"step,omitempty"`
 	// Result is this node's answer.
 	Result bool `protobuf:"varint,2,opt,name=result,proto3" json:"result,omitempty"`
-	// Note is extra information, e.g. "cycle", "contradictory cycle", "not evaluated".
+	// Note is extra information, e.g. "cycle", "contradictory cycle", "not evaluated",
+	// or a caveat's expression, the values used and its result.
 	Note string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
 	// Children are the sub-steps.
-	Children      []*Explanation `protobuf:"bytes,4,rep,name=children,proto3" json:"children,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Children []*Explanation `protobuf:"bytes,4,rep,name=children,proto3" json:"children,omitempty"`
+	// Conditional is true when this node's answer depends on missing caveat parameters.
+	Conditional bool `protobuf:"varint,5,opt,name=conditional,proto3" json:"conditional,omitempty"`
+	// MissingContext lists those parameters, sorted.
+	MissingContext []string `protobuf:"bytes,6,rep,name=missing_context,json=missingContext,proto3" json:"missing_context,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Explanation) Reset() {
@@ -301,6 +335,20 @@ func (x *Explanation) GetChildren() []*Explanation {
 	return nil
 }
 
+func (x *Explanation) GetConditional() bool {
+	if x != nil {
+		return x.Conditional
+	}
+	return false
+}
+
+func (x *Explanation) GetMissingContext() []string {
+	if x != nil {
+		return x.MissingContext
+	}
+	return nil
+}
+
 // CheckBulkRequestItem is one check of a bulk request.
 type CheckBulkRequestItem struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -309,7 +357,9 @@ type CheckBulkRequestItem struct {
 	// Permission is a permission or relation of the object's type.
 	Permission string `protobuf:"bytes,2,opt,name=permission,proto3" json:"permission,omitempty"`
 	// Subject is who asks.
-	Subject       *SubjectRef `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	Subject *SubjectRef `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	// Context holds caveat parameters for this item.
+	Context       *structpb.Struct `protobuf:"bytes,4,opt,name=context,proto3" json:"context,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -361,6 +411,13 @@ func (x *CheckBulkRequestItem) GetPermission() string {
 func (x *CheckBulkRequestItem) GetSubject() *SubjectRef {
 	if x != nil {
 		return x.Subject
+	}
+	return nil
+}
+
+func (x *CheckBulkRequestItem) GetContext() *structpb.Struct {
+	if x != nil {
+		return x.Context
 	}
 	return nil
 }
@@ -490,9 +547,14 @@ type CheckBulkResponseItem struct {
 	// Allowed is the answer when error is unset.
 	Allowed bool `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
 	// Error is set when this item failed.
-	Error         *ItemError `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Error *ItemError `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// Conditional is true when the answer depends on caveat parameters the item's
+	// context did not give: missing_context lists them.
+	Conditional bool `protobuf:"varint,3,opt,name=conditional,proto3" json:"conditional,omitempty"`
+	// MissingContext lists those parameters, sorted.
+	MissingContext []string `protobuf:"bytes,4,rep,name=missing_context,json=missingContext,proto3" json:"missing_context,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CheckBulkResponseItem) Reset() {
@@ -535,6 +597,20 @@ func (x *CheckBulkResponseItem) GetAllowed() bool {
 func (x *CheckBulkResponseItem) GetError() *ItemError {
 	if x != nil {
 		return x.Error
+	}
+	return nil
+}
+
+func (x *CheckBulkResponseItem) GetConditional() bool {
+	if x != nil {
+		return x.Conditional
+	}
+	return false
+}
+
+func (x *CheckBulkResponseItem) GetMissingContext() []string {
+	if x != nil {
+		return x.MissingContext
 	}
 	return nil
 }
@@ -818,7 +894,9 @@ type LookupResourcesRequest struct {
 	// Cursor continues a previous lookup (from its last response).
 	Cursor string `protobuf:"bytes,5,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	// Limit bounds the number of results; 0 means no limit.
-	Limit         uint32 `protobuf:"varint,6,opt,name=limit,proto3" json:"limit,omitempty"`
+	Limit uint32 `protobuf:"varint,6,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Context holds caveat parameters.
+	Context       *structpb.Struct `protobuf:"bytes,7,opt,name=context,proto3" json:"context,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -895,6 +973,13 @@ func (x *LookupResourcesRequest) GetLimit() uint32 {
 	return 0
 }
 
+func (x *LookupResourcesRequest) GetContext() *structpb.Struct {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
 // LookupResourcesResponse is one resource found.
 type LookupResourcesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -903,9 +988,14 @@ type LookupResourcesResponse struct {
 	// LookedUpAt is the zookie of the revision used.
 	LookedUpAt string `protobuf:"bytes,2,opt,name=looked_up_at,json=lookedUpAt,proto3" json:"looked_up_at,omitempty"`
 	// Cursor resumes the lookup after this result.
-	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Cursor string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Conditional is true when the subject has the permission only if caveats hold
+	// that depend on missing_context.
+	Conditional bool `protobuf:"varint,4,opt,name=conditional,proto3" json:"conditional,omitempty"`
+	// MissingContext lists those parameters, sorted.
+	MissingContext []string `protobuf:"bytes,5,rep,name=missing_context,json=missingContext,proto3" json:"missing_context,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *LookupResourcesResponse) Reset() {
@@ -959,6 +1049,20 @@ func (x *LookupResourcesResponse) GetCursor() string {
 	return ""
 }
 
+func (x *LookupResourcesResponse) GetConditional() bool {
+	if x != nil {
+		return x.Conditional
+	}
+	return false
+}
+
+func (x *LookupResourcesResponse) GetMissingContext() []string {
+	if x != nil {
+		return x.MissingContext
+	}
+	return nil
+}
+
 // LookupSubjectsRequest asks for every subject of subject_type that has permission on object.
 type LookupSubjectsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -975,7 +1079,9 @@ type LookupSubjectsRequest struct {
 	// Cursor continues a previous lookup (from its last response).
 	Cursor string `protobuf:"bytes,6,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	// Limit bounds the number of results; 0 means no limit.
-	Limit         uint32 `protobuf:"varint,7,opt,name=limit,proto3" json:"limit,omitempty"`
+	Limit uint32 `protobuf:"varint,7,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Context holds caveat parameters.
+	Context       *structpb.Struct `protobuf:"bytes,8,opt,name=context,proto3" json:"context,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1059,6 +1165,13 @@ func (x *LookupSubjectsRequest) GetLimit() uint32 {
 	return 0
 }
 
+func (x *LookupSubjectsRequest) GetContext() *structpb.Struct {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
 // LookupSubjectsResponse is one subject found.
 type LookupSubjectsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1069,9 +1182,14 @@ type LookupSubjectsResponse struct {
 	// LookedUpAt is the zookie of the revision used.
 	LookedUpAt string `protobuf:"bytes,3,opt,name=looked_up_at,json=lookedUpAt,proto3" json:"looked_up_at,omitempty"`
 	// Cursor resumes the lookup after this result.
-	Cursor        string `protobuf:"bytes,4,opt,name=cursor,proto3" json:"cursor,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Cursor string `protobuf:"bytes,4,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Conditional is true when the subject has the permission only if caveats hold
+	// that depend on missing_context.
+	Conditional bool `protobuf:"varint,5,opt,name=conditional,proto3" json:"conditional,omitempty"`
+	// MissingContext lists those parameters, sorted.
+	MissingContext []string `protobuf:"bytes,6,rep,name=missing_context,json=missingContext,proto3" json:"missing_context,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *LookupSubjectsResponse) Reset() {
@@ -1132,11 +1250,25 @@ func (x *LookupSubjectsResponse) GetCursor() string {
 	return ""
 }
 
+func (x *LookupSubjectsResponse) GetConditional() bool {
+	if x != nil {
+		return x.Conditional
+	}
+	return false
+}
+
+func (x *LookupSubjectsResponse) GetMissingContext() []string {
+	if x != nil {
+		return x.MissingContext
+	}
+	return nil
+}
+
 var File_relata_v1_permission_service_proto protoreflect.FileDescriptor
 
 const file_relata_v1_permission_service_proto_rawDesc = "" +
 	"\n" +
-	"\"relata/v1/permission_service.proto\x12\trelata.v1\x1a\x14relata/v1/core.proto\"\xe1\x01\n" +
+	"\"relata/v1/permission_service.proto\x12\trelata.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x14relata/v1/core.proto\"\x94\x02\n" +
 	"\fCheckRequest\x12,\n" +
 	"\x06object\x18\x01 \x01(\v2\x14.relata.v1.ObjectRefR\x06object\x12\x1e\n" +
 	"\n" +
@@ -1144,33 +1276,41 @@ const file_relata_v1_permission_service_proto_rawDesc = "" +
 	"permission\x12/\n" +
 	"\asubject\x18\x03 \x01(\v2\x15.relata.v1.SubjectRefR\asubject\x128\n" +
 	"\vconsistency\x18\x04 \x01(\v2\x16.relata.v1.ConsistencyR\vconsistency\x12\x18\n" +
-	"\aexplain\x18\x05 \x01(\bR\aexplain\"\x82\x01\n" +
+	"\aexplain\x18\x05 \x01(\bR\aexplain\x121\n" +
+	"\acontext\x18\x06 \x01(\v2\x17.google.protobuf.StructR\acontext\"\xcd\x01\n" +
 	"\rCheckResponse\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12\x1d\n" +
 	"\n" +
 	"checked_at\x18\x02 \x01(\tR\tcheckedAt\x128\n" +
-	"\vexplanation\x18\x03 \x01(\v2\x16.relata.v1.ExplanationR\vexplanation\"\x81\x01\n" +
+	"\vexplanation\x18\x03 \x01(\v2\x16.relata.v1.ExplanationR\vexplanation\x12 \n" +
+	"\vconditional\x18\x04 \x01(\bR\vconditional\x12'\n" +
+	"\x0fmissing_context\x18\x05 \x03(\tR\x0emissingContext\"\xcc\x01\n" +
 	"\vExplanation\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\tR\x04step\x12\x16\n" +
 	"\x06result\x18\x02 \x01(\bR\x06result\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\x122\n" +
-	"\bchildren\x18\x04 \x03(\v2\x16.relata.v1.ExplanationR\bchildren\"\x95\x01\n" +
+	"\bchildren\x18\x04 \x03(\v2\x16.relata.v1.ExplanationR\bchildren\x12 \n" +
+	"\vconditional\x18\x05 \x01(\bR\vconditional\x12'\n" +
+	"\x0fmissing_context\x18\x06 \x03(\tR\x0emissingContext\"\xc8\x01\n" +
 	"\x14CheckBulkRequestItem\x12,\n" +
 	"\x06object\x18\x01 \x01(\v2\x14.relata.v1.ObjectRefR\x06object\x12\x1e\n" +
 	"\n" +
 	"permission\x18\x02 \x01(\tR\n" +
 	"permission\x12/\n" +
-	"\asubject\x18\x03 \x01(\v2\x15.relata.v1.SubjectRefR\asubject\"\x83\x01\n" +
+	"\asubject\x18\x03 \x01(\v2\x15.relata.v1.SubjectRefR\asubject\x121\n" +
+	"\acontext\x18\x04 \x01(\v2\x17.google.protobuf.StructR\acontext\"\x83\x01\n" +
 	"\x10CheckBulkRequest\x125\n" +
 	"\x05items\x18\x01 \x03(\v2\x1f.relata.v1.CheckBulkRequestItemR\x05items\x128\n" +
 	"\vconsistency\x18\x02 \x01(\v2\x16.relata.v1.ConsistencyR\vconsistency\"Q\n" +
 	"\tItemError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"]\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xa8\x01\n" +
 	"\x15CheckBulkResponseItem\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12*\n" +
-	"\x05error\x18\x02 \x01(\v2\x14.relata.v1.ItemErrorR\x05error\"n\n" +
+	"\x05error\x18\x02 \x01(\v2\x14.relata.v1.ItemErrorR\x05error\x12 \n" +
+	"\vconditional\x18\x03 \x01(\bR\vconditional\x12'\n" +
+	"\x0fmissing_context\x18\x04 \x03(\tR\x0emissingContext\"n\n" +
 	"\x11CheckBulkResponse\x12:\n" +
 	"\aresults\x18\x01 \x03(\v2 .relata.v1.CheckBulkResponseItemR\aresults\x12\x1d\n" +
 	"\n" +
@@ -1197,7 +1337,7 @@ const file_relata_v1_permission_service_proto_rawDesc = "" +
 	"\x0eExpandResponse\x12)\n" +
 	"\x04tree\x18\x01 \x01(\v2\x15.relata.v1.ExpandTreeR\x04tree\x12\x1f\n" +
 	"\vexpanded_at\x18\x02 \x01(\tR\n" +
-	"expandedAt\"\xf6\x01\n" +
+	"expandedAt\"\xa9\x02\n" +
 	"\x16LookupResourcesRequest\x12#\n" +
 	"\rresource_type\x18\x01 \x01(\tR\fresourceType\x12\x1e\n" +
 	"\n" +
@@ -1206,12 +1346,15 @@ const file_relata_v1_permission_service_proto_rawDesc = "" +
 	"\asubject\x18\x03 \x01(\v2\x15.relata.v1.SubjectRefR\asubject\x128\n" +
 	"\vconsistency\x18\x04 \x01(\v2\x16.relata.v1.ConsistencyR\vconsistency\x12\x16\n" +
 	"\x06cursor\x18\x05 \x01(\tR\x06cursor\x12\x14\n" +
-	"\x05limit\x18\x06 \x01(\rR\x05limit\"\x81\x01\n" +
+	"\x05limit\x18\x06 \x01(\rR\x05limit\x121\n" +
+	"\acontext\x18\a \x01(\v2\x17.google.protobuf.StructR\acontext\"\xcc\x01\n" +
 	"\x17LookupResourcesResponse\x12,\n" +
 	"\x06object\x18\x01 \x01(\v2\x14.relata.v1.ObjectRefR\x06object\x12 \n" +
 	"\flooked_up_at\x18\x02 \x01(\tR\n" +
 	"lookedUpAt\x12\x16\n" +
-	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"\x9b\x02\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12 \n" +
+	"\vconditional\x18\x04 \x01(\bR\vconditional\x12'\n" +
+	"\x0fmissing_context\x18\x05 \x03(\tR\x0emissingContext\"\xce\x02\n" +
 	"\x15LookupSubjectsRequest\x12,\n" +
 	"\x06object\x18\x01 \x01(\v2\x14.relata.v1.ObjectRefR\x06object\x12\x1e\n" +
 	"\n" +
@@ -1221,13 +1364,16 @@ const file_relata_v1_permission_service_proto_rawDesc = "" +
 	"\x10subject_relation\x18\x04 \x01(\tR\x0fsubjectRelation\x128\n" +
 	"\vconsistency\x18\x05 \x01(\v2\x16.relata.v1.ConsistencyR\vconsistency\x12\x16\n" +
 	"\x06cursor\x18\x06 \x01(\tR\x06cursor\x12\x14\n" +
-	"\x05limit\x18\a \x01(\rR\x05limit\"\xb6\x01\n" +
+	"\x05limit\x18\a \x01(\rR\x05limit\x121\n" +
+	"\acontext\x18\b \x01(\v2\x17.google.protobuf.StructR\acontext\"\x81\x02\n" +
 	"\x16LookupSubjectsResponse\x12/\n" +
 	"\asubject\x18\x01 \x01(\v2\x15.relata.v1.SubjectRefR\asubject\x121\n" +
 	"\bexcluded\x18\x02 \x03(\v2\x15.relata.v1.SubjectRefR\bexcluded\x12 \n" +
 	"\flooked_up_at\x18\x03 \x01(\tR\n" +
 	"lookedUpAt\x12\x16\n" +
-	"\x06cursor\x18\x04 \x01(\tR\x06cursor2\x8b\x03\n" +
+	"\x06cursor\x18\x04 \x01(\tR\x06cursor\x12 \n" +
+	"\vconditional\x18\x05 \x01(\bR\vconditional\x12'\n" +
+	"\x0fmissing_context\x18\x06 \x03(\tR\x0emissingContext2\x8b\x03\n" +
 	"\x11PermissionService\x12:\n" +
 	"\x05Check\x12\x17.relata.v1.CheckRequest\x1a\x18.relata.v1.CheckResponse\x12F\n" +
 	"\tCheckBulk\x12\x1b.relata.v1.CheckBulkRequest\x1a\x1c.relata.v1.CheckBulkResponse\x12=\n" +
@@ -1269,48 +1415,53 @@ var file_relata_v1_permission_service_proto_goTypes = []any{
 	(*ObjectRef)(nil),               // 16: relata.v1.ObjectRef
 	(*SubjectRef)(nil),              // 17: relata.v1.SubjectRef
 	(*Consistency)(nil),             // 18: relata.v1.Consistency
+	(*structpb.Struct)(nil),         // 19: google.protobuf.Struct
 }
 var file_relata_v1_permission_service_proto_depIdxs = []int32{
 	16, // 0: relata.v1.CheckRequest.object:type_name -> relata.v1.ObjectRef
 	17, // 1: relata.v1.CheckRequest.subject:type_name -> relata.v1.SubjectRef
 	18, // 2: relata.v1.CheckRequest.consistency:type_name -> relata.v1.Consistency
-	3,  // 3: relata.v1.CheckResponse.explanation:type_name -> relata.v1.Explanation
-	3,  // 4: relata.v1.Explanation.children:type_name -> relata.v1.Explanation
-	16, // 5: relata.v1.CheckBulkRequestItem.object:type_name -> relata.v1.ObjectRef
-	17, // 6: relata.v1.CheckBulkRequestItem.subject:type_name -> relata.v1.SubjectRef
-	4,  // 7: relata.v1.CheckBulkRequest.items:type_name -> relata.v1.CheckBulkRequestItem
-	18, // 8: relata.v1.CheckBulkRequest.consistency:type_name -> relata.v1.Consistency
-	6,  // 9: relata.v1.CheckBulkResponseItem.error:type_name -> relata.v1.ItemError
-	7,  // 10: relata.v1.CheckBulkResponse.results:type_name -> relata.v1.CheckBulkResponseItem
-	16, // 11: relata.v1.ExpandRequest.object:type_name -> relata.v1.ObjectRef
-	18, // 12: relata.v1.ExpandRequest.consistency:type_name -> relata.v1.Consistency
-	0,  // 13: relata.v1.ExpandTree.kind:type_name -> relata.v1.ExpandTree.Kind
-	16, // 14: relata.v1.ExpandTree.object:type_name -> relata.v1.ObjectRef
-	10, // 15: relata.v1.ExpandTree.children:type_name -> relata.v1.ExpandTree
-	17, // 16: relata.v1.ExpandTree.subjects:type_name -> relata.v1.SubjectRef
-	10, // 17: relata.v1.ExpandResponse.tree:type_name -> relata.v1.ExpandTree
-	17, // 18: relata.v1.LookupResourcesRequest.subject:type_name -> relata.v1.SubjectRef
-	18, // 19: relata.v1.LookupResourcesRequest.consistency:type_name -> relata.v1.Consistency
-	16, // 20: relata.v1.LookupResourcesResponse.object:type_name -> relata.v1.ObjectRef
-	16, // 21: relata.v1.LookupSubjectsRequest.object:type_name -> relata.v1.ObjectRef
-	18, // 22: relata.v1.LookupSubjectsRequest.consistency:type_name -> relata.v1.Consistency
-	17, // 23: relata.v1.LookupSubjectsResponse.subject:type_name -> relata.v1.SubjectRef
-	17, // 24: relata.v1.LookupSubjectsResponse.excluded:type_name -> relata.v1.SubjectRef
-	1,  // 25: relata.v1.PermissionService.Check:input_type -> relata.v1.CheckRequest
-	5,  // 26: relata.v1.PermissionService.CheckBulk:input_type -> relata.v1.CheckBulkRequest
-	9,  // 27: relata.v1.PermissionService.Expand:input_type -> relata.v1.ExpandRequest
-	12, // 28: relata.v1.PermissionService.LookupResources:input_type -> relata.v1.LookupResourcesRequest
-	14, // 29: relata.v1.PermissionService.LookupSubjects:input_type -> relata.v1.LookupSubjectsRequest
-	2,  // 30: relata.v1.PermissionService.Check:output_type -> relata.v1.CheckResponse
-	8,  // 31: relata.v1.PermissionService.CheckBulk:output_type -> relata.v1.CheckBulkResponse
-	11, // 32: relata.v1.PermissionService.Expand:output_type -> relata.v1.ExpandResponse
-	13, // 33: relata.v1.PermissionService.LookupResources:output_type -> relata.v1.LookupResourcesResponse
-	15, // 34: relata.v1.PermissionService.LookupSubjects:output_type -> relata.v1.LookupSubjectsResponse
-	30, // [30:35] is the sub-list for method output_type
-	25, // [25:30] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	19, // 3: relata.v1.CheckRequest.context:type_name -> google.protobuf.Struct
+	3,  // 4: relata.v1.CheckResponse.explanation:type_name -> relata.v1.Explanation
+	3,  // 5: relata.v1.Explanation.children:type_name -> relata.v1.Explanation
+	16, // 6: relata.v1.CheckBulkRequestItem.object:type_name -> relata.v1.ObjectRef
+	17, // 7: relata.v1.CheckBulkRequestItem.subject:type_name -> relata.v1.SubjectRef
+	19, // 8: relata.v1.CheckBulkRequestItem.context:type_name -> google.protobuf.Struct
+	4,  // 9: relata.v1.CheckBulkRequest.items:type_name -> relata.v1.CheckBulkRequestItem
+	18, // 10: relata.v1.CheckBulkRequest.consistency:type_name -> relata.v1.Consistency
+	6,  // 11: relata.v1.CheckBulkResponseItem.error:type_name -> relata.v1.ItemError
+	7,  // 12: relata.v1.CheckBulkResponse.results:type_name -> relata.v1.CheckBulkResponseItem
+	16, // 13: relata.v1.ExpandRequest.object:type_name -> relata.v1.ObjectRef
+	18, // 14: relata.v1.ExpandRequest.consistency:type_name -> relata.v1.Consistency
+	0,  // 15: relata.v1.ExpandTree.kind:type_name -> relata.v1.ExpandTree.Kind
+	16, // 16: relata.v1.ExpandTree.object:type_name -> relata.v1.ObjectRef
+	10, // 17: relata.v1.ExpandTree.children:type_name -> relata.v1.ExpandTree
+	17, // 18: relata.v1.ExpandTree.subjects:type_name -> relata.v1.SubjectRef
+	10, // 19: relata.v1.ExpandResponse.tree:type_name -> relata.v1.ExpandTree
+	17, // 20: relata.v1.LookupResourcesRequest.subject:type_name -> relata.v1.SubjectRef
+	18, // 21: relata.v1.LookupResourcesRequest.consistency:type_name -> relata.v1.Consistency
+	19, // 22: relata.v1.LookupResourcesRequest.context:type_name -> google.protobuf.Struct
+	16, // 23: relata.v1.LookupResourcesResponse.object:type_name -> relata.v1.ObjectRef
+	16, // 24: relata.v1.LookupSubjectsRequest.object:type_name -> relata.v1.ObjectRef
+	18, // 25: relata.v1.LookupSubjectsRequest.consistency:type_name -> relata.v1.Consistency
+	19, // 26: relata.v1.LookupSubjectsRequest.context:type_name -> google.protobuf.Struct
+	17, // 27: relata.v1.LookupSubjectsResponse.subject:type_name -> relata.v1.SubjectRef
+	17, // 28: relata.v1.LookupSubjectsResponse.excluded:type_name -> relata.v1.SubjectRef
+	1,  // 29: relata.v1.PermissionService.Check:input_type -> relata.v1.CheckRequest
+	5,  // 30: relata.v1.PermissionService.CheckBulk:input_type -> relata.v1.CheckBulkRequest
+	9,  // 31: relata.v1.PermissionService.Expand:input_type -> relata.v1.ExpandRequest
+	12, // 32: relata.v1.PermissionService.LookupResources:input_type -> relata.v1.LookupResourcesRequest
+	14, // 33: relata.v1.PermissionService.LookupSubjects:input_type -> relata.v1.LookupSubjectsRequest
+	2,  // 34: relata.v1.PermissionService.Check:output_type -> relata.v1.CheckResponse
+	8,  // 35: relata.v1.PermissionService.CheckBulk:output_type -> relata.v1.CheckBulkResponse
+	11, // 36: relata.v1.PermissionService.Expand:output_type -> relata.v1.ExpandResponse
+	13, // 37: relata.v1.PermissionService.LookupResources:output_type -> relata.v1.LookupResourcesResponse
+	15, // 38: relata.v1.PermissionService.LookupSubjects:output_type -> relata.v1.LookupSubjectsResponse
+	34, // [34:39] is the sub-list for method output_type
+	29, // [29:34] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_relata_v1_permission_service_proto_init() }
