@@ -255,7 +255,22 @@ func (j *compactJSONPb) Marshal(v any) ([]byte, error) {
 	if err := json.Compact(&buf, b); err != nil {
 		return b, nil
 	}
-	return buf.Bytes(), nil
+	return dropUnconditional(v, buf.Bytes()), nil
+}
+
+// unconditionalFields are the caveat fields of an answer that does not depend on
+// missing context, as compact protojson prints them (the two fields are adjacent).
+var unconditionalFields = []byte(`,"conditional":false,"missingContext":[]`)
+
+// dropUnconditional leaves the caveat fields out of the answers of checks and lookups
+// that are not conditional, so that an unconditional answer keeps its shape
+// (`{"allowed":true,"checkedAt":"…"}`); a conditional one carries both fields.
+func dropUnconditional(v any, b []byte) []byte {
+	switch v.(type) {
+	case *relatav1.CheckResponse, *relatav1.CheckBulkResponse, *relatav1.LookupResourcesResponse, *relatav1.LookupSubjectsResponse:
+		return bytes.ReplaceAll(b, unconditionalFields, nil)
+	}
+	return b
 }
 
 // NewDecoder returns the decoder of one request message from r: it reads the whole
