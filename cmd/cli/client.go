@@ -190,8 +190,9 @@ func printJSON(w io.Writer, m proto.Message) error {
 	if err := json.Compact(&buf, b); err != nil { // protojson varies its spacing
 		return err
 	}
-	buf.WriteByte('\n')
-	_, err = w.Write(buf.Bytes())
+	// An answer that is not conditional keeps its shape, as over REST.
+	out := bytes.ReplaceAll(buf.Bytes(), []byte(`,"conditional":false,"missingContext":[]`), nil)
+	_, err = w.Write(append(out, '\n'))
 	return err
 }
 
