@@ -335,6 +335,9 @@ func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tu
 		if err := t.Validate(); err != nil {
 			return 0, prefixField(err, "tuples["+strconv.Itoa(i)+"].")
 		}
+		if t.Conditional() {
+			return 0, errNoCaveats("tuples[" + strconv.Itoa(i) + "]")
+		}
 	}
 	stage := func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE IF NOT EXISTS relata_import (
@@ -387,6 +390,9 @@ func (s *Store) validateWrite(req tuples.WriteRequest) error {
 		if err := u.Tuple.Validate(); err != nil {
 			return prefixField(err, "updates["+strconv.Itoa(i)+"].tuple.")
 		}
+		if u.Op != tuples.OpDelete && u.Tuple.Conditional() {
+			return errNoCaveats("updates[" + strconv.Itoa(i) + "].tuple")
+		}
 		if j, dup := seen[u.Tuple]; dup {
 			return &tuples.ValidationError{Field: "updates[" + strconv.Itoa(i) + "].tuple", Value: u.Tuple.String(),
 				Reason: "duplicates updates[" + strconv.Itoa(j) + "]; a write may name each tuple once"}
@@ -414,4 +420,10 @@ func prefixField(err error, prefix string) error {
 		return &c
 	}
 	return err
+}
+
+// errNoCaveats refuses a caveated or expiring tuple: the PostgreSQL store does not keep
+// caveats and expirations yet, and dropping them would widen access.
+func errNoCaveats(field string) error {
+	return fmt.Errorf("%s: caveats and expiration are not supported by the PostgreSQL datastore: %w", field, tuples.ErrNotSupported)
 }
