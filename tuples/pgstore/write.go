@@ -281,7 +281,7 @@ func (s *Store) DeleteMatching(ctx context.Context, f tuples.Filter, preconditio
 	if err := f.Validate(); err != nil {
 		return 0, 0, err
 	}
-	if err := validatePreconditions(preconditions); err != nil {
+	if err := tuples.ValidatePreconditions(preconditions); err != nil {
 		return 0, 0, err
 	}
 	return s.mutate(ctx, nil, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
@@ -313,7 +313,7 @@ func (s *Store) DeleteMatching(ctx context.Context, f tuples.Filter, preconditio
 
 // WriteSchema stores text at a new revision; see tuples.Store.
 func (s *Store) WriteSchema(ctx context.Context, text []byte, preconditions []tuples.Precondition) (tuples.Revision, error) {
-	if err := validatePreconditions(preconditions); err != nil {
+	if err := tuples.ValidatePreconditions(preconditions); err != nil {
 		return 0, err
 	}
 	rev, _, err := s.mutate(ctx, nil, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
@@ -333,7 +333,7 @@ func (s *Store) WriteSchema(ctx context.Context, text []byte, preconditions []tu
 func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tuples.Revision) (tuples.Revision, error) {
 	for i, t := range ts {
 		if err := t.Validate(); err != nil {
-			return 0, prefixField(err, "tuples["+strconv.Itoa(i)+"].")
+			return 0, tuples.PrefixField(err, "tuples["+strconv.Itoa(i)+"].")
 		}
 		if t.Conditional() {
 			return 0, errNoCaveats("tuples[" + strconv.Itoa(i) + "]")
@@ -378,48 +378,15 @@ func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tu
 // validateWrite checks a write before any round trip: the update limit, each tuple,
 // duplicates, and the precondition filters.
 func (s *Store) validateWrite(req tuples.WriteRequest) error {
-	if n, limit := len(req.Updates), s.opts.MaxUpdatesPerWrite; n > limit {
-		return &tuples.ValidationError{Field: "updates", Value: strconv.Itoa(n) + " updates",
-			Reason: "more than MaxUpdatesPerWrite (" + strconv.Itoa(limit) + ")"}
+	if err := req.Validate(s.opts.MaxUpdatesPerWrite); err != nil {
+		return err
 	}
-	seen := make(map[tuples.Tuple]int, len(req.Updates))
 	for i, u := range req.Updates {
-		if u.Op < tuples.OpTouch || u.Op > tuples.OpDelete {
-			return &tuples.ValidationError{Field: "updates[" + strconv.Itoa(i) + "].operation", Value: u.Op.String(), Reason: "must be CREATE, TOUCH or DELETE"}
-		}
-		if err := u.Tuple.Validate(); err != nil {
-			return prefixField(err, "updates["+strconv.Itoa(i)+"].tuple.")
-		}
 		if u.Op != tuples.OpDelete && u.Tuple.Conditional() {
 			return errNoCaveats("updates[" + strconv.Itoa(i) + "].tuple")
 		}
-		if j, dup := seen[u.Tuple]; dup {
-			return &tuples.ValidationError{Field: "updates[" + strconv.Itoa(i) + "].tuple", Value: u.Tuple.String(),
-				Reason: "duplicates updates[" + strconv.Itoa(j) + "]; a write may name each tuple once"}
-		}
-		seen[u.Tuple] = i
-	}
-	return validatePreconditions(req.Preconditions)
-}
-
-func validatePreconditions(pre []tuples.Precondition) error {
-	for i, p := range pre {
-		if err := p.Filter.Validate(); err != nil {
-			return prefixField(err, "preconditions["+strconv.Itoa(i)+"].")
-		}
 	}
 	return nil
-}
-
-// prefixField prefixes the Field of a *tuples.ValidationError.
-func prefixField(err error, prefix string) error {
-	var verr *tuples.ValidationError
-	if errors.As(err, &verr) {
-		c := *verr
-		c.Field = prefix + c.Field
-		return &c
-	}
-	return err
 }
 
 // errNoCaveats refuses a caveated or expiring tuple: the PostgreSQL store does not keep
