@@ -47,6 +47,9 @@ type compiled struct {
 	// reachable from it.
 	edges map[relKey][]relKey
 	reach map[relKey]map[relKey]bool
+	// feeds holds, for every node, itself and the nodes whose usersets it includes
+	// through parent edges: the only nodes a lookup walk toward it needs to visit.
+	feeds map[relKey]map[relKey]bool
 }
 
 // parentKind says how a userset of one node is included in another node.
@@ -126,6 +129,26 @@ func analyze(s *schema.Schema) *compiled {
 			k := relKey{typ, name}
 			c.reach[k] = c.reachableUncached(k)
 		}
+	}
+	children := make(map[relKey][]relKey)
+	for k, pes := range c.parents {
+		for _, pe := range pes {
+			children[pe.parent] = append(children[pe.parent], k)
+		}
+	}
+	c.feeds = make(map[relKey]map[relKey]bool)
+	for k := range c.reach {
+		seen := map[relKey]bool{}
+		stack := []relKey{k}
+		for len(stack) > 0 {
+			n := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if !seen[n] {
+				seen[n] = true
+				stack = append(stack, children[n]...)
+			}
+		}
+		c.feeds[k] = seen
 	}
 	// Cycles: a node is cyclic when it can reach itself.
 	for k := range edges {
@@ -210,6 +233,14 @@ func (c *compiled) walk(k relKey, rw *schema.Rewrite, positive bool, edges map[r
 		}
 	case schema.This, schema.Nil:
 	}
+}
+
+// feeding returns to and the nodes whose usersets it includes through parent edges.
+func (c *compiled) feeding(to relKey) map[relKey]bool {
+	if f, ok := c.feeds[to]; ok {
+		return f
+	}
+	return map[relKey]bool{to: true}
 }
 
 // reachable returns from and every node reachable from it.

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"sync"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/relata/relata/schema"
 	"github.com/relata/relata/tuples"
 )
@@ -53,6 +51,26 @@ type LookupResourcesResult struct {
 // intersection, the base of an exclusion, any subject of an `.all()` arrow) and each
 // candidate is then verified with Check: those operators cannot be inverted
 // index-first without reading the other branches object by object anyway.
+//
+// Results stream as they are found, and the walk stops once Limit results are sent.
+// The walk has two parts. The usersets below the last hop (groups, roles, tenants,
+// folders: the nodes of the schema graph that are not of the resource type, or lie on
+// a cycle) are found first and held in memory. The objects of the resource type are
+// never collected: every reverse-index scan that reaches them directly (the subject's
+// own tuples, `doc#viewer@group:g#member` for each group g found, `doc#parent@folder:f`
+// for each folder f found, and relations of the resource type that feed the
+// permission through computed usersets) is read in id order, a few ids at a time, and
+// the scans are merged, so that each object comes out once, in id order, as soon as
+// it is the least id left. A cursor is the last id sent: the next page seeks every
+// scan past it instead of recomputing earlier pages.
+//
+// Memory per call is therefore bounded by the usersets below the last hop, plus
+// lookupScanIDs ids of scan buffers (at least one id per scan), plus lookupVerifyBatch
+// candidates being verified: independent of the number of results. The exception is
+// a permission of the resource type that lies on a cycle of the schema graph (nested
+// folders, `permission view = viewer + parent->view` looked up on folders): the walk
+// must remember every object of the resource type it reached to terminate, so those
+// objects are held in memory.
 func (e *Engine) LookupResources(ctx context.Context, r tuples.Reader, req LookupResourcesRequest, yield func(LookupResourcesResult) error) error {
 	c, err := e.schemaFor(ctx, r)
 	if err != nil {
@@ -68,37 +86,107 @@ func (e *Engine) LookupResources(ctx context.Context, r tuples.Reader, req Looku
 	if err != nil {
 		return err
 	}
-	ids, err := e.lookupResources(ctx, r, c, req)
+	target := relKey{req.ResourceType, req.Permission}
+	plan := &streamPlan{hops: c.streamNodes(target, c.feeding(target))}
+	found, cut, facts, err := e.walkFacts(ctx, r, c, req.Subject, target, nil, plan)
 	if err != nil {
 		return err
 	}
+	if cut != nil {
+		return cut
+	}
+	m, err := plan.merge(ctx, r, found[target], after, req.Cursor != "")
+	if err != nil {
+		return err
+	}
+	var v *verifier
+	if c.nonMonotone[target] {
+		v = e.newVerifier(r, c, req)
+	}
 	n := 0
-	for _, id := range ids {
-		if req.Cursor != "" && id <= after {
-			continue
-		}
-		if req.Limit > 0 && n >= req.Limit {
-			break
-		}
-		res := LookupResourcesResult{Object: tuples.ObjectRef{Type: req.ResourceType, ID: id}, Cursor: encodeCursor(id)}
-		if c.conditional {
-			// The walk kept conditional objects; say which they are.
-			cr, err := e.check(ctx, r, c, CheckRequest{Object: res.Object, Permission: req.Permission, Subject: req.Subject, Context: req.Context})
-			if err != nil {
+	batch := make([]string, 0, lookupVerifyBatch)
+	emit := func(ids []string) error {
+		for _, id := range ids {
+			if req.Limit > 0 && n >= req.Limit {
+				return nil
+			}
+			res := LookupResourcesResult{Object: tuples.ObjectRef{Type: req.ResourceType, ID: id}, Cursor: encodeCursor(id)}
+			if c.conditional {
+				// The walk kept conditional objects; say which they are.
+				cr, err := e.check(ctx, r, c, CheckRequest{Object: res.Object, Permission: req.Permission, Subject: req.Subject, Context: req.Context})
+				if err != nil {
+					return err
+				}
+				if !cr.Allowed && !cr.Conditional {
+					continue
+				}
+				res.Conditional, res.MissingContext = cr.Conditional, cr.MissingContext
+			}
+			n++
+			if err := yield(res); err != nil {
 				return err
 			}
-			if !cr.Allowed && !cr.Conditional {
-				continue
-			}
-			res.Conditional, res.MissingContext = cr.Conditional, cr.MissingContext
 		}
-		n++
-		if err := yield(res); err != nil {
+		return nil
+	}
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		keep, err := v.verify(ctx, batch)
+		if err != nil {
 			return err
 		}
+		if err := emit(keep); err != nil {
+			return err
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for req.Limit <= 0 || n < req.Limit {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		id, depth, ok, err := m.next(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		if depth > e.opts.MaxDepth {
+			// Every way the walk reached this object is longer than the limit.
+			return plan.depthError(e.opts.MaxDepth, facts, req.Subject, target, id)
+		}
+		if v == nil {
+			if err := emit([]string{id}); err != nil {
+				return err
+			}
+			continue
+		}
+		batch = append(batch, id)
+		// Verify in batches (concurrently), no more than the results still wanted.
+		if len(batch) >= lookupVerifyBatch || (req.Limit > 0 && len(batch) >= req.Limit-n) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if v != nil && (req.Limit <= 0 || n < req.Limit) {
+		return flush()
 	}
 	return nil
 }
+
+// Streaming lookups bound their buffers with these.
+const (
+	// lookupScanIDs is how many ids the reverse-index scans of one lookup buffer
+	// together; each scan buffers at least one and at most lookupScanMax.
+	lookupScanIDs = 4096
+	lookupScanMax = 256
+	// lookupVerifyBatch is how many candidates a lookup verifies with Check at once.
+	lookupVerifyBatch = 64
+)
 
 // encodeCursor and decodeCursor make the opaque cursor for "after id".
 func encodeCursor(id string) string {
@@ -119,54 +207,79 @@ func decodeCursor(cursor string) (string, error) {
 	return string(b), nil
 }
 
-// lookupResources returns the sorted ids of the objects found. The upward walk is
-// bounded like Check: a userset more than MaxDepth steps above the subject is not
-// followed, and as the answer would then be incomplete, the lookup fails with a
-// *MaxDepthError naming the path instead of answering silently short.
-func (e *Engine) lookupResources(ctx context.Context, r tuples.Reader, c *compiled, req LookupResourcesRequest) ([]string, error) {
-	ids, cut, err := e.walkUp(ctx, r, c, req, nil)
-	if err != nil {
-		return nil, err
-	}
-	if cut != nil {
-		return nil, cut
-	}
-	return ids, nil
-}
-
-// walkUp is lookupResources without the depth verdict: it returns the ids found within
-// the depth limit and, when the limit cut the walk short, the *MaxDepthError to report
-// unless those ids settle the question. When deps is not nil, it records there the
-// scopes of the walk's reads.
+// walkUp returns the ids of req.ResourceType on which req.Subject has req.Permission,
+// sorted, all in memory (memberships uses it for the usersets of one subject), and,
+// when the depth limit cut the walk short, the *MaxDepthError to report unless those
+// ids settle the question. When deps is not nil, it records there the scopes of the
+// walk's reads.
 func (e *Engine) walkUp(ctx context.Context, r tuples.Reader, c *compiled, req LookupResourcesRequest, deps *collector) ([]string, *MaxDepthError, error) {
 	target := relKey{req.ResourceType, req.Permission}
-	relevant := c.reachable(target)
-	subj := req.Subject
-
-	// fact is one userset found to hold the subject; parent indexes the fact it was
-	// reached from (-1 for a seed), so that a depth error can name the path.
-	type fact struct {
-		k      relKey
-		id     string
-		depth  int
-		parent int
+	found, cut, _, err := e.walkFacts(ctx, r, c, req.Subject, target, deps, nil)
+	if err != nil {
+		return nil, nil, err
 	}
+	ids := make([]string, 0, len(found[target]))
+	for id := range found[target] {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	if !c.nonMonotone[target] {
+		// Only unions and arrows: the walk above is exactly what Check computes.
+		return ids, cut, nil
+	}
+	if deps != nil {
+		deps.markOver() // the checks below do not record their reads here
+	}
+	// Intersection, exclusion or `.all()`: the walk found candidates; Check decides.
+	// One request checks them all, so that sub-problems shared by candidates (their
+	// tenant, the subject's memberships) are evaluated once.
+	out, err := e.newVerifier(r, c, req).verify(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, cut, nil
+}
+
+// fact is one userset found to hold the subject; parent indexes the fact it was
+// reached from (-1 for a seed), so that a depth error can name the path.
+type fact struct {
+	k      relKey
+	id     string
+	depth  int
+	parent int
+}
+
+// walkFacts walks up from subj to target and returns, per node, the ids whose userset
+// holds subj; the facts, for depth errors; and, when the depth limit cut the walk
+// short, the *MaxDepthError. When plan is not nil, the nodes it streams are not
+// collected: every scan or id that would reach them becomes a source of plan instead.
+func (e *Engine) walkFacts(ctx context.Context, r tuples.Reader, c *compiled, subj tuples.SubjectRef, target relKey, deps *collector, plan *streamPlan) (map[relKey]map[string]bool, *MaxDepthError, []fact, error) {
+	// Only the nodes whose usersets the target includes matter (not, say, the
+	// subtracted side of an exclusion, which Check evaluates).
+	relevant := c.feeding(target)
 	found := make(map[relKey]map[string]bool)
 	var facts []fact // facts[next:] is the queue
 	from := -1       // the fact being expanded
 	var cut *MaxDepthError
+	depthHere := func() int {
+		if from >= 0 {
+			return facts[from].depth + 1
+		}
+		return 1
+	}
 	mark := func(k relKey, id string) {
 		if !relevant[k] || id == tuples.Wildcard {
+			return
+		}
+		if hops, ok := plan.streams(k); ok {
+			plan.addID(id, depthHere()+hops, from, k)
 			return
 		}
 		ids := found[k]
 		if ids[id] {
 			return
 		}
-		depth := 1
-		if from >= 0 {
-			depth = facts[from].depth + 1
-		}
+		depth := depthHere()
 		if depth > e.opts.MaxDepth {
 			if cut == nil {
 				path := []string{k.typ + ":" + id + "#" + k.rel}
@@ -188,6 +301,10 @@ func (e *Engine) walkUp(ctx context.Context, r tuples.Reader, c *compiled, req L
 	}
 	tracker, _ := r.(tuples.ScopeTracker)
 	objects := func(s tuples.SubjectRef, k relKey, rel string, to relKey) error {
+		if hops, ok := plan.streams(to); ok {
+			plan.addScan(s, k.typ, rel, depthHere()+hops, from, to)
+			return nil
+		}
 		switch {
 		case deps == nil:
 		case tracker == nil:
@@ -212,7 +329,7 @@ func (e *Engine) walkUp(ctx context.Context, r tuples.Reader, c *compiled, req L
 		for _, k := range c.seeds[subjectKind(subj)] {
 			if relevant[k] {
 				if err := objects(subj, k, k.rel, k); err != nil {
-					return nil, nil, err
+					return nil, nil, nil, err
 				}
 			}
 		}
@@ -220,7 +337,7 @@ func (e *Engine) walkUp(ctx context.Context, r tuples.Reader, c *compiled, req L
 		for _, k := range c.seeds[subjectKind(subj)] {
 			if relevant[k] {
 				if err := objects(subj, k, k.rel, k); err != nil {
-					return nil, nil, err
+					return nil, nil, nil, err
 				}
 			}
 		}
@@ -228,7 +345,7 @@ func (e *Engine) walkUp(ctx context.Context, r tuples.Reader, c *compiled, req L
 		for _, k := range c.seeds[subjectKind(wild)] {
 			if relevant[k] {
 				if err := objects(wild, k, k.rel, k); err != nil {
-					return nil, nil, err
+					return nil, nil, nil, err
 				}
 			}
 		}
@@ -239,7 +356,7 @@ func (e *Engine) walkUp(ctx context.Context, r tuples.Reader, c *compiled, req L
 	// Walk up: every userset that includes a found one.
 	for next := 0; next < len(facts); next++ {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		f := facts[next]
 		from = next
@@ -253,81 +370,139 @@ func (e *Engine) walkUp(ctx context.Context, r tuples.Reader, c *compiled, req L
 			case viaUserset:
 				s := tuples.SubjectRef{Object: tuples.ObjectRef{Type: f.k.typ, ID: f.id}, Relation: f.k.rel}
 				if err := objects(s, pe.parent, pe.parent.rel, pe.parent); err != nil {
-					return nil, nil, err
+					return nil, nil, nil, err
 				}
 			case viaArrow:
 				for _, sr := range pe.subjectRelations {
 					s := tuples.SubjectRef{Object: tuples.ObjectRef{Type: f.k.typ, ID: f.id}, Relation: sr}
 					if err := objects(s, pe.parent, pe.tupleset, pe.parent); err != nil {
-						return nil, nil, err
+						return nil, nil, nil, err
 					}
 				}
 			}
 		}
 	}
-	ids := make([]string, 0, len(found[target]))
-	for id := range found[target] {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	if !c.nonMonotone[target] {
-		// Only unions and arrows: the walk above is exactly what Check computes.
-		return ids, cut, nil
-	}
-	if deps != nil {
-		deps.markOver() // the checks below do not record their reads here
-	}
-	// Intersection, exclusion or `.all()`: the walk found candidates; Check decides.
-	// One request checks them all, so that sub-problems shared by candidates (their
-	// tenant, the subject's memberships) are evaluated once.
+	return found, cut, facts, nil
+}
+
+// verifier verifies lookup candidates with Check, a batch at a time.
+type verifier struct {
+	e    *Engine
+	q    *request
+	req  LookupResourcesRequest
+	perm *schema.Relation
+	// onlySubtracted: `base - subtracted` with a monotone base, off any cycle: the
+	// walk found exactly the objects in base, so only the subtracted side is left to
+	// evaluate.
+	onlySubtracted bool
+}
+
+func (e *Engine) newVerifier(r tuples.Reader, c *compiled, req LookupResourcesRequest) *verifier {
+	target := relKey{req.ResourceType, req.Permission}
 	q := e.newRequest(r, c, false)
 	q.setContext(req.Context)
-	q.memo.m = make(map[string]memoEntry)
 	perm := c.rel(req.ResourceType, req.Permission)
 	rw := perm.Rewrite
-	// `base - subtracted` with a monotone base, off any cycle: the walk found exactly
-	// the objects in base, so only the subtracted side is left to evaluate.
-	onlySubtracted := rw != nil && rw.Kind == schema.Exclusion && !c.cyclic[target] &&
-		c.monotoneExpr(req.ResourceType, rw.Children[0])
+	return &verifier{e: e, q: q, req: req, perm: perm,
+		onlySubtracted: rw != nil && rw.Kind == schema.Exclusion && !c.cyclic[target] &&
+			c.monotoneExpr(req.ResourceType, rw.Children[0])}
+}
+
+// verify returns the ids (in their order) on which the subject has the permission or
+// may have it (conditional objects are kept: see LookupResources). Sub-problems shared
+// by the batch (their tenant, the subject's memberships) are evaluated once; the
+// memo of shared answers starts afresh with every batch, so it stays bounded.
+func (v *verifier) verify(ctx context.Context, ids []string) ([]string, error) {
+	q, req, subj := v.q, v.req, v.req.Subject
+	q.memo.m = make(map[string]memoEntry)
+	rw := v.perm.Rewrite
 	keep := make([]bool, len(ids))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(e.opts.Concurrency)
-	var mu sync.Mutex
-	for i, id := range ids {
-		g.Go(func() error {
-			obj := tuples.ObjectRef{Type: req.ResourceType, ID: id}
-			var ok bool
-			switch {
-			case subj.IsUserset() && subj.Object == obj && subj.Relation == req.Permission:
-				ok = true // the subject is this userset
-			case onlySubtracted:
-				f := &frame{obj: obj, rel: req.Permission, depth: 1}
-				out, err := q.rewrite(gctx, at{f: f, neg: 1}, obj, req.Permission, perm, rw.Children[1], subj)
-				if err != nil {
-					return err
-				}
-				ok = !out.ok || out.cond
-			default:
-				out, err := q.checkRel(gctx, at{}, obj, req.Permission, subj)
-				if err != nil {
-					return err
-				}
-				ok = out.ok || out.cond // conditional objects are kept: see LookupResources
+	gctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	one := func(i int, id string) {
+		obj := tuples.ObjectRef{Type: req.ResourceType, ID: id}
+		var ok bool
+		var err error
+		switch {
+		case subj.IsUserset() && subj.Object == obj && subj.Relation == req.Permission:
+			ok = true // the subject is this userset
+		case v.onlySubtracted:
+			f := &frame{obj: obj, rel: req.Permission, depth: 1}
+			var out outcome
+			out, err = q.rewrite(gctx, at{f: f, neg: 1}, obj, req.Permission, v.perm, rw.Children[1], subj)
+			ok = !out.ok || out.cond
+		default:
+			var out outcome
+			out, err = q.checkRel(gctx, at{}, obj, req.Permission, subj)
+			ok = out.ok || out.cond // conditional objects are kept: see LookupResources
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+				cancel()
 			}
-			mu.Lock()
-			keep[i] = ok
-			mu.Unlock()
-			return nil
-		})
+			return
+		}
+		keep[i] = ok
 	}
-	if err := g.Wait(); err != nil {
-		return nil, nil, err
+	// Candidates are checked in extra goroutines only while both the request's budget
+	// and the engine's (shared by all requests) have room, as in fanOut, so that big
+	// lookups cannot crowd out small checks; otherwise in this goroutine.
+	for i, id := range ids {
+		if gctx.Err() != nil {
+			break
+		}
+		spawn := false
+		select {
+		case q.sem <- struct{}{}:
+			select {
+			case q.e.spawn <- struct{}{}:
+				spawn = true
+			default:
+				<-q.sem
+			}
+		default:
+		}
+		if !spawn {
+			one(i, id)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-q.e.spawn; <-q.sem }()
+			defer func() {
+				if p := recover(); p != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("check: panic during lookup: %v", p)
+						cancel()
+					}
+					mu.Unlock()
+				}
+			}()
+			one(i, id)
+		}()
 	}
-	out := ids[:0]
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []string
 	for i, id := range ids {
 		if keep[i] {
 			out = append(out, id)
 		}
 	}
-	return out, cut, nil
+	return out, nil
 }

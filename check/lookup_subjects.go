@@ -44,6 +44,15 @@ type LookupSubjectsResult struct {
 // results. It agrees exactly with Check: a subject passes Check when it is reported,
 // or when the wildcard is reported and it is not excluded from it. An error from yield
 // stops the lookup and is returned; unknown names are a *NotFoundError.
+//
+// Unlike LookupResources, LookupSubjects computes the subject set whole before it
+// sends the first result, so memory per call is proportional to the subjects found
+// (and excluded), and Limit and Cursor bound what is sent, not the work: exclusions
+// and intersections combine whole sets at every level of the rewrite, and a granted
+// wildcard comes first with every subject excluded from it, which is known only once
+// every subtracted set is. The walk goes down from one object, so its size is that
+// object's audience, which schemas keep far smaller than the objects a subject can
+// reach.
 func (e *Engine) LookupSubjects(ctx context.Context, r tuples.Reader, req LookupSubjectsRequest, yield func(LookupSubjectsResult) error) error {
 	c, err := e.schemaFor(ctx, r)
 	if err != nil {

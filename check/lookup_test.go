@@ -171,6 +171,11 @@ func TestLookupsAgreeWithCheck(t *testing.T) {
 						})
 					require.NoError(t, err, msg)
 					require.True(t, slices.IsSorted(got))
+					// Paged with every small limit, the lookup gives the same results.
+					for limit := 1; limit <= 3; limit++ {
+						paged := pageResources(t, e, r, LookupResourcesRequest{ResourceType: typ, Permission: p, Subject: subj}, limit)
+						require.Equal(t, got, paged, "LookupResources(%s, %s, %s) paged by %d\n%s", typ, p, subj, limit, msg)
+					}
 					for _, id := range propIDs {
 						want := check(tuples.ObjectRef{Type: typ, ID: id}, p, subj)
 						require.Equal(t, want, slices.Contains(got, id), "LookupResources(%s, %s, %s) = %v; Check(%s:%s) = %v\n%s", typ, p, subj, got, typ, id, want, msg)
@@ -192,6 +197,11 @@ func TestLookupsAgreeWithCheck(t *testing.T) {
 								return nil
 							})
 						require.NoError(t, err, msg)
+						full := pageSubjects(t, e, r, LookupSubjectsRequest{Object: obj, Permission: p, SubjectType: st.typ, SubjectRelation: st.rel}, 0)
+						for limit := 1; limit <= 3; limit++ {
+							paged := pageSubjects(t, e, r, LookupSubjectsRequest{Object: obj, Permission: p, SubjectType: st.typ, SubjectRelation: st.rel}, limit)
+							require.Equal(t, full, paged, "LookupSubjects(%s#%s, %s) paged by %d\n%s", obj, p, st.typ, limit, msg)
+						}
 						ids := propIDs
 						if st.typ == "user" {
 							ids = propUsers
@@ -214,6 +224,61 @@ func TestLookupsAgreeWithCheck(t *testing.T) {
 	}
 	require.Greater(t, compiled, *propertyCases/4, "too few random schemas compiled")
 	t.Logf("%d of %d random schemas compiled and agreed", compiled, *propertyCases)
+}
+
+// pageResources pages through a lookup limit results at a time and returns every id,
+// checking that no page is longer than limit and no id comes twice.
+func pageResources(t *testing.T, e *Engine, r tuples.Reader, req LookupResourcesRequest, limit int) []string {
+	t.Helper()
+	var all []string
+	req.Limit = limit
+	for page := 0; ; page++ {
+		n := 0
+		err := e.LookupResources(context.Background(), r, req, func(res LookupResourcesResult) error {
+			require.NotContains(t, all, res.Object.ID, "returned twice")
+			all = append(all, res.Object.ID)
+			req.Cursor = res.Cursor
+			n++
+			return nil
+		})
+		require.NoError(t, err)
+		require.LessOrEqual(t, n, limit)
+		if n < limit {
+			return all
+		}
+		require.Less(t, page, 100, "paging does not end")
+	}
+}
+
+// pageSubjects pages through a subject lookup (all at once when limit is 0) and
+// returns every subject with its exclusions, checking that none comes twice.
+func pageSubjects(t *testing.T, e *Engine, r tuples.Reader, req LookupSubjectsRequest, limit int) []string {
+	t.Helper()
+	var all []string
+	req.Limit = limit
+	for page := 0; ; page++ {
+		n := 0
+		err := e.LookupSubjects(context.Background(), r, req, func(res LookupSubjectsResult) error {
+			s := res.Subject.String()
+			for _, x := range res.Excluded {
+				s += " -" + x.String()
+			}
+			if res.Conditional {
+				s += fmt.Sprintf(" ?%v", res.MissingContext)
+			}
+			require.NotContains(t, all, s, "returned twice")
+			all = append(all, s)
+			req.Cursor = res.Cursor
+			n++
+			return nil
+		})
+		require.NoError(t, err)
+		if limit == 0 || n < limit {
+			return all
+		}
+		require.LessOrEqual(t, n, limit)
+		require.Less(t, page, 100, "paging does not end")
+	}
 }
 
 func TestLookupPagination(t *testing.T) {

@@ -132,3 +132,12 @@ type ScopeTracker interface {
 	// (since, Revision()] changed it. False when the tracker cannot tell.
 	UnchangedSince(scope Scope, since Revision) bool
 }
+
+// ObjectsAfterReader is an optional capability of a Reader (check for it with a type
+// assertion): Objects starting strictly after object id after. Lookups page through
+// the reverse index with it, a few ids at a time, so that a lookup holds a bounded
+// number of ids per scan and a cursor resumes a scan where it stopped; without it they
+// scan from the start and skip.
+type ObjectsAfterReader interface {
+	ObjectsAfter(ctx context.Context, subject SubjectRef, objectType, relation, after string) iter.Seq2[Tuple, error]
+}

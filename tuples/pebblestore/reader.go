@@ -156,6 +156,15 @@ func (r *reader) Objects(ctx context.Context, subject tuples.SubjectRef, objectT
 	return r.cachedScan(ctx, key, bucket(key[1:]), true)
 }
 
+// ObjectsAfter is Objects starting strictly after object id after (see
+// tuples.ObjectsAfterReader). It bypasses the read cache: lookups page with it.
+func (r *reader) ObjectsAfter(ctx context.Context, subject tuples.SubjectRef, objectType, relation, after string) iter.Seq2[tuples.Tuple, error] {
+	prefix := reverseScope(make([]byte, 0, 128), subject, objectType, relation)
+	t := tuples.Tuple{Object: tuples.ObjectRef{Type: objectType, ID: after}, Relation: relation, Subject: subject}
+	lower := append(reverseKey(nil, t), 0) // the least key after after's
+	return r.scan(ctx, prefix, lower, true, nil)
+}
+
 func (r *reader) Read(ctx context.Context, f tuples.Filter, after *tuples.Tuple) iter.Seq2[tuples.Tuple, error] {
 	if bySubject(f) {
 		return r.readBySubject(ctx, f, after) // see read_subject.go

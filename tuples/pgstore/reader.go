@@ -85,6 +85,14 @@ func (r *reader) Objects(ctx context.Context, subject tuples.SubjectRef, objectT
 		[]any{subject.Object.Type, subject.Object.ID, subject.Relation, objectType, relation}, []string{"object_id"}, nil)
 }
 
+// ObjectsAfter is Objects starting strictly after object id after (see
+// tuples.ObjectsAfterReader).
+func (r *reader) ObjectsAfter(ctx context.Context, subject tuples.SubjectRef, objectType, relation, after string) iter.Seq2[tuples.Tuple, error] {
+	return r.scan(ctx, "objects", "subject_type = $1 AND subject_id = $2 AND subject_relation = $3 AND object_type = $4 AND relation = $5",
+		[]any{subject.Object.Type, subject.Object.ID, subject.Relation, objectType, relation}, []string{"object_id"},
+		&tuples.Tuple{Object: tuples.ObjectRef{Type: objectType, ID: after}})
+}
+
 var canonicalOrder = []string{"object_type", "object_id", "relation", "subject_type", "subject_id", "subject_relation"}
 
 func (r *reader) Read(ctx context.Context, f tuples.Filter, after *tuples.Tuple) iter.Seq2[tuples.Tuple, error] {

@@ -301,6 +301,25 @@ func testSubjectsObjectsOrder(t *testing.T, s tuples.Store) {
 		Strings(t, r.Objects(ctx, tuples.SubjectRef{Object: anne.Object, Relation: "member"}, "flow", "granted")))
 	star := tuples.SubjectRef{Object: tuples.ObjectRef{Type: "user", ID: "*"}}
 	require.Equal(t, []string{"flow:f1#granted@user:*"}, Strings(t, r.Objects(ctx, star, "flow", "granted")))
+
+	// ObjectsAfter, where the store has it, starts strictly after an object id.
+	if ar, ok := r.(tuples.ObjectsAfterReader); ok {
+		for after, want := range map[string][]string{
+			"":    {"flow:f0#granted@user:anne", "flow:f1#granted@user:anne", "flow:f10#granted@user:anne", "flow:f2#granted@user:anne"},
+			"f0":  {"flow:f1#granted@user:anne", "flow:f10#granted@user:anne", "flow:f2#granted@user:anne"},
+			"f1":  {"flow:f10#granted@user:anne", "flow:f2#granted@user:anne"},
+			"f10": {"flow:f2#granted@user:anne"},
+			"f15": {"flow:f2#granted@user:anne"},
+			"f2":  nil,
+		} {
+			got := Strings(t, ar.ObjectsAfter(ctx, anne, "flow", "granted", after))
+			if want == nil {
+				require.Empty(t, got, "after %q", after)
+				continue
+			}
+			require.Equal(t, want, got, "after %q", after)
+		}
+	}
 }
 
 func testReadFilters(t *testing.T, s tuples.Store) {

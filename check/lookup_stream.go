@@ -1,0 +1,310 @@
+package check
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/relata/relata/tuples"
+)
+
+// streamNodes returns the nodes a streaming lookup of target does not collect, with
+// the number of computed-userset hops from each to target: target itself and the
+// relations of its type that feed it only through computed usersets (`permission view
+// = viewer + editor`), none of them on a cycle of the schema graph. Their objects are
+// merged from sorted scans (see LookupResources). It is empty when target lies on a
+// cycle: the walk then has to remember every object it reached.
+func (c *compiled) streamNodes(target relKey, relevant map[relKey]bool) map[relKey]int {
+	if c.cyclic[target] {
+		return nil
+	}
+	cand := map[relKey]bool{}
+	for k := range relevant {
+		if k.typ == target.typ && !c.cyclic[k] {
+			cand[k] = true
+		}
+	}
+	// A candidate stays only when every way its usersets are included in relevant
+	// nodes is a computed userset of another candidate.
+	for changed := true; changed; {
+		changed = false
+		for k := range cand {
+			if k == target {
+				continue
+			}
+			for _, pe := range c.parents[k] {
+				if relevant[pe.parent] && (pe.kind != viaComputed || !cand[pe.parent]) {
+					delete(cand, k)
+					changed = true
+					break
+				}
+			}
+		}
+	}
+	hops := map[relKey]int{target: 0}
+	queue := []relKey{target}
+	for i := 0; i < len(queue); i++ {
+		m := queue[i]
+		for n := range cand {
+			if _, done := hops[n]; done {
+				continue
+			}
+			for _, pe := range c.parents[n] {
+				if pe.kind == viaComputed && pe.parent == m && relevant[m] {
+					hops[n] = hops[m] + 1
+					queue = append(queue, n)
+					break
+				}
+			}
+		}
+	}
+	return hops
+}
+
+// streamPlan collects the sources of a streaming lookup while the walk runs: sorted
+// reverse-index scans and single ids, each with the depth at which its objects reach
+// the target and the fact it came from (for depth errors).
+type streamPlan struct {
+	hops  map[relKey]int
+	scans map[scanKey]*source
+	ids   map[string]origin // single ids, with the least depth found
+}
+
+// scanKey names a reverse-index scan: Objects(subj, typ, rel).
+type scanKey struct {
+	subj     tuples.SubjectRef
+	typ, rel string
+}
+
+// origin is where a source's objects come from: their depth at the target, the fact
+// they were reached from (-1: the subject) and the node they enter.
+type origin struct {
+	depth int
+	from  int
+	node  relKey
+}
+
+// streams reports whether plan streams node k, and k's hops to the target. A nil plan
+// streams nothing.
+func (p *streamPlan) streams(k relKey) (int, bool) {
+	if p == nil {
+		return 0, false
+	}
+	h, ok := p.hops[k]
+	return h, ok
+}
+
+func (p *streamPlan) addScan(s tuples.SubjectRef, typ, rel string, depth, from int, node relKey) {
+	if p.scans == nil {
+		p.scans = make(map[scanKey]*source)
+	}
+	k := scanKey{s, typ, rel}
+	if src := p.scans[k]; src != nil {
+		if depth < src.origin.depth {
+			src.origin = origin{depth, from, node}
+		}
+		return
+	}
+	p.scans[k] = &source{scan: k, origin: origin{depth, from, node}, more: true}
+}
+
+func (p *streamPlan) addID(id string, depth, from int, node relKey) {
+	if p.ids == nil {
+		p.ids = make(map[string]origin)
+	}
+	if o, ok := p.ids[id]; !ok || depth < o.depth {
+		p.ids[id] = origin{depth, from, node}
+	}
+}
+
+// source is one sorted stream of object ids: a reverse-index scan read a few ids at a
+// time, or a fixed sorted list.
+type source struct {
+	scan   scanKey
+	origin origin
+	list   []origin // per id of ids, for a fixed list
+	ids    []string // buffered ids; ids[0] is the head
+	more   bool     // the scan may have ids after last
+	last   string   // the last id read
+}
+
+// fill reads up to n ids after s.last.
+func (s *source) fill(ctx context.Context, r tuples.Reader, n int) error {
+	s.ids = s.ids[:0]
+	if !s.more {
+		return nil
+	}
+	var seq func(yield func(tuples.Tuple, error) bool)
+	ar, paged := r.(tuples.ObjectsAfterReader)
+	if paged {
+		seq = ar.ObjectsAfter(ctx, s.scan.subj, s.scan.typ, s.scan.rel, s.last)
+	} else {
+		seq = r.Objects(ctx, s.scan.subj, s.scan.typ, s.scan.rel)
+	}
+	s.more = false
+	for t, err := range seq {
+		if err != nil {
+			return fmt.Errorf("check: reading objects of %s: %w", s.scan.subj, err)
+		}
+		id := t.Object.ID
+		if id <= s.last || id == tuples.Wildcard {
+			continue
+		}
+		if len(s.ids) == n {
+			s.more = true
+			break
+		}
+		s.ids = append(s.ids, id)
+	}
+	if len(s.ids) > 0 {
+		s.last = s.ids[len(s.ids)-1]
+	}
+	return nil
+}
+
+// merger merges the sources of a plan in id order, each id once.
+type merger struct {
+	r   tuples.Reader
+	h   sourceHeap
+	per int // ids each scan buffers
+}
+
+// merge returns the merger of p's sources and of the collected ids of the target
+// (held when the target is not streamed), starting after `after` when resume is set.
+func (p *streamPlan) merge(ctx context.Context, r tuples.Reader, collected map[string]bool, after string, resume bool) (*merger, error) {
+	m := &merger{r: r, per: lookupScanMax}
+	if n := len(p.scans); n > 0 {
+		m.per = max(1, min(lookupScanMax, lookupScanIDs/n))
+	}
+	keyed := make([]scanKey, 0, len(p.scans))
+	for k := range p.scans {
+		keyed = append(keyed, k)
+	}
+	// A deterministic order, so that equal heads pop in the same order every time.
+	slices.SortFunc(keyed, func(a, b scanKey) int {
+		return compareStrings(a.subj.String()+" "+a.typ+" "+a.rel, b.subj.String()+" "+b.typ+" "+b.rel)
+	})
+	for _, k := range keyed {
+		src := p.scans[k]
+		src.last = after
+		if err := src.fill(ctx, r, m.per); err != nil {
+			return nil, err
+		}
+		if len(src.ids) > 0 {
+			m.h = append(m.h, src)
+		}
+	}
+	if len(p.ids) > 0 || len(collected) > 0 {
+		fixed := &source{}
+		for id, o := range p.ids {
+			if o.depth >= 0 && (!resume || id > after) {
+				fixed.ids = append(fixed.ids, id)
+			}
+		}
+		for id := range collected {
+			if _, dup := p.ids[id]; !dup && (!resume || id > after) {
+				fixed.ids = append(fixed.ids, id)
+			}
+		}
+		slices.Sort(fixed.ids)
+		fixed.list = make([]origin, len(fixed.ids))
+		for i, id := range fixed.ids {
+			if o, ok := p.ids[id]; ok {
+				fixed.list[i] = o
+			} else {
+				fixed.list[i] = origin{depth: 0, from: -1} // collected within the limit
+			}
+		}
+		if len(fixed.ids) > 0 {
+			m.h = append(m.h, fixed)
+		}
+	}
+	heap.Init(&m.h)
+	return m, nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// next returns the least id not returned yet and the least depth at which it reaches
+// the target; ok is false when there are none left.
+func (m *merger) next(ctx context.Context) (id string, depth int, ok bool, err error) {
+	if len(m.h) == 0 {
+		return "", 0, false, nil
+	}
+	id = m.h[0].ids[0]
+	depth = -1
+	for len(m.h) > 0 && m.h[0].ids[0] == id {
+		s := m.h[0]
+		d := s.origin.depth
+		if s.list != nil {
+			d = s.list[0].depth
+			s.list = s.list[1:]
+		}
+		if depth < 0 || d < depth {
+			depth = d
+		}
+		s.ids = s.ids[1:]
+		if len(s.ids) == 0 && s.list == nil {
+			if err := s.fill(ctx, m.r, m.per); err != nil {
+				return "", 0, false, err
+			}
+		}
+		if len(s.ids) == 0 {
+			heap.Pop(&m.h)
+		} else {
+			heap.Fix(&m.h, 0)
+		}
+	}
+	return id, depth, true, nil
+}
+
+// depthError names the shortest path by which id reached the target, all of which
+// are longer than the limit.
+func (p *streamPlan) depthError(limit int, facts []fact, subj tuples.SubjectRef, target relKey, id string) *MaxDepthError {
+	from, node := -1, target
+	best := -1
+	consider := func(o origin) {
+		if best < 0 || o.depth < best {
+			best, from, node = o.depth, o.from, o.node
+		}
+	}
+	if o, ok := p.ids[id]; ok {
+		consider(o)
+	}
+	for _, s := range p.scans {
+		consider(s.origin) // the scans that yielded id are not tracked; name the shallowest
+	}
+	path := []string{target.typ + ":" + id + "#" + target.rel}
+	if node != target {
+		path = append(path, node.typ+":"+id+"#"+node.rel)
+	}
+	for i := from; i >= 0; i = facts[i].parent {
+		path = append(path, facts[i].k.typ+":"+facts[i].id+"#"+facts[i].k.rel)
+	}
+	path = append(path, subj.String())
+	slices.Reverse(path)
+	return &MaxDepthError{Limit: limit, Path: path}
+}
+
+// sourceHeap orders sources by their head id.
+type sourceHeap []*source
+
+func (h sourceHeap) Len() int           { return len(h) }
+func (h sourceHeap) Less(i, j int) bool { return h[i].ids[0] < h[j].ids[0] }
+func (h sourceHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *sourceHeap) Push(x any)        { *h = append(*h, x.(*source)) }
+func (h *sourceHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
