@@ -83,6 +83,12 @@ type Store interface {
 	// types the new schema removes, so no tuple is orphaned.
 	WriteSchema(ctx context.Context, text []byte, preconditions []Precondition) (Revision, error)
 
+	// SchemaHistory yields every schema written at or before revision `at`, newest
+	// first. Schemas are kept for the store's lifetime (GC never drops them), so the
+	// history reaches past the GC window. `at` beyond the head fails with
+	// ErrRevisionInFuture.
+	SchemaHistory(ctx context.Context, at Revision) iter.Seq2[SchemaVersion, error]
+
 	// Changes yields the change log strictly after revision `after`, in commit order,
 	// then returns. It fails with ErrRevisionExpired when `after` is older than the
 	// GC window.
@@ -90,6 +96,50 @@ type Store interface {
 
 	// Close waits for in-flight writes and closes the store.
 	Close() error
+}
+
+// SchemaVersion is one schema write: its text and the revision that wrote it.
+type SchemaVersion struct {
+	Revision Revision
+	Text     []byte
+}
+
+// Counter is an optional capability of a Reader (check for it with a type assertion):
+// counting the live tuples matching a filter without yielding them, e.g. with one
+// SQL count. Count uses it and falls back on Read.
+type Counter interface {
+	// CountMatching returns how many tuples matching f are live at the reader's
+	// revision.
+	CountMatching(ctx context.Context, f Filter) (int64, error)
+}
+
+// Count returns how many tuples matching f are live at r's revision and, when there
+// is at least one, the first of them in canonical order: the numbers a schema diff
+// reports for each relation a change would orphan.
+func Count(ctx context.Context, r Reader, f Filter) (int64, *Tuple, error) {
+	var first *Tuple
+	for t, err := range r.Read(ctx, f, nil) {
+		if err != nil {
+			return 0, nil, err
+		}
+		first = &t
+		break
+	}
+	if first == nil {
+		return 0, nil, nil
+	}
+	if c, ok := r.(Counter); ok {
+		n, err := c.CountMatching(ctx, f)
+		return n, first, err
+	}
+	var n int64
+	for _, err := range r.Read(ctx, f, nil) {
+		if err != nil {
+			return 0, nil, err
+		}
+		n++
+	}
+	return n, first, nil
 }
 
 // Importer is an optional capability of a Store: a bulk-load path for large imports.

@@ -287,6 +287,7 @@ func (f Filter) Validate() error {
 		{"filter.object_type", f.ObjectType},
 		{"filter.relation", f.Relation},
 		{"filter.subject_type", f.SubjectType},
+		{"filter.caveat", f.Caveat},
 	}
 	for _, n := range names {
 		if n.v != "" {

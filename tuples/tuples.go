@@ -100,6 +100,9 @@ type Update struct {
 // subject relation; Ellipsis matches plain subjects only. NoWildcard leaves out
 // wildcard subjects (`user:*`), so that SubjectType "user" with SubjectRelation
 // Ellipsis and NoWildcard selects exactly the tuples whose subject is one user.
+// FormOnly selects only the tuples of one form (design §10): those carrying exactly the
+// caveat named Caveat ("" for none) and, when Expiring, an expiration (else none); the
+// schema write path uses it to find the tuples a removed `with …` form would orphan.
 type Filter struct {
 	ObjectType      string
 	ObjectID        string
@@ -108,6 +111,9 @@ type Filter struct {
 	SubjectID       string
 	SubjectRelation string
 	NoWildcard      bool
+	FormOnly        bool
+	Caveat          string
+	Expiring        bool
 }
 
 // String prints the set fields of f as `{object_type=flow relation=granted}`, with the
@@ -133,6 +139,17 @@ func (f Filter) String() string {
 		}
 		b.WriteString("no_wildcard")
 	}
+	if f.FormOnly {
+		if b.Len() > 1 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("caveat=" + f.Caveat)
+		if f.Expiring {
+			b.WriteString(" expiring")
+		} else {
+			b.WriteString(" not_expiring")
+		}
+	}
 	b.WriteByte('}')
 	return b.String()
 }
@@ -145,7 +162,8 @@ func (f Filter) Matches(t Tuple) bool {
 		f.Relation != "" && f.Relation != t.Relation,
 		f.SubjectType != "" && f.SubjectType != t.Subject.Object.Type,
 		f.SubjectID != "" && f.SubjectID != t.Subject.Object.ID,
-		f.NoWildcard && t.Subject.IsWildcard():
+		f.NoWildcard && t.Subject.IsWildcard(),
+		f.FormOnly && !f.matchesForm(t):
 		return false
 	case f.SubjectRelation == Ellipsis:
 		return t.Subject.Relation == ""
@@ -153,6 +171,15 @@ func (f Filter) Matches(t Tuple) bool {
 		return f.SubjectRelation == t.Subject.Relation
 	}
 	return true
+}
+
+// matchesForm reports whether t carries exactly f's caveat and expiration form.
+func (f Filter) matchesForm(t Tuple) bool {
+	caveat := ""
+	if t.Caveat != nil {
+		caveat = t.Caveat.Name
+	}
+	return caveat == f.Caveat && t.ExpiresAt.IsZero() != f.Expiring
 }
 
 // PreconditionOp says whether a precondition's filter must or must not match.

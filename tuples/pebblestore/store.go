@@ -374,3 +374,38 @@ func (s *Store) schemaAt(rev tuples.Revision) ([]byte, tuples.Revision, error) {
 	}
 	return append([]byte(nil), it.Value()...), keyRevision(it.Key()), nil
 }
+
+// SchemaHistory yields every schema written at or before at, newest first; see
+// tuples.Store. Schema keys are never collected, so it reaches past the GC window.
+func (s *Store) SchemaHistory(ctx context.Context, at tuples.Revision) iter.Seq2[tuples.SchemaVersion, error] {
+	return func(yield func(tuples.SchemaVersion, error) bool) {
+		if err := s.acquire(); err != nil {
+			yield(tuples.SchemaVersion{}, err)
+			return
+		}
+		defer s.release()
+		if head := tuples.Revision(s.head.Load()); at > head {
+			yield(tuples.SchemaVersion{}, fmt.Errorf("pebblestore: revision %d, head %d: %w", at, head, tuples.ErrRevisionInFuture))
+			return
+		}
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagSchema}, UpperBound: revKey(tagSchema, at+1)})
+		if err != nil {
+			yield(tuples.SchemaVersion{}, fmt.Errorf("pebblestore: schema history: %w", err))
+			return
+		}
+		defer it.Close()
+		for valid := it.Last(); valid; valid = it.Prev() {
+			if ctx.Err() != nil {
+				yield(tuples.SchemaVersion{}, ctx.Err())
+				return
+			}
+			v := tuples.SchemaVersion{Revision: keyRevision(it.Key()), Text: append([]byte(nil), it.Value()...)}
+			if !yield(v, nil) {
+				return
+			}
+		}
+		if err := it.Error(); err != nil {
+			yield(tuples.SchemaVersion{}, fmt.Errorf("pebblestore: schema history: %w", err))
+		}
+	}
+}

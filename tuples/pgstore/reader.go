@@ -199,3 +199,16 @@ func column(t tuples.Tuple, col string) string {
 	}
 	return t.Subject.Relation
 }
+
+// CountMatching counts the tuples matching f live at r.rev with one SQL count; see
+// tuples.Counter.
+func (r *reader) CountMatching(ctx context.Context, f tuples.Filter) (int64, error) {
+	where, args := filterSQL(f, nil)
+	args = append(args, int64(r.rev))
+	sql := "SELECT count(*) FROM relata_tuple WHERE " + where + " AND " + atRev(len(args))
+	var n int64
+	err := r.s.readChecked(ctx, r.rev, "count", sql, args, func(rows pgx.Rows) error {
+		return rows.Scan(&n)
+	})
+	return n, err
+}

@@ -415,3 +415,44 @@ func (s *Store) classify(ctx context.Context, what string, err error) error {
 	}
 	return classify(ctx, what, err)
 }
+
+// SchemaHistory yields every schema written at or before at, newest first; see
+// tuples.Store. GC never deletes relata_schema rows.
+func (s *Store) SchemaHistory(ctx context.Context, at tuples.Revision) iter.Seq2[tuples.SchemaVersion, error] {
+	return func(yield func(tuples.SchemaVersion, error) bool) {
+		if s.closed.Load() {
+			yield(tuples.SchemaVersion{}, tuples.ErrClosed)
+			return
+		}
+		head, err := s.HeadRevision(ctx)
+		if err != nil {
+			yield(tuples.SchemaVersion{}, err)
+			return
+		}
+		if at > head {
+			yield(tuples.SchemaVersion{}, fmt.Errorf("pgstore: revision %d, head %d: %w", at, head, tuples.ErrRevisionInFuture))
+			return
+		}
+		rows, err := s.pool.Query(ctx, "SELECT rev, text FROM relata_schema WHERE rev <= $1 ORDER BY rev DESC", int64(at))
+		if err != nil {
+			yield(tuples.SchemaVersion{}, s.classify(ctx, "schema history", err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var rev int64
+			var v tuples.SchemaVersion
+			if err := rows.Scan(&rev, &v.Text); err != nil {
+				yield(tuples.SchemaVersion{}, s.classify(ctx, "schema history", err))
+				return
+			}
+			v.Revision = tuples.Revision(rev)
+			if !yield(v, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(tuples.SchemaVersion{}, s.classify(ctx, "schema history", err))
+		}
+	}
+}

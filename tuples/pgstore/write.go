@@ -118,6 +118,18 @@ func filterSQL(f tuples.Filter, args []any) (string, []any) {
 	if f.NoWildcard {
 		conds = append(conds, "subject_id <> '*'")
 	}
+	if f.FormOnly {
+		if f.Caveat == "" {
+			conds = append(conds, "caveat_name IS NULL")
+		} else {
+			add("caveat_name", f.Caveat)
+		}
+		if f.Expiring {
+			conds = append(conds, "expires_at IS NOT NULL")
+		} else {
+			conds = append(conds, "expires_at IS NULL")
+		}
+	}
 	if len(conds) == 0 {
 		return "true", args
 	}

@@ -45,6 +45,8 @@ func RunAll(t *testing.T, newStore func(t *testing.T) tuples.Store) {
 		{"DeleteMatching", testDeleteMatching},
 		{"Changes", testChanges},
 		{"SchemaPerRevision", testSchemaPerRevision},
+		{"SchemaHistory", testSchemaHistory},
+		{"FormFilterAndCount", testFormFilterAndCount},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"Import", testImport},
 		{"WaitForRevision", testWaitForRevision},
