@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -153,4 +154,117 @@ func TestRemovalFilter(t *testing.T) {
 	}
 	pre := Preconditions([]Removal{{Type: "flow", Relation: "granted"}})
 	require.Equal(t, []tuples.Precondition{{Op: tuples.MustNotMatch, Filter: tuples.Filter{ObjectType: "flow", Relation: "granted"}}}, pre)
+}
+
+func TestDiffCaveatForms(t *testing.T) {
+	t.Parallel()
+	old := mustCompile(t, `caveat on_net(cidr string) { cidr == "10.0.0.0/8" }
+caveat weekday(day int) { day < 6 }
+definition user {}
+definition doc {
+	relation viewer: user | user with on_net
+	relation editor: user with weekday | user with expiration
+	relation owner: user with on_net
+}`)
+	tests := []struct {
+		name string
+		new  string
+		want []string
+	}{
+		{
+			name: "caveat form dropped while the plain type stays",
+			new: `caveat weekday(day int) { day < 6 }
+definition user {}
+definition doc {
+	relation viewer: user
+	relation editor: user with weekday | user with expiration
+	relation owner: user
+}`,
+			want: []string{
+				"subject type user with on_net removed from doc#viewer",
+				"subject type user with on_net removed from doc#owner",
+			},
+		},
+		{
+			name: "caveat parameters changed, expiration dropped",
+			new: `caveat on_net(cidr string) { cidr == "10.0.0.0/8" }
+caveat weekday(day string) { day != "sun" }
+definition user {}
+definition doc {
+	relation viewer: user | user with on_net
+	relation editor: user with weekday
+	relation owner: user with on_net
+}`,
+			want: []string{
+				"caveat weekday changed its parameters, used by doc#editor (user with weekday)",
+				"subject type user with expiration removed from doc#editor",
+			},
+		},
+		{
+			name: "expression change only",
+			new: `caveat on_net(cidr string) { cidr != "" }
+caveat weekday(day int) { day < 5 }
+definition user {}
+definition doc {
+	relation viewer: user with on_net | user
+	relation editor: user with expiration | user with weekday
+	relation owner: user with on_net
+}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var got []string
+			for _, r := range Diff(old, mustCompile(t, tt.new)) {
+				got = append(got, r.String())
+			}
+			require.Equal(t, tt.want, got)
+		})
+	}
+	r := Removal{Type: "doc", Relation: "viewer", Subject: &AllowedSubject{Type: "user", Caveat: "on_net"}, Form: true}
+	for text, want := range map[string]bool{"doc:1#viewer@user:a[on_net]": true, "doc:1#viewer@user:a": false, "doc:1#viewer@user:a[other]": false} {
+		tup, err := tuples.ParseTuple(text)
+		require.NoError(t, err)
+		require.Equal(t, want, r.Matches(tup), text)
+	}
+}
+
+func TestCompare(t *testing.T) {
+	t.Parallel()
+	old := mustCompile(t, `caveat on_net(cidr string) { cidr == "10.0.0.0/8" }
+definition user {}
+definition gone { relation r: user }
+definition doc {
+	relation viewer: user | user with on_net
+	relation editor: user
+	permission view = viewer + editor
+}`)
+	next := mustCompile(t, `caveat weekday(day int) { day < 6 }
+definition user {}
+definition team { relation member: user }
+definition doc {
+	relation viewer: user
+	relation owner: user
+	permission view = viewer + owner
+}`)
+	var got []string
+	for _, c := range Compare(old, next) {
+		got = append(got, fmt.Sprintf("%s [%d]", c, len(c.Removals)))
+	}
+	require.Equal(t, []string{
+		"removed definition gone [1]",
+		"removed relation gone#r (relation r: user) [1]",
+		"changed definition doc (changed relation viewer, removed relation editor, changed permission view, added relation owner) [0]",
+		"changed relation doc#viewer (user | user with on_net → user) [1]",
+		"removed relation doc#editor (relation editor: user) [1]",
+		"changed permission doc#view (= viewer + editor → = viewer + owner) [0]",
+		"added relation doc#owner (relation owner: user) [0]",
+		"added definition team [0]",
+		"added relation team#member (relation member: user) [0]",
+		"removed caveat on_net (caveat on_net(cidr string) { cidr == \"10.0.0.0/8\" }) [1]",
+		"added caveat weekday (caveat weekday(day int) { day < 6 }) [0]",
+	}, got)
+	require.Empty(t, Compare(old, old))
+	require.Len(t, Compare(nil, old), 8, "a first schema adds everything")
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"strconv"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 
@@ -36,7 +37,7 @@ func classifyDomain(err error) (codes.Code, relatav1.ErrorReason, map[string]str
 	case errors.As(err, &ee):
 		return codes.InvalidArgument, relatav1.ErrorReason_CAVEAT_EVALUATION_FAILED, map[string]string{"caveat": ee.Caveat}
 	case errors.As(err, &orph):
-		return codes.FailedPrecondition, relatav1.ErrorReason_SCHEMA_ORPHANS_TUPLES, map[string]string{"tuple": orph.Tuple.String()}
+		return codes.FailedPrecondition, relatav1.ErrorReason_SCHEMA_ORPHANS_TUPLES, orphanMetadata(orph)
 	case errors.As(err, &nf):
 		reason := relatav1.ErrorReason_UNKNOWN_RELATION
 		if nf.Relation == "" {
@@ -86,5 +87,32 @@ func schemaErrorMetadata(e *schema.Error) map[string]string {
 		md[MetadataLine] = strconv.Itoa(e.Pos.Line)
 		md[MetadataColumn] = strconv.Itoa(e.Pos.Column)
 	}
+	return md
+}
+
+// orphanMetadata is the ErrorInfo metadata of a refused schema write: "tuple" (one
+// orphaned tuple), and when the write path counted them, "orphaned_tuples" (how many
+// in all) and "relations": every relation with orphans and its count, as
+// `doc#viewer=3,flow#denied=1` in the schema's order.
+func orphanMetadata(e *writes.OrphanError) map[string]string {
+	md := map[string]string{"tuple": e.Tuple.String()}
+	if len(e.Orphans) == 0 {
+		return md
+	}
+	var order []string
+	counts := map[string]int64{}
+	for _, o := range e.Orphans {
+		rel := o.Removal.Type + "#" + o.Removal.Relation
+		if _, ok := counts[rel]; !ok {
+			order = append(order, rel)
+		}
+		counts[rel] += o.Count
+	}
+	parts := make([]string, len(order))
+	for i, rel := range order {
+		parts[i] = rel + "=" + strconv.FormatInt(counts[rel], 10)
+	}
+	md["relations"] = strings.Join(parts, ",")
+	md["orphaned_tuples"] = strconv.FormatInt(e.Total(), 10)
 	return md
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/relata/relata/check"
 	"github.com/relata/relata/schema"
@@ -72,16 +73,51 @@ type LimitError struct {
 
 func (e *LimitError) Error() string { return e.Msg }
 
-// OrphanError reports a schema change that would orphan a stored tuple.
+// OrphanError reports a schema change that would orphan stored tuples: every removal
+// that would, each with its tuple count and one example.
 type OrphanError struct {
-	// Tuple is a stored tuple the new schema would not allow.
+	// Tuple is a stored tuple the new schema would not allow (Orphans[0]'s example).
 	Tuple tuples.Tuple
-	// Removal is what the schema change removes, e.g. "relation flow#denied removed".
+	// Removal describes what orphans Tuple, e.g. "relation flow#denied removed".
 	Removal string
+	// Orphans lists every removal with stored tuples, in the schema's order.
+	Orphans []Orphan
+}
+
+// Orphan is one removal of a schema change and the stored tuples it would orphan.
+type Orphan struct {
+	Removal schema.Removal
+	// Count is how many live tuples the removal would orphan.
+	Count int64
+	// Example is the first of them in canonical order.
+	Example tuples.Tuple
+}
+
+// Total returns how many tuples the orphans hold together.
+func (e *OrphanError) Total() int64 {
+	var n int64
+	for _, o := range e.Orphans {
+		n += o.Count
+	}
+	return n
 }
 
 func (e *OrphanError) Error() string {
-	return fmt.Sprintf("schema: cannot write the schema: %s, but tuple %s still uses it; delete such tuples first", e.Removal, e.Tuple)
+	if len(e.Orphans) == 0 {
+		return fmt.Sprintf("schema: cannot write the schema: %s, but tuple %s still uses it; delete such tuples first", e.Removal, e.Tuple)
+	}
+	parts := make([]string, len(e.Orphans))
+	for i, o := range e.Orphans {
+		parts[i] = fmt.Sprintf("%s, but %s still use%s it (e.g. %s)", o.Removal, plural(o.Count, "tuple"), map[bool]string{true: "s"}[o.Count == 1], o.Example)
+	}
+	return fmt.Sprintf("schema: cannot write the schema: it would orphan %s: %s; delete such tuples first", plural(e.Total(), "stored tuple"), strings.Join(parts, "; "))
+}
+
+func plural(n int64, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // headReader returns a reader of the store's newest revision.
@@ -245,20 +281,126 @@ func (w *Writer) WriteSchema(ctx context.Context, source string, text []byte) (t
 		rev, err := w.store.WriteSchema(ctx, text, schema.Preconditions(removals))
 		var perr *tuples.PreconditionError
 		if errors.As(err, &perr) {
-			return 0, &OrphanError{Tuple: perr.Tuple, Removal: removalOf(removals, perr.Tuple)}
+			return 0, w.orphanError(ctx, removals, perr.Tuple)
 		}
 		return rev, err
 	})
 }
 
-// removalOf returns a description of the removal that t would be orphaned by.
-func removalOf(removals []schema.Removal, t tuples.Tuple) string {
+// orphanError builds the error of a refused schema write: every removal with the
+// tuples it would orphan at the head, counted there (the store named t, which a
+// removal matches; a count that finds nothing, after a concurrent delete, still
+// reports t).
+func (w *Writer) orphanError(ctx context.Context, removals []schema.Removal, t tuples.Tuple) error {
+	e := &OrphanError{Tuple: t, Removal: "a relation or subject type"}
 	for _, r := range removals {
-		if r.Filter().Matches(t) {
-			return r.String()
+		if r.Matches(t) {
+			e.Removal = r.String()
+			break
 		}
 	}
-	return "a relation or subject type"
+	if r, err := w.headReader(ctx); err == nil {
+		if orphans, err := countOrphans(ctx, r, removals); err == nil && len(orphans) > 0 {
+			e.Orphans = orphans
+			e.Tuple, e.Removal = orphans[0].Example, orphans[0].Removal.String()
+		}
+	}
+	return e
+}
+
+// countOrphans counts, at r, the live tuples each removal would orphan, and returns
+// the removals that have any.
+func countOrphans(ctx context.Context, r tuples.Reader, removals []schema.Removal) ([]Orphan, error) {
+	var out []Orphan
+	for _, rm := range removals {
+		n, first, err := tuples.Count(ctx, r, rm.Filter())
+		if err != nil {
+			return nil, fmt.Errorf("counting the tuples of %s: %w", rm, err)
+		}
+		if n > 0 {
+			out = append(out, Orphan{Removal: rm, Count: n, Example: *first})
+		}
+	}
+	return out, nil
+}
+
+// SchemaDiff is what writing a schema would change, computed without writing.
+type SchemaDiff struct {
+	// Changes lists the definitions, relations, permissions and caveats added,
+	// removed or changed, against the schema in force at Revision.
+	Changes []ChangeCount
+	// Revision is the revision the diff was computed at (the head).
+	Revision tuples.Revision
+	// Refusal, when not nil, is the error WriteSchema would fail with now (the
+	// stored tuples the change would orphan).
+	Refusal *OrphanError
+	// Unchanged: the text is the schema in force; a write would write nothing.
+	Unchanged bool
+}
+
+// ChangeCount is a schema.Change with the stored tuples its removals would orphan.
+type ChangeCount struct {
+	schema.Change
+	// Orphaned is how many live tuples the change would orphan.
+	Orphaned int64
+	// Example is one of them (nil when Orphaned is 0).
+	Example *tuples.Tuple
+}
+
+// DiffSchema compiles text (errors as in WriteSchema) and compares it with the schema
+// at the head, counting for each removal the stored tuples it would orphan. It writes
+// nothing. A store without a schema diffs against an empty one.
+func (w *Writer) DiffSchema(ctx context.Context, source string, text []byte) (*SchemaDiff, error) {
+	if len(text) > MaxSchemaBytes {
+		return nil, &LimitError{Field: "schema", Msg: fmt.Sprintf("schema: %d bytes is more than the limit of %d", len(text), MaxSchemaBytes)}
+	}
+	if len(text) == 0 {
+		return nil, &tuples.ValidationError{Field: "schema", Value: "", Reason: "required"}
+	}
+	next, err := schema.Compile(source, text)
+	if err != nil {
+		return nil, err
+	}
+	r, err := w.headReader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d := &SchemaDiff{Revision: r.Revision()}
+	prev, _, err := w.engine.Schema(ctx, r)
+	switch {
+	case errors.Is(err, tuples.ErrNoSchema):
+		prev = nil
+	case err != nil:
+		return nil, err
+	default:
+		if oldText, _, err := r.Schema(ctx); err == nil && bytes.Equal(oldText, text) {
+			d.Unchanged = true
+		}
+	}
+	removals := schema.Diff(prev, next)
+	orphans, err := countOrphans(ctx, r, removals)
+	if err != nil {
+		return nil, err
+	}
+	if len(orphans) > 0 {
+		d.Refusal = &OrphanError{Tuple: orphans[0].Example, Removal: orphans[0].Removal.String(), Orphans: orphans}
+	}
+	for _, c := range schema.Compare(prev, next) {
+		cc := ChangeCount{Change: c}
+		for _, rm := range c.Removals {
+			for _, o := range orphans {
+				if o.Removal.String() == rm.String() && o.Removal.Filter() == rm.Filter() {
+					cc.Orphaned += o.Count
+					if cc.Example == nil {
+						ex := o.Example
+						cc.Example = &ex
+					}
+				}
+			}
+		}
+		d.Changes = append(d.Changes, cc)
+	}
+	return d, nil
 }
 
 // storeImport writes ts with TOUCH semantics: through tuples.Importer when the store

@@ -117,7 +117,11 @@ func (x *WriteSchemaResponse) GetWrittenAt() string {
 type ReadSchemaRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Consistency picks the revision; unset means minimize_latency.
-	Consistency   *Consistency `protobuf:"bytes,1,opt,name=consistency,proto3" json:"consistency,omitempty"`
+	Consistency *Consistency `protobuf:"bytes,1,opt,name=consistency,proto3" json:"consistency,omitempty"`
+	// At, when set, is a zookie: the answer is the schema in force at exactly that
+	// revision (schemas are kept for the store's lifetime, so this reaches past the GC
+	// window). It cannot be combined with consistency.
+	At            string `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -157,6 +161,13 @@ func (x *ReadSchemaRequest) GetConsistency() *Consistency {
 		return x.Consistency
 	}
 	return nil
+}
+
+func (x *ReadSchemaRequest) GetAt() string {
+	if x != nil {
+		return x.At
+	}
+	return ""
 }
 
 // ReadSchemaResponse carries the schema text.
@@ -214,6 +225,451 @@ func (x *ReadSchemaResponse) GetReadAt() string {
 	return ""
 }
 
+// DiffSchemaRequest carries the schema text to compare with the one in force.
+type DiffSchemaRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Schema is the schema source text.
+	Schema        string `protobuf:"bytes,1,opt,name=schema,proto3" json:"schema,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffSchemaRequest) Reset() {
+	*x = DiffSchemaRequest{}
+	mi := &file_relata_v1_schema_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffSchemaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffSchemaRequest) ProtoMessage() {}
+
+func (x *DiffSchemaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_relata_v1_schema_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffSchemaRequest.ProtoReflect.Descriptor instead.
+func (*DiffSchemaRequest) Descriptor() ([]byte, []int) {
+	return file_relata_v1_schema_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DiffSchemaRequest) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+// DiffSchemaResponse lists what writing the schema would change.
+type DiffSchemaResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Added lists the definitions, relations, permissions and caveats the schema adds.
+	Added []*SchemaChange `protobuf:"bytes,1,rep,name=added,proto3" json:"added,omitempty"`
+	// Removed lists those it removes, each with the stored tuples it would orphan.
+	Removed []*SchemaChange `protobuf:"bytes,2,rep,name=removed,proto3" json:"removed,omitempty"`
+	// Changed lists those it changes (a relation's allowed subject types, a
+	// permission's expression, a caveat's parameters or expression, a definition's
+	// members), with the stored tuples a change would orphan.
+	Changed []*SchemaChange `protobuf:"bytes,3,rep,name=changed,proto3" json:"changed,omitempty"`
+	// Refused is true when WriteSchema of this schema would now fail because stored
+	// tuples would be orphaned (FAILED_PRECONDITION SCHEMA_ORPHANS_TUPLES).
+	Refused bool `protobuf:"varint,4,opt,name=refused,proto3" json:"refused,omitempty"`
+	// Refusal is the message that write would fail with; empty when not refused.
+	Refusal string `protobuf:"bytes,5,opt,name=refusal,proto3" json:"refusal,omitempty"`
+	// Unchanged is true when the schema is the one in force: writing it writes nothing.
+	Unchanged bool `protobuf:"varint,6,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	// OrphanedTuples is how many stored tuples the write would orphan in all.
+	OrphanedTuples int64 `protobuf:"varint,7,opt,name=orphaned_tuples,json=orphanedTuples,proto3" json:"orphaned_tuples,omitempty"`
+	// DiffedAt is the zookie of the revision compared against (the head).
+	DiffedAt      string `protobuf:"bytes,8,opt,name=diffed_at,json=diffedAt,proto3" json:"diffed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffSchemaResponse) Reset() {
+	*x = DiffSchemaResponse{}
+	mi := &file_relata_v1_schema_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffSchemaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffSchemaResponse) ProtoMessage() {}
+
+func (x *DiffSchemaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_relata_v1_schema_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffSchemaResponse.ProtoReflect.Descriptor instead.
+func (*DiffSchemaResponse) Descriptor() ([]byte, []int) {
+	return file_relata_v1_schema_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DiffSchemaResponse) GetAdded() []*SchemaChange {
+	if x != nil {
+		return x.Added
+	}
+	return nil
+}
+
+func (x *DiffSchemaResponse) GetRemoved() []*SchemaChange {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
+}
+
+func (x *DiffSchemaResponse) GetChanged() []*SchemaChange {
+	if x != nil {
+		return x.Changed
+	}
+	return nil
+}
+
+func (x *DiffSchemaResponse) GetRefused() bool {
+	if x != nil {
+		return x.Refused
+	}
+	return false
+}
+
+func (x *DiffSchemaResponse) GetRefusal() string {
+	if x != nil {
+		return x.Refusal
+	}
+	return ""
+}
+
+func (x *DiffSchemaResponse) GetUnchanged() bool {
+	if x != nil {
+		return x.Unchanged
+	}
+	return false
+}
+
+func (x *DiffSchemaResponse) GetOrphanedTuples() int64 {
+	if x != nil {
+		return x.OrphanedTuples
+	}
+	return 0
+}
+
+func (x *DiffSchemaResponse) GetDiffedAt() string {
+	if x != nil {
+		return x.DiffedAt
+	}
+	return ""
+}
+
+// SchemaChange is one definition, relation, permission or caveat added, removed or
+// changed.
+type SchemaChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Kind is "definition", "relation", "permission" or "caveat".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Definition is the definition of a relation or permission; empty otherwise.
+	Definition string `protobuf:"bytes,2,opt,name=definition,proto3" json:"definition,omitempty"`
+	// Name is the name of what changed.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// Description says what was added or removed (`relation viewer: user`) or what
+	// changed (`user | team#member → user`).
+	Description string `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	// OrphanedTuples is how many stored tuples the change would orphan (removals, and
+	// changes that drop an allowed subject type, a `with` form or a caveat parameter).
+	OrphanedTuples int64 `protobuf:"varint,5,opt,name=orphaned_tuples,json=orphanedTuples,proto3" json:"orphaned_tuples,omitempty"`
+	// OrphanExample is one of those tuples; unset when there are none.
+	OrphanExample *Tuple `protobuf:"bytes,6,opt,name=orphan_example,json=orphanExample,proto3" json:"orphan_example,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchemaChange) Reset() {
+	*x = SchemaChange{}
+	mi := &file_relata_v1_schema_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchemaChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchemaChange) ProtoMessage() {}
+
+func (x *SchemaChange) ProtoReflect() protoreflect.Message {
+	mi := &file_relata_v1_schema_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchemaChange.ProtoReflect.Descriptor instead.
+func (*SchemaChange) Descriptor() ([]byte, []int) {
+	return file_relata_v1_schema_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SchemaChange) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *SchemaChange) GetDefinition() string {
+	if x != nil {
+		return x.Definition
+	}
+	return ""
+}
+
+func (x *SchemaChange) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SchemaChange) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *SchemaChange) GetOrphanedTuples() int64 {
+	if x != nil {
+		return x.OrphanedTuples
+	}
+	return 0
+}
+
+func (x *SchemaChange) GetOrphanExample() *Tuple {
+	if x != nil {
+		return x.OrphanExample
+	}
+	return nil
+}
+
+// ListSchemaRevisionsRequest lists the schema writes.
+type ListSchemaRevisionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Limit bounds how many revisions are returned, newest first; 0 means no limit.
+	Limit         uint32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSchemaRevisionsRequest) Reset() {
+	*x = ListSchemaRevisionsRequest{}
+	mi := &file_relata_v1_schema_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSchemaRevisionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSchemaRevisionsRequest) ProtoMessage() {}
+
+func (x *ListSchemaRevisionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_relata_v1_schema_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSchemaRevisionsRequest.ProtoReflect.Descriptor instead.
+func (*ListSchemaRevisionsRequest) Descriptor() ([]byte, []int) {
+	return file_relata_v1_schema_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListSchemaRevisionsRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ListSchemaRevisionsResponse lists schema writes, newest first.
+type ListSchemaRevisionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Revisions are the schema writes, newest first.
+	Revisions []*SchemaRevision `protobuf:"bytes,1,rep,name=revisions,proto3" json:"revisions,omitempty"`
+	// ReadAt is the zookie of the head revision the list was read at.
+	ReadAt        string `protobuf:"bytes,2,opt,name=read_at,json=readAt,proto3" json:"read_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSchemaRevisionsResponse) Reset() {
+	*x = ListSchemaRevisionsResponse{}
+	mi := &file_relata_v1_schema_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSchemaRevisionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSchemaRevisionsResponse) ProtoMessage() {}
+
+func (x *ListSchemaRevisionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_relata_v1_schema_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSchemaRevisionsResponse.ProtoReflect.Descriptor instead.
+func (*ListSchemaRevisionsResponse) Descriptor() ([]byte, []int) {
+	return file_relata_v1_schema_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListSchemaRevisionsResponse) GetRevisions() []*SchemaRevision {
+	if x != nil {
+		return x.Revisions
+	}
+	return nil
+}
+
+func (x *ListSchemaRevisionsResponse) GetReadAt() string {
+	if x != nil {
+		return x.ReadAt
+	}
+	return ""
+}
+
+// SchemaRevision is one schema write.
+type SchemaRevision struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// WrittenAt is the zookie of the revision that wrote the schema: pass it as
+	// ReadSchemaRequest.at to read that schema.
+	WrittenAt string `protobuf:"bytes,1,opt,name=written_at,json=writtenAt,proto3" json:"written_at,omitempty"`
+	// Revision is the revision number.
+	Revision uint64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Definitions is how many definitions the schema has.
+	Definitions uint32 `protobuf:"varint,3,opt,name=definitions,proto3" json:"definitions,omitempty"`
+	// Caveats is how many caveats it has.
+	Caveats uint32 `protobuf:"varint,4,opt,name=caveats,proto3" json:"caveats,omitempty"`
+	// Digest is the SHA-256 of the schema text, in hex.
+	Digest string `protobuf:"bytes,5,opt,name=digest,proto3" json:"digest,omitempty"`
+	// Size is the schema text's length in bytes.
+	Size          uint32 `protobuf:"varint,6,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchemaRevision) Reset() {
+	*x = SchemaRevision{}
+	mi := &file_relata_v1_schema_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchemaRevision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchemaRevision) ProtoMessage() {}
+
+func (x *SchemaRevision) ProtoReflect() protoreflect.Message {
+	mi := &file_relata_v1_schema_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchemaRevision.ProtoReflect.Descriptor instead.
+func (*SchemaRevision) Descriptor() ([]byte, []int) {
+	return file_relata_v1_schema_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SchemaRevision) GetWrittenAt() string {
+	if x != nil {
+		return x.WrittenAt
+	}
+	return ""
+}
+
+func (x *SchemaRevision) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *SchemaRevision) GetDefinitions() uint32 {
+	if x != nil {
+		return x.Definitions
+	}
+	return 0
+}
+
+func (x *SchemaRevision) GetCaveats() uint32 {
+	if x != nil {
+		return x.Caveats
+	}
+	return 0
+}
+
+func (x *SchemaRevision) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *SchemaRevision) GetSize() uint32 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 var File_relata_v1_schema_service_proto protoreflect.FileDescriptor
 
 const file_relata_v1_schema_service_proto_rawDesc = "" +
@@ -223,16 +679,53 @@ const file_relata_v1_schema_service_proto_rawDesc = "" +
 	"\x06schema\x18\x01 \x01(\tR\x06schema\"4\n" +
 	"\x13WriteSchemaResponse\x12\x1d\n" +
 	"\n" +
-	"written_at\x18\x01 \x01(\tR\twrittenAt\"M\n" +
+	"written_at\x18\x01 \x01(\tR\twrittenAt\"]\n" +
 	"\x11ReadSchemaRequest\x128\n" +
-	"\vconsistency\x18\x01 \x01(\v2\x16.relata.v1.ConsistencyR\vconsistency\"E\n" +
+	"\vconsistency\x18\x01 \x01(\v2\x16.relata.v1.ConsistencyR\vconsistency\x12\x0e\n" +
+	"\x02at\x18\x02 \x01(\tR\x02at\"E\n" +
 	"\x12ReadSchemaResponse\x12\x16\n" +
 	"\x06schema\x18\x01 \x01(\tR\x06schema\x12\x17\n" +
-	"\aread_at\x18\x02 \x01(\tR\x06readAt2\xa8\x01\n" +
+	"\aread_at\x18\x02 \x01(\tR\x06readAt\"+\n" +
+	"\x11DiffSchemaRequest\x12\x16\n" +
+	"\x06schema\x18\x01 \x01(\tR\x06schema\"\xc1\x02\n" +
+	"\x12DiffSchemaResponse\x12-\n" +
+	"\x05added\x18\x01 \x03(\v2\x17.relata.v1.SchemaChangeR\x05added\x121\n" +
+	"\aremoved\x18\x02 \x03(\v2\x17.relata.v1.SchemaChangeR\aremoved\x121\n" +
+	"\achanged\x18\x03 \x03(\v2\x17.relata.v1.SchemaChangeR\achanged\x12\x18\n" +
+	"\arefused\x18\x04 \x01(\bR\arefused\x12\x18\n" +
+	"\arefusal\x18\x05 \x01(\tR\arefusal\x12\x1c\n" +
+	"\tunchanged\x18\x06 \x01(\bR\tunchanged\x12'\n" +
+	"\x0forphaned_tuples\x18\a \x01(\x03R\x0eorphanedTuples\x12\x1b\n" +
+	"\tdiffed_at\x18\b \x01(\tR\bdiffedAt\"\xda\x01\n" +
+	"\fSchemaChange\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1e\n" +
+	"\n" +
+	"definition\x18\x02 \x01(\tR\n" +
+	"definition\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12'\n" +
+	"\x0forphaned_tuples\x18\x05 \x01(\x03R\x0eorphanedTuples\x127\n" +
+	"\x0eorphan_example\x18\x06 \x01(\v2\x10.relata.v1.TupleR\rorphanExample\"2\n" +
+	"\x1aListSchemaRevisionsRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\rR\x05limit\"o\n" +
+	"\x1bListSchemaRevisionsResponse\x127\n" +
+	"\trevisions\x18\x01 \x03(\v2\x19.relata.v1.SchemaRevisionR\trevisions\x12\x17\n" +
+	"\aread_at\x18\x02 \x01(\tR\x06readAt\"\xb3\x01\n" +
+	"\x0eSchemaRevision\x12\x1d\n" +
+	"\n" +
+	"written_at\x18\x01 \x01(\tR\twrittenAt\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\x12 \n" +
+	"\vdefinitions\x18\x03 \x01(\rR\vdefinitions\x12\x18\n" +
+	"\acaveats\x18\x04 \x01(\rR\acaveats\x12\x16\n" +
+	"\x06digest\x18\x05 \x01(\tR\x06digest\x12\x12\n" +
+	"\x04size\x18\x06 \x01(\rR\x04size2\xd9\x02\n" +
 	"\rSchemaService\x12L\n" +
 	"\vWriteSchema\x12\x1d.relata.v1.WriteSchemaRequest\x1a\x1e.relata.v1.WriteSchemaResponse\x12I\n" +
 	"\n" +
-	"ReadSchema\x12\x1c.relata.v1.ReadSchemaRequest\x1a\x1d.relata.v1.ReadSchemaResponseB3Z1github.com/relata/relata/proto/relata/v1;relatav1b\x06proto3"
+	"ReadSchema\x12\x1c.relata.v1.ReadSchemaRequest\x1a\x1d.relata.v1.ReadSchemaResponse\x12I\n" +
+	"\n" +
+	"DiffSchema\x12\x1c.relata.v1.DiffSchemaRequest\x1a\x1d.relata.v1.DiffSchemaResponse\x12d\n" +
+	"\x13ListSchemaRevisions\x12%.relata.v1.ListSchemaRevisionsRequest\x1a&.relata.v1.ListSchemaRevisionsResponseB3Z1github.com/relata/relata/proto/relata/v1;relatav1b\x06proto3"
 
 var (
 	file_relata_v1_schema_service_proto_rawDescOnce sync.Once
@@ -246,25 +739,41 @@ func file_relata_v1_schema_service_proto_rawDescGZIP() []byte {
 	return file_relata_v1_schema_service_proto_rawDescData
 }
 
-var file_relata_v1_schema_service_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_relata_v1_schema_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_relata_v1_schema_service_proto_goTypes = []any{
-	(*WriteSchemaRequest)(nil),  // 0: relata.v1.WriteSchemaRequest
-	(*WriteSchemaResponse)(nil), // 1: relata.v1.WriteSchemaResponse
-	(*ReadSchemaRequest)(nil),   // 2: relata.v1.ReadSchemaRequest
-	(*ReadSchemaResponse)(nil),  // 3: relata.v1.ReadSchemaResponse
-	(*Consistency)(nil),         // 4: relata.v1.Consistency
+	(*WriteSchemaRequest)(nil),          // 0: relata.v1.WriteSchemaRequest
+	(*WriteSchemaResponse)(nil),         // 1: relata.v1.WriteSchemaResponse
+	(*ReadSchemaRequest)(nil),           // 2: relata.v1.ReadSchemaRequest
+	(*ReadSchemaResponse)(nil),          // 3: relata.v1.ReadSchemaResponse
+	(*DiffSchemaRequest)(nil),           // 4: relata.v1.DiffSchemaRequest
+	(*DiffSchemaResponse)(nil),          // 5: relata.v1.DiffSchemaResponse
+	(*SchemaChange)(nil),                // 6: relata.v1.SchemaChange
+	(*ListSchemaRevisionsRequest)(nil),  // 7: relata.v1.ListSchemaRevisionsRequest
+	(*ListSchemaRevisionsResponse)(nil), // 8: relata.v1.ListSchemaRevisionsResponse
+	(*SchemaRevision)(nil),              // 9: relata.v1.SchemaRevision
+	(*Consistency)(nil),                 // 10: relata.v1.Consistency
+	(*Tuple)(nil),                       // 11: relata.v1.Tuple
 }
 var file_relata_v1_schema_service_proto_depIdxs = []int32{
-	4, // 0: relata.v1.ReadSchemaRequest.consistency:type_name -> relata.v1.Consistency
-	0, // 1: relata.v1.SchemaService.WriteSchema:input_type -> relata.v1.WriteSchemaRequest
-	2, // 2: relata.v1.SchemaService.ReadSchema:input_type -> relata.v1.ReadSchemaRequest
-	1, // 3: relata.v1.SchemaService.WriteSchema:output_type -> relata.v1.WriteSchemaResponse
-	3, // 4: relata.v1.SchemaService.ReadSchema:output_type -> relata.v1.ReadSchemaResponse
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	10, // 0: relata.v1.ReadSchemaRequest.consistency:type_name -> relata.v1.Consistency
+	6,  // 1: relata.v1.DiffSchemaResponse.added:type_name -> relata.v1.SchemaChange
+	6,  // 2: relata.v1.DiffSchemaResponse.removed:type_name -> relata.v1.SchemaChange
+	6,  // 3: relata.v1.DiffSchemaResponse.changed:type_name -> relata.v1.SchemaChange
+	11, // 4: relata.v1.SchemaChange.orphan_example:type_name -> relata.v1.Tuple
+	9,  // 5: relata.v1.ListSchemaRevisionsResponse.revisions:type_name -> relata.v1.SchemaRevision
+	0,  // 6: relata.v1.SchemaService.WriteSchema:input_type -> relata.v1.WriteSchemaRequest
+	2,  // 7: relata.v1.SchemaService.ReadSchema:input_type -> relata.v1.ReadSchemaRequest
+	4,  // 8: relata.v1.SchemaService.DiffSchema:input_type -> relata.v1.DiffSchemaRequest
+	7,  // 9: relata.v1.SchemaService.ListSchemaRevisions:input_type -> relata.v1.ListSchemaRevisionsRequest
+	1,  // 10: relata.v1.SchemaService.WriteSchema:output_type -> relata.v1.WriteSchemaResponse
+	3,  // 11: relata.v1.SchemaService.ReadSchema:output_type -> relata.v1.ReadSchemaResponse
+	5,  // 12: relata.v1.SchemaService.DiffSchema:output_type -> relata.v1.DiffSchemaResponse
+	8,  // 13: relata.v1.SchemaService.ListSchemaRevisions:output_type -> relata.v1.ListSchemaRevisionsResponse
+	10, // [10:14] is the sub-list for method output_type
+	6,  // [6:10] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_relata_v1_schema_service_proto_init() }
@@ -279,7 +788,7 @@ func file_relata_v1_schema_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_relata_v1_schema_service_proto_rawDesc), len(file_relata_v1_schema_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,8 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SchemaService_WriteSchema_FullMethodName = "/relata.v1.SchemaService/WriteSchema"
-	SchemaService_ReadSchema_FullMethodName  = "/relata.v1.SchemaService/ReadSchema"
+	SchemaService_WriteSchema_FullMethodName         = "/relata.v1.SchemaService/WriteSchema"
+	SchemaService_ReadSchema_FullMethodName          = "/relata.v1.SchemaService/ReadSchema"
+	SchemaService_DiffSchema_FullMethodName          = "/relata.v1.SchemaService/DiffSchema"
+	SchemaService_ListSchemaRevisions_FullMethodName = "/relata.v1.SchemaService/ListSchemaRevisions"
 )
 
 // SchemaServiceClient is the client API for SchemaService service.
@@ -33,6 +35,11 @@ type SchemaServiceClient interface {
 	WriteSchema(ctx context.Context, in *WriteSchemaRequest, opts ...grpc.CallOption) (*WriteSchemaResponse, error)
 	// ReadSchema returns the schema text in force at a revision.
 	ReadSchema(ctx context.Context, in *ReadSchemaRequest, opts ...grpc.CallOption) (*ReadSchemaResponse, error)
+	// DiffSchema compares a schema with the one in force, and counts the stored tuples
+	// each removal would orphan; it writes nothing.
+	DiffSchema(ctx context.Context, in *DiffSchemaRequest, opts ...grpc.CallOption) (*DiffSchemaResponse, error)
+	// ListSchemaRevisions lists the schema writes, newest first.
+	ListSchemaRevisions(ctx context.Context, in *ListSchemaRevisionsRequest, opts ...grpc.CallOption) (*ListSchemaRevisionsResponse, error)
 }
 
 type schemaServiceClient struct {
@@ -63,6 +70,26 @@ func (c *schemaServiceClient) ReadSchema(ctx context.Context, in *ReadSchemaRequ
 	return out, nil
 }
 
+func (c *schemaServiceClient) DiffSchema(ctx context.Context, in *DiffSchemaRequest, opts ...grpc.CallOption) (*DiffSchemaResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DiffSchemaResponse)
+	err := c.cc.Invoke(ctx, SchemaService_DiffSchema_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *schemaServiceClient) ListSchemaRevisions(ctx context.Context, in *ListSchemaRevisionsRequest, opts ...grpc.CallOption) (*ListSchemaRevisionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSchemaRevisionsResponse)
+	err := c.cc.Invoke(ctx, SchemaService_ListSchemaRevisions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SchemaServiceServer is the server API for SchemaService service.
 // All implementations must embed UnimplementedSchemaServiceServer
 // for forward compatibility.
@@ -73,6 +100,11 @@ type SchemaServiceServer interface {
 	WriteSchema(context.Context, *WriteSchemaRequest) (*WriteSchemaResponse, error)
 	// ReadSchema returns the schema text in force at a revision.
 	ReadSchema(context.Context, *ReadSchemaRequest) (*ReadSchemaResponse, error)
+	// DiffSchema compares a schema with the one in force, and counts the stored tuples
+	// each removal would orphan; it writes nothing.
+	DiffSchema(context.Context, *DiffSchemaRequest) (*DiffSchemaResponse, error)
+	// ListSchemaRevisions lists the schema writes, newest first.
+	ListSchemaRevisions(context.Context, *ListSchemaRevisionsRequest) (*ListSchemaRevisionsResponse, error)
 	mustEmbedUnimplementedSchemaServiceServer()
 }
 
@@ -88,6 +120,12 @@ func (UnimplementedSchemaServiceServer) WriteSchema(context.Context, *WriteSchem
 }
 func (UnimplementedSchemaServiceServer) ReadSchema(context.Context, *ReadSchemaRequest) (*ReadSchemaResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadSchema not implemented")
+}
+func (UnimplementedSchemaServiceServer) DiffSchema(context.Context, *DiffSchemaRequest) (*DiffSchemaResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DiffSchema not implemented")
+}
+func (UnimplementedSchemaServiceServer) ListSchemaRevisions(context.Context, *ListSchemaRevisionsRequest) (*ListSchemaRevisionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSchemaRevisions not implemented")
 }
 func (UnimplementedSchemaServiceServer) mustEmbedUnimplementedSchemaServiceServer() {}
 func (UnimplementedSchemaServiceServer) testEmbeddedByValue()                       {}
@@ -146,6 +184,42 @@ func _SchemaService_ReadSchema_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SchemaService_DiffSchema_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DiffSchemaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchemaServiceServer).DiffSchema(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchemaService_DiffSchema_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchemaServiceServer).DiffSchema(ctx, req.(*DiffSchemaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SchemaService_ListSchemaRevisions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSchemaRevisionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchemaServiceServer).ListSchemaRevisions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchemaService_ListSchemaRevisions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchemaServiceServer).ListSchemaRevisions(ctx, req.(*ListSchemaRevisionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SchemaService_ServiceDesc is the grpc.ServiceDesc for SchemaService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -160,6 +234,14 @@ var SchemaService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReadSchema",
 			Handler:    _SchemaService_ReadSchema_Handler,
+		},
+		{
+			MethodName: "DiffSchema",
+			Handler:    _SchemaService_DiffSchema_Handler,
+		},
+		{
+			MethodName: "ListSchemaRevisions",
+			Handler:    _SchemaService_ListSchemaRevisions_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
