@@ -442,6 +442,36 @@ func (c *Client) ReadSchema(ctx context.Context, cons Consistency) (string, stri
 	return resp.GetSchema(), resp.GetReadAt(), nil
 }
 
+// ReadSchemaAt returns the schema text in force at the revision of zookie (also one
+// older than the server's GC window).
+func (c *Client) ReadSchemaAt(ctx context.Context, zookie string) (string, error) {
+	resp, err := c.schema.ReadSchema(ctx, &relatav1.ReadSchemaRequest{At: zookie})
+	if err != nil {
+		return "", FromStatus(err)
+	}
+	return resp.GetSchema(), nil
+}
+
+// DiffSchema compares text with the schema in force and counts the stored tuples each
+// removal would orphan, writing nothing. The answer's Refused says whether a write
+// of text would be refused now.
+func (c *Client) DiffSchema(ctx context.Context, text string) (*relatav1.DiffSchemaResponse, error) {
+	resp, err := c.schema.DiffSchema(ctx, &relatav1.DiffSchemaRequest{Schema: text})
+	if err != nil {
+		return nil, FromStatus(err)
+	}
+	return resp, nil
+}
+
+// SchemaRevisions lists the schema writes, newest first (at most limit; 0 for all).
+func (c *Client) SchemaRevisions(ctx context.Context, limit uint32) (*relatav1.ListSchemaRevisionsResponse, error) {
+	resp, err := c.schema.ListSchemaRevisions(ctx, &relatav1.ListSchemaRevisionsRequest{Limit: limit})
+	if err != nil {
+		return nil, FromStatus(err)
+	}
+	return resp, nil
+}
+
 // Sentinels an *Error from the server matches with errors.Is, besides the tuples
 // package's (see Error.Is).
 var (

@@ -374,3 +374,29 @@ func TestConsoleScreenshots(t *testing.T) {
 	waitJS[bool](t, ctx, "the token prompt", `(document.querySelector('[data-testid="token-prompt"]') || {}).open`)
 	shot("token")
 }
+
+// TestConsoleSchemaDiff: as you type, the editor shows the server's diff, with the
+// stored tuples a removal would orphan and the server's refusal; nothing is written.
+func TestConsoleSchemaDiff(t *testing.T) {
+	dir := t.TempDir()
+	const schemaText = "definition user {}\ndefinition doc {\n    relation viewer: user\n    relation editor: user\n}\n"
+	require.NoError(t, os.WriteFile(dir+"/s.zed", []byte(schemaText), 0o644))
+	p := startServe(t, "--data-dir", dir+"/data", "--schema", dir+"/s.zed")
+	base := "http://" + p.httpAddr
+	writeTuples(t, base, "", "doc:1#viewer@user:anne", "doc:2#viewer@user:bob")
+	ctx := newBrowser(t)
+
+	open(t, ctx, base, "#/schema/edit")
+	waitJS[bool](t, ctx, "the editor", `!!(document.querySelector('[data-testid="schema-editor"]') || {}).cmView`)
+	next := "definition user {}\ndefinition doc {\n    relation editor: user\n    relation owner: user\n}\n"
+	evalJS[bool](t, ctx, fmt.Sprintf(`(() => { const v = document.querySelector('[data-testid="schema-editor"]').cmView; v.dispatch({changes: {from: 0, to: v.state.doc.length, insert: %q}}); return true; })()`, next))
+	refusal := waitJS[string](t, ctx, "the refusal", `(document.querySelector('[data-testid="schema-diff-refused"]') || {}).textContent`)
+	require.Contains(t, refusal, "relation doc#viewer removed, but 2 tuples still use it")
+	items := evalJS[string](t, ctx, `Array.from(document.querySelectorAll('[data-testid="schema-diff-item"]')).map(li => li.textContent).join("\n")`)
+	require.Contains(t, items, "− relation doc#viewer — relation viewer: user (orphans 2 tuples, e.g. doc:1#viewer@user:anne)")
+	require.Contains(t, items, "+ relation doc#owner")
+
+	code, body := httpDo(t, "POST", base+"/v1/schema/read", `{"consistency":{"fullyConsistent":true}}`, "")
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, "relation viewer: user", "the diff wrote nothing")
+}

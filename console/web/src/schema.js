@@ -16,6 +16,7 @@ import { errorBox, h } from "./dom.js";
 import { drawDiagram } from "./diagram.js";
 import { highlightInto, schemaLanguage } from "./lang.js";
 import { outline } from "./outline.js";
+import { tupleText } from "./text.js";
 
 export function mount(main, { sub }, app) {
   if (sub === "edit") return mountEditor(main, app);
@@ -261,38 +262,31 @@ function localDiff(box, before, after) {
   );
 }
 
-// serverDiff renders a DiffSchema answer: every list of changes it holds, with the
-// tuples each removal would orphan.
+// serverDiff renders a DiffSchema answer (removed, changed and added definitions,
+// relations, permissions and caveats), with the stored tuples each change would orphan
+// and, when the server would refuse the write, its reason.
 function serverDiff(box, r) {
   const items = [];
-  const walk = (v, label) => {
-    if (Array.isArray(v)) {
-      for (const x of v) walk(x, label);
-    } else if (v && typeof v === "object") {
-      const name = v.name || v.definition || v.relation || v.permission || v.caveat || v.path || "";
-      const orphans = v.orphanedTuples ?? v.orphans ?? v.orphaned ?? v.tuples;
-      if (name) items.push({ label, text: [v.definition && v.definition !== name ? `${v.definition}#` : "", name, v.kind ? ` (${v.kind})` : ""].join(""), orphans, detail: v.description || v.change || "" });
-      else for (const [k, x] of Object.entries(v)) if (typeof x === "object") walk(x, k);
-    }
-  };
-  for (const [k, v] of Object.entries(r)) if (v && typeof v === "object") walk(v, k);
+  for (const [cls, mark, list] of [["removed", "−", r.removed], ["changed", "~", r.changed], ["added", "+", r.added]]) {
+    for (const c of list || []) items.push({ cls, mark, c });
+  }
   if (!items.length) {
-    box.append(h("p", { class: "hint" }, "No change."));
+    box.append(h("p", { class: "hint" }, r.unchanged ? "No change: this is the schema in force." : "No change."));
     return;
   }
+  const orphans = (c) => {
+    const n = Number(c.orphanedTuples || 0);
+    if (!n) return "";
+    return h("strong", { class: "orphans" }, ` (orphans ${n} tuple${n === 1 ? "" : "s"}${c.orphanExample ? ", e.g. " + tupleText(c.orphanExample) : ""})`);
+  };
   box.append(
     h(
       "ul",
       {},
-      items.map((it) =>
-        h(
-          "li",
-          { class: /remov/i.test(it.label) ? "removed" : /add/i.test(it.label) ? "added" : "changed" },
-          `${it.label}: ${it.text}`,
-          it.detail ? ` — ${it.detail}` : "",
-          it.orphans !== undefined && it.orphans !== null && String(it.orphans) !== "0" ? h("strong", { class: "orphans" }, ` (orphans ${it.orphans} tuple${String(it.orphans) === "1" ? "" : "s"})`) : "",
-        ),
+      items.map(({ cls, mark, c }) =>
+        h("li", { class: cls, "data-testid": "schema-diff-item" }, `${mark} ${c.kind} ${c.definition ? c.definition + "#" : ""}${c.name}`, c.description ? ` — ${c.description}` : "", orphans(c)),
       ),
     ),
   );
+  if (r.refused) box.append(h("div", { class: "alert error", role: "alert", "data-testid": "schema-diff-refused" }, r.refusal));
 }
