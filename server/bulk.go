@@ -233,13 +233,16 @@ func (e *exportResponse) send(send func(*relatav1.ExportResponse) error, rev tup
 // An export cursor is a read cursor (consistency.go) whose last item is the last
 // tuple sent followed by the six filter fields, space-separated (names and ids never
 // contain spaces).
+// exportQuery is the QUERY of export cursors, which carry their filter whole.
+var exportQuery = queryKey("Export")
+
 func encodeExportCursor(rev tuples.Revision, last tuples.Tuple, f tuples.Filter) string {
-	return encodeCursor(rev, strings.Join([]string{last.String(),
+	return encodeCursor(rev, exportQuery, strings.Join([]string{last.String(),
 		f.ObjectType, f.ObjectID, f.Relation, f.SubjectType, f.SubjectID, f.SubjectRelation}, " "))
 }
 
 func decodeExportCursor(c string) (tuples.Revision, tuples.Tuple, tuples.Filter, error) {
-	rev, rest, err := decodeCursor(c)
+	rev, rest, err := decodeCursor(c, exportQuery)
 	if err != nil {
 		return 0, tuples.Tuple{}, tuples.Filter{}, err
 	}

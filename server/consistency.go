@@ -1,6 +1,7 @@
 package server
 
 import (
+	"hash/fnv"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -126,47 +127,67 @@ func decodeZookie(field, z string) (tuples.Revision, error) {
 	return rev, nil
 }
 
-// A cursor resumes a stream at the revision it started on, after the last item sent:
-// base64url of "v1 REVISION LAST", where LAST is the text form of the last item.
-const cursorVersion = "v1"
+// A cursor resumes a stream at the revision it started on, after the last item sent,
+// and only the query that returned it: base64url of "v2 REVISION QUERY LAST", where
+// QUERY is a hash of the query (method and every field that selects results: type,
+// permission, subject, filter; not limit or consistency, which may change between
+// pages) and LAST is the text form of the last item. A cursor given to another query
+// is INVALID_ARGUMENT INVALID_CURSOR.
+const cursorVersion = "v2"
 
-// encodeCursor returns the cursor after item at rev.
-func encodeCursor(rev tuples.Revision, last string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(cursorVersion + " " + strconv.FormatUint(uint64(rev), 10) + " " + last))
+// queryKey returns the QUERY part of the cursors of a query made of parts.
+func queryKey(parts ...string) string {
+	h := fnv.New64a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return strconv.FormatUint(h.Sum64(), 36)
 }
 
-// decodeCursor returns the revision and last item of a cursor.
-func decodeCursor(c string) (tuples.Revision, string, error) {
-	bad := func(why string) error {
-		return errorf(codes.InvalidArgument, relatav1.ErrorReason_INVALID_CURSOR, "server: invalid cursor: "+why, map[string]string{"field": "cursor"})
-	}
+// encodeCursor returns the cursor after item at rev for query (see queryKey).
+func encodeCursor(rev tuples.Revision, query, last string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorVersion + " " + strconv.FormatUint(uint64(rev), 10) + " " + query + " " + last))
+}
+
+// invalidCursor is the INVALID_CURSOR error naming the field cursor.
+func invalidCursor(why string) error {
+	return errorf(codes.InvalidArgument, relatav1.ErrorReason_INVALID_CURSOR, "server: invalid cursor: "+why, map[string]string{"field": "cursor"})
+}
+
+// decodeCursor returns the revision and last item of a cursor of query.
+func decodeCursor(c, query string) (tuples.Revision, string, error) {
 	if len(c) > MaxZookieBytes*8 {
-		return 0, "", bad("too long")
+		return 0, "", invalidCursor("too long")
 	}
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return 0, "", bad("not base64url")
+		return 0, "", invalidCursor("not base64url")
 	}
-	parts := strings.SplitN(string(b), " ", 3)
-	if len(parts) != 3 || parts[0] != cursorVersion {
-		return 0, "", bad("unknown format")
+	parts := strings.SplitN(string(b), " ", 4)
+	if len(parts) != 4 || parts[0] != cursorVersion {
+		return 0, "", invalidCursor("unknown format (pass back a cursor this server returned)")
 	}
 	rev, err := strconv.ParseUint(parts[1], 10, 64)
 	if err != nil {
-		return 0, "", bad("bad revision")
+		return 0, "", invalidCursor("bad revision")
 	}
-	return tuples.Revision(rev), parts[2], nil
+	if parts[2] != query {
+		return 0, "", invalidCursor("it was returned by another query; a cursor resumes only the call that returned it, with the same method, type, permission, subject, object and filter")
+	}
+	return tuples.Revision(rev), parts[3], nil
 }
 
 // streamReader opens the reader of a paginated stream: at the cursor's revision when
 // there is a cursor (so all pages see one snapshot), else per the consistency. It
-// returns the last item of the cursor ("" without one).
-func (s *Server) streamReader(ctx context.Context, c *relatav1.Consistency, cursor string) (tuples.Reader, string, error) {
+// returns the last item of the cursor ("" without one), which must be a cursor of
+// query (see queryKey).
+func (s *Server) streamReader(ctx context.Context, c *relatav1.Consistency, cursor, query string) (tuples.Reader, string, error) {
 	if cursor == "" {
 		r, err := s.reader(ctx, c)
 		return r, "", err
 	}
-	rev, last, err := decodeCursor(cursor)
+	rev, last, err := decodeCursor(cursor, query)
 	if err != nil {
 		return nil, "", err
 	}

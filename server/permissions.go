@@ -172,7 +172,8 @@ func (h *permissionService) lookupResources(ctx context.Context, req *relatav1.L
 	if err != nil {
 		return err
 	}
-	r, after, err := h.s.streamReader(ctx, req.GetConsistency(), req.GetCursor())
+	query := queryKey("LookupResources", req.GetResourceType(), req.GetPermission(), sub.String())
+	r, after, err := h.s.streamReader(ctx, req.GetConsistency(), req.GetCursor(), query)
 	if err != nil {
 		return err
 	}
@@ -182,7 +183,7 @@ func (h *permissionService) lookupResources(ctx context.Context, req *relatav1.L
 		ResourceType: req.GetResourceType(), Permission: req.GetPermission(), Subject: sub,
 		Cursor: after, Limit: int(req.GetLimit()), Context: contextFromProto(req.GetContext()),
 	}, func(res check.LookupResourcesResult) error {
-		return send(&relatav1.LookupResourcesResponse{Object: objectToProto(res.Object), LookedUpAt: zookie, Cursor: encodeCursor(rev, res.Cursor),
+		return send(&relatav1.LookupResourcesResponse{Object: objectToProto(res.Object), LookedUpAt: zookie, Cursor: encodeCursor(rev, query, res.Cursor),
 			Conditional: res.Conditional, MissingContext: res.MissingContext})
 	})
 }
@@ -214,7 +215,8 @@ func (h *permissionService) lookupSubjects(ctx context.Context, req *relatav1.Lo
 	if subjectRelation == tuples.Ellipsis {
 		subjectRelation = ""
 	}
-	r, after, err := h.s.streamReader(ctx, req.GetConsistency(), req.GetCursor())
+	query := queryKey("LookupSubjects", obj.String(), req.GetPermission(), req.GetSubjectType(), subjectRelation)
+	r, after, err := h.s.streamReader(ctx, req.GetConsistency(), req.GetCursor(), query)
 	if err != nil {
 		return err
 	}
@@ -225,7 +227,7 @@ func (h *permissionService) lookupSubjects(ctx context.Context, req *relatav1.Lo
 		SubjectRelation: subjectRelation, Cursor: after, Limit: int(req.GetLimit()),
 		Context: contextFromProto(req.GetContext()),
 	}, func(res check.LookupSubjectsResult) error {
-		out := &relatav1.LookupSubjectsResponse{Subject: subjectToProto(res.Subject), LookedUpAt: zookie, Cursor: encodeCursor(rev, res.Cursor),
+		out := &relatav1.LookupSubjectsResponse{Subject: subjectToProto(res.Subject), LookedUpAt: zookie, Cursor: encodeCursor(rev, query, res.Cursor),
 			Conditional: res.Conditional, MissingContext: res.MissingContext}
 		for _, e := range res.Excluded {
 			out.Excluded = append(out.Excluded, subjectToProto(e))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 
-	"google.golang.org/grpc/codes"
 
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/server/writes"
@@ -71,7 +70,8 @@ func (h *relationshipService) read(ctx context.Context, req *relatav1.ReadReques
 	if err != nil {
 		return err
 	}
-	r, last, err := h.s.streamReader(ctx, req.GetConsistency(), req.GetCursor())
+	query := queryKey("Read", f.ObjectType, f.ObjectID, f.Relation, f.SubjectType, f.SubjectID, f.SubjectRelation)
+	r, last, err := h.s.streamReader(ctx, req.GetConsistency(), req.GetCursor(), query)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func (h *relationshipService) read(ctx context.Context, req *relatav1.ReadReques
 	if last != "" {
 		t, err := tuples.ParseTuple(last)
 		if err != nil {
-			return errorf(codes.InvalidArgument, relatav1.ErrorReason_INVALID_CURSOR, "server: invalid cursor: bad position", map[string]string{"field": "cursor"})
+			return invalidCursor("bad position")
 		}
 		after = &t
 	}
@@ -93,7 +93,7 @@ func (h *relationshipService) read(ctx context.Context, req *relatav1.ReadReques
 		if err != nil {
 			return err
 		}
-		if err := send(&relatav1.ReadResponse{Tuple: tupleToProto(t), ReadAt: zookie, Cursor: encodeCursor(rev, t.String())}); err != nil {
+		if err := send(&relatav1.ReadResponse{Tuple: tupleToProto(t), ReadAt: zookie, Cursor: encodeCursor(rev, query, t.String())}); err != nil {
 			return err
 		}
 		if n++; limit > 0 && n >= limit {
