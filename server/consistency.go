@@ -1,10 +1,10 @@
 package server
 
 import (
-	"hash/fnv"
 	"context"
 	"encoding/base64"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"sync"

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 
-
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/server/writes"
 	"github.com/relata/relata/tuples"
