@@ -75,6 +75,10 @@ type cacheSlot struct {
 	depth uint16
 	ok    bool
 	ref   bool // hit since the hand last passed
+	// marker: the answer at this key depended on the request's context (it read a
+	// caveated or expiring tuple); it is cached under the key extended with the
+	// context's relevant values instead (see request.cacheCtx). ok is then unused.
+	marker bool
 }
 
 // cacheShard is one CLOCK. mu guards every field of mu.
@@ -106,12 +110,13 @@ func (c *cache) lookup(key string) (*cacheShard, cacheKey) {
 
 // get returns the cached answer for key, asked at frame depth depth by a reader at rev
 // with tracker t (nil when it has none), and adds the answer's deps to into (nil:
-// nowhere). An answer computed at an earlier revision answers when t reports none of
+// nowhere). marker reports an entry that says the answer is cached under the key
+// extended by the context (hit is then false, and nothing is counted). An answer computed at an earlier revision answers when t reports none of
 // its scopes changed since. An answer computed at a shallower depth than this one is
 // not returned: from here the depth limit is closer, and the evaluation it stands for
 // might not fit under it, which must be a depth error (design §3) whatever was cached
 // before.
-func (c *cache) get(key string, depth int, rev tuples.Revision, t tuples.ScopeTracker, into *collector) (ok, hit bool) {
+func (c *cache) get(key string, depth int, rev tuples.Revision, t tuples.ScopeTracker, into *collector) (ok, marker, hit bool) {
 	s, k := c.lookup(key)
 	var sl cacheSlot
 	s.mu.Lock()
@@ -137,18 +142,22 @@ func (c *cache) get(key string, depth int, rev tuples.Revision, t tuples.ScopeTr
 	}
 	if !found {
 		c.misses.Add(1)
-		return false, false
+		return false, false, false
+	}
+	if sl.marker {
+		return false, true, false
 	}
 	c.hits.Add(1)
 	into.addAll(&sl.deps)
-	return sl.ok, true
+	return sl.ok, false, true
 }
 
-// put stores an answer computed at frame depth depth and revision rev from deps d,
-// evicting an entry when the shard is full. An answer of an older revision than the
+// put stores an answer computed at frame depth depth and revision rev from deps d (or,
+// with marker, says that the answer at key depends on the context), evicting an entry
+// when the shard is full. An answer of an older revision than the
 // entry's does not replace it; the same answer computed deeper at the same revision
 // serves more depths, so the entry keeps the deepest depth.
-func (c *cache) put(key string, ok bool, depth int, rev tuples.Revision, d *deps) {
+func (c *cache) put(key string, ok, marker bool, depth int, rev tuples.Revision, d *deps) {
 	s, k := c.lookup(key)
 	if s.capacity == 0 {
 		return
@@ -160,14 +169,14 @@ func (c *cache) put(key string, ok bool, depth int, rev tuples.Revision, d *deps
 		sl := &s.mu.slots[i]
 		switch {
 		case rev < sl.rev:
-		case rev == sl.rev:
+		case rev == sl.rev && marker == sl.marker:
 			sl.ok, sl.ref, sl.depth = ok, true, max(sl.depth, dp)
 		default:
-			*sl = cacheSlot{key: k, rev: rev, deps: *d, ok: ok, ref: true, depth: dp}
+			*sl = cacheSlot{key: k, rev: rev, deps: *d, ok: ok, ref: true, depth: dp, marker: marker}
 		}
 		return
 	}
-	slot := cacheSlot{key: k, rev: rev, deps: *d, ok: ok, depth: dp}
+	slot := cacheSlot{key: k, rev: rev, deps: *d, ok: ok, depth: dp, marker: marker}
 	if len(s.mu.slots) < s.capacity {
 		s.mu.index[k] = int32(len(s.mu.slots))
 		s.mu.slots = append(s.mu.slots, slot)

@@ -15,36 +15,36 @@ import (
 // keeps the deepest depth it was computed at.
 func TestCacheDepth(t *testing.T) {
 	c := newCache(64 << 10)
-	c.put("7|k", true, 5, 1, &deps{})
+	c.put("7|k", true, false, 5, 1, &deps{})
 	for _, tc := range []struct {
 		depth int
 		hit   bool
 	}{{1, true}, {5, true}, {6, false}} {
-		ok, hit := c.get("7|k", tc.depth, 1, nil, nil)
+		ok, _, hit := c.get("7|k", tc.depth, 1, nil, nil)
 		require.Equal(t, tc.hit, hit, "depth %d", tc.depth)
 		require.Equal(t, tc.hit, ok)
 	}
-	c.put("7|k", true, 3, 1, &deps{}) // computed shallower: the entry still serves depth 5
-	_, hit := c.get("7|k", 5, 1, nil, nil)
+	c.put("7|k", true, false, 3, 1, &deps{}) // computed shallower: the entry still serves depth 5
+	_, _, hit := c.get("7|k", 5, 1, nil, nil)
 	require.True(t, hit)
-	c.put("7|k", true, 9, 1, &deps{})
-	_, hit = c.get("7|k", 9, 1, nil, nil)
+	c.put("7|k", true, false, 9, 1, &deps{})
+	_, _, hit = c.get("7|k", 9, 1, nil, nil)
 	require.True(t, hit)
 }
 
 func TestCacheBound(t *testing.T) {
 	c := newCache(64 << 10)
 	for i := 0; i < 10000; i++ {
-		c.put(fmt.Sprintf("7|doc:%d#view@user:u%d", i, i), i%2 == 0, 1, 1, &deps{})
+		c.put(fmt.Sprintf("7|doc:%d#view@user:u%d", i, i), i%2 == 0, false, 1, 1, &deps{})
 	}
 	st := c.stats()
 	require.LessOrEqual(t, st.Bytes, int64(64<<10))
 	require.Positive(t, st.Evictions)
 	require.Positive(t, st.Entries)
-	ok, hit := c.get("7|doc:9999#view@user:u9999", 1, 1, nil, nil) // recently used: still there
+	ok, _, hit := c.get("7|doc:9999#view@user:u9999", 1, 1, nil, nil) // recently used: still there
 	require.True(t, hit)
 	require.False(t, ok)
-	_, hit = c.get("7|doc:0#view@user:u0", 1, 1, nil, nil) // least recently used: evicted
+	_, _, hit = c.get("7|doc:0#view@user:u0", 1, 1, nil, nil) // least recently used: evicted
 	require.False(t, hit)
 }
 
@@ -66,18 +66,18 @@ func TestCacheSkipsCycles(t *testing.T) {
 		req := parseCheck(t, s)
 		return q.key(req.Object, req.Permission, req.Subject)
 	}
-	_, hit := e.cache.get(key("doc:1#viewer@user:vic"), 1, rev, nil, nil)
+	_, _, hit := e.cache.get(key("doc:1#viewer@user:vic"), 1, rev, nil, nil)
 	require.False(t, hit, "contradictory cycle cached")
-	_, hit = e.cache.get(key("doc:1#restricted@user:vic"), 1, rev, nil, nil)
+	_, _, hit = e.cache.get(key("doc:1#restricted@user:vic"), 1, rev, nil, nil)
 	require.False(t, hit, "answer under a cycle cut cached")
 	// Mutual nesting of monotone usersets is answered from the reverse index, with no
 	// cycle cut, so it is cached.
-	_, hit = e.cache.get(key("group:a#member@user:ben"), 1, rev, nil, nil)
+	_, _, hit = e.cache.get(key("group:a#member@user:ben"), 1, rev, nil, nil)
 	require.True(t, hit)
-	ok, hit := e.cache.get(key("tenant:paris#manage@user:ada"), 1, rev, nil, nil)
+	ok, _, hit := e.cache.get(key("tenant:paris#manage@user:ada"), 1, rev, nil, nil)
 	require.True(t, hit)
 	require.True(t, ok)
-	ok, hit = e.cache.get(key("tenant:eu#manage@user:ada"), 1, rev, nil, nil) // a sub-problem
+	ok, _, hit = e.cache.get(key("tenant:eu#manage@user:ada"), 1, rev, nil, nil) // a sub-problem
 	require.True(t, hit)
 	require.True(t, ok)
 }

@@ -32,6 +32,40 @@ func (q *request) setContext(c map[string]any) {
 	q.ctxKey = "@ctx" + string(b)
 }
 
+// cacheCtx is the suffix of node k's cache keys for answers that depended on the
+// context: the request's values of the caveat parameters reachable from k, as
+// canonical JSON (sorted keys, nested values included, so that contexts differing
+// anywhere inside a value never share an entry). Values of other parameters cannot
+// change the answer and are left out, so requests that differ only in them share it.
+// can is false for a node from which no conditional relation is reachable.
+func (q *request) cacheCtx(k relKey) (suffix string, can bool) {
+	params, can := q.c.ctxParams[k]
+	if !can {
+		return "", false
+	}
+	q.ctxKeys.Lock()
+	defer q.ctxKeys.Unlock()
+	if s, ok := q.ctxKeys.byNode[k]; ok {
+		return s, true
+	}
+	used := make(map[string]any, len(params))
+	for _, p := range params {
+		if v, ok := q.context[p]; ok {
+			used[p] = v
+		}
+	}
+	b, err := json.Marshal(used)
+	if err != nil {
+		return "", false
+	}
+	if q.ctxKeys.byNode == nil {
+		q.ctxKeys.byNode = make(map[relKey]string)
+	}
+	s := "@ctx" + string(b)
+	q.ctxKeys.byNode[k] = s
+	return s, true
+}
+
 // unionMissing returns the sorted union of two sorted name lists.
 func unionMissing(a, b []string) []string {
 	if len(b) == 0 {
@@ -56,6 +90,9 @@ func (q *request) caveatOutcome(ctx context.Context, t tuples.Tuple) (outcome, e
 		return outcome{}, err
 	}
 	out := outcome{ok: res.Value, cond: res.Conditional, missing: res.Missing, volatile: true}
+	if res.Conditional {
+		out.f = newAtom(cv.Name, t.Caveat.Context, res.Missing)
+	}
 	if q.explain {
 		note := "caveat " + cv.Name + " { " + strings.ReplaceAll(cv.Expr, "\n", " ") + " }"
 		var vals []string
@@ -95,6 +132,7 @@ func and(a, b outcome) outcome {
 	case a.cond || b.cond:
 		out.cond = true
 		out.missing = unionMissing(a.missing, b.missing)
+		out.f = cJoin(cAnd, condOf(a), condOf(b))
 	default:
 		out.ok = true
 	}
@@ -135,6 +173,11 @@ func (q *request) thisConditional(ctx context.Context, pos at, obj tuples.Object
 			if err != nil {
 				yield(nil, fmt.Errorf("check: reading %s#%s: %w", obj, rel, err))
 				return
+			}
+			if !t.ExpiresAt.IsZero() && pos.f != nil {
+				// Visible at this revision, gone at some later one although no write
+				// touches its scope: the answer holds at this revision only.
+				pos.f.deps.markOver()
 			}
 			s := t.Subject
 			var next func(context.Context) (outcome, error)

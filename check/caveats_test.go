@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -186,4 +187,151 @@ func TestCaveatContextErrors(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, "on_net", ce.Caveat)
 	require.Equal(t, "ip", ce.Param)
+}
+
+// minimalSchema has caveated relations whose conditions overlap.
+const minimalSchema = `definition user {}
+caveat cx(x int) { x == 1 }
+caveat cy(y int) { y == 1 }
+caveat cxy(x int, y int) { x == 1 && y == 1 }
+definition doc {
+	relation a: user with cx
+	relation a2: user with cx
+	relation b: user with cxy
+	relation c: user with cy
+	relation banned: user with cx
+	permission a_or_b = a + b
+	permission a_or_a2_and_c = a + (a2 & c)
+	permission a_or_c = a + c
+	permission a_and_a2 = a & a2
+	permission a_and_c = a & c
+	permission a_not_banned = a - banned
+	permission a_or_a2_not_banned = (a + a2) - banned
+	permission c_not_banned = c - banned
+}`
+
+// TestMissingContextMinimal: missing_context lists exactly the parameters whose
+// absence leaves the answer open (design §10), not every parameter a conditional
+// branch lacked: branches with the same caveat and stored context are one condition,
+// so `a + b` where b implies a needs only a's parameters, and `a - banned` under one
+// condition is false whatever the context.
+func TestMissingContextMinimal(t *testing.T) {
+	s, err := schema.Compile("test", []byte(minimalSchema))
+	require.NoError(t, err)
+	r := newReader(t, s, mustTuples(t,
+		`doc:1#a@user:anne[cx]`,
+		`doc:1#a2@user:anne[cx]`,
+		`doc:1#b@user:anne[cxy]`,
+		`doc:1#c@user:anne[cy]`,
+		`doc:1#banned@user:anne[cx]`,
+		`doc:2#a@user:anne[cx]`,
+		`doc:2#banned@user:anne[cx:{"x":2}]`,
+		`doc:2#b@user:anne[cxy:{"y":1}]`,
+	))
+	tests := []struct {
+		name    string
+		object  string
+		perm    string
+		context map[string]any
+		want    triple
+	}{
+		{"x or (x and y) needs x only", "doc:1", "a_or_a2_and_c", nil, maybe("x")},
+		{"x or (x and y), y given false", "doc:1", "a_or_a2_and_c", map[string]any{"y": 0}, maybe("x")},
+		{"x or (x and y), x given", "doc:1", "a_or_a2_and_c", map[string]any{"x": 1}, yes},
+		{"different caveats are different conditions", "doc:1", "a_or_b", nil, maybe("x", "y")},
+		{"independent branches need both", "doc:1", "a_or_c", nil, maybe("x", "y")},
+		{"independent branches, one decided false", "doc:1", "a_or_c", map[string]any{"y": 0}, maybe("x")},
+		{"one condition twice under intersection", "doc:1", "a_and_a2", nil, maybe("x")},
+		{"intersection of independent conditions", "doc:1", "a_and_c", nil, maybe("x", "y")},
+		{"a - banned under one condition is false", "doc:1", "a_not_banned", nil, no},
+		{"(a + a2) - banned under one condition is false", "doc:1", "a_or_a2_not_banned", nil, no},
+		{"c - banned needs both", "doc:1", "c_not_banned", nil, maybe("x", "y")},
+		{"banned decided by its stored context", "doc:2", "a_not_banned", nil, maybe("x")},
+		{"stored context makes b the same condition as a", "doc:2", "a_or_b", nil, maybe("x")},
+	}
+	for _, cached := range []bool{false, true} {
+		opts := Options{CacheBytes: -1}
+		if cached {
+			opts = Options{}
+		}
+		e := New(opts)
+		for round := 0; round < 2; round++ {
+			for _, tc := range tests {
+				got := checkTriple(t, e, r, tc.object, tc.perm, "user:anne", tc.context)
+				require.Equal(t, tc.want, got, "%s (cached %t, round %d)", tc.name, cached, round)
+			}
+		}
+	}
+	// Lookups report the same narrowed answers.
+	e := New(Options{})
+	var got []string
+	err = e.LookupResources(context.Background(), r, LookupResourcesRequest{ResourceType: "doc", Permission: "a_or_a2_not_banned",
+		Subject: tuples.SubjectRef{Object: tuples.ObjectRef{Type: "user", ID: "anne"}}},
+		func(x LookupResourcesResult) error {
+			got = append(got, fmt.Sprintf("%s %t %v", x.Object.ID, x.Conditional, x.MissingContext))
+			return nil
+		})
+	require.NoError(t, err)
+	require.Equal(t, []string{"2 true [x]"}, got)
+}
+
+// TestCacheContext: answers that read no caveated tuple are shared whatever the
+// context; answers that did are shared between requests that give the same values of
+// the parameters they can read, and only those.
+func TestCacheContext(t *testing.T) {
+	s, err := schema.Compile("test", []byte(minimalSchema+`
+definition folder {
+	relation viewer: user
+	permission view = viewer
+}`))
+	require.NoError(t, err)
+	r := newReader(t, s, mustTuples(t,
+		`doc:1#a@user:anne[cx]`,
+		`doc:1#c@user:anne[cy]`,
+		`folder:1#viewer@user:anne`,
+	))
+	e := New(Options{Concurrency: 1})
+	check := func(object, perm string, c map[string]any) (triple, CacheStats) {
+		before := e.CacheStats()
+		got := checkTriple(t, e, r, object, perm, "user:anne", c)
+		after := e.CacheStats()
+		return got, CacheStats{Hits: after.Hits - before.Hits, Misses: after.Misses - before.Misses}
+	}
+	// No caveat read: one entry for every context.
+	got, st := check("folder:1", "view", map[string]any{"x": 1})
+	require.Equal(t, yes, got)
+	require.Zero(t, st.Hits)
+	got, st = check("folder:1", "view", map[string]any{"x": 2, "other": []any{[]any{"a"}}})
+	require.Equal(t, yes, got)
+	require.Equal(t, uint64(1), st.Hits, "an answer that read no caveat must hit whatever the context")
+	got, st = check("folder:1", "view", nil)
+	require.Equal(t, yes, got)
+	require.Equal(t, uint64(1), st.Hits)
+
+	// A caveated answer, decided by the context: cached by x only (a reads cx).
+	got, st = check("doc:1", "a", map[string]any{"x": 1, "y": 0})
+	require.Equal(t, yes, got)
+	require.Zero(t, st.Hits)
+	got, st = check("doc:1", "a", map[string]any{"x": 1, "y": 1, "z": "other"})
+	require.Equal(t, yes, got)
+	require.Equal(t, uint64(1), st.Hits, "values of parameters a cannot read must not split its entry")
+	got, st = check("doc:1", "a", map[string]any{"x": 2})
+	require.Equal(t, no, got)
+	require.Zero(t, st.Hits, "another value of x is another entry")
+	got, st = check("doc:1", "a", map[string]any{"x": 2})
+	require.Equal(t, no, got)
+	require.Equal(t, uint64(1), st.Hits)
+	// Conditional answers are not shared (their condition is request-local), and
+	// never reused for a context that decides.
+	got, _ = check("doc:1", "a", nil)
+	require.Equal(t, maybe("x"), got)
+	got, _ = check("doc:1", "a", nil)
+	require.Equal(t, maybe("x"), got)
+	got, _ = check("doc:1", "a", map[string]any{"x": 1})
+	require.Equal(t, yes, got)
+	// a + c reads both parameters.
+	got, _ = check("doc:1", "a_or_c", map[string]any{"x": 2, "y": 2})
+	require.Equal(t, no, got)
+	got, _ = check("doc:1", "a_or_c", map[string]any{"x": 2, "y": 1})
+	require.Equal(t, yes, got, "a different y must not hit a + c's entry")
 }

@@ -78,6 +78,7 @@ func (e *Engine) check(ctx context.Context, r tuples.Reader, c *compiled, req Ch
 	if err != nil {
 		return CheckResult{}, err
 	}
+	out = out.resolve()
 	stats := CheckStats{Dispatches: q.dispatches.Load(), Reads: q.reads.Load()}
 	if out.cond {
 		return CheckResult{Conditional: true, MissingContext: out.missing, Explanation: out.exp, Stats: stats}, nil

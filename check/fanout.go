@@ -59,6 +59,11 @@ func (q *request) fanOut(parent context.Context, exp *Explanation, tasks iter.Se
 		if o.cond {
 			mu.combined.cond = true
 			mu.combined.missing = unionMissing(mu.combined.missing, o.missing)
+			op := cAnd
+			if stopOn {
+				op = cOr
+			}
+			mu.combined.f = cJoin(op, mu.combined.f, condOf(o))
 		}
 		mu.combined.merge(o)
 	}

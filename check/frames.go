@@ -59,6 +59,9 @@ type outcome struct {
 	cond     bool
 	missing  []string
 	volatile bool
+	// f is the condition of a conditional outcome (see condexpr.go); missing is then
+	// the union of its atoms' parameters, until resolve narrows it.
+	f *cexpr
 }
 
 // merge folds the cycle information and volatility of o into out (not the answer).
@@ -114,7 +117,15 @@ func (q *request) checkRel(ctx context.Context, pos at, obj tuples.ObjectRef, re
 	}
 	key := q.key(obj, rel, subj)
 	if q.e.cache != nil {
-		if ok, hit := q.e.cache.get(key, depth, q.revNum, q.tracker, above); hit {
+		ok, marker, hit := q.e.cache.get(key, depth, q.revNum, q.tracker, above)
+		if marker {
+			// The answer depended on the context: it is cached by the context's values.
+			if ck, can := q.cacheCtx(relKey{obj.Type, rel}); can {
+				if ok, _, hit := q.e.cache.get(key+ck, depth, q.revNum, q.tracker, above); hit {
+					return outcome{ok: ok, volatile: true}, nil
+				}
+			}
+		} else if hit {
 			return outcome{ok: ok}, nil
 		}
 	}
@@ -124,7 +135,7 @@ func (q *request) checkRel(ctx context.Context, pos at, obj tuples.ObjectRef, re
 		q.memo.Unlock()
 		if hit {
 			above.addAll(&m.deps)
-			return outcome{ok: m.ok}, nil
+			return outcome{ok: m.ok, cond: m.cond, missing: m.missing, f: m.f, volatile: m.volatile}, nil
 		}
 	}
 	if q.c.cyclic[relKey{obj.Type, rel}] {
@@ -190,14 +201,24 @@ func (q *request) evalFrame(ctx context.Context, pos at, depth int, obj tuples.O
 	// its deps are final and read without the lock.
 	d := &f.deps.d
 	out.deps = d
-	if !out.tainted && !out.volatile && !out.cond && !q.explain && (q.e.cache != nil || q.memo.m != nil) {
+	if !out.tainted && !q.explain && (q.e.cache != nil || q.memo.m != nil) {
 		key := q.key(obj, rel, subj)
-		if q.e.cache != nil {
-			q.e.cache.put(key, out.ok, depth, q.revNum, d)
+		if q.e.cache != nil && !out.cond {
+			// A conditional answer's formula (condexpr.go) does not fit the shared
+			// cache's pointer-free entries: only decided answers are shared. One that
+			// read no caveated or expiring tuple holds whatever the context; one that
+			// did holds for the context values its caveats can read.
+			if !out.volatile {
+				q.e.cache.put(key, out.ok, false, depth, q.revNum, d)
+			} else if ck, can := q.cacheCtx(relKey{obj.Type, rel}); can {
+				q.e.cache.put(key, false, true, depth, q.revNum, d)
+				q.e.cache.put(key+ck, out.ok, false, depth, q.revNum, d)
+			}
 		}
 		if q.memo.m != nil {
+			// The request's context and revision are fixed: every answer holds in it.
 			q.memo.Lock()
-			q.memo.m[key] = memoEntry{ok: out.ok, deps: *d}
+			q.memo.m[key] = memoEntry{ok: out.ok, cond: out.cond, missing: out.missing, f: out.f, volatile: out.volatile, deps: *d}
 			q.memo.Unlock()
 		}
 	}

@@ -50,6 +50,11 @@ type compiled struct {
 	// feeds holds, for every node, itself and the nodes whose usersets it includes
 	// through parent edges: the only nodes a lookup walk toward it needs to visit.
 	feeds map[relKey]map[relKey]bool
+	// ctxParams holds, for every node from which a conditional relation is reachable,
+	// the sorted names of the caveat parameters the caveats reachable from it take
+	// (empty, not nil, when only expirations are): the only parts of a request's
+	// context its answer can depend on (see cacheCtx).
+	ctxParams map[relKey][]string
 }
 
 // parentKind says how a userset of one node is included in another node.
@@ -149,6 +154,29 @@ func analyze(s *schema.Schema) *compiled {
 			}
 		}
 		c.feeds[k] = seen
+	}
+	c.ctxParams = make(map[relKey][]string)
+	for k, reach := range c.reach {
+		cond := false
+		params := []string{}
+		for n := range reach {
+			r := c.rel(n.typ, n.rel)
+			if r == nil || !r.Conditional {
+				continue
+			}
+			cond = true
+			for _, a := range r.Allowed {
+				if cv := s.Caveats[a.Caveat]; cv != nil {
+					for _, p := range cv.Params {
+						params = append(params, p.Name)
+					}
+				}
+			}
+		}
+		if cond {
+			slices.Sort(params)
+			c.ctxParams[k] = slices.Compact(params)
+		}
 	}
 	// Cycles: a node is cyclic when it can reach itself.
 	for k := range edges {

@@ -162,8 +162,8 @@ type subjectsRequest struct {
 	typ, rel string // the subjects looked up
 	// memo holds sets computed without any cycle cut, valid on every path.
 	memo map[string]idset
-	// upper: compute a superset of the candidates (intersections as unions, the
-	// subtracted sides of exclusions ignored), which Check then verifies; used when
+	// upper: compute a superset of the candidates (intersections and exclusions as
+	// unions), which Check then verifies; used when
 	// the schema has conditional relations.
 	upper bool
 }
@@ -217,7 +217,11 @@ func (q *subjectsRequest) subjects(ctx context.Context, pos at, obj tuples.Objec
 		}
 		closeFrame(&again, depth)
 		out.merge(again)
-		s0 = andSet(s0, s1)
+		if q.upper {
+			s0 = orSet(s0, s1) // candidates only: Check decides
+		} else {
+			s0 = andSet(s0, s1)
+		}
 	}
 	s0 = orSet(s0, self)
 	if !out.tainted {
@@ -283,7 +287,12 @@ func (q *subjectsRequest) rewrite(ctx context.Context, pos at, obj tuples.Object
 				acc = s
 			case rw.Kind == schema.Union, q.upper && rw.Kind == schema.Intersection:
 				acc = orSet(acc, s)
-			case q.upper: // exclusion: every subject of the base stays a candidate
+			case q.upper:
+				// Exclusion: every subject of the base stays a candidate, and so does
+				// every subject of the subtracted side: a subject named only there may
+				// answer apart from a wildcard of the base (denied, or conditional),
+				// so Check must see it, and the wildcard's result exclude it.
+				acc = orSet(acc, s)
 			case rw.Kind == schema.Intersection:
 				acc = andSet(acc, s)
 			default:

@@ -37,6 +37,11 @@ type request struct {
 	// empty): in-flight sharing keys include it (see caveats.go).
 	context map[string]any
 	ctxKey  string
+	// ctxKeys memoizes cacheCtx by node.
+	ctxKeys struct {
+		sync.Mutex
+		byNode map[relKey]string
+	}
 	// members memoizes, per monotone userset node, the ids whose userset holds the
 	// request's subject (see memberships). A request has one subject.
 	members struct {
@@ -56,8 +61,10 @@ type membership struct {
 
 // memoEntry is a request-local answer and the scopes it depends on.
 type memoEntry struct {
-	ok   bool
-	deps deps
+	ok, cond, volatile bool
+	missing            []string
+	f                  *cexpr
+	deps               deps
 }
 
 func (e *Engine) newRequest(r tuples.Reader, c *compiled, explain bool) *request {

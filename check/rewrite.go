@@ -56,6 +56,11 @@ func (q *request) rewrite(ctx context.Context, pos at, obj tuples.ObjectRef, rel
 		case base.cond || sub.cond:
 			out.cond = true
 			out.missing = unionMissing(base.missing, sub.missing)
+			var notSub *cexpr
+			if sub.cond {
+				notSub = cNegate(condOf(sub))
+			}
+			out.f = cJoin(cAnd, condOf(base), notSub)
 		default:
 			out.ok = true
 		}
@@ -283,6 +288,9 @@ func (q *request) arrow(ctx context.Context, pos at, obj tuples.ObjectRef, rw *s
 				yield(nil, fmt.Errorf("check: reading %s#%s: %w", obj, rw.Tupleset, err))
 				return
 			}
+			if !t.ExpiresAt.IsZero() && pos.f != nil {
+				pos.f.deps.markOver() // see thisConditional
+			}
 			x := t.Subject.Object
 			if t.Subject.IsWildcard() || (n > 0 && x == last && t.Caveat == nil) {
 				continue
@@ -313,7 +321,7 @@ func (q *request) arrow(ctx context.Context, pos at, obj tuples.ObjectRef, rw *s
 		out.volatile = true
 	}
 	if rw.All && n == 0 {
-		out.ok, out.cond, out.missing = false, false, nil
+		out.ok, out.cond, out.missing, out.f = false, false, nil, nil
 		if out.exp != nil {
 			out.exp.Result = false
 			out.exp.Note = "no subjects"
