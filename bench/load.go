@@ -132,7 +132,7 @@ func (r *runner) importAll(ctx context.Context, done *atomic.Int64) (tuples.Revi
 	if sendErr != nil && !errors.Is(sendErr, io.EOF) {
 		return 0, "import", sendErr
 	}
-	rev, err := tuples.DecodeZookie(resp.GetWrittenAt())
+	rev, err := tuples.ParseZookie(resp.GetWrittenAt())
 	if err != nil {
 		return 0, "import", fmt.Errorf("bench: import: written_at: %w", err)
 	}
@@ -160,7 +160,7 @@ func (r *runner) writeAll(ctx context.Context, done *atomic.Int64) (tuples.Revis
 					cancel(err)
 					return
 				}
-				rev, err := tuples.DecodeZookie(resp.GetWrittenAt())
+				rev, err := tuples.ParseZookie(resp.GetWrittenAt())
 				if err != nil {
 					cancel(fmt.Errorf("bench: write: written_at: %w", err))
 					return
@@ -204,7 +204,7 @@ func (r *runner) settleAtHead(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bench: first check: %w", err)
 	}
-	if r.loadRev, err = tuples.DecodeZookie(resp.GetCheckedAt()); err != nil {
+	if r.loadRev, err = tuples.ParseZookie(resp.GetCheckedAt()); err != nil {
 		return fmt.Errorf("bench: first check: checked_at: %w", err)
 	}
 	return r.settle(ctx)
@@ -224,7 +224,7 @@ func (r *runner) settle(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("bench: first check after the load: %w", err)
 		}
-		if rev, err := tuples.DecodeZookie(resp.GetCheckedAt()); err == nil && rev >= r.loadRev {
+		if rev, err := tuples.ParseZookie(resp.GetCheckedAt()); err == nil && rev >= r.loadRev {
 			return nil
 		}
 		if time.Now().After(deadline) {

@@ -95,7 +95,7 @@ func (r *runner) mixedOp(ctx context.Context, w *worker) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	rev, err := tuples.DecodeZookie(resp.GetCheckedAt())
+	rev, err := tuples.ParseZookie(resp.GetCheckedAt())
 	if err != nil {
 		w.mismatch("check %s: checked_at %q: %v", q, resp.GetCheckedAt(), err)
 		return 1, nil
@@ -120,7 +120,7 @@ func (r *runner) toggleOp(ctx context.Context, w *worker) (int, error) {
 		r.mixed.release(k, true)
 		return 0, err
 	}
-	rev, err := tuples.DecodeZookie(resp.GetWrittenAt())
+	rev, err := tuples.ParseZookie(resp.GetWrittenAt())
 	if err != nil {
 		r.mixed.release(k, true)
 		return 0, fmt.Errorf("bench: write of %v: written_at: %w", k, err)
@@ -171,7 +171,7 @@ func (r *runner) mixedFinish(ctx context.Context, res *PhaseResult, workers []*w
 			res.ErrorSamples = append(res.ErrorSamples, "restoring the toggled tuples: "+err.Error())
 			return
 		}
-		if rev, err := tuples.DecodeZookie(resp.GetWrittenAt()); err == nil {
+		if rev, err := tuples.ParseZookie(resp.GetWrittenAt()); err == nil {
 			for _, k := range keys[:n] {
 				r.truth.record(k, r.truth.basePresent(k), rev)
 			}

@@ -172,12 +172,12 @@ func ParseConsistency(s string) (Consistency, error) {
 		return FullyConsistent(), nil
 	case strings.HasPrefix(s, "exact:"):
 		z := strings.TrimPrefix(s, "exact:")
-		if _, err := tuples.DecodeZookie(z); err != nil {
+		if _, err := tuples.ParseZookie(z); err != nil {
 			return Consistency{}, err
 		}
 		return AtExactSnapshot(z), nil
 	}
-	if _, err := tuples.DecodeZookie(s); err != nil {
+	if _, err := tuples.ParseZookie(s); err != nil {
 		return Consistency{}, fmt.Errorf("consistency: want full, min, exact:ZOOKIE or a ZOOKIE: %w", err)
 	}
 	return AtLeastAsFresh(s), nil

@@ -80,7 +80,7 @@ func TestClientErrors(t *testing.T) {
 }
 
 func TestParseConsistency(t *testing.T) {
-	z := tuples.EncodeZookie(42)
+	z := tuples.NewZookies(tuples.Identity{ID: tuples.NewStoreID()}).Encode(42)
 	for _, tc := range []struct {
 		in   string
 		want string // the oneof case, or "" for minimize_latency

@@ -50,5 +50,5 @@ func (h *adminService) Backup(ctx context.Context, req *relatav1.BackupRequest) 
 		return nil, newStatus(codes.Unavailable, relatav1.ErrorReason_STORAGE_ERROR, "server: backup failed: "+err.Error(), nil)
 	}
 	h.s.log.InfoContext(ctx, "relata: backup written", "dir", dir, "revision", uint64(rev))
-	return &relatav1.BackupResponse{Dir: dir, BackedUpAt: tuples.EncodeZookie(rev), Revision: uint64(rev)}, nil
+	return &relatav1.BackupResponse{Dir: dir, BackedUpAt: h.s.Zookie(rev), Revision: uint64(rev)}, nil
 }

@@ -72,7 +72,7 @@ func (h *relationshipService) Import(stream relatav1.RelationshipService_ImportS
 			return h.s.importStatus(ctx, err, imported)
 		}
 	}
-	return stream.SendAndClose(&relatav1.ImportResponse{Imported: imported, WrittenAt: tuples.EncodeZookie(rev)})
+	return stream.SendAndClose(&relatav1.ImportResponse{Imported: imported, WrittenAt: h.s.Zookie(rev)})
 }
 
 // importStatus converts an import failure to a status carrying the index of the bad
@@ -150,7 +150,7 @@ func (s *Server) export(ctx context.Context, req *relatav1.ExportRequest, send f
 		}
 		f, after = cf, &last
 	case req.GetAt() != "":
-		if rev, err = decodeZookie("at", req.GetAt()); err != nil {
+		if rev, err = s.decodeZookie("at", req.GetAt()); err != nil {
 			return err
 		}
 	default:
@@ -165,7 +165,7 @@ func (s *Server) export(ctx context.Context, req *relatav1.ExportRequest, send f
 	if err := s.writes.CheckFilterNames(ctx, r, "filter", f); err != nil {
 		return err // an unknown type or relation is NOT_FOUND, not an empty export
 	}
-	zookie := tuples.EncodeZookie(rev)
+	zookie := s.Zookie(rev)
 	resp := newExportResponse(zookie)
 	sent := false
 	for t, err := range r.Read(ctx, f, after) {
@@ -286,7 +286,7 @@ func (s *Server) watch(ctx context.Context, req *relatav1.WatchRequest, send fun
 		err   error
 	)
 	if req.GetFrom() != "" {
-		if after, err = decodeZookie("from", req.GetFrom()); err != nil {
+		if after, err = s.decodeZookie("from", req.GetFrom()); err != nil {
 			return err
 		}
 		if _, err := s.cfg.Store.ReaderAt(ctx, after); err != nil {
@@ -321,7 +321,7 @@ func (s *Server) watch(ctx context.Context, req *relatav1.WatchRequest, send fun
 	if req.GetFrom() == "" {
 		// Without `from` the caller does not know where the watch starts: say so at once,
 		// so that it can resume from there. With `from`, the first message carries changes.
-		if err := send(&relatav1.WatchResponse{ChangesThrough: tuples.EncodeZookie(after)}); err != nil {
+		if err := send(&relatav1.WatchResponse{ChangesThrough: s.Zookie(after)}); err != nil {
 			return err
 		}
 	}
@@ -350,7 +350,7 @@ func (s *Server) sendChanges(ctx context.Context, after, head tuples.Revision, t
 		zookie string
 	)
 	flush := func(through tuples.Revision) error {
-		resp.ChangesThrough = tuples.EncodeZookie(through)
+		resp.ChangesThrough = s.Zookie(through)
 		err := send(resp)
 		resp = &relatav1.WatchResponse{}
 		return err
@@ -365,7 +365,7 @@ func (s *Server) sendChanges(ctx context.Context, after, head tuples.Revision, t
 					return 0, err
 				}
 			}
-			cur, zookie = c.Revision, tuples.EncodeZookie(c.Revision)
+			cur, zookie = c.Revision, s.Zookie(c.Revision)
 		} else if len(resp.Changes) >= maxWatchBatch {
 			if err := flush(cur - 1); err != nil {
 				return 0, err

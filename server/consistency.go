@@ -28,6 +28,7 @@ import (
 // at_exact_snapshot takes the zookie's; fully_consistent takes the head.
 type revisionPicker struct {
 	store        tuples.Store
+	zookies      zookies
 	quantization time.Duration
 
 	// mu guards the cached head revision and when it was read.
@@ -38,8 +39,8 @@ type revisionPicker struct {
 	}
 }
 
-func newRevisionPicker(store tuples.Store, quantization time.Duration) *revisionPicker {
-	return &revisionPicker{store: store, quantization: quantization}
+func newRevisionPicker(store tuples.Store, z zookies, quantization time.Duration) *revisionPicker {
+	return &revisionPicker{store: store, zookies: z, quantization: quantization}
 }
 
 // recent returns a revision at most the quantization window old.
@@ -84,9 +85,9 @@ func (p *revisionPicker) pick(ctx context.Context, c *relatav1.Consistency) (tup
 	case *relatav1.Consistency_FullyConsistent:
 		return p.store.HeadRevision(ctx)
 	case *relatav1.Consistency_AtExactSnapshot:
-		return decodeZookie("consistency.at_exact_snapshot", req.AtExactSnapshot)
+		return p.zookies.decode("consistency.at_exact_snapshot", req.AtExactSnapshot)
 	case *relatav1.Consistency_AtLeastAsFresh:
-		want, err := decodeZookie("consistency.at_least_as_fresh", req.AtLeastAsFresh)
+		want, err := p.zookies.decode("consistency.at_least_as_fresh", req.AtLeastAsFresh)
 		if err != nil {
 			return 0, err
 		}
@@ -115,16 +116,28 @@ func (s *Server) reader(ctx context.Context, c *relatav1.Consistency) (tuples.Re
 	return s.cfg.Store.ReaderAt(ctx, rev)
 }
 
-// decodeZookie decodes a zookie field, naming the field in the error.
-func decodeZookie(field, z string) (tuples.Revision, error) {
+// zookies are the zookies of the server's store: a zookie of another store is
+// INVALID_ZOOKIE.
+type zookies struct{ tuples.Zookies }
+
+// decode decodes a zookie field, naming the field in the error.
+func (zs zookies) decode(field, z string) (tuples.Revision, error) {
 	if len(z) > MaxZookieBytes {
 		return 0, &limitError{field: field, msg: fmt.Sprintf("%s: longer than %d bytes", field, MaxZookieBytes)}
 	}
-	rev, err := tuples.DecodeZookie(z)
+	rev, err := zs.Decode(z)
 	if err != nil {
 		return 0, &fieldError{field: field, err: err}
 	}
 	return rev, nil
+}
+
+// Zookie returns the zookie of rev in the server's store.
+func (s *Server) Zookie(rev tuples.Revision) string { return s.revs.zookies.Encode(rev) }
+
+// decodeZookie decodes a zookie of the server's store in field.
+func (s *Server) decodeZookie(field, z string) (tuples.Revision, error) {
+	return s.revs.zookies.decode(field, z)
 }
 
 // A cursor resumes a stream at the revision it started on, after the last item sent,

@@ -53,7 +53,7 @@ func (h *permissionService) Check(ctx context.Context, req *relatav1.CheckReques
 	h.s.metrics.observeCheck(res.Stats)
 	return &relatav1.CheckResponse{
 		Allowed:        res.Allowed,
-		CheckedAt:      tuples.EncodeZookie(r.Revision()),
+		CheckedAt:      h.s.Zookie(r.Revision()),
 		Explanation:    explanationToProto(res.Explanation),
 		Conditional:    res.Conditional,
 		MissingContext: res.MissingContext,
@@ -113,7 +113,7 @@ func (h *permissionService) CheckBulk(ctx context.Context, req *relatav1.CheckBu
 	if err := g.Wait(); err != nil {
 		return nil, toStatus(ctx, h.s.log, err)
 	}
-	return &relatav1.CheckBulkResponse{Results: results, CheckedAt: tuples.EncodeZookie(r.Revision())}, nil
+	return &relatav1.CheckBulkResponse{Results: results, CheckedAt: h.s.Zookie(r.Revision())}, nil
 }
 
 // codeName returns the canonical upper-case name of a gRPC code ("NOT_FOUND").
@@ -151,7 +151,7 @@ func (h *permissionService) Expand(ctx context.Context, req *relatav1.ExpandRequ
 	if err != nil {
 		return nil, toStatus(ctx, h.s.log, err)
 	}
-	return &relatav1.ExpandResponse{Tree: expandTreeToProto(tree), ExpandedAt: tuples.EncodeZookie(r.Revision())}, nil
+	return &relatav1.ExpandResponse{Tree: expandTreeToProto(tree), ExpandedAt: h.s.Zookie(r.Revision())}, nil
 }
 
 // LookupResources streams the objects of resource_type on which the subject has the
@@ -178,7 +178,7 @@ func (h *permissionService) lookupResources(ctx context.Context, req *relatav1.L
 		return err
 	}
 	rev := r.Revision()
-	zookie := tuples.EncodeZookie(rev)
+	zookie := h.s.Zookie(rev)
 	return h.s.cfg.Engine.LookupResources(ctx, r, check.LookupResourcesRequest{
 		ResourceType: req.GetResourceType(), Permission: req.GetPermission(), Subject: sub,
 		Cursor: after, Limit: int(req.GetLimit()), Context: contextFromProto(req.GetContext()),
@@ -221,7 +221,7 @@ func (h *permissionService) lookupSubjects(ctx context.Context, req *relatav1.Lo
 		return err
 	}
 	rev := r.Revision()
-	zookie := tuples.EncodeZookie(rev)
+	zookie := h.s.Zookie(rev)
 	return h.s.cfg.Engine.LookupSubjects(ctx, r, check.LookupSubjectsRequest{
 		Object: obj, Permission: req.GetPermission(), SubjectType: req.GetSubjectType(),
 		SubjectRelation: subjectRelation, Cursor: after, Limit: int(req.GetLimit()),

@@ -27,7 +27,7 @@ func (h *relationshipService) Write(ctx context.Context, req *relatav1.WriteRequ
 	if err != nil {
 		return nil, toStatus(ctx, h.s.log, err)
 	}
-	return &relatav1.WriteResponse{WrittenAt: tuples.EncodeZookie(rev)}, nil
+	return &relatav1.WriteResponse{WrittenAt: h.s.Zookie(rev)}, nil
 }
 
 func writeRequestFromProto(req *relatav1.WriteRequest) (tuples.WriteRequest, error) {
@@ -86,7 +86,7 @@ func (h *relationshipService) read(ctx context.Context, req *relatav1.ReadReques
 		after = &t
 	}
 	rev := r.Revision()
-	zookie := tuples.EncodeZookie(rev)
+	zookie := h.s.Zookie(rev)
 	limit, n := int(req.GetLimit()), 0
 	for t, err := range r.Read(ctx, f, after) {
 		if err != nil {
@@ -116,7 +116,7 @@ func (h *relationshipService) Delete(ctx context.Context, req *relatav1.DeleteRe
 	if err != nil {
 		return nil, toStatus(ctx, h.s.log, err)
 	}
-	return &relatav1.DeleteResponse{DeletedAt: tuples.EncodeZookie(rev), Deleted: uint32(min(n, math.MaxUint32))}, nil
+	return &relatav1.DeleteResponse{DeletedAt: h.s.Zookie(rev), Deleted: uint32(min(n, math.MaxUint32))}, nil
 }
 
 // checkFilterNamesAtHead refuses a filter naming a type or relation the schema at

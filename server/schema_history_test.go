@@ -170,9 +170,9 @@ func TestSchemaHistory(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, limited.GetRevisions(), 1)
 
-	r2, err := tuples.DecodeZookie(w2.GetWrittenAt())
+	r2, err := tuples.ParseZookie(w2.GetWrittenAt())
 	require.NoError(t, err)
-	for _, tc := range []struct{ at, want string }{{w1.GetWrittenAt(), v1}, {tuples.EncodeZookie(r2 - 1), v1}, {w2.GetWrittenAt(), v2}} {
+	for _, tc := range []struct{ at, want string }{{w1.GetWrittenAt(), v1}, {env.srv.Zookie(r2 - 1), v1}, {w2.GetWrittenAt(), v2}} {
 		r, err := env.schemas.ReadSchema(env.ctx(), &relatav1.ReadSchemaRequest{At: tc.at})
 		require.NoError(t, err)
 		require.Equal(t, tc.want, r.GetSchema())

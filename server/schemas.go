@@ -26,7 +26,7 @@ func (h *schemaService) WriteSchema(ctx context.Context, req *relatav1.WriteSche
 	if err != nil {
 		return nil, toStatus(ctx, h.s.log, err)
 	}
-	return &relatav1.WriteSchemaResponse{WrittenAt: tuples.EncodeZookie(rev)}, nil
+	return &relatav1.WriteSchemaResponse{WrittenAt: h.s.Zookie(rev)}, nil
 }
 
 // ReadSchema returns the schema text at the requested consistency, or the schema in
@@ -37,7 +37,7 @@ func (h *schemaService) ReadSchema(ctx context.Context, req *relatav1.ReadSchema
 		if req.GetConsistency() != nil {
 			return nil, toStatus(ctx, h.s.log, &tuples.ValidationError{Field: "at", Value: req.GetAt(), Reason: "cannot be combined with consistency: at names the revision"})
 		}
-		at, err := decodeZookie("at", req.GetAt())
+		at, err := h.s.decodeZookie("at", req.GetAt())
 		if err != nil {
 			return nil, toStatus(ctx, h.s.log, err)
 		}
@@ -45,7 +45,7 @@ func (h *schemaService) ReadSchema(ctx context.Context, req *relatav1.ReadSchema
 			if err != nil {
 				return nil, toStatus(ctx, h.s.log, err)
 			}
-			return &relatav1.ReadSchemaResponse{Schema: string(v.Text), ReadAt: tuples.EncodeZookie(at)}, nil
+			return &relatav1.ReadSchemaResponse{Schema: string(v.Text), ReadAt: h.s.Zookie(at)}, nil
 		}
 		return nil, toStatus(ctx, h.s.log, fmt.Errorf("no schema at revision %d: %w", at, tuples.ErrNoSchema))
 	}
@@ -57,7 +57,7 @@ func (h *schemaService) ReadSchema(ctx context.Context, req *relatav1.ReadSchema
 	if err != nil {
 		return nil, toStatus(ctx, h.s.log, err)
 	}
-	return &relatav1.ReadSchemaResponse{Schema: string(text), ReadAt: tuples.EncodeZookie(r.Revision())}, nil
+	return &relatav1.ReadSchemaResponse{Schema: string(text), ReadAt: h.s.Zookie(r.Revision())}, nil
 }
 
 // WriteSchema compiles text and stores it as the schema through the write path,
@@ -77,7 +77,7 @@ func (h *schemaService) DiffSchema(ctx context.Context, req *relatav1.DiffSchema
 	if err != nil {
 		return nil, toStatus(ctx, h.s.log, err)
 	}
-	resp := &relatav1.DiffSchemaResponse{Unchanged: d.Unchanged, DiffedAt: tuples.EncodeZookie(d.Revision)}
+	resp := &relatav1.DiffSchemaResponse{Unchanged: d.Unchanged, DiffedAt: h.s.Zookie(d.Revision)}
 	if d.Refusal != nil {
 		resp.Refused, resp.Refusal, resp.OrphanedTuples = true, d.Refusal.Error(), d.Refusal.Total()
 	}
@@ -104,14 +104,14 @@ func (h *schemaService) ListSchemaRevisions(ctx context.Context, req *relatav1.L
 	if err != nil {
 		return nil, toStatus(ctx, h.s.log, err)
 	}
-	resp := &relatav1.ListSchemaRevisionsResponse{ReadAt: tuples.EncodeZookie(head)}
+	resp := &relatav1.ListSchemaRevisionsResponse{ReadAt: h.s.Zookie(head)}
 	for v, err := range h.s.cfg.Store.SchemaHistory(ctx, head) {
 		if err != nil {
 			return nil, toStatus(ctx, h.s.log, err)
 		}
 		sum := sha256.Sum256(v.Text)
 		rev := &relatav1.SchemaRevision{
-			WrittenAt: tuples.EncodeZookie(v.Revision),
+			WrittenAt: h.s.Zookie(v.Revision),
 			Revision:  uint64(v.Revision),
 			Digest:    hex.EncodeToString(sum[:]),
 			Size:      uint32(len(v.Text)),

@@ -210,7 +210,7 @@ func New(cfg Config) (*Server, error) {
 		log:           cfg.Logger,
 		metrics:       cfg.Metrics,
 		gatewaySecret: rand.Text(),
-		revs:          newRevisionPicker(cfg.Store, cfg.Quantization),
+		revs:          newRevisionPicker(cfg.Store, zookies{tuples.NewZookies(cfg.Store.Identity())}, cfg.Quantization),
 		stopping:      make(chan struct{}),
 	}
 	s.writes = writes.New(writes.Config{Store: cfg.Store, Engine: cfg.Engine, Observe: s.revs.observe})

@@ -398,7 +398,7 @@ func TestErrorMapping(t *testing.T) {
 			name: "zookie from the future",
 			grpc: func() error {
 				req := checkReq("flow:f1", "execute", "user:anne")
-				req.Consistency = &relatav1.Consistency{Requirement: &relatav1.Consistency_AtExactSnapshot{AtExactSnapshot: tuples.EncodeZookie(1 << 40)}}
+				req.Consistency = &relatav1.Consistency{Requirement: &relatav1.Consistency_AtExactSnapshot{AtExactSnapshot: env.srv.Zookie(1 << 40)}}
 				_, err := env.perms.Check(env.ctx(), req)
 				return err
 			},
@@ -551,11 +551,40 @@ func TestErrorMapping(t *testing.T) {
 	}
 }
 
-// TestZookieErrorsNameTheField: a hand-edited zookie is INVALID_ARGUMENT with reason
-// INVALID_ZOOKIE, and the ErrorInfo names the request field that carried it.
+// TestZookieErrorsNameTheField: a hand-edited zookie, and a zookie of another Relata
+// store, are INVALID_ARGUMENT with reason INVALID_ZOOKIE, and the ErrorInfo names the
+// request field that carried it.
 func TestZookieErrorsNameTheField(t *testing.T) {
 	env := newTestEnv(t)
-	bad := tamper(env.seed(t))
+	own := env.seed(t)
+	// Another store with the same history: its zookies name the same revisions.
+	other := newTestEnv(t)
+	foreign := other.seed(t)
+	require.NotEqual(t, own, foreign)
+	for _, kind := range []struct{ name, bad, message string }{
+		{"tampered", tamper(own), "checksum"},
+		{"another store", foreign, "names another store"},
+	} {
+		t.Run(kind.name, func(t *testing.T) {
+			testZookieErrorsNameTheField(t, env, kind.bad, kind.message)
+			// Over REST too.
+			code, body := env.post(t, "/v1/check", checkJSON("flow:f1", "execute", "user:anne", `"consistency":{"atExactSnapshot":"`+kind.bad+`"}`))
+			require.Equal(t, http.StatusBadRequest, code, "%s", body)
+			require.Contains(t, string(body), `"reason":"INVALID_ZOOKIE"`)
+			require.Contains(t, string(body), kind.message)
+		})
+	}
+	// Each store takes its own.
+	for _, e := range []*testEnv{env, other} {
+		req := checkReq("flow:f1", "execute", "user:anne")
+		req.Consistency = &relatav1.Consistency{Requirement: &relatav1.Consistency_AtExactSnapshot{AtExactSnapshot: map[*testEnv]string{env: own, other: foreign}[e]}}
+		resp, err := e.perms.Check(e.ctx(), req)
+		require.NoError(t, err)
+		require.True(t, resp.GetAllowed())
+	}
+}
+
+func testZookieErrorsNameTheField(t *testing.T, env *testEnv, bad, message string) {
 	for _, tc := range []struct {
 		field string
 		call  func() error
@@ -598,6 +627,7 @@ func TestZookieErrorsNameTheField(t *testing.T) {
 			require.Equal(t, relatav1.ErrorReason_INVALID_ZOOKIE.String(), info.GetReason())
 			require.Equal(t, tc.field, info.GetMetadata()["field"])
 			require.True(t, strings.HasPrefix(status.Convert(err).Message(), tc.field+": "), "%v", err)
+			require.Contains(t, status.Convert(err).Message(), message)
 		})
 	}
 }
@@ -1155,7 +1185,7 @@ func TestZookieExpired(t *testing.T) {
 	env := newTestEnv(t)
 	before := env.seed(t)
 	z := env.write(t, relatav1.Operation_OPERATION_TOUCH, "flow:f1#granted@user:dave")
-	zrev, err := tuples.DecodeZookie(z)
+	zrev, err := tuples.ParseZookie(z)
 	require.NoError(t, err)
 	_, err = env.store.CollectGarbage(context.Background(), zrev)
 	require.NoError(t, err)

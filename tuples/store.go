@@ -61,6 +61,12 @@ type WriteRequest struct {
 
 // Store is a tuple store. All methods are safe for concurrent use.
 type Store interface {
+	// Identity names the store: its random id, assigned when the store was created
+	// (or, for a store created before stores had ids, when it was first opened by a
+	// Relata that names stores) and kept across restarts. Two stores never share an
+	// id; zookies name it (Zookies), so a zookie of one store is refused by another.
+	Identity() Identity
+
 	// HeadRevision is the newest committed revision.
 	HeadRevision(ctx context.Context) (Revision, error)
 

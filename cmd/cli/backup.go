@@ -46,14 +46,14 @@ prints its revision and tuple count. Restore by serving it: relata serve --data-
 		Short: "Open a backup read-only and print its revision and tuple count",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rev, n, err := verifyBackup(cmd.Context(), args[0])
+			rev, n, zookie, err := verifyBackup(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			if verifyJSON {
-				return printJSONMap(s.out, map[string]any{"dir": args[0], "revision": uint64(rev), "zookie": tuples.EncodeZookie(rev), "tuples": n})
+				return printJSONMap(s.out, map[string]any{"dir": args[0], "revision": uint64(rev), "zookie": zookie, "tuples": n})
 			}
-			_, err = fmt.Fprintf(s.out, "revision %d\ntuples %d\nzookie %s\n", rev, n, tuples.EncodeZookie(rev))
+			_, err = fmt.Fprintf(s.out, "revision %d\ntuples %d\nzookie %s\n", rev, n, zookie)
 			return err
 		},
 	}
@@ -63,29 +63,29 @@ prints its revision and tuple count. Restore by serving it: relata serve --data-
 }
 
 // verifyBackup opens the store in dir read-only and counts the tuples live at its head.
-func verifyBackup(ctx context.Context, dir string) (tuples.Revision, int, error) {
+func verifyBackup(ctx context.Context, dir string) (tuples.Revision, int, string, error) {
 	st, err := pebblestore.Open(dir, &pebblestore.Options{ReadOnly: true, GCInterval: -1})
 	if err != nil {
-		return 0, 0, fmt.Errorf("backup verify: %w", err)
+		return 0, 0, "", fmt.Errorf("backup verify: %w", err)
 	}
 	defer st.Close()
 	head, err := st.HeadRevision(ctx)
 	if err != nil {
-		return 0, 0, fmt.Errorf("backup verify: %w", err)
+		return 0, 0, "", fmt.Errorf("backup verify: %w", err)
 	}
 	r, err := st.ReaderAt(ctx, head)
 	if err != nil {
-		return 0, 0, fmt.Errorf("backup verify: %w", err)
+		return 0, 0, "", fmt.Errorf("backup verify: %w", err)
 	}
 	if _, _, err := r.Schema(ctx); err != nil && !errors.Is(err, tuples.ErrNoSchema) {
-		return 0, 0, fmt.Errorf("backup verify: reading the schema: %w", err)
+		return 0, 0, "", fmt.Errorf("backup verify: reading the schema: %w", err)
 	}
 	n := 0
 	for _, err := range r.Read(ctx, tuples.Filter{}, nil) {
 		if err != nil {
-			return 0, 0, fmt.Errorf("backup verify: reading tuples: %w", err)
+			return 0, 0, "", fmt.Errorf("backup verify: reading tuples: %w", err)
 		}
 		n++
 	}
-	return head, n, nil
+	return head, n, tuples.NewZookies(st.Identity()).Encode(head), nil
 }

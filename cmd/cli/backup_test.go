@@ -60,7 +60,7 @@ func TestBackupDuringWrites(t *testing.T) {
 					once.Do(func() { close(backupC) })
 					return
 				}
-				rev, err := tuples.DecodeZookie(z)
+				rev, err := tuples.ParseZookie(z)
 				if err != nil {
 					t.Errorf("zookie %q: %v", z, err)
 					return

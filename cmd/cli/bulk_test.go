@@ -373,9 +373,9 @@ func TestWatchAcrossRestart(t *testing.T) {
 	defer mu.Unlock()
 	require.Equal(t, want, got)
 	for i := 1; i < len(revs); i++ {
-		r0, err := tuples.DecodeZookie(revs[i-1])
+		r0, err := tuples.ParseZookie(revs[i-1])
 		require.NoError(t, err)
-		r1, err := tuples.DecodeZookie(revs[i])
+		r1, err := tuples.ParseZookie(revs[i])
 		require.NoError(t, err)
 		require.LessOrEqual(t, r0, r1)
 	}

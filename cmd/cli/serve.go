@@ -361,7 +361,7 @@ func loadSchema(ctx context.Context, log *slog.Logger, store tuples.Store, srv *
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}
-	log.Info("relata: schema written", "source", source, "zookie", tuples.EncodeZookie(rev))
+	log.Info("relata: schema written", "source", source, "zookie", srv.Zookie(rev))
 	return nil
 }
 

@@ -75,8 +75,8 @@ func TestTwoNodesOnPostgres(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{"OPERATION_TOUCH tenant:acme#developer@user:anne", "OPERATION_DELETE tenant:acme#developer@user:anne"}, got)
-	rg, _ := tuples.DecodeZookie(granted)
-	rr, _ := tuples.DecodeZookie(revoked)
+	rg, _ := tuples.ParseZookie(granted)
+	rr, _ := tuples.ParseZookie(revoked)
 	require.Equal(t, rg+1, rr, "revisions are dense across nodes")
 }
 

@@ -23,10 +23,11 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	zookie := tuples.EncodeZookie(rev)
+	zookies := tuples.NewZookies(s.Identity())
+	zookie := zookies.Encode(rev)
 
-	// Later, a read at the revision the zookie names.
-	at, err := tuples.DecodeZookie(zookie)
+	// Later, a read at the revision the zookie names (a zookie of another store fails).
+	at, err := zookies.Decode(zookie)
 	if err != nil {
 		panic(err)
 	}

@@ -22,6 +22,8 @@ import (
 //	s rev(8)                               schema text written at rev
 //	t rev(8)                               commit time (unix ns, 8 bytes) of a group's last rev
 //	m "head", m "horizon"                  metadata (revision, 8 bytes)
+//	m "storeid"                            the store's random id (text)
+//	m "unnamed"                            Identity.UnnamedThrough (revision, 8 bytes)
 //
 // Revisions are big-endian so that they sort numerically. A versions value is a
 // sequence of uvarint pairs (created, deleted), oldest first; deleted 0 means live.
@@ -43,6 +45,8 @@ const (
 var (
 	keyHead    = []byte("mhead")
 	keyHorizon = []byte("mhorizon")
+	keyStoreID = []byte("mstoreid")
+	keyUnnamed = []byte("munnamed")
 )
 
 // appendParts appends each part followed by a 0x00 terminator.

@@ -67,6 +67,9 @@ type Store struct {
 	// cache keeps small reads across revisions (see readcache.go); nil when disabled.
 	cache *readCache
 
+	// id names the store (loadIdentity); set in Open, then read-only.
+	id tuples.Identity
+
 	// Committer-owned state, touched only by the committer goroutine.
 	schemaRev tuples.Revision // revision of the newest schema
 }
@@ -213,8 +216,56 @@ func (s *Store) load() error {
 		return err
 	}
 	s.schemaRev = rev
+	return s.loadIdentity()
+}
+
+// loadIdentity reads the store's id, assigning one to a store that has none: a new
+// store, or one created before stores had ids, whose zookies up to its current head
+// named no store and stay valid (Identity.UnnamedThrough). A read-only store without
+// an id cannot record one: it names none and accepts the zookies up to its head.
+func (s *Store) loadIdentity() error {
+	head := s.head.Load()
+	v, closer, err := s.db.Get(keyStoreID)
+	switch {
+	case err == nil:
+		s.id.ID = string(v)
+		_ = closer.Close()
+		v, closer, err := s.db.Get(keyUnnamed)
+		if errors.Is(err, pebble.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("read the store id: %w", err)
+		}
+		n, err := decodeUint64(v)
+		_ = closer.Close()
+		s.id.UnnamedThrough = tuples.Revision(n)
+		return err
+	case !errors.Is(err, pebble.ErrNotFound):
+		return fmt.Errorf("read the store id: %w", err)
+	case s.opts.ReadOnly:
+		s.id = tuples.Identity{UnnamedThrough: tuples.Revision(head)}
+		return nil
+	}
+	id := tuples.Identity{ID: tuples.NewStoreID(), UnnamedThrough: tuples.Revision(head)}
+	b := s.db.NewBatch()
+	defer func() { _ = b.Close() }()
+	if err := b.Set(keyStoreID, []byte(id.ID), nil); err != nil {
+		return err
+	}
+	if head > 0 {
+		if err := b.Set(keyUnnamed, encodeUint64(head), nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("record the store id: %w", err)
+	}
+	s.id = id
 	return nil
 }
+
+// Identity returns the store's id (tuples.Store).
+func (s *Store) Identity() tuples.Identity { return s.id }
 
 // Close waits for in-flight operations, stops the committer and the GC, and closes
 // Pebble. Operations started after Close fail with tuples.ErrClosed. An iteration

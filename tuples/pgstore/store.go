@@ -165,6 +165,9 @@ type Store struct {
 	wg      sync.WaitGroup // background goroutines
 
 	follow *follower
+
+	// id names the store (loadIdentity); set in Open, then read-only.
+	id tuples.Identity
 }
 
 var (
@@ -205,6 +208,10 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	}
 	s.head.Store(uint64(head))
 	s.horizon.Store(uint64(horizon))
+	if s.id, err = loadIdentity(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	s.follow, err = newFollower(ctx, s, tuples.Revision(head))
 	if err != nil {
 		pool.Close()
@@ -219,6 +226,41 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	}
 	return s, nil
 }
+
+// loadIdentity reads the store's id from relata_meta (the first migration gives
+// every database one), recording it if missing. The first time a Relata that names
+// its zookies opens the database, it records the head as
+// Identity.UnnamedThrough: the zookies older nodes issued up to then, which name no
+// store, stay valid. Nodes opening together agree: the first insert wins.
+func loadIdentity(ctx context.Context, pool *pgxpool.Pool) (tuples.Identity, error) {
+	var id tuples.Identity
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO relata_meta (key, value) VALUES ('store_id', $1) ON CONFLICT (key) DO NOTHING`, tuples.NewStoreID()); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO relata_meta (key, value) SELECT 'zookie_unnamed_through', head::text FROM relata_revision ON CONFLICT (key) DO NOTHING`); err != nil {
+			return err
+		}
+		var through string
+		err := tx.QueryRow(ctx, `SELECT (SELECT value FROM relata_meta WHERE key = 'store_id'), (SELECT value FROM relata_meta WHERE key = 'zookie_unnamed_through')`).Scan(&id.ID, &through)
+		if err != nil {
+			return err
+		}
+		n, err := strconv.ParseUint(through, 10, 64)
+		if err != nil {
+			return fmt.Errorf("relata_meta zookie_unnamed_through %q: %w", through, err)
+		}
+		id.UnnamedThrough = tuples.Revision(n)
+		return nil
+	})
+	if err != nil {
+		return tuples.Identity{}, classify(ctx, "read the store id", err)
+	}
+	return id, nil
+}
+
+// Identity returns the store's id (tuples.Store).
+func (s *Store) Identity() tuples.Identity { return s.id }
 
 // Close stops the follower and GC, waits for in-flight queries and closes the pool.
 // Operations started after Close fail with tuples.ErrClosed.

@@ -182,3 +182,29 @@ func testGCWithConcurrentReaders(t *testing.T, s tuples.Store) {
 	t.Logf("exact reads %d, expired %d", exact.Load(), expired.Load())
 	require.Positive(t, exact.Load())
 }
+
+// testIdentity: every store has an id, two stores never share one, and each refuses
+// the other's zookies while decoding its own. A fresh store accepts no zookie that
+// names no store. The id does not change as the store is written.
+func testIdentity(t *testing.T, a, b tuples.Store) {
+	ida, idb := a.Identity(), b.Identity()
+	require.NotEmpty(t, ida.ID)
+	require.NotEmpty(t, idb.ID)
+	require.NotEqual(t, ida.ID, idb.ID)
+	require.Zero(t, ida.UnnamedThrough, "a store created with its id")
+
+	rev := Write(t, a, tuples.OpTouch, "flow:f1#granted@user:anne")
+	Write(t, b, tuples.OpTouch, "flow:f1#granted@user:anne")
+	require.Equal(t, ida, a.Identity())
+
+	za, zb := tuples.NewZookies(a.Identity()), tuples.NewZookies(b.Identity())
+	got, err := za.Decode(za.Encode(rev))
+	require.NoError(t, err)
+	require.Equal(t, rev, got)
+	_, err = zb.Decode(za.Encode(rev))
+	require.ErrorIs(t, err, tuples.ErrInvalidZookie)
+	_, err = za.Decode(zb.Encode(rev))
+	require.ErrorIs(t, err, tuples.ErrInvalidZookie)
+	_, err = za.Decode(tuples.Zookies{}.Encode(rev))
+	require.ErrorIs(t, err, tuples.ErrInvalidZookie, "a zookie naming no store")
+}

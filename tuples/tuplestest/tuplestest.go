@@ -62,4 +62,8 @@ func RunAll(t *testing.T, newStore func(t *testing.T) tuples.Store) {
 			tc.fn(t, newStore(t))
 		})
 	}
+	t.Run("Identity", func(t *testing.T) {
+		t.Parallel()
+		testIdentity(t, newStore(t), newStore(t))
+	})
 }
