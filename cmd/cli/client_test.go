@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/relata/relata/server"
+	"github.com/relata/relata/tuples"
 	"github.com/relata/relata/tuples/pebblestore"
 )
 
@@ -74,15 +77,38 @@ func splitArgs(line string) []string {
 	return args
 }
 
+// zookieText matches what may be a zookie in a transcript (versions 1 and 2).
+var zookieText = regexp.MustCompile(`\bA[Qg][A-Za-z0-9_-]{16}(?:[A-Za-z0-9_-]{5})?\b`)
+
+// zookieName matches ZOOKIE@REV in a command line.
+var zookieName = regexp.MustCompile(`ZOOKIE@([0-9]+)`)
+
+// maskZookies writes the zookies in a transcript as ZOOKIE@REV: a store's zookies
+// name its random id, so they differ from run to run.
+func maskZookies(out string) string {
+	return zookieText.ReplaceAllStringFunc(out, func(z string) string {
+		rev, err := tuples.ParseZookie(z)
+		if err != nil {
+			return z
+		}
+		return fmt.Sprintf("ZOOKIE@%d", rev)
+	})
+}
+
 // TestClientCommands runs testdata/client.txt: each case is a relata command line
-// against a real server, and its expected stdout, stderr and exit code. Regenerate
-// with -rewrite.
+// against a real server, and its expected stdout, stderr and exit code. Zookies are
+// written ZOOKIE@REV, in command lines and transcripts. Regenerate with -rewrite.
 func TestClientCommands(t *testing.T) {
-	startServer(t, "sekret", -1)
+	srv, _ := startServer(t, "sekret", -1)
 	datadriven.RunTest(t, "testdata/client.txt", func(t *testing.T, d *datadriven.TestData) string {
 		switch d.Cmd {
 		case "relata":
-			return runCLI(strings.TrimSpace(d.Input), "")
+			line := zookieName.ReplaceAllStringFunc(strings.TrimSpace(d.Input), func(m string) string {
+				rev, err := strconv.ParseUint(m[len("ZOOKIE@"):], 10, 64)
+				require.NoError(t, err)
+				return srv.Zookie(tuples.Revision(rev))
+			})
+			return maskZookies(runCLI(line, ""))
 		case "env":
 			for _, a := range d.CmdArgs {
 				t.Setenv(a.Key, strings.Join(a.Vals, ","))
