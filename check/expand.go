@@ -60,7 +60,22 @@ type ExpandNode struct {
 	// Description is the rewrite step: "viewer", "tenant->view", "self", "nil".
 	Description string
 	Subjects    []tuples.SubjectRef
-	Children    []*ExpandNode
+	// Caveated, when not empty, parallels Subjects: Caveated[i] is set when Subjects[i]
+	// holds only under a caveat (its tuple's, or for an arrow the tupleset tuple's).
+	// It is empty when no subject is caveated.
+	Caveated []bool
+	Children []*ExpandNode
+}
+
+// caveated records that subject i of n is caveated.
+func (n *ExpandNode) caveated(i int, c bool) {
+	if !c && len(n.Caveated) == 0 {
+		return
+	}
+	for len(n.Caveated) <= i {
+		n.Caveated = append(n.Caveated, false)
+	}
+	n.Caveated[i] = c
 }
 
 // Expand returns the userset tree of req.Object#req.Relation at r's snapshot, one level
@@ -94,6 +109,7 @@ func expandRewrite(ctx context.Context, r tuples.Reader, c *compiled, obj tuples
 				return nil, fmt.Errorf("check: reading %s#%s: %w", obj, rel.Name, err)
 			}
 			n.Subjects = append(n.Subjects, t.Subject)
+			n.caveated(len(n.Subjects)-1, t.Caveat != nil)
 		}
 		return n, nil
 	}
@@ -106,7 +122,7 @@ func expandRewrite(ctx context.Context, r tuples.Reader, c *compiled, obj tuples
 		if rw.All {
 			desc = rw.Tupleset + ".all(" + rw.Relation + ")"
 		}
-		var subjects []tuples.SubjectRef
+		leaf := &ExpandNode{Kind: ExpandLeaf, Description: desc}
 		for t, err := range r.Subjects(ctx, obj, rw.Tupleset, "") {
 			if err != nil {
 				return nil, fmt.Errorf("check: reading %s#%s: %w", obj, rw.Tupleset, err)
@@ -115,17 +131,24 @@ func expandRewrite(ctx context.Context, r tuples.Reader, c *compiled, obj tuples
 			if t.Subject.IsWildcard() || c.rel(x.Type, rw.Relation) == nil {
 				continue
 			}
-			if n := len(subjects); n > 0 && subjects[n-1].Object == x {
+			if n := len(leaf.Subjects); n > 0 && leaf.Subjects[n-1].Object == x {
+				// The same object through another tuple: caveated only if both are.
+				if len(leaf.Caveated) >= n && leaf.Caveated[n-1] && t.Caveat == nil {
+					leaf.Caveated[n-1] = false
+				}
 				continue
 			}
-			subjects = append(subjects, tuples.SubjectRef{Object: x, Relation: rw.Relation})
+			leaf.Subjects = append(leaf.Subjects, tuples.SubjectRef{Object: x, Relation: rw.Relation})
+			leaf.caveated(len(leaf.Subjects)-1, t.Caveat != nil)
 		}
 		if !rw.All {
-			return &ExpandNode{Kind: ExpandLeaf, Description: desc, Subjects: subjects}, nil
+			return leaf, nil
 		}
 		n := &ExpandNode{Kind: ExpandIntersection, Description: desc}
-		for _, s := range subjects {
-			n.Children = append(n.Children, &ExpandNode{Kind: ExpandLeaf, Description: rw.Relation, Subjects: []tuples.SubjectRef{s}})
+		for i, s := range leaf.Subjects {
+			ch := &ExpandNode{Kind: ExpandLeaf, Description: rw.Relation, Subjects: []tuples.SubjectRef{s}}
+			ch.caveated(0, i < len(leaf.Caveated) && leaf.Caveated[i])
+			n.Children = append(n.Children, ch)
 		}
 		return n, nil
 	case schema.Union, schema.Intersection, schema.Exclusion:

@@ -21,18 +21,24 @@ import (
 type found struct {
 	subject  tuples.SubjectRef
 	sources  map[string]bool // object#relation whose tuples hold it
-	excluded map[string]bool // for wildcards: subjects removed from it
+	excluded map[string]bool // for wildcards: subjects removed from it, true when removed only under a caveat
+	// caveated: the subject is a member only under a caveat (zed marks it `[...]`).
+	caveated bool
 }
 
 // members maps subject text to found subjects.
 type members map[string]*found
 
-func (m members) add(s tuples.SubjectRef, source string) {
+// add records s, from source, caveated or not: a subject found both ways is a member
+// without condition.
+func (m members) add(s tuples.SubjectRef, source string, caveated bool) {
 	k := s.String()
 	f := m[k]
 	if f == nil {
-		f = &found{subject: s, sources: map[string]bool{}, excluded: map[string]bool{}}
+		f = &found{subject: s, sources: map[string]bool{}, excluded: map[string]bool{}, caveated: caveated}
 		m[k] = f
+	} else {
+		f.caveated = f.caveated && caveated
 	}
 	if source != "" {
 		f.sources[source] = true
@@ -47,17 +53,48 @@ func (m members) wildcardFor(s tuples.SubjectRef) *found {
 	return m[s.Object.Type+":"+tuples.Wildcard]
 }
 
-// has reports whether s is a member of m (directly or through a wildcard).
+// has reports whether s is a member of m, under a caveat or not.
 func (m members) has(s tuples.SubjectRef) bool {
-	if m[s.String()] != nil {
-		return true
+	in, _ := m.status(s)
+	return in
+}
+
+// status reports whether s is a member of m (directly or through a wildcard), and
+// whether only under a caveat.
+func (m members) status(s tuples.SubjectRef) (in, caveated bool) {
+	direct := m[s.String()]
+	viaWild := false
+	wildCaveated := false
+	if w := m.wildcardFor(s); w != nil {
+		if ex, removed := w.excluded[s.String()]; !removed || ex {
+			viaWild = true
+			wildCaveated = w.caveated || removed // removed only under a caveat
+		}
 	}
-	w := m.wildcardFor(s)
-	return w != nil && !w.excluded[s.String()]
+	switch {
+	case direct != nil && viaWild:
+		return true, direct.caveated && wildCaveated
+	case direct != nil:
+		return true, direct.caveated
+	case viaWild:
+		return true, wildCaveated
+	}
+	return false, false
 }
 
 func clone(f *found) *found {
-	return &found{subject: f.subject, sources: maps.Clone(f.sources), excluded: maps.Clone(f.excluded)}
+	return &found{subject: f.subject, sources: maps.Clone(f.sources), excluded: maps.Clone(f.excluded), caveated: f.caveated}
+}
+
+// markAll returns m with every member caveated (reached through a caveated tuple).
+func markAll(m members) members {
+	out := members{}
+	for k, f := range m {
+		g := clone(f)
+		g.caveated = true
+		out[k] = g
+	}
+	return out
 }
 
 func unionOf(a, b members) members {
@@ -70,10 +107,14 @@ func unionOf(a, b members) members {
 				continue
 			}
 			maps.Copy(have.sources, f.sources)
+			have.caveated = have.caveated && f.caveated
 			if f.subject.IsWildcard() { // a union excludes only what both exclude
-				for x := range have.excluded {
-					if !f.excluded[x] {
+				for x, c := range have.excluded {
+					fc, ok := f.excluded[x]
+					if !ok {
 						delete(have.excluded, x)
+					} else {
+						have.excluded[x] = c || fc
 					}
 				}
 			}
@@ -82,8 +123,12 @@ func unionOf(a, b members) members {
 	for _, f := range out { // a concrete member is not excluded from a wildcard
 		if f.subject.IsWildcard() {
 			for x := range f.excluded {
-				if out[x] != nil {
-					delete(f.excluded, x)
+				if g := out[x]; g != nil {
+					if g.caveated {
+						f.excluded[x] = true // excluded unless the member's caveat holds
+					} else {
+						delete(f.excluded, x)
+					}
 				}
 			}
 		}
@@ -94,19 +139,28 @@ func unionOf(a, b members) members {
 func intersectionOf(a, b members) members {
 	out := members{}
 	for k, f := range a {
-		if !b.has(f.subject) {
+		in, c := b.status(f.subject)
+		if !in {
 			continue
 		}
 		g := clone(f)
+		g.caveated = g.caveated || c
 		if h := b[k]; h != nil {
 			maps.Copy(g.sources, h.sources)
-			maps.Copy(g.excluded, h.excluded)
+			for x, hc := range h.excluded {
+				g.excluded[x] = g.excluded[x] || hc
+			}
 		}
 		out[k] = g
 	}
 	for k, f := range b {
-		if out[k] == nil && a.has(f.subject) {
-			out[k] = clone(f)
+		if out[k] != nil {
+			continue
+		}
+		if in, c := a.status(f.subject); in {
+			g := clone(f)
+			g.caveated = g.caveated || c
+			out[k] = g
 		}
 	}
 	return out
@@ -116,22 +170,28 @@ func exclusionOf(a, b members) members {
 	out := members{}
 	for k, f := range a {
 		if f.subject.IsWildcard() {
-			if b[k] != nil {
-				continue
-			}
 			g := clone(f)
+			if h := b[k]; h != nil {
+				if !h.caveated {
+					continue
+				}
+				g.caveated = true // minus a caveated wildcard: holds only under a caveat
+			}
 			for x, h := range b {
-				if !h.subject.IsUserset() && h.subject.Object.Type == f.subject.Object.Type {
-					g.excluded[x] = true
+				if !h.subject.IsUserset() && !h.subject.IsWildcard() && h.subject.Object.Type == f.subject.Object.Type {
+					g.excluded[x] = g.excluded[x] || h.caveated
 				}
 			}
 			out[k] = g
 			continue
 		}
-		if b.has(f.subject) {
+		in, c := b.status(f.subject)
+		if in && !c {
 			continue
 		}
-		out[k] = clone(f)
+		g := clone(f)
+		g.caveated = g.caveated || in
+		out[k] = g
 	}
 	return out
 }
@@ -163,16 +223,20 @@ func (x *expander) node(ctx context.Context, n *check.ExpandNode, key string, pa
 	case check.ExpandLeaf:
 		out := members{}
 		stored := n.Object.Type != ""
-		for _, s := range n.Subjects {
+		for i, s := range n.Subjects {
+			caveated := i < len(n.Caveated) && n.Caveated[i]
 			if stored {
-				out.add(s, n.Object.String()+"#"+n.Relation)
+				out.add(s, n.Object.String()+"#"+n.Relation, caveated)
 			} else if !s.IsUserset() {
-				out.add(s, key)
+				out.add(s, key, caveated)
 			}
 			if s.IsUserset() {
 				sub, err := x.expand(ctx, s.Object, s.Relation, path)
 				if err != nil {
 					return nil, err
+				}
+				if caveated {
+					sub = markAll(sub)
 				}
 				out = unionOf(out, sub)
 			}
@@ -214,7 +278,11 @@ var (
 // expected is one parsed `[subject] is <a>/<b>` line. The `is …` part may be left
 // out: then only the subject (and its exclusions) is compared, not where it comes from.
 type expected struct {
-	subject    tuples.SubjectRef
+	subject tuples.SubjectRef
+	// caveated: marked `[...]`, a member only under a caveat.
+	caveated bool
+	// excluded lists the subjects excluded from a wildcard, `[...]` marked when
+	// excluded only under a caveat.
 	excluded   []string
 	sources    []string
 	anySources bool // no `is …` part
@@ -226,20 +294,19 @@ func parseExpected(text string) (expected, error) {
 		return expected{}, fmt.Errorf("expected `[subject] is <object#relation>`, got %q", text)
 	}
 	subj := strings.TrimSpace(m[1])
-	if strings.Contains(subj, "[...]") {
-		return expected{}, fmt.Errorf("caveated subject %q: %w", subj, tuples.ErrNotSupported)
-	}
 	var ex expected
 	if w := wildcardExceptRE.FindStringSubmatch(subj); w != nil {
 		subj = w[1]
 		for _, x := range strings.Split(w[2], ",") {
-			s, err := tuples.ParseSubject(strings.TrimSpace(x))
+			x, caveated := cutMark(strings.TrimSpace(x))
+			s, err := tuples.ParseSubject(x)
 			if err != nil {
 				return expected{}, fmt.Errorf("excluded subject %q: %w", x, err)
 			}
-			ex.excluded = append(ex.excluded, s.String())
+			ex.excluded = append(ex.excluded, marked(s.String(), caveated))
 		}
 	}
+	subj, ex.caveated = cutMark(subj)
 	s, err := tuples.ParseSubject(subj)
 	if err != nil {
 		return expected{}, fmt.Errorf("subject %q: %w", subj, err)
@@ -257,6 +324,33 @@ func parseExpected(text string) (expected, error) {
 	slices.Sort(ex.sources)
 	slices.Sort(ex.excluded)
 	return ex, nil
+}
+
+// caveatMark is how zed marks a subject that is a member only under a caveat.
+const caveatMark = "[...]"
+
+// cutMark removes a trailing caveat mark and reports whether there was one.
+func cutMark(s string) (string, bool) {
+	out, ok := strings.CutSuffix(s, caveatMark)
+	return strings.TrimSpace(out), ok
+}
+
+// marked is s with the caveat mark when caveated.
+func marked(s string, caveated bool) string {
+	if caveated {
+		return s + caveatMark
+	}
+	return s
+}
+
+// excludedText lists f's exclusions, marked, sorted.
+func excludedText(f *found) []string {
+	var out []string
+	for x, c := range f.excluded {
+		out = append(out, marked(x, c))
+	}
+	slices.Sort(out)
+	return out
 }
 
 func wrap(ss []string) string {
@@ -298,17 +392,21 @@ func runExpectation(ctx context.Context, e *check.Engine, r tuples.Reader, x Exp
 			continue
 		}
 		seen[k] = true
-		wantSet = append(wantSet, setItem(k, want.excluded))
+		wantSet = append(wantSet, setItem(marked(k, want.caveated), want.excluded))
 		f := got[k]
 		if f == nil {
-			add(l.Line, "validation: %s: missing expected subject %s", x.Key.Text, k)
+			add(l.Line, "validation: %s: missing expected subject %s", x.Key.Text, marked(k, want.caveated))
 			continue
+		}
+		if want.caveated != f.caveated {
+			add(l.Line, "validation: %s: subject %s: expected %s, got %s (a caveated subject is marked [...])", x.Key.Text, k,
+				setItem(marked(k, want.caveated), nil), setItem(marked(k, f.caveated), nil))
 		}
 		gotSources := slices.Sorted(maps.Keys(f.sources))
 		if !want.anySources && !slices.Equal(want.sources, gotSources) {
 			add(l.Line, "validation: %s: subject %s: expected %s, got %s", x.Key.Text, k, wrap(want.sources), wrap(gotSources))
 		}
-		gotExcluded := slices.Sorted(maps.Keys(f.excluded))
+		gotExcluded := excludedText(f)
 		if !slices.Equal(want.excluded, gotExcluded) {
 			add(l.Line, "validation: %s: subject %s: expected excluded {%s}, got {%s}", x.Key.Text, k,
 				strings.Join(want.excluded, ", "), strings.Join(gotExcluded, ", "))
@@ -317,7 +415,7 @@ func runExpectation(ctx context.Context, e *check.Engine, r tuples.Reader, x Exp
 	for _, k := range slices.Sorted(maps.Keys(got)) {
 		if !seen[k] {
 			f := got[k]
-			add(x.Key.Line, "validation: %s: subject %s found but not expected (is %s)", x.Key.Text, k, wrap(slices.Sorted(maps.Keys(f.sources))))
+			add(x.Key.Line, "validation: %s: subject %s found but not expected (is %s)", x.Key.Text, marked(k, f.caveated), wrap(slices.Sorted(maps.Keys(f.sources))))
 		}
 	}
 	if len(problems) == 0 {
@@ -326,15 +424,16 @@ func runExpectation(ctx context.Context, e *check.Engine, r tuples.Reader, x Exp
 	// Lead with the two sets side by side, then the differences line by line.
 	var gotSet []string
 	for _, k := range slices.Sorted(maps.Keys(got)) {
-		gotSet = append(gotSet, setItem(k, slices.Sorted(maps.Keys(got[k].excluded))))
+		gotSet = append(gotSet, setItem(marked(k, got[k].caveated), excludedText(got[k])))
 	}
 	summary := &Error{Line: x.Key.Line, Msg: fmt.Sprintf("validation: %s: expected subjects %s; got %s",
 		x.Key.Text, setText(wantSet), setText(gotSet))}
 	return append([]*Error{summary}, problems...), nil
 }
 
-// setItem prints one member of a subject set in the file's notation: `[user:tom]`, or
-// `[user:* - {user:ann, user:bob}]` for a wildcard with exclusions.
+// setItem prints one member of a subject set in the file's notation: `[user:tom]`,
+// `[user:tom[...]]` when caveated, or `[user:* - {user:ann, user:bob[...]}]` for a
+// wildcard with exclusions.
 func setItem(subject string, excluded []string) string {
 	if len(excluded) == 0 {
 		return "[" + subject + "]"
