@@ -15,12 +15,19 @@ package pebblestore
 // could affect R; one that sees horizon > R returns ErrRevisionExpired rather than a
 // possibly wrong answer.
 //
+// A live version that expires is collectable only once it has lapsed for every
+// readable revision, which may be long after the horizon passed the revision that
+// wrote it (and consumed its change-log entry). GC then queues it by expiration
+// (tagExpiry keys), and each later GC also takes the queued tuples whose expiration
+// is at or before the horizon's commit time.
+//
 // The background loop picks H as the newest revision committed at or before
 // now − GCWindow (from the per-group commit times), and hands the work to the
 // committer, which runs it between groups, in chunks of whole revisions.
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -102,6 +109,25 @@ func (s *Store) collectChunk(cur, target tuples.Revision) error {
 
 	b := s.db.NewBatch()
 	defer func() { _ = b.Close() }()
+	// Queued versions that have lapsed by now.
+	qEnd := expiryKey(nil, hTime+1, nil)
+	qit, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagExpiry}, UpperBound: qEnd})
+	if err != nil {
+		return fmt.Errorf("pebblestore: gc: %w", err)
+	}
+	for valid := qit.First(); valid; valid = qit.Next() {
+		fwd := qit.Key()[1+12:]
+		if !seen[string(fwd[1:])] {
+			seen[string(fwd[1:])] = true
+			keys = append(keys, append([]byte(nil), fwd...))
+		}
+	}
+	if err := qit.Close(); err != nil {
+		return fmt.Errorf("pebblestore: gc: %w", err)
+	}
+	if err := b.DeleteRange([]byte{tagExpiry}, qEnd, nil); err != nil {
+		return fmt.Errorf("pebblestore: gc: %w", err)
+	}
 	for _, fwd := range keys {
 		cur, err := getVersions(s.db, fwd)
 		if err != nil {
@@ -118,6 +144,12 @@ func (s *Store) collectChunk(cur, target tuples.Revision) error {
 			}
 			if v.deleted == 0 || v.deleted > h {
 				kept = append(kept, v)
+			}
+			if v.deleted == 0 && hasExpiry(v.attr) {
+				// Lapses later: queue it (a deleted one is collected by its delete).
+				if err := b.Set(expiryKey(nil, 0, v.attr, fwd...), nil, nil); err != nil {
+					return fmt.Errorf("pebblestore: gc: %w", err)
+				}
 			}
 		}
 		if len(kept) == len(vs) {
@@ -231,6 +263,19 @@ func (s *Store) revisionAt(cutoff time.Time) (tuples.Revision, error) {
 		h = keyRevision(it.Key())
 	}
 	return h, it.Error()
+}
+
+// expiryKey appends the GC queue key of forward key fwd expiring at the expiration
+// of attr, or, when attr is nil, at unix nanoseconds ns.
+func expiryKey(dst []byte, ns int64, attr []byte, fwd ...byte) []byte {
+	dst = append(dst, tagExpiry)
+	if attr != nil {
+		dst = append(dst, attr[1:13]...)
+	} else {
+		dst = binary.BigEndian.AppendUint64(dst, uint64(ns/1e9))
+		dst = binary.BigEndian.AppendUint32(dst, uint32(ns%1e9))
+	}
+	return append(dst, fwd...)
 }
 
 // splitChange splits a change-log value after its op byte into the six key parts

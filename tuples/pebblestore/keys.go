@@ -40,6 +40,10 @@ const (
 	tagSchema  = 's'
 	tagTime    = 't'
 	tagMeta    = 'm'
+	// tagExpiry keys the GC's queue of live versions that expire after the horizon
+	// passed their write: 'x', expiration (8-byte seconds, 4-byte nanoseconds, big
+	// endian), then the tuple's forward key. See gc.go.
+	tagExpiry = 'x'
 )
 
 var (

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
 
@@ -172,6 +173,52 @@ func TestBackgroundGC(t *testing.T) {
 	for valid := it.First(); valid; valid = it.Next() {
 		require.NotContains(t, []byte{tagForward, tagReverse, tagChange}, it.Key()[0], "key %q", it.Key())
 	}
+}
+
+// TestGCExpiresLater: a tuple that expires after the horizon has passed the revision
+// that wrote it is still removed, by a later GC, once it has lapsed for every
+// readable revision (it is queued by expiration, not forgotten with its change-log
+// entry).
+func TestGCExpiresLater(t *testing.T) {
+	ctx := context.Background()
+	s := openMem(t, &Options{GCWindow: time.Nanosecond, GCInterval: time.Millisecond})
+	expires := time.Now().Add(100 * time.Millisecond).UTC()
+	lapsing := "doc:1#viewer@user:a[expiration:" + expires.Format(time.RFC3339Nano) + "]"
+	later := "doc:2#viewer@user:b[expiration:" + expires.Add(time.Hour).Format(time.RFC3339Nano) + "]"
+	rev := tuplestest.Write(t, s, tuples.OpTouch, lapsing, later, "doc:3#viewer@user:c")
+	// The horizon passes the write before the tuple lapses: it stays, visible.
+	require.Eventually(t, func() bool { return s.Horizon() >= rev }, 10*time.Second, time.Millisecond)
+	keys := func() []string {
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagForward}, UpperBound: []byte{tagForward + 1}})
+		require.NoError(t, err)
+		defer it.Close()
+		var out []string
+		for valid := it.First(); valid; valid = it.Next() {
+			tp, err := decodeForward(it.Key())
+			require.NoError(t, err)
+			out = append(out, tp.String())
+		}
+		return out
+	}
+	if time.Now().Before(expires) {
+		require.Contains(t, keys(), "doc:1#viewer@user:a")
+	}
+	// Once it has lapsed, and a revision committed after that has left the window,
+	// its keys are gone; the tuple expiring later and the plain one stay.
+	require.Eventually(t, func() bool { return time.Now().After(expires) }, 10*time.Second, time.Millisecond)
+	last := tuplestest.Write(t, s, tuples.OpTouch, "doc:4#viewer@user:d")
+	require.Eventually(t, func() bool { return s.Horizon() >= last }, 10*time.Second, time.Millisecond)
+	_, err := s.CollectGarbage(ctx, last) // returns once the background GC's batch is in
+	require.NoError(t, err)
+	require.Equal(t, []string{"doc:2#viewer@user:b", "doc:3#viewer@user:c", "doc:4#viewer@user:d"}, keys())
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagReverse}, UpperBound: []byte{tagReverse + 1}})
+	require.NoError(t, err)
+	n := 0
+	for valid := it.First(); valid; valid = it.Next() {
+		n++
+	}
+	require.NoError(t, it.Close())
+	require.Equal(t, 3, n, "reverse index entries")
 }
 
 func TestRevisionAt(t *testing.T) {
