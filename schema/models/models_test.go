@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/relata/relata/tuples/pebblestore"
 	"github.com/relata/relata/validation"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
 func compileModel(t *testing.T, name string) *schema.Schema {
@@ -270,4 +274,62 @@ func loadModel(t *testing.T, name string) (*pebblestore.Store, tuples.Revision) 
 	rev, err := st.Import(ctx, ts, srev)
 	require.NoError(t, err)
 	return st, rev
+}
+
+// TestDocsCaveatExample runs the time-boxed and network-limited grant example of
+// docs/models.md (flow-overrides) against the model: the tuples its `relata write`
+// writes, and each `relata check` with the answer its comment gives, as a validation
+// file.
+func TestDocsCaveatExample(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "models.md"))
+	require.NoError(t, err)
+	_, block, ok := strings.Cut(string(doc), "<!-- caveat-example")
+	require.True(t, ok, "docs/models.md has no caveat-example block")
+	_, block, _ = strings.Cut(block, "```sh\n")
+	block, _, _ = strings.Cut(block, "```")
+	quoted := regexp.MustCompile(`'([^']*)'`)
+	checkRE := regexp.MustCompile(`^relata check (\S+) (\S+) (\S+)(?: --consistency full)?(?: --context '([^']*)')?\s+# (allowed|denied|conditional)`)
+	var rels []string
+	answers := map[string][]string{}
+	writing := false
+	for _, line := range strings.Split(block, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "relata write ") {
+			writing = true
+		}
+		if writing {
+			for _, m := range quoted.FindAllStringSubmatch(line, -1) {
+				rels = append(rels, m[1])
+			}
+			writing = strings.HasSuffix(line, `\`)
+			continue
+		}
+		if m := checkRE.FindStringSubmatch(line); m != nil {
+			a := m[1] + "#" + m[2] + "@" + m[3]
+			if m[4] != "" {
+				a += " with " + m[4]
+			}
+			kind := map[string]string{"allowed": "assertTrue", "denied": "assertFalse", "conditional": "assertCaveated"}[m[5]]
+			answers[kind] = append(answers[kind], a)
+		} else if strings.HasPrefix(line, "relata check") {
+			t.Fatalf("docs/models.md: cannot read the check %q", line)
+		}
+	}
+	require.Len(t, rels, 6)
+	require.Len(t, answers["assertTrue"], 3)
+	require.Len(t, answers["assertFalse"], 2)
+	require.Len(t, answers["assertCaveated"], 1)
+
+	src, err := models.Schema("flow-overrides")
+	require.NoError(t, err)
+	f := map[string]any{"schema": string(src), "relationships": strings.Join(rels, "\n"), "assertions": answers}
+	data, err := yaml.Marshal(f)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "example.yaml")
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	problems, err := validation.RunFile(context.Background(), path)
+	require.NoError(t, err)
+	for _, p := range problems {
+		t.Error(p)
+	}
 }
