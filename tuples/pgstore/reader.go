@@ -36,10 +36,11 @@ func (r *reader) UnchangedSince(scope tuples.Scope, since tuples.Revision) bool 
 	return r.s.follow.unchangedSince(uint32(scope), since, r.rev)
 }
 
-// atRev is the visibility condition of a version at revision $n.
+// atRev is the visibility condition of a version at revision $n: created at or
+// before it, not yet deleted, not expired by its commit time.
 func atRev(n int) string {
 	p := "$" + strconv.Itoa(n)
-	return "created_rev <= " + p + " AND deleted_rev > " + p
+	return "created_rev <= " + p + " AND deleted_rev > " + p + " AND " + visibleAt(p)
 }
 
 func (r *reader) Contains(ctx context.Context, t tuples.Tuple) (bool, error) {
@@ -142,7 +143,7 @@ func (r *reader) scan(ctx context.Context, what, where string, args []any, order
 	return func(yield func(tuples.Tuple, error) bool) {
 		orderBy := strings.Join(order, ", ")
 		revArg := len(args) + 1
-		base := "SELECT " + tupleCols + " FROM relata_tuple WHERE " + where + " AND " + atRev(revArg)
+		base := "SELECT " + tupleCols + ", " + attrCols + " FROM relata_tuple WHERE " + where + " AND " + atRev(revArg)
 		args = append(args, int64(r.rev))
 		last := after
 		for {
@@ -160,7 +161,7 @@ func (r *reader) scan(ctx context.Context, what, where string, args []any, order
 			var chunk []tuples.Tuple
 			err := r.s.readChecked(ctx, r.rev, what, sql, qargs, func(rows pgx.Rows) error {
 				var t tuples.Tuple
-				if err := scanTuple(rows, &t); err != nil {
+				if err := scanTupleAttrs(rows, &t); err != nil {
 					return err
 				}
 				chunk = append(chunk, t)

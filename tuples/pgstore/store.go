@@ -375,15 +375,19 @@ func (s *Store) Changes(ctx context.Context, after tuples.Revision) iter.Seq2[tu
 			var chunk []tuples.Change
 			var seqs []int64
 			err := s.readChecked(ctx, after, "changes",
-				`SELECT rev, seq, op, object_type, object_id, relation, subject_type, subject_id, subject_relation
+				`SELECT rev, seq, op, object_type, object_id, relation, subject_type, subject_id, subject_relation, `+attrCols+`
 				 FROM relata_change WHERE (rev, seq) > ($1, $2) AND rev <= $3 ORDER BY rev, seq LIMIT `+strconv.Itoa(changesChunk),
 				[]any{lastRev, lastSeq, int64(head)}, func(rows pgx.Rows) error {
 					var c tuples.Change
 					var rev, seq int64
 					var op int16
 					t := &c.Tuple
-					if err := rows.Scan(&rev, &seq, &op, &t.Object.Type, &t.Object.ID, &t.Relation,
-						&t.Subject.Object.Type, &t.Subject.Object.ID, &t.Subject.Relation); err != nil {
+					var a attrs
+					if err := rows.Scan(append([]any{&rev, &seq, &op, &t.Object.Type, &t.Object.ID, &t.Relation,
+						&t.Subject.Object.Type, &t.Subject.Object.ID, &t.Subject.Relation}, a.targets()...)...); err != nil {
+						return err
+					}
+					if err := a.apply(t); err != nil {
 						return err
 					}
 					c.Revision, c.Op = tuples.Revision(rev), tuples.Operation(op)

@@ -54,7 +54,9 @@ func (s *Store) mutate(ctx context.Context, before func(context.Context, pgx.Tx)
 		return 0, 0, s.classify(ctx, "write", err)
 	}
 	b := &pgx.Batch{}
-	b.Queue("INSERT INTO relata_commit (rev) VALUES ($1)", rev)
+	// The commit time is taken with the revision row locked, so it grows with
+	// revisions (expirations are judged against it; see attrs.go).
+	b.Queue("INSERT INTO relata_commit (rev, committed_at) VALUES ($1, clock_timestamp())", rev)
 	b.Queue("SELECT pg_notify('"+notifyChannel+"', $1)", strconv.FormatInt(rev, 10))
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return 0, 0, s.classify(ctx, "write", err)
@@ -142,6 +144,16 @@ func scanTuple(rows pgx.Rows, t *tuples.Tuple) error {
 	return rows.Scan(&t.Object.Type, &t.Object.ID, &t.Relation, &t.Subject.Object.Type, &t.Subject.Object.ID, &t.Subject.Relation)
 }
 
+// scanTupleAttrs scans tupleCols followed by attrCols.
+func scanTupleAttrs(rows pgx.Rows, t *tuples.Tuple) error {
+	var a attrs
+	dst := append([]any{&t.Object.Type, &t.Object.ID, &t.Relation, &t.Subject.Object.Type, &t.Subject.Object.ID, &t.Subject.Relation}, a.targets()...)
+	if err := rows.Scan(dst...); err != nil {
+		return err
+	}
+	return a.apply(t)
+}
+
 // checkPreconditions evaluates each precondition against the live tuples, in one
 // pipelined round trip.
 func checkPreconditions(ctx context.Context, tx pgx.Tx, pre []tuples.Precondition) error {
@@ -222,40 +234,50 @@ func (s *Store) Write(ctx context.Context, req tuples.WriteRequest) (tuples.Revi
 		if err := checkPreconditions(ctx, tx, req.Preconditions); err != nil {
 			return 0, err
 		}
-		live := map[tuples.Tuple]bool{}
+		// The live version of each tuple written, with its caveat and expiration.
+		live := map[tuples.Tuple]tuples.Tuple{}
 		if len(req.Updates) > 0 {
-			rows, err := tx.Query(ctx, "SELECT t.object_type, t.object_id, t.relation, t.subject_type, t.subject_id, t.subject_relation FROM relata_tuple t JOIN "+
+			rows, err := tx.Query(ctx, "SELECT t.object_type, t.object_id, t.relation, t.subject_type, t.subject_id, t.subject_relation, "+
+				"t.caveat_name, t.caveat_context, t.expires_at, t.expires_nanos FROM relata_tuple t JOIN "+
 				unnest6+" ON "+joinU+" WHERE t.deleted_rev = "+maxRev, all.args()...)
 			if err != nil {
 				return 0, err
 			}
 			for rows.Next() {
 				var t tuples.Tuple
-				if err := scanTuple(rows, &t); err != nil {
+				if err := scanTupleAttrs(rows, &t); err != nil {
 					rows.Close()
 					return 0, err
 				}
-				live[t] = true
+				live[t.Key()] = t
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
 				return 0, err
 			}
 		}
-		var created, deleted columns
+		var created, deleted, changed columns
+		var createdAttrs, changedAttrs attrColumns
 		var chOps []int16
-		var changed columns
 		for _, u := range req.Updates {
-			switch isLive := live[u.Tuple]; {
+			cur, isLive := live[u.Tuple.Key()]
+			switch {
 			case u.Op == tuples.OpCreate && isLive:
 				return 0, &tuples.AlreadyExistsError{Tuple: u.Tuple}
 			case u.Op == tuples.OpDelete && isLive:
 				deleted.add(u.Tuple)
 				changed.add(u.Tuple)
+				changedAttrs.add(cur)
 				chOps = append(chOps, int16(tuples.OpDelete))
-			case u.Op != tuples.OpDelete && !isLive:
+			case u.Op != tuples.OpDelete && (!isLive || !same(cur, u.Tuple)):
+				if isLive {
+					// Another caveat or expiration: the new version replaces the old.
+					deleted.add(u.Tuple)
+				}
 				created.add(u.Tuple)
+				createdAttrs.add(u.Tuple)
 				changed.add(u.Tuple)
+				changedAttrs.add(u.Tuple)
 				chOps = append(chOps, int16(tuples.OpTouch))
 			}
 		}
@@ -265,26 +287,28 @@ func (s *Store) Write(ctx context.Context, req tuples.WriteRequest) (tuples.Revi
 		for _, u := range req.Updates {
 			w.tuples = append(w.tuples, u.Tuple)
 		}
-		return len(chOps), writeVersions(ctx, tx, rev, created, deleted, changed, chOps)
+		return len(chOps), writeVersions(ctx, tx, rev, created, deleted, changed, createdAttrs, changedAttrs, chOps)
 	})
 	return rev, err
 }
 
 // writeVersions ends the live versions of deleted, creates versions of created and
 // logs changed (with ops) at rev, in one pipelined round trip.
-func writeVersions(ctx context.Context, tx pgx.Tx, rev tuples.Revision, created, deleted, changed columns, ops []int16) error {
+func writeVersions(ctx context.Context, tx pgx.Tx, rev tuples.Revision, created, deleted, changed columns, createdAttrs, changedAttrs attrColumns, ops []int16) error {
 	b := &pgx.Batch{}
 	if len(deleted[0]) > 0 {
 		b.Queue("UPDATE relata_tuple t SET deleted_rev = $7 FROM "+unnest6+" WHERE "+joinU+" AND t.deleted_rev = "+maxRev,
 			append(deleted.args(), int64(rev))...)
 	}
+	const unnestAttrs = "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::text[], $9::text[], $10::timestamptz[], $11::smallint[]"
 	if len(created[0]) > 0 {
-		b.Queue("INSERT INTO relata_tuple ("+tupleCols+", created_rev) SELECT u.*, $7 FROM "+unnest6,
-			append(created.args(), int64(rev))...)
+		b.Queue("INSERT INTO relata_tuple ("+tupleCols+", "+attrCols+", created_rev) SELECT u.ot, u.oid, u.rel, u.st, u.sid, u.srel, u.cv, u.ctx::jsonb, u.exp, u.ns, $7 FROM "+
+			unnestAttrs+") AS u(ot, oid, rel, st, sid, srel, cv, ctx, exp, ns)",
+			append(created.args(), int64(rev), createdAttrs.caveat, createdAttrs.context, createdAttrs.expires, createdAttrs.nanos)...)
 	}
-	b.Queue("INSERT INTO relata_change (rev, seq, "+tupleCols+", op) SELECT $7, u.ord - 1, u.ot, u.oid, u.rel, u.st, u.sid, u.srel, u.op FROM "+
-		"unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::smallint[]) WITH ORDINALITY AS u(ot, oid, rel, st, sid, srel, op, ord)",
-		append(changed.args(), int64(rev), ops)...)
+	b.Queue("INSERT INTO relata_change (rev, seq, "+tupleCols+", "+attrCols+", op) SELECT $7, u.ord - 1, u.ot, u.oid, u.rel, u.st, u.sid, u.srel, u.cv, u.ctx::jsonb, u.exp, u.ns, u.op FROM "+
+		unnestAttrs+", $12::smallint[]) WITH ORDINALITY AS u(ot, oid, rel, st, sid, srel, cv, ctx, exp, ns, op, ord)",
+		append(changed.args(), int64(rev), changedAttrs.caveat, changedAttrs.context, changedAttrs.expires, changedAttrs.nanos, ops)...)
 	return tx.SendBatch(ctx, b).Close()
 }
 
@@ -347,21 +371,22 @@ func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tu
 		if err := t.Validate(); err != nil {
 			return 0, tuples.PrefixField(err, "tuples["+strconv.Itoa(i)+"].")
 		}
-		if t.Conditional() {
-			return 0, errNoCaveats("tuples[" + strconv.Itoa(i) + "]")
-		}
 	}
 	stage := func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE IF NOT EXISTS relata_import (
 			object_type text COLLATE "C", object_id text COLLATE "C", relation text COLLATE "C",
-			subject_type text COLLATE "C", subject_id text COLLATE "C", subject_relation text COLLATE "C") ON COMMIT DELETE ROWS`); err != nil {
+			subject_type text COLLATE "C", subject_id text COLLATE "C", subject_relation text COLLATE "C",
+			caveat_name text, caveat_context jsonb, expires_at timestamptz, expires_nanos smallint) ON COMMIT DELETE ROWS`); err != nil {
 			return err
 		}
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"relata_import"},
-			[]string{"object_type", "object_id", "relation", "subject_type", "subject_id", "subject_relation"},
+			[]string{"object_type", "object_id", "relation", "subject_type", "subject_id", "subject_relation",
+				"caveat_name", "caveat_context", "expires_at", "expires_nanos"},
 			pgx.CopyFromSlice(len(ts), func(i int) ([]any, error) {
 				t := ts[i]
-				return []any{t.Object.Type, t.Object.ID, t.Relation, t.Subject.Object.Type, t.Subject.Object.ID, t.Subject.Relation}, nil
+				a := attrsOf(t)
+				return []any{t.Object.Type, t.Object.ID, t.Relation, t.Subject.Object.Type, t.Subject.Object.ID, t.Subject.Relation,
+					a.caveat, a.context, a.expires, a.nanos}, nil
 			}))
 		return err
 	}
@@ -369,15 +394,23 @@ func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tu
 		if err := checkSchemaRev(ctx, tx, schemaRevision); err != nil {
 			return 0, err
 		}
+		const sameKey = `t.object_type = s.object_type AND t.object_id = s.object_id AND t.relation = s.relation AND
+				t.subject_type = s.subject_type AND t.subject_id = s.subject_id AND t.subject_relation = s.subject_relation`
+		const sameAttrs = `(t.caveat_name, t.caveat_context, t.expires_at, t.expires_nanos) IS NOT DISTINCT FROM
+				(s.caveat_name, s.caveat_context, s.expires_at, s.expires_nanos)`
+		// A tuple imported with another caveat or expiration replaces the live one.
+		if _, err := tx.Exec(ctx, `UPDATE relata_tuple t SET deleted_rev = $1 FROM relata_import s
+			WHERE t.deleted_rev = `+maxRev+` AND `+sameKey+` AND NOT `+sameAttrs, int64(rev)); err != nil {
+			return 0, err
+		}
 		tag, err := tx.Exec(ctx, `WITH ins AS (
-			INSERT INTO relata_tuple (`+tupleCols+`, created_rev)
-			SELECT DISTINCT `+tupleCols+`, $1::bigint FROM relata_import s
-			WHERE NOT EXISTS (SELECT 1 FROM relata_tuple t WHERE t.deleted_rev = `+maxRev+` AND
-				t.object_type = s.object_type AND t.object_id = s.object_id AND t.relation = s.relation AND
-				t.subject_type = s.subject_type AND t.subject_id = s.subject_id AND t.subject_relation = s.subject_relation)
-			RETURNING `+tupleCols+`)
-			INSERT INTO relata_change (rev, seq, op, `+tupleCols+`)
-			SELECT $1, row_number() OVER (ORDER BY `+tupleCols+`) - 1, `+strconv.Itoa(int(tuples.OpTouch))+`, `+tupleCols+` FROM ins`, int64(rev))
+			INSERT INTO relata_tuple (`+tupleCols+`, `+attrCols+`, created_rev)
+			SELECT DISTINCT ON (`+tupleCols+`) `+tupleCols+`, `+attrCols+`, $1::bigint FROM relata_import s
+			WHERE NOT EXISTS (SELECT 1 FROM relata_tuple t WHERE t.deleted_rev = `+maxRev+` AND `+sameKey+`)
+			ORDER BY `+tupleCols+`
+			RETURNING `+tupleCols+`, `+attrCols+`)
+			INSERT INTO relata_change (rev, seq, op, `+tupleCols+`, `+attrCols+`)
+			SELECT $1, row_number() OVER (ORDER BY `+tupleCols+`) - 1, `+strconv.Itoa(int(tuples.OpTouch))+`, `+tupleCols+`, `+attrCols+` FROM ins`, int64(rev))
 		if err != nil {
 			return 0, err
 		}
@@ -390,19 +423,5 @@ func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tu
 // validateWrite checks a write before any round trip: the update limit, each tuple,
 // duplicates, and the precondition filters.
 func (s *Store) validateWrite(req tuples.WriteRequest) error {
-	if err := req.Validate(s.opts.MaxUpdatesPerWrite); err != nil {
-		return err
-	}
-	for i, u := range req.Updates {
-		if u.Op != tuples.OpDelete && u.Tuple.Conditional() {
-			return errNoCaveats("updates[" + strconv.Itoa(i) + "].tuple")
-		}
-	}
-	return nil
-}
-
-// errNoCaveats refuses a caveated or expiring tuple: the PostgreSQL store does not keep
-// caveats and expirations yet, and dropping them would widen access.
-func errNoCaveats(field string) error {
-	return fmt.Errorf("%s: caveats and expiration are not supported by the PostgreSQL datastore: %w", field, tuples.ErrNotSupported)
+	return req.Validate(s.opts.MaxUpdatesPerWrite)
 }
