@@ -364,12 +364,17 @@ func (c *Client) LookupResources(ctx context.Context, resourceType, permission, 
 	}
 	stream, err := c.permissions.LookupResources(ctx, &relatav1.LookupResourcesRequest{
 		ResourceType: resourceType, Permission: permission, Subject: SubjectProto(sub), Consistency: cons.pb,
+		BatchResults: true,
 	})
 	if err != nil {
 		return nil, "", FromStatus(err)
 	}
-	return collect(stream.Recv, func(resp *relatav1.LookupResourcesResponse) (string, string) {
-		return ObjectFromProto(resp.GetObject()).String(), resp.GetLookedUpAt()
+	return collect(stream.Recv, func(resp *relatav1.LookupResourcesResponse) ([]string, string) {
+		out := make([]string, len(resp.GetResults()))
+		for i, r := range resp.GetResults() {
+			out[i] = ObjectFromProto(r.GetObject()).String()
+		}
+		return out, resp.GetLookedUpAt()
 	})
 }
 
@@ -383,18 +388,23 @@ func (c *Client) LookupSubjects(ctx context.Context, object, permission, subject
 	}
 	stream, err := c.permissions.LookupSubjects(ctx, &relatav1.LookupSubjectsRequest{
 		Object: ObjectProto(obj), Permission: permission, SubjectType: subjectType, Consistency: cons.pb,
+		BatchResults: true,
 	})
 	if err != nil {
 		return nil, "", FromStatus(err)
 	}
-	return collect(stream.Recv, func(resp *relatav1.LookupSubjectsResponse) (string, string) {
-		return FormatLookupSubject(resp), resp.GetLookedUpAt()
+	return collect(stream.Recv, func(resp *relatav1.LookupSubjectsResponse) ([]string, string) {
+		out := make([]string, len(resp.GetResults()))
+		for i, r := range resp.GetResults() {
+			out[i] = FormatLookupSubjectResult(r)
+		}
+		return out, resp.GetLookedUpAt()
 	})
 }
 
-// collect receives a lookup stream to its end: the text of every result, and the
-// zookie of the revision the results were looked up at.
-func collect[T any](recv func() (T, error), item func(T) (text, zookie string)) ([]string, string, error) {
+// collect receives a batched lookup stream to its end: the text of every result, and
+// the zookie of the revision the results were looked up at.
+func collect[T any](recv func() (T, error), items func(T) (texts []string, zookie string)) ([]string, string, error) {
 	var out []string
 	var zookie string
 	for {
@@ -405,14 +415,20 @@ func collect[T any](recv func() (T, error), item func(T) (text, zookie string)) 
 		if err != nil {
 			return nil, "", FromStatus(err)
 		}
-		text, z := item(resp)
-		out, zookie = append(out, text), z
+		texts, z := items(resp)
+		out, zookie = append(out, texts...), z
 	}
 }
 
 // FormatLookupSubject prints a LookupSubjects result: the subject, and for a wildcard
 // its exclusions (`user:* - user:bob, user:eve`).
 func FormatLookupSubject(r *relatav1.LookupSubjectsResponse) string {
+	return FormatLookupSubjectResult(&relatav1.LookupSubjectsResult{Subject: r.GetSubject(), Excluded: r.GetExcluded()})
+}
+
+// FormatLookupSubjectResult is FormatLookupSubject for one result of a batched
+// LookupSubjects response.
+func FormatLookupSubjectResult(r *relatav1.LookupSubjectsResult) string {
 	s := SubjectFromProto(r.GetSubject()).String()
 	if len(r.GetExcluded()) == 0 {
 		return s

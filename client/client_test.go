@@ -3,12 +3,15 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 
 	"github.com/relata/relata/client"
+	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/tuples"
 )
 
@@ -68,6 +71,32 @@ func TestClientErrors(t *testing.T) {
 	subjects, _, err := c.LookupSubjects(ctx, "doc:1", "view", "user", client.FullyConsistent())
 	require.NoError(t, err)
 	require.Equal(t, []string{"user:anne"}, subjects)
+
+	// Lookups and reads ask for batched results (many a message): more than one
+	// batch's worth comes back whole and in order.
+	var many []string
+	for i := range 1500 {
+		many = append(many, fmt.Sprintf("doc:m%04d#viewer@user:bob", i))
+	}
+	for chunk := range slices.Chunk(many, 1000) {
+		touches, err := client.Touch(chunk...)
+		require.NoError(t, err)
+		_, err = c.Write(ctx, touches)
+		require.NoError(t, err)
+	}
+	docs, _, err := c.LookupResources(ctx, "doc", "view", "user:bob", client.FullyConsistent())
+	require.NoError(t, err)
+	require.Len(t, docs, 1500)
+	require.True(t, slices.IsSorted(docs))
+	require.Equal(t, "doc:m0000", docs[0])
+	page, err := c.Read(ctx, &relatav1.TupleFilter{ObjectType: "doc"}, client.FullyConsistent(), "", 1200)
+	require.NoError(t, err)
+	require.Len(t, page.Tuples, 1200)
+	require.NotEmpty(t, page.Cursor)
+	rest, err := c.Read(ctx, &relatav1.TupleFilter{ObjectType: "doc"}, client.FullyConsistent(), page.Cursor, 0)
+	require.NoError(t, err)
+	require.Len(t, rest.Tuples, 301) // doc:1#viewer@user:anne and the rest of bob's
+	require.Empty(t, rest.Cursor)
 
 	// A server that is not there is UNAVAILABLE, in one line.
 	gone, err := client.New("127.0.0.1:1", client.WithInsecure())

@@ -115,7 +115,7 @@ type Page struct {
 // Read returns the tuples filter selects, at most limit of them (0: all), starting
 // after cursor ("" for the first page). Pass the page's Cursor to read the next page.
 func (c *Client) Read(ctx context.Context, filter *relatav1.TupleFilter, cons Consistency, cursor string, limit uint32) (Page, error) {
-	stream, err := c.tuples.Read(ctx, &relatav1.ReadRequest{Filter: filter, Consistency: cons.pb, Cursor: cursor, Limit: limit})
+	stream, err := c.tuples.Read(ctx, &relatav1.ReadRequest{Filter: filter, Consistency: cons.pb, Cursor: cursor, Limit: limit, BatchResults: true})
 	if err != nil {
 		return Page{}, FromStatus(err)
 	}
@@ -128,7 +128,9 @@ func (c *Client) Read(ctx context.Context, filter *relatav1.TupleFilter, cons Co
 		if err != nil {
 			return Page{}, FromStatus(err)
 		}
-		p.Tuples = append(p.Tuples, TupleFromProto(resp.GetTuple()))
+		for _, r := range resp.GetResults() {
+			p.Tuples = append(p.Tuples, TupleFromProto(r.GetTuple()))
+		}
 		p.ReadAt, p.Cursor = resp.GetReadAt(), resp.GetCursor()
 	}
 	if limit == 0 || uint32(len(p.Tuples)) < limit {

@@ -179,10 +179,20 @@ func (h *permissionService) lookupResources(ctx context.Context, req *relatav1.L
 	}
 	rev := r.Revision()
 	zookie := h.s.Zookie(rev)
-	return h.s.cfg.Engine.LookupResources(ctx, r, check.LookupResourcesRequest{
+	lreq := check.LookupResourcesRequest{
 		ResourceType: req.GetResourceType(), Permission: req.GetPermission(), Subject: sub,
 		Cursor: after, Limit: int(req.GetLimit()), Context: contextFromProto(req.GetContext()),
-	}, func(res check.LookupResourcesResult) error {
+	}
+	if req.GetBatchResults() {
+		b := newBatcher(func(results []*relatav1.LookupResourcesResult, cursor string) error {
+			return send(&relatav1.LookupResourcesResponse{LookedUpAt: zookie, Cursor: cursor, Results: results})
+		})
+		return b.close(h.s.cfg.Engine.LookupResources(ctx, r, lreq, func(res check.LookupResourcesResult) error {
+			return b.add(&relatav1.LookupResourcesResult{Object: objectToProto(res.Object),
+				Conditional: res.Conditional, MissingContext: res.MissingContext}, encodeCursor(rev, query, res.Cursor))
+		}))
+	}
+	return h.s.cfg.Engine.LookupResources(ctx, r, lreq, func(res check.LookupResourcesResult) error {
 		return send(&relatav1.LookupResourcesResponse{Object: objectToProto(res.Object), LookedUpAt: zookie, Cursor: encodeCursor(rev, query, res.Cursor),
 			Conditional: res.Conditional, MissingContext: res.MissingContext})
 	})
@@ -222,11 +232,25 @@ func (h *permissionService) lookupSubjects(ctx context.Context, req *relatav1.Lo
 	}
 	rev := r.Revision()
 	zookie := h.s.Zookie(rev)
-	return h.s.cfg.Engine.LookupSubjects(ctx, r, check.LookupSubjectsRequest{
+	lreq := check.LookupSubjectsRequest{
 		Object: obj, Permission: req.GetPermission(), SubjectType: req.GetSubjectType(),
 		SubjectRelation: subjectRelation, Cursor: after, Limit: int(req.GetLimit()),
 		Context: contextFromProto(req.GetContext()),
-	}, func(res check.LookupSubjectsResult) error {
+	}
+	if req.GetBatchResults() {
+		b := newBatcher(func(results []*relatav1.LookupSubjectsResult, cursor string) error {
+			return send(&relatav1.LookupSubjectsResponse{LookedUpAt: zookie, Cursor: cursor, Results: results})
+		})
+		return b.close(h.s.cfg.Engine.LookupSubjects(ctx, r, lreq, func(res check.LookupSubjectsResult) error {
+			out := &relatav1.LookupSubjectsResult{Subject: subjectToProto(res.Subject),
+				Conditional: res.Conditional, MissingContext: res.MissingContext}
+			for _, e := range res.Excluded {
+				out.Excluded = append(out.Excluded, subjectToProto(e))
+			}
+			return b.add(out, encodeCursor(rev, query, res.Cursor))
+		}))
+	}
+	return h.s.cfg.Engine.LookupSubjects(ctx, r, lreq, func(res check.LookupSubjectsResult) error {
 		out := &relatav1.LookupSubjectsResponse{Subject: subjectToProto(res.Subject), LookedUpAt: zookie, Cursor: encodeCursor(rev, query, res.Cursor),
 			Conditional: res.Conditional, MissingContext: res.MissingContext}
 		for _, e := range res.Excluded {

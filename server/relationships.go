@@ -88,18 +88,36 @@ func (h *relationshipService) read(ctx context.Context, req *relatav1.ReadReques
 	rev := r.Revision()
 	zookie := h.s.Zookie(rev)
 	limit, n := int(req.GetLimit()), 0
-	for t, err := range r.Read(ctx, f, after) {
-		if err != nil {
-			return err
-		}
-		if err := send(&relatav1.ReadResponse{Tuple: tupleToProto(t), ReadAt: zookie, Cursor: encodeCursor(rev, query, t.String())}); err != nil {
-			return err
-		}
-		if n++; limit > 0 && n >= limit {
-			break
+	emit := func(t tuples.Tuple) error {
+		return send(&relatav1.ReadResponse{Tuple: tupleToProto(t), ReadAt: zookie, Cursor: encodeCursor(rev, query, t.String())})
+	}
+	var b *batcher[*relatav1.ReadResult]
+	if req.GetBatchResults() {
+		b = newBatcher(func(results []*relatav1.ReadResult, cursor string) error {
+			return send(&relatav1.ReadResponse{ReadAt: zookie, Cursor: cursor, Results: results})
+		})
+		emit = func(t tuples.Tuple) error {
+			return b.add(&relatav1.ReadResult{Tuple: tupleToProto(t)}, encodeCursor(rev, query, t.String()))
 		}
 	}
-	return nil
+	err = func() error {
+		for t, err := range r.Read(ctx, f, after) {
+			if err != nil {
+				return err
+			}
+			if err := emit(t); err != nil {
+				return err
+			}
+			if n++; limit > 0 && n >= limit {
+				break
+			}
+		}
+		return nil
+	}()
+	if b != nil {
+		return b.close(err)
+	}
+	return err
 }
 
 // Delete deletes every tuple matching the filter, which must name an object type.

@@ -136,10 +136,11 @@ type pagedStream interface {
 }
 
 // printStream prints every message of a server stream until it ends: as JSON with
-// --json (each line carries its cursor), else as the line text makes of it. A stream
-// error is printed as one line. When --limit filled the page, the text form ends with
+// --json (the commands then ask for one result a message, so that each line carries
+// its own cursor), else as the lines texts makes of it (the commands ask for batched
+// results, many a message: design §6). A stream error is printed as one line. When --limit filled the page, the text form ends with
 // one line on standard error giving the cursor of the next page.
-func printStream[T pagedStream](s *streams, f *clientFlags, p *paging, recv func() (T, error), text func(T) string) error {
+func printStream[T pagedStream](s *streams, f *clientFlags, p *paging, recv func() (T, error), texts func(T) []string) error {
 	var n uint32
 	var cursor string
 	for {
@@ -150,14 +151,19 @@ func printStream[T pagedStream](s *streams, f *clientFlags, p *paging, recv func
 		if err != nil {
 			return oneLine(client.FromStatus(err))
 		}
-		n, cursor = n+1, resp.GetCursor()
+		cursor = resp.GetCursor()
 		if f.json {
+			n++
 			if err := printJSON(s.out, resp); err != nil {
 				return err
 			}
 			continue
 		}
-		fmt.Fprintln(s.out, text(resp))
+		lines := texts(resp)
+		n += uint32(len(lines))
+		for _, l := range lines {
+			fmt.Fprintln(s.out, l)
+		}
 	}
 	if !f.json && p.limit > 0 && n == p.limit && cursor != "" {
 		fmt.Fprintf(s.err, "next page: --cursor %s\n", cursor)
@@ -480,13 +486,17 @@ func newLookupResourcesCmd(s *streams) *cobra.Command {
 		defer c.Close()
 		stream, err := c.Permissions().LookupResources(cmd.Context(), &relatav1.LookupResourcesRequest{
 			ResourceType: args[0], Permission: args[1], Subject: client.SubjectProto(sub),
-			Consistency: cons.Proto(), Cursor: pg.cursor, Limit: pg.limit,
+			Consistency: cons.Proto(), Cursor: pg.cursor, Limit: pg.limit, BatchResults: !f.json,
 		})
 		if err != nil {
 			return oneLine(client.FromStatus(err))
 		}
-		return printStream(s, f, &pg, stream.Recv, func(resp *relatav1.LookupResourcesResponse) string {
-			return client.ObjectFromProto(resp.GetObject()).String()
+		return printStream(s, f, &pg, stream.Recv, func(resp *relatav1.LookupResourcesResponse) []string {
+			lines := make([]string, len(resp.GetResults()))
+			for i, r := range resp.GetResults() {
+				lines[i] = client.ObjectFromProto(r.GetObject()).String()
+			}
+			return lines
 		})
 	}
 	return cmd
@@ -527,11 +537,18 @@ func newLookupSubjectsCmd(s *streams) *cobra.Command {
 		stream, err := c.Permissions().LookupSubjects(cmd.Context(), &relatav1.LookupSubjectsRequest{
 			Object: client.ObjectProto(obj), Permission: args[1], SubjectType: subjectType,
 			SubjectRelation: subjectRelation, Consistency: cons.Proto(), Cursor: pg.cursor, Limit: pg.limit,
+			BatchResults: !f.json,
 		})
 		if err != nil {
 			return oneLine(client.FromStatus(err))
 		}
-		return printStream(s, f, &pg, stream.Recv, func(resp *relatav1.LookupSubjectsResponse) string { return client.FormatLookupSubject(resp) })
+		return printStream(s, f, &pg, stream.Recv, func(resp *relatav1.LookupSubjectsResponse) []string {
+			lines := make([]string, len(resp.GetResults()))
+			for i, r := range resp.GetResults() {
+				lines[i] = client.FormatLookupSubjectResult(r)
+			}
+			return lines
+		})
 	}
 	return cmd
 }
@@ -669,11 +686,18 @@ func newReadCmd(s *streams) *cobra.Command {
 			return err
 		}
 		defer c.Close()
-		stream, err := c.Relationships().Read(cmd.Context(), &relatav1.ReadRequest{Filter: filter, Consistency: cons.Proto(), Cursor: pg.cursor, Limit: pg.limit})
+		stream, err := c.Relationships().Read(cmd.Context(), &relatav1.ReadRequest{Filter: filter, Consistency: cons.Proto(), Cursor: pg.cursor, Limit: pg.limit,
+			BatchResults: !f.json})
 		if err != nil {
 			return oneLine(client.FromStatus(err))
 		}
-		return printStream(s, f, &pg, stream.Recv, func(resp *relatav1.ReadResponse) string { return client.TupleFromProto(resp.GetTuple()).String() })
+		return printStream(s, f, &pg, stream.Recv, func(resp *relatav1.ReadResponse) []string {
+			lines := make([]string, len(resp.GetResults()))
+			for i, r := range resp.GetResults() {
+				lines[i] = client.TupleFromProto(r.GetTuple()).String()
+			}
+			return lines
+		})
 	}
 	return cmd
 }

@@ -400,3 +400,50 @@ func TestConsoleSchemaDiff(t *testing.T) {
 	require.Equal(t, 200, code, body)
 	require.Contains(t, body, "relation viewer: user", "the diff wrote nothing")
 }
+
+// TestConsoleBatchedPages: the console reads and looks up with batched results (many a
+// message): the relationships panel pages 50 tuples at a time with Next enabled exactly
+// while more remain (also when a page ends at the last tuple), and a lookup of more
+// results than one batch holds shows them all.
+func TestConsoleBatchedPages(t *testing.T) {
+	p := startServe(t, "--data-dir", t.TempDir())
+	base := "http://" + p.httpAddr
+	for start := 0; start < 1100; start += 500 {
+		var ts []string
+		for i := start; i < min(start+500, 1100); i++ {
+			ts = append(ts, fmt.Sprintf("flow:b%04d#owner@user:dana", i))
+		}
+		writeTuples(t, base, "", ts...)
+	}
+	writeTuples(t, base, "", "tenant:t1#admin@user:x1", "tenant:t1#admin@user:x2")
+	var fifty []string
+	for i := range 50 {
+		fifty = append(fifty, fmt.Sprintf("tenant:t2#admin@user:y%02d", i))
+	}
+	writeTuples(t, base, "", fifty...)
+	ctx := newBrowser(t)
+
+	open(t, ctx, base, "#/lookups?kind=resources&type=flow&permission=execute&subject=user:dana")
+	count := waitJS[string](t, ctx, "the lookup count", `(() => { const c = document.querySelector('[data-testid="lookup-count"]').textContent; return / at /.test(c) && c; })()`)
+	require.True(t, strings.HasPrefix(count, "1100 results at "), count)
+	require.Equal(t, 1100, evalJS[int](t, ctx, `document.querySelectorAll('[data-testid="lookup-row"]').length`))
+
+	info := `document.querySelector('[data-testid="rel-info"]').textContent`
+	nextOn := `!document.querySelector('[data-testid="page-next"]').disabled`
+	open(t, ctx, base, "#/relationships?filter=flow")
+	require.Contains(t, waitJS[string](t, ctx, "page 1", `(() => { const s = `+info+`; return /^Page 1/.test(s) && s; })()`), "50 tuples, more on the next page")
+	require.True(t, evalJS[bool](t, ctx, nextOn))
+	require.Equal(t, "flow:b0000#owner@user:dana", evalJS[string](t, ctx, `document.querySelector('[data-testid="tuple-row"] code').textContent`))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(`[data-testid="page-next"]`)))
+	waitJS[bool](t, ctx, "page 2", `/^Page 2/.test(`+info+`)`)
+	require.Equal(t, "flow:b0050#owner@user:dana", evalJS[string](t, ctx, `document.querySelector('[data-testid="tuple-row"] code').textContent`))
+
+	// Two tuples: one page, no next one.
+	open(t, ctx, base, "#/relationships?filter=tenant:t1")
+	require.Equal(t, "Page 1: 2 tuples.", waitJS[string](t, ctx, "the page", `(() => { const s = `+info+`; return /^Page 1/.test(s) && s; })()`))
+	require.False(t, evalJS[bool](t, ctx, nextOn))
+	// Exactly a page: no next one either.
+	open(t, ctx, base, "#/relationships?filter=tenant:t2")
+	require.Equal(t, "Page 1: 50 tuples.", waitJS[string](t, ctx, "the page", `(() => { const s = `+info+`; return /^Page 1/.test(s) && s; })()`))
+	require.False(t, evalJS[bool](t, ctx, nextOn))
+}

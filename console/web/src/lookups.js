@@ -88,12 +88,17 @@ export function mount(main, { params }, app) {
     stop.disabled = false;
     count.textContent = "0 results so far…";
     try {
-      for await (const m of stream(path, body, my.signal)) {
-        n++;
+      // Batched results (design §6): many a message, each message in one go.
+      for await (const m of stream(path, { ...body, batchResults: true }, my.signal)) {
         at = m.lookedUpAt || at;
-        const cond = m.conditional ? `conditional${m.missingContext && m.missingContext.length ? ` (missing ${m.missingContext.join(", ")})` : ""}` : "";
-        const third = res ? cond : [(m.excluded || []).map(subjectText).join(", "), cond].filter(Boolean).join("; ");
-        tbody.append(h("tr", { "data-testid": "lookup-row" }, h("td", { class: "num" }, String(n)), h("td", {}, h("code", {}, res ? objectText(m.object) : subjectText(m.subject))), h("td", {}, third)));
+        const rows = [];
+        for (const r of m.results || []) {
+          n++;
+          const cond = r.conditional ? `conditional${r.missingContext && r.missingContext.length ? ` (missing ${r.missingContext.join(", ")})` : ""}` : "";
+          const third = res ? cond : [(r.excluded || []).map(subjectText).join(", "), cond].filter(Boolean).join("; ");
+          rows.push(h("tr", { "data-testid": "lookup-row" }, h("td", { class: "num" }, String(n)), h("td", {}, h("code", {}, res ? objectText(r.object) : subjectText(r.subject))), h("td", {}, third)));
+        }
+        tbody.append(...rows);
         count.textContent = `${n} result${n === 1 ? "" : "s"} so far…`;
       }
       count.textContent = `${n} result${n === 1 ? "" : "s"}${at ? ` at ${at}` : ""}.`;

@@ -49,13 +49,19 @@ export function mount(main, { params }, app) {
     let n = 0;
     let last = "";
     try {
-      const body = { filter: parseFilter(ft), consistency: { fullyConsistent: true }, limit: PAGE + 1, cursor: cursors[page] };
+      // Batched results (design §6): a page is a message or two; its last cursor
+      // resumes after the page, and a one-tuple read from there says whether there
+      // is a next page.
+      const body = { filter: parseFilter(ft), consistency: { fullyConsistent: true }, limit: PAGE, cursor: cursors[page], batchResults: true };
       for await (const m of stream("/v1/tuples/read", body, my.signal)) {
-        if (!m.tuple) continue;
-        n++;
-        if (n > PAGE) break;
-        last = m.cursor || "";
-        tbody.append(row(m.tuple));
+        for (const r of m.results || []) {
+          n++;
+          tbody.append(row(r.tuple));
+        }
+        last = m.cursor || last;
+      }
+      if (n === PAGE && last) {
+        for await (const m of stream("/v1/tuples/read", { ...body, limit: 1, cursor: last }, my.signal)) n += (m.results || []).length;
       }
     } catch (e) {
       if (e.name === "AbortError") return;

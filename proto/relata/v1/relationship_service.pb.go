@@ -187,7 +187,11 @@ type ReadRequest struct {
 	// Cursor continues a previous read (from its last response).
 	Cursor string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	// Limit bounds the number of tuples; 0 means no limit.
-	Limit         uint32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	Limit uint32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	// BatchResults asks for many tuples a response message, in `results` (faster: a
+	// message per tuple costs several microseconds in the transport). When false (the
+	// default) each message carries one tuple in `tuple`, as before.
+	BatchResults  bool `protobuf:"varint,5,opt,name=batch_results,json=batchResults,proto3" json:"batch_results,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -250,15 +254,26 @@ func (x *ReadRequest) GetLimit() uint32 {
 	return 0
 }
 
-// ReadResponse is one tuple.
+func (x *ReadRequest) GetBatchResults() bool {
+	if x != nil {
+		return x.BatchResults
+	}
+	return false
+}
+
+// ReadResponse is one tuple, or with batch_results a batch of them.
 type ReadResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Tuple is the tuple.
+	// Tuple is the tuple; empty when the request set batch_results.
 	Tuple *Tuple `protobuf:"bytes,1,opt,name=tuple,proto3" json:"tuple,omitempty"`
 	// ReadAt is the zookie of the revision used.
 	ReadAt string `protobuf:"bytes,2,opt,name=read_at,json=readAt,proto3" json:"read_at,omitempty"`
-	// Cursor resumes the read after this tuple.
-	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Cursor resumes the read after this message's tuple (with batch_results, after
+	// the last of its results).
+	Cursor string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Results holds, when the request set batch_results, this message's tuples in
+	// order (at least one; many a message); empty otherwise.
+	Results       []*ReadResult `protobuf:"bytes,4,rep,name=results,proto3" json:"results,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -314,6 +329,59 @@ func (x *ReadResponse) GetCursor() string {
 	return ""
 }
 
+func (x *ReadResponse) GetResults() []*ReadResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// ReadResult is one tuple of a batched ReadResponse.
+type ReadResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Tuple is the tuple.
+	Tuple         *Tuple `protobuf:"bytes,1,opt,name=tuple,proto3" json:"tuple,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadResult) Reset() {
+	*x = ReadResult{}
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadResult) ProtoMessage() {}
+
+func (x *ReadResult) ProtoReflect() protoreflect.Message {
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadResult.ProtoReflect.Descriptor instead.
+func (*ReadResult) Descriptor() ([]byte, []int) {
+	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ReadResult) GetTuple() *Tuple {
+	if x != nil {
+		return x.Tuple
+	}
+	return nil
+}
+
 // DeleteRequest deletes every tuple matching filter.
 type DeleteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -327,7 +395,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[5]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -339,7 +407,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[5]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -352,7 +420,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{5}
+	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeleteRequest) GetFilter() *TupleFilter {
@@ -382,7 +450,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[6]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -394,7 +462,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[6]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -407,7 +475,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{6}
+	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DeleteResponse) GetDeletedAt() string {
@@ -435,7 +503,7 @@ type ImportRequest struct {
 
 func (x *ImportRequest) Reset() {
 	*x = ImportRequest{}
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[7]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -447,7 +515,7 @@ func (x *ImportRequest) String() string {
 func (*ImportRequest) ProtoMessage() {}
 
 func (x *ImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[7]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -460,7 +528,7 @@ func (x *ImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRequest.ProtoReflect.Descriptor instead.
 func (*ImportRequest) Descriptor() ([]byte, []int) {
-	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{7}
+	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ImportRequest) GetTuples() []*Tuple {
@@ -483,7 +551,7 @@ type ImportResponse struct {
 
 func (x *ImportResponse) Reset() {
 	*x = ImportResponse{}
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[8]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +563,7 @@ func (x *ImportResponse) String() string {
 func (*ImportResponse) ProtoMessage() {}
 
 func (x *ImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[8]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +576,7 @@ func (x *ImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportResponse.ProtoReflect.Descriptor instead.
 func (*ImportResponse) Descriptor() ([]byte, []int) {
-	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{8}
+	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ImportResponse) GetImported() uint64 {
@@ -541,7 +609,7 @@ type ExportRequest struct {
 
 func (x *ExportRequest) Reset() {
 	*x = ExportRequest{}
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[9]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +621,7 @@ func (x *ExportRequest) String() string {
 func (*ExportRequest) ProtoMessage() {}
 
 func (x *ExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[9]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +634,7 @@ func (x *ExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
 func (*ExportRequest) Descriptor() ([]byte, []int) {
-	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{9}
+	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExportRequest) GetAt() string {
@@ -605,7 +673,7 @@ type ExportResponse struct {
 
 func (x *ExportResponse) Reset() {
 	*x = ExportResponse{}
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[10]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +685,7 @@ func (x *ExportResponse) String() string {
 func (*ExportResponse) ProtoMessage() {}
 
 func (x *ExportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[10]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +698,7 @@ func (x *ExportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportResponse.ProtoReflect.Descriptor instead.
 func (*ExportResponse) Descriptor() ([]byte, []int) {
-	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{10}
+	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ExportResponse) GetTuples() []*Tuple {
@@ -667,7 +735,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[11]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +747,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[11]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +760,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{11}
+	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchRequest) GetObjectTypes() []string {
@@ -724,7 +792,7 @@ type TupleChange struct {
 
 func (x *TupleChange) Reset() {
 	*x = TupleChange{}
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[12]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +804,7 @@ func (x *TupleChange) String() string {
 func (*TupleChange) ProtoMessage() {}
 
 func (x *TupleChange) ProtoReflect() protoreflect.Message {
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[12]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +817,7 @@ func (x *TupleChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TupleChange.ProtoReflect.Descriptor instead.
 func (*TupleChange) Descriptor() ([]byte, []int) {
-	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{12}
+	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TupleChange) GetOperation() Operation {
@@ -790,7 +858,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[13]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -802,7 +870,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_relata_v1_relationship_service_proto_msgTypes[13]
+	mi := &file_relata_v1_relationship_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -815,7 +883,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{13}
+	return file_relata_v1_relationship_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WatchResponse) GetChanges() []*TupleChange {
@@ -845,16 +913,21 @@ const file_relata_v1_relationship_service_proto_rawDesc = "" +
 	"\rpreconditions\x18\x02 \x03(\v2\x17.relata.v1.PreconditionR\rpreconditions\".\n" +
 	"\rWriteResponse\x12\x1d\n" +
 	"\n" +
-	"written_at\x18\x01 \x01(\tR\twrittenAt\"\xa5\x01\n" +
+	"written_at\x18\x01 \x01(\tR\twrittenAt\"\xca\x01\n" +
 	"\vReadRequest\x12.\n" +
 	"\x06filter\x18\x01 \x01(\v2\x16.relata.v1.TupleFilterR\x06filter\x128\n" +
 	"\vconsistency\x18\x02 \x01(\v2\x16.relata.v1.ConsistencyR\vconsistency\x12\x16\n" +
 	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12\x14\n" +
-	"\x05limit\x18\x04 \x01(\rR\x05limit\"g\n" +
+	"\x05limit\x18\x04 \x01(\rR\x05limit\x12#\n" +
+	"\rbatch_results\x18\x05 \x01(\bR\fbatchResults\"\x98\x01\n" +
 	"\fReadResponse\x12&\n" +
 	"\x05tuple\x18\x01 \x01(\v2\x10.relata.v1.TupleR\x05tuple\x12\x17\n" +
 	"\aread_at\x18\x02 \x01(\tR\x06readAt\x12\x16\n" +
-	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"~\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12/\n" +
+	"\aresults\x18\x04 \x03(\v2\x15.relata.v1.ReadResultR\aresults\"4\n" +
+	"\n" +
+	"ReadResult\x12&\n" +
+	"\x05tuple\x18\x01 \x01(\v2\x10.relata.v1.TupleR\x05tuple\"~\n" +
 	"\rDeleteRequest\x12.\n" +
 	"\x06filter\x18\x01 \x01(\v2\x16.relata.v1.TupleFilterR\x06filter\x12=\n" +
 	"\rpreconditions\x18\x02 \x03(\v2\x17.relata.v1.PreconditionR\rpreconditions\"I\n" +
@@ -907,61 +980,64 @@ func file_relata_v1_relationship_service_proto_rawDescGZIP() []byte {
 	return file_relata_v1_relationship_service_proto_rawDescData
 }
 
-var file_relata_v1_relationship_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_relata_v1_relationship_service_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_relata_v1_relationship_service_proto_goTypes = []any{
 	(*TupleUpdate)(nil),    // 0: relata.v1.TupleUpdate
 	(*WriteRequest)(nil),   // 1: relata.v1.WriteRequest
 	(*WriteResponse)(nil),  // 2: relata.v1.WriteResponse
 	(*ReadRequest)(nil),    // 3: relata.v1.ReadRequest
 	(*ReadResponse)(nil),   // 4: relata.v1.ReadResponse
-	(*DeleteRequest)(nil),  // 5: relata.v1.DeleteRequest
-	(*DeleteResponse)(nil), // 6: relata.v1.DeleteResponse
-	(*ImportRequest)(nil),  // 7: relata.v1.ImportRequest
-	(*ImportResponse)(nil), // 8: relata.v1.ImportResponse
-	(*ExportRequest)(nil),  // 9: relata.v1.ExportRequest
-	(*ExportResponse)(nil), // 10: relata.v1.ExportResponse
-	(*WatchRequest)(nil),   // 11: relata.v1.WatchRequest
-	(*TupleChange)(nil),    // 12: relata.v1.TupleChange
-	(*WatchResponse)(nil),  // 13: relata.v1.WatchResponse
-	(Operation)(0),         // 14: relata.v1.Operation
-	(*Tuple)(nil),          // 15: relata.v1.Tuple
-	(*Precondition)(nil),   // 16: relata.v1.Precondition
-	(*TupleFilter)(nil),    // 17: relata.v1.TupleFilter
-	(*Consistency)(nil),    // 18: relata.v1.Consistency
+	(*ReadResult)(nil),     // 5: relata.v1.ReadResult
+	(*DeleteRequest)(nil),  // 6: relata.v1.DeleteRequest
+	(*DeleteResponse)(nil), // 7: relata.v1.DeleteResponse
+	(*ImportRequest)(nil),  // 8: relata.v1.ImportRequest
+	(*ImportResponse)(nil), // 9: relata.v1.ImportResponse
+	(*ExportRequest)(nil),  // 10: relata.v1.ExportRequest
+	(*ExportResponse)(nil), // 11: relata.v1.ExportResponse
+	(*WatchRequest)(nil),   // 12: relata.v1.WatchRequest
+	(*TupleChange)(nil),    // 13: relata.v1.TupleChange
+	(*WatchResponse)(nil),  // 14: relata.v1.WatchResponse
+	(Operation)(0),         // 15: relata.v1.Operation
+	(*Tuple)(nil),          // 16: relata.v1.Tuple
+	(*Precondition)(nil),   // 17: relata.v1.Precondition
+	(*TupleFilter)(nil),    // 18: relata.v1.TupleFilter
+	(*Consistency)(nil),    // 19: relata.v1.Consistency
 }
 var file_relata_v1_relationship_service_proto_depIdxs = []int32{
-	14, // 0: relata.v1.TupleUpdate.operation:type_name -> relata.v1.Operation
-	15, // 1: relata.v1.TupleUpdate.tuple:type_name -> relata.v1.Tuple
+	15, // 0: relata.v1.TupleUpdate.operation:type_name -> relata.v1.Operation
+	16, // 1: relata.v1.TupleUpdate.tuple:type_name -> relata.v1.Tuple
 	0,  // 2: relata.v1.WriteRequest.updates:type_name -> relata.v1.TupleUpdate
-	16, // 3: relata.v1.WriteRequest.preconditions:type_name -> relata.v1.Precondition
-	17, // 4: relata.v1.ReadRequest.filter:type_name -> relata.v1.TupleFilter
-	18, // 5: relata.v1.ReadRequest.consistency:type_name -> relata.v1.Consistency
-	15, // 6: relata.v1.ReadResponse.tuple:type_name -> relata.v1.Tuple
-	17, // 7: relata.v1.DeleteRequest.filter:type_name -> relata.v1.TupleFilter
-	16, // 8: relata.v1.DeleteRequest.preconditions:type_name -> relata.v1.Precondition
-	15, // 9: relata.v1.ImportRequest.tuples:type_name -> relata.v1.Tuple
-	17, // 10: relata.v1.ExportRequest.filter:type_name -> relata.v1.TupleFilter
-	15, // 11: relata.v1.ExportResponse.tuples:type_name -> relata.v1.Tuple
-	14, // 12: relata.v1.TupleChange.operation:type_name -> relata.v1.Operation
-	15, // 13: relata.v1.TupleChange.tuple:type_name -> relata.v1.Tuple
-	12, // 14: relata.v1.WatchResponse.changes:type_name -> relata.v1.TupleChange
-	1,  // 15: relata.v1.RelationshipService.Write:input_type -> relata.v1.WriteRequest
-	3,  // 16: relata.v1.RelationshipService.Read:input_type -> relata.v1.ReadRequest
-	5,  // 17: relata.v1.RelationshipService.Delete:input_type -> relata.v1.DeleteRequest
-	7,  // 18: relata.v1.RelationshipService.Import:input_type -> relata.v1.ImportRequest
-	9,  // 19: relata.v1.RelationshipService.Export:input_type -> relata.v1.ExportRequest
-	11, // 20: relata.v1.RelationshipService.Watch:input_type -> relata.v1.WatchRequest
-	2,  // 21: relata.v1.RelationshipService.Write:output_type -> relata.v1.WriteResponse
-	4,  // 22: relata.v1.RelationshipService.Read:output_type -> relata.v1.ReadResponse
-	6,  // 23: relata.v1.RelationshipService.Delete:output_type -> relata.v1.DeleteResponse
-	8,  // 24: relata.v1.RelationshipService.Import:output_type -> relata.v1.ImportResponse
-	10, // 25: relata.v1.RelationshipService.Export:output_type -> relata.v1.ExportResponse
-	13, // 26: relata.v1.RelationshipService.Watch:output_type -> relata.v1.WatchResponse
-	21, // [21:27] is the sub-list for method output_type
-	15, // [15:21] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	17, // 3: relata.v1.WriteRequest.preconditions:type_name -> relata.v1.Precondition
+	18, // 4: relata.v1.ReadRequest.filter:type_name -> relata.v1.TupleFilter
+	19, // 5: relata.v1.ReadRequest.consistency:type_name -> relata.v1.Consistency
+	16, // 6: relata.v1.ReadResponse.tuple:type_name -> relata.v1.Tuple
+	5,  // 7: relata.v1.ReadResponse.results:type_name -> relata.v1.ReadResult
+	16, // 8: relata.v1.ReadResult.tuple:type_name -> relata.v1.Tuple
+	18, // 9: relata.v1.DeleteRequest.filter:type_name -> relata.v1.TupleFilter
+	17, // 10: relata.v1.DeleteRequest.preconditions:type_name -> relata.v1.Precondition
+	16, // 11: relata.v1.ImportRequest.tuples:type_name -> relata.v1.Tuple
+	18, // 12: relata.v1.ExportRequest.filter:type_name -> relata.v1.TupleFilter
+	16, // 13: relata.v1.ExportResponse.tuples:type_name -> relata.v1.Tuple
+	15, // 14: relata.v1.TupleChange.operation:type_name -> relata.v1.Operation
+	16, // 15: relata.v1.TupleChange.tuple:type_name -> relata.v1.Tuple
+	13, // 16: relata.v1.WatchResponse.changes:type_name -> relata.v1.TupleChange
+	1,  // 17: relata.v1.RelationshipService.Write:input_type -> relata.v1.WriteRequest
+	3,  // 18: relata.v1.RelationshipService.Read:input_type -> relata.v1.ReadRequest
+	6,  // 19: relata.v1.RelationshipService.Delete:input_type -> relata.v1.DeleteRequest
+	8,  // 20: relata.v1.RelationshipService.Import:input_type -> relata.v1.ImportRequest
+	10, // 21: relata.v1.RelationshipService.Export:input_type -> relata.v1.ExportRequest
+	12, // 22: relata.v1.RelationshipService.Watch:input_type -> relata.v1.WatchRequest
+	2,  // 23: relata.v1.RelationshipService.Write:output_type -> relata.v1.WriteResponse
+	4,  // 24: relata.v1.RelationshipService.Read:output_type -> relata.v1.ReadResponse
+	7,  // 25: relata.v1.RelationshipService.Delete:output_type -> relata.v1.DeleteResponse
+	9,  // 26: relata.v1.RelationshipService.Import:output_type -> relata.v1.ImportResponse
+	11, // 27: relata.v1.RelationshipService.Export:output_type -> relata.v1.ExportResponse
+	14, // 28: relata.v1.RelationshipService.Watch:output_type -> relata.v1.WatchResponse
+	23, // [23:29] is the sub-list for method output_type
+	17, // [17:23] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_relata_v1_relationship_service_proto_init() }
@@ -976,7 +1052,7 @@ func file_relata_v1_relationship_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_relata_v1_relationship_service_proto_rawDesc), len(file_relata_v1_relationship_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

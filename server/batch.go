@@ -1,0 +1,98 @@
+package server
+
+import (
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+)
+
+// Batched streams (design §6): with batch_results, a lookup or read sends many results
+// a message. A batch goes out when it holds maxBatchResults results or
+// maxBatchBytes bytes, or batchDelay after its first result (so that a slow lookup
+// still shows its first results at once), and at the end of the stream.
+const (
+	maxBatchResults = 1000
+	maxBatchBytes   = 1 << 20 // well under a client's default 4 MiB receive limit
+	batchDelay      = 20 * time.Millisecond
+)
+
+// batcher collects the results of a batched stream and sends them with send, which it
+// never calls from two goroutines at once. The zero batcher is not usable: see
+// newBatcher.
+type batcher[R proto.Message] struct {
+	send func(results []R, cursor string) error
+
+	mu      sync.Mutex
+	results []R
+	bytes   int
+	cursor  string // resumes after the last result held
+	timer   *time.Timer
+	err     error // the first send error, returned by the next add or close
+	closed  bool
+}
+
+func newBatcher[R proto.Message](send func(results []R, cursor string) error) *batcher[R] {
+	return &batcher[R]{send: send}
+}
+
+// add holds r, whose cursor resumes after it, and sends the batch when it is full.
+func (b *batcher[R]) add(r R, cursor string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return b.err
+	}
+	b.results = append(b.results, r)
+	b.bytes += proto.Size(r)
+	b.cursor = cursor
+	if len(b.results) >= maxBatchResults || b.bytes >= maxBatchBytes {
+		return b.flushLocked()
+	}
+	if len(b.results) == 1 {
+		if b.timer == nil {
+			b.timer = time.AfterFunc(batchDelay, b.onTimer)
+		} else {
+			b.timer.Reset(batchDelay)
+		}
+	}
+	return nil
+}
+
+func (b *batcher[R]) onTimer() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed && b.err == nil {
+		b.err = b.flushLocked()
+	}
+}
+
+func (b *batcher[R]) flushLocked() error {
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	if len(b.results) == 0 {
+		return nil
+	}
+	results := b.results
+	b.results, b.bytes = nil, 0
+	return b.send(results, b.cursor)
+}
+
+// close sends what is held (when err is nil) and stops the timer; nothing is sent
+// after it returns. It returns err, or the first send error.
+func (b *batcher[R]) close(err error) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	if err != nil {
+		return err
+	}
+	if b.err != nil {
+		return b.err
+	}
+	return b.flushLocked()
+}
