@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"testing"
 
@@ -190,4 +192,46 @@ func TestBulkUnknownNames(t *testing.T) {
 	_, err = stream.Recv()
 	require.Equal(t, codes.NotFound, status.Code(err))
 	require.Contains(t, err.Error(), "object_types[1]")
+}
+
+// TestImportClientCancel: a client that cancels an Import after some of it was
+// committed is logged as CANCELED (Info), not as an internal error.
+func TestImportClientCancel(t *testing.T) {
+	var logs syncBuffer
+	env := newTestEnv(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	env.seed(t)
+	before, err := env.store.HeadRevision(env.ctx())
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(env.ctx())
+	defer cancel()
+	stream, err := env.rels.Import(ctx)
+	require.NoError(t, err)
+	var batch []*relatav1.Tuple
+	for i := range 100 {
+		tp, err := tuples.ParseTuple(fmt.Sprintf("role:r%d#member@user:u%d", i, i))
+		require.NoError(t, err)
+		batch = append(batch, tupleToProto(tp))
+	}
+	require.NoError(t, stream.Send(&relatav1.ImportRequest{Tuples: batch}))
+	// Wait until the server committed the batch, then cancel the call.
+	_, err = env.store.WaitForRevision(env.ctx(), before)
+	require.NoError(t, err)
+	cancel()
+	_, err = stream.CloseAndRecv()
+	require.Equal(t, codes.Canceled, status.Code(err), "%v", err)
+
+	var imports []map[string]any
+	for _, r := range env.logsFor(t, &logs, "") {
+		require.NotEqual(t, "ERROR", r["level"], "%v", r)
+		if r["msg"] == "rpc" && r["method"] == "/relata.v1.RelationshipService/Import" {
+			imports = append(imports, r)
+		}
+	}
+	require.Len(t, imports, 1)
+	require.Equal(t, "Canceled", imports[0]["code"], "%v", imports[0])
+	require.Equal(t, "INFO", imports[0]["level"])
+	require.Equal(t, relatav1.ErrorReason_CANCELED.String(), imports[0]["reason"], "%v", imports[0])
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -106,6 +107,23 @@ func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerIn
 	return resp, err
 }
 
+// clientGone classifies the error of a stream whose client canceled it or whose
+// deadline passed: a Send or Recv then fails with a bare transport status (CANCELED,
+// UNAVAILABLE, or a stream a client closed early looking like the end of its input),
+// which is the client's doing, not the server's. Errors that carry a reason are kept.
+func clientGone(ctx context.Context, err error) error {
+	if err == nil || reasonOf(err) != "" {
+		return err
+	}
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		return newStatus(codes.Canceled, relatav1.ErrorReason_CANCELED, "the client canceled the call", nil)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return newStatus(codes.DeadlineExceeded, relatav1.ErrorReason_DEADLINE_EXCEEDED, "the call's deadline passed", nil)
+	}
+	return err
+}
+
 func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
 	ctx, id, fromGateway := s.startCall(ss.Context())
@@ -113,6 +131,7 @@ func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 	_ = ss.SetHeader(idMD)
 	ss.SetTrailer(idMD)
 	err := handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+	err = clientGone(ss.Context(), err)
 	if !fromGateway {
 		s.logCall(ctx, info.FullMethod, start, err)
 	}

@@ -11,6 +11,12 @@ package cli
 // committed while the next chunk is already streaming. Progress reports name the last
 // committed line; a killed import restarts with --resume-from the line after it, and
 // since import is TOUCH, re-sending committed lines is harmless.
+//
+// Interrupts. The first SIGINT or SIGTERM (the end of the command's context) stops
+// reading and sending; the calls under way are then closed normally, on a context the
+// interrupt does not cancel, so the server commits what it received and says how
+// many tuples that was: the stop message gives that exact count and the line to
+// resume from. A second interrupt abandons the calls; the count is then a lower bound.
 
 import (
 	"bufio"
@@ -19,10 +25,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -75,7 +83,10 @@ lines and lists the bad ones;
 
 Progress goes to standard output: a bar on a terminal, else a line every
 --interval naming the last committed line. A killed import resumes with
---resume-from LINE. The summary gives the count, seconds, rate and zookie.`
+--resume-from LINE. Ctrl-C (SIGINT) or SIGTERM stops reading and sending, lets the
+server commit what it was sent, and prints exactly how many tuples it committed and
+the line to resume from; a second interrupt abandons the call in flight. The summary
+gives the count, seconds, rate and zookie.`
 	f := cmd.Flags()
 	f.StringVar(&fl.format, "format", "text", "input format: text or json")
 	f.IntVar(&fl.batchSize, "batch-size", 2000, "tuples per Import message")
@@ -164,6 +175,14 @@ type importer struct {
 	badCount int                 // all bad lines
 	stopErr  *tuples.LineError   // the bad line that stopped a plain import
 	lastLine int                 // last line read
+	// inputDone is set by the parser when it has read (and handed on) the whole
+	// input or stopped at a bad line; until then, the fields above are its own.
+	inputDone atomic.Bool
+
+	// stoppedEarly is set by the sender when an interrupt made it stop before the
+	// end of the input; abandoned when a second interrupt cancelled the calls.
+	stoppedEarly atomic.Bool
+	abandoned    atomic.Bool
 
 	// Progress, updated atomically by the pipeline and read by the reporter.
 	offset        atomic.Int64 // input bytes read
@@ -202,33 +221,74 @@ func (imp *importer) run(ctx context.Context) error {
 	start := time.Now()
 	stopProgress := imp.startProgress(start)
 
-	g, gctx := errgroup.WithContext(ctx)
+	// The calls run on rpcCtx, which the first interrupt (ctx) does not end; a
+	// second one does (abandon).
+	rpcCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
+	defer abandon()
+	defer onSecondInterrupt(func() {
+		imp.abandoned.Store(true)
+		abandon()
+	})()
+
+	g, gctx := errgroup.WithContext(rpcCtx)
 	batches := make(chan *importBatch, 4)
-	g.Go(func() error {
+	// The parser is not waited for: after an interrupt it may be blocked reading
+	// the input (a terminal, a pipe). It stops at the interrupt or when run returns.
+	parsed := make(chan error, 1)
+	parseCtx, stopParse := context.WithCancel(ctx)
+	defer stopParse()
+	go func() {
 		defer close(batches)
-		return imp.parse(gctx, batches)
+		parsed <- imp.parse(parseCtx, batches)
+	}()
+	calls := make(chan *importCall, 1)
+	g.Go(func() error {
+		defer close(calls)
+		return imp.send(gctx, ctx.Done(), batches, calls)
 	})
-	if imp.flags.dryRun {
-		g.Go(func() error {
-			for range batches {
-			}
-			return nil
-		})
-	} else {
-		calls := make(chan *importCall, 1)
-		g.Go(func() error {
-			defer close(calls)
-			return imp.send(gctx, batches, calls)
-		})
-		g.Go(func() error { return imp.close(calls) })
-	}
+	g.Go(func() error { return imp.close(calls) })
 	err = g.Wait()
 	stopProgress()
 	elapsed := time.Since(start)
+	switch {
+	case err != nil:
+	case imp.stoppedEarly.Load():
+		err = context.Canceled // interrupted
+	default:
+		// The sender saw the end of the batches: the parser has returned.
+		err = <-parsed
+	}
 	if err != nil {
+		stopParse()
 		return imp.failed(err)
 	}
 	return imp.summary(elapsed)
+}
+
+// onSecondInterrupt calls abandon on the second SIGINT or SIGTERM the process gets
+// from now on (the first one ends the command's context), until the returned
+// function is called.
+func onSecondInterrupt(abandon func()) (stop func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	quit := make(chan struct{})
+	go func() {
+		for n := 0; ; {
+			select {
+			case <-sigs:
+				if n++; n == 2 {
+					abandon()
+					return
+				}
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(quit)
+	}
 }
 
 // parse reads the input and sends batches of valid tuples; see the file comment.
@@ -252,6 +312,9 @@ func (imp *importer) parse(ctx context.Context, out chan<- *importBatch) error {
 	for sc.Scan() {
 		line := sc.Line()
 		imp.lastLine = line
+		if line&255 == 0 && ctx.Err() != nil {
+			return ctx.Err() // interrupted: stop reading
+		}
 		if line&1023 == 0 {
 			imp.offset.Store(sc.Offset())
 		}
@@ -290,7 +353,11 @@ func (imp *importer) parse(ctx context.Context, out chan<- *importBatch) error {
 		}
 		return fmt.Errorf("import: %w", err)
 	}
-	return flush()
+	if err := flush(); err != nil {
+		return err
+	}
+	imp.inputDone.Store(true)
+	return nil
 }
 
 // parseLine parses one line and checks it against the schema.
@@ -346,8 +413,10 @@ func (s *tupleSlab) tuple(t tuples.Tuple) *relatav1.Tuple {
 }
 
 // send streams the batches over Import calls of --chunk tuples and hands each call,
-// once fully sent, to the closer.
-func (imp *importer) send(ctx context.Context, batches <-chan *importBatch, calls chan<- *importCall) error {
+// once fully sent, to the closer. When stop closes (an interrupt), it sends nothing
+// more and hands the call under way to the closer as it is. In a dry run it only
+// consumes the batches.
+func (imp *importer) send(ctx context.Context, stop <-chan struct{}, batches <-chan *importBatch, calls chan<- *importCall) error {
 	var cur *importCall
 	handOff := func() error {
 		select {
@@ -358,7 +427,25 @@ func (imp *importer) send(ctx context.Context, batches <-chan *importBatch, call
 		cur = nil
 		return nil
 	}
-	for b := range batches {
+	for {
+		var b *importBatch
+		select {
+		case b = <-batches:
+		case <-stop:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if b == nil {
+			select {
+			case <-stop:
+				imp.stoppedEarly.Store(true)
+			default: // the end of the input
+			}
+			break
+		}
+		if imp.flags.dryRun {
+			continue
+		}
 		if cur == nil {
 			stream, err := imp.c.Relationships().Import(ctx)
 			if err != nil {
@@ -371,14 +458,9 @@ func (imp *importer) send(ctx context.Context, batches <-chan *importBatch, call
 		if len(b.req.Tuples) > 0 {
 			if err := cur.stream.Send(b.req); err != nil {
 				// The server ended the call (io.EOF): the closer reads why and
-				// fails, which stops the parser; until then, drain.
+				// fails, and run stops the parser.
 				cur.sendFailed = true
-				if err := handOff(); err != nil {
-					return err
-				}
-				for range batches {
-				}
-				return nil
+				return handOff()
 			}
 		}
 		if cur.count += len(b.req.Tuples); cur.count >= imp.flags.chunkSize {
@@ -444,7 +526,9 @@ func (imp *importer) callError(call *importCall, err error) error {
 
 // failed reports an import that stopped on an error.
 func (imp *importer) failed(err error) error {
-	if errors.Is(err, context.Canceled) {
+	if imp.abandoned.Load() {
+		err = errors.New("interrupted twice: the calls under way were abandoned, so the server may have committed more than the count below")
+	} else if errors.Is(err, context.Canceled) {
 		err = errors.New("interrupted")
 	}
 	fmt.Fprintf(imp.s.err, "relata: %s\n", server.UserMessage(err.Error()))
@@ -456,6 +540,9 @@ func (imp *importer) failed(err error) error {
 func (imp *importer) printStopped() {
 	n, line := imp.committed.Load(), imp.committedLine.Load()
 	msg := fmt.Sprintf("import stopped: %d tuples committed", n)
+	if imp.abandoned.Load() {
+		msg = fmt.Sprintf("import stopped: at least %d tuples committed", n)
+	}
 	if z := imp.zookie.Load().(string); z != "" {
 		msg += " (written at " + z + ")"
 	}
