@@ -14,10 +14,11 @@ import (
 // true, false, or conditional on missing caveat parameters (outcome.cond). Stored
 // relations that allow a caveat or an expiration are "conditional" (schema
 // Relation.Conditional): the engine reads them tuple by tuple here, never through
-// the reverse-index shortcuts (graph.go marks them non-monotone), and an answer that
-// read one is volatile: it is not cached beyond the request, because it depends on the
-// request's context and on the read's time. Answers that read no conditional
-// relation are cached as before, whatever the request's context.
+// the reverse-index shortcuts (graph.go marks them non-monotone). An answer that
+// followed a caveated tuple is volatile: it depends on the request's context, and the
+// shared cache keeps it by the values of the parameters it can read (see cacheCtx). An
+// answer that read an expiring tuple holds at its own revision only (its deps). Every
+// other answer is cached as before, whatever the request's context.
 
 // setContext records the request's caveat context.
 func (q *request) setContext(c map[string]any) {
@@ -210,10 +211,8 @@ func (q *request) thisConditional(ctx context.Context, pos at, obj tuples.Object
 			}
 		}
 	}
-	out, err := q.fanOut(ctx, exp, tasks, true)
-	if err != nil {
-		return outcome{}, err
-	}
-	out.volatile = true
-	return out, nil
+	// Volatile only through a caveated tuple it followed (viaCaveat): tuples without a
+	// caveat give the same answer whatever the context, and an expiring one pins the
+	// answer to this revision instead (deps).
+	return q.fanOut(ctx, exp, tasks, true)
 }

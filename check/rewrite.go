@@ -317,9 +317,6 @@ func (q *request) arrow(ctx context.Context, pos at, obj tuples.ObjectRef, rw *s
 	if err != nil {
 		return outcome{}, err
 	}
-	if ts := q.c.rel(obj.Type, rw.Tupleset); ts != nil && ts.Conditional {
-		out.volatile = true
-	}
 	if rw.All && n == 0 {
 		out.ok, out.cond, out.missing, out.f = false, false, nil, nil
 		if out.exp != nil {
