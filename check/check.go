@@ -39,6 +39,11 @@ type CheckStats struct {
 	Dispatches int64
 	// Reads is the number of store reads (point lookups and scans) it made.
 	Reads int64
+	// CacheHits is the number of sub-problems the shared check cache answered (the
+	// request's own included: 1 with Dispatches 1 is a cached answer).
+	CacheHits int64
+	// Depth is the deepest sub-problem evaluated (1 for the request's own).
+	Depth int64
 }
 
 // Explanation is a tree saying why a check answered as it did.
@@ -79,7 +84,7 @@ func (e *Engine) check(ctx context.Context, r tuples.Reader, c *compiled, req Ch
 		return CheckResult{}, err
 	}
 	out = out.resolve()
-	stats := CheckStats{Dispatches: q.dispatches.Load(), Reads: q.reads.Load()}
+	stats := CheckStats{Dispatches: q.dispatches.Load(), Reads: q.reads.Load(), CacheHits: q.cacheHits.Load(), Depth: q.depth.Load()}
 	if out.cond {
 		return CheckResult{Conditional: true, MissingContext: out.missing, Explanation: out.exp, Stats: stats}, nil
 	}

@@ -108,6 +108,8 @@ func (q *request) checkRel(ctx context.Context, pos at, obj tuples.ObjectRef, re
 	if depth > q.e.opts.MaxDepth {
 		return outcome{}, q.depthError(pos.f, obj.String()+"#"+rel)
 	}
+	for d := q.depth.Load(); int64(depth) > d && !q.depth.CompareAndSwap(d, int64(depth)); d = q.depth.Load() {
+	}
 	if q.explain {
 		return q.evalFrame(ctx, pos, depth, obj, rel, r, subj)
 	}
@@ -122,10 +124,12 @@ func (q *request) checkRel(ctx context.Context, pos at, obj tuples.ObjectRef, re
 			// The answer depended on the context: it is cached by the context's values.
 			if ck, can := q.cacheCtx(relKey{obj.Type, rel}); can {
 				if ok, _, hit := q.e.cache.get(key+ck, depth, q.revNum, q.tracker, above); hit {
+					q.cacheHits.Add(1)
 					return outcome{ok: ok, volatile: true}, nil
 				}
 			}
 		} else if hit {
+			q.cacheHits.Add(1)
 			return outcome{ok: ok}, nil
 		}
 	}

@@ -21,6 +21,9 @@ type request struct {
 	explain bool
 	// dispatches and reads count sub-problems and store reads (CheckStats).
 	dispatches, reads atomic.Int64
+	// cacheHits counts sub-problems the shared cache answered, and depth is the
+	// deepest frame evaluated (CheckStats).
+	cacheHits, depth atomic.Int64
 	// tracker names the scopes of reads when the reader can (see deps.go).
 	tracker tuples.ScopeTracker
 	// sem holds a token for every extra goroutine the request runs; when it is full,

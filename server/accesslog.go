@@ -31,8 +31,15 @@ func reasonOf(err error) string {
 
 // gatewayMetadata is the metadata the REST gateway sends with each loopback call: the
 // request id and the gateway secret.
-func (s *Server) gatewayMetadata(ctx context.Context, _ *http.Request) metadata.MD {
-	return metadata.Pairs("x-request-id", RequestID(ctx), gatewayHeader, s.gatewaySecret)
+func (s *Server) gatewayMetadata(ctx context.Context, r *http.Request) metadata.MD {
+	md := metadata.Pairs("x-request-id", RequestID(ctx), gatewayHeader, s.gatewaySecret)
+	// W3C trace context travels on to the gRPC server's tracing (tracing.go).
+	for _, h := range []string{"traceparent", "tracestate"} {
+		if v := r.Header.Get(h); v != "" && len(v) <= 512 {
+			md.Set(h, v)
+		}
+	}
+	return md
 }
 
 // accessLog wraps the REST handler: it gives each request its id (the caller's

@@ -113,7 +113,8 @@ func (s *Server) reader(ctx context.Context, c *relatav1.Consistency) (tuples.Re
 	if err != nil {
 		return nil, err
 	}
-	return s.cfg.Store.ReaderAt(ctx, rev)
+	r, err := s.cfg.Store.ReaderAt(ctx, rev)
+	return s.traced(ctx, r), err
 }
 
 // zookies are the zookies of the server's store: a zookie of another store is
@@ -205,5 +206,5 @@ func (s *Server) streamReader(ctx context.Context, c *relatav1.Consistency, curs
 		return nil, "", err
 	}
 	r, err := s.cfg.Store.ReaderAt(ctx, rev)
-	return r, last, err
+	return s.traced(ctx, r), last, err
 }

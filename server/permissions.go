@@ -46,7 +46,7 @@ func (h *permissionService) Check(ctx context.Context, req *relatav1.CheckReques
 	if err != nil {
 		return nil, toStatus(ctx, h.s.log, err)
 	}
-	res, err := h.s.cfg.Engine.Check(ctx, r, creq)
+	res, err := h.s.check(ctx, r, creq)
 	if err != nil {
 		return nil, toStatus(ctx, h.s.log, err)
 	}
@@ -91,7 +91,7 @@ func (h *permissionService) CheckBulk(ctx context.Context, req *relatav1.CheckBu
 	g.SetLimit(checkBulkConcurrency)
 	for i := range creqs {
 		g.Go(func() error {
-			res, err := h.s.cfg.Engine.Check(gctx, r, creqs[i])
+			res, err := h.s.check(gctx, r, creqs[i])
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()

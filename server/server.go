@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -108,6 +109,9 @@ type Config struct {
 	// MetricsAddr, when set, also serves GET /metrics on its own plaintext listener,
 	// without authentication (bind it to a private address).
 	MetricsAddr string
+	// TracerProvider, when set, traces RPCs, checks and store reads (tracing.go);
+	// nil turns tracing off at no cost.
+	TracerProvider trace.TracerProvider
 	// Console, when set, serves the web console (package console) at /ui/ on the
 	// HTTP port, without a token: its assets hold no data, and the API calls it makes
 	// carry the caller's token. nil answers 404 there.
@@ -193,6 +197,8 @@ type Server struct {
 	revs       *revisionPicker
 	// writes is the write path (Write, Delete, WriteSchema, Import).
 	writes *writes.Writer
+	// tracer makes the spans of tracing.go; nil when Config.TracerProvider is.
+	tracer trace.Tracer
 	// stopping is closed when shutdown begins, so that endless streams (Watch) end
 	// and let GracefulStop finish.
 	stopping chan struct{}
@@ -214,6 +220,9 @@ func New(cfg Config) (*Server, error) {
 		stopping:      make(chan struct{}),
 	}
 	s.writes = writes.New(writes.Config{Store: cfg.Store, Engine: cfg.Engine, Observe: s.revs.observe})
+	if cfg.TracerProvider != nil {
+		s.tracer = cfg.TracerProvider.Tracer(tracerName)
+	}
 	var err error
 	if s.auth, err = newAuthenticator(cfg); err != nil {
 		return nil, err
@@ -252,9 +261,14 @@ func New(cfg Config) (*Server, error) {
 		grpc.MaxSendMsgSize(cfg.MaxMessageBytes),
 		// Malformed request messages are INVALID_ARGUMENT, after auth (codec.go).
 		grpc.ForceServerCodecV2(newLenientCodec()),
-		grpc.ChainUnaryInterceptor(s.recoverUnary, s.metricsUnary, s.logUnary, s.authUnary, s.badMessageUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream, s.metricsStream, s.logStream, s.authStream, s.badMessageStream),
 	}
+	unary := []grpc.UnaryServerInterceptor{s.recoverUnary, s.metricsUnary, s.logUnary, s.authUnary, s.badMessageUnary}
+	stream := []grpc.StreamServerInterceptor{s.recoverStream, s.metricsStream, s.logStream, s.authStream, s.badMessageStream}
+	if s.tracer != nil {
+		unary = append([]grpc.UnaryServerInterceptor{unary[0], s.traceUnary}, unary[1:]...)
+		stream = append([]grpc.StreamServerInterceptor{stream[0], s.traceStream}, stream[1:]...)
+	}
+	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
 	if grpcTLS != nil {
 		s.gwLis = bufconn.Listen(1 << 20)
 		s.gwGRPC = grpc.NewServer(opts...)

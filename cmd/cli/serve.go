@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/grpclog"
 
 	"github.com/relata/relata/check"
@@ -60,6 +61,7 @@ type serveFlags struct {
 	idleTimeout  time.Duration
 	readTimeout  time.Duration
 	maxConns     int
+	otlpEndpoint string
 }
 
 // addServeCommand registers `relata serve`.
@@ -111,6 +113,7 @@ e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
 	fl.StringVar(&f.tlsCert, "tls-cert-file", "", "PEM certificate `FILE` (chain) for TLS on gRPC and REST; reloaded on SIGHUP")
 	fl.StringVar(&f.tlsKey, "tls-key-file", "", "PEM private key `FILE` of --tls-cert-file; reloaded on SIGHUP")
 	fl.StringVar(&f.tlsClientCA, "tls-client-ca-file", "", "PEM `FILE` of CAs whose client certificates are required (mutual TLS); reloaded on SIGHUP")
+	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "send OpenTelemetry traces (RPC, check, store read spans) to this OTLP/gRPC collector: HOST:PORT (plaintext on loopback, else TLS), http://HOST:PORT or https://HOST:PORT; off when empty")
 	fl.StringVar(&f.pprof, "pprof", "", "serve Go pprof profiles (/debug/pprof/) on this address, e.g. localhost:6060")
 	root.AddCommand(cmd)
 }
@@ -186,6 +189,16 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 	if cacheBytes == 0 {
 		cacheBytes = -1 // check.Options: negative disables
 	}
+	var tracer trace.TracerProvider
+	if f.otlpEndpoint != "" {
+		tp, shutdown, err := otlpTracerProvider(ctx, f.otlpEndpoint, readBuildVersion().Version)
+		if err != nil {
+			return err
+		}
+		defer shutdown()
+		tracer = tp
+		log.Info("relata: tracing on", "otlp_endpoint", f.otlpEndpoint)
+	}
 	var ui http.Handler
 	if f.ui {
 		ui = console.Handler()
@@ -207,6 +220,7 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 		MetricsAddr:     f.metricsAddr,
 		Console:         ui,
 		Certs:           certs,
+		TracerProvider:  tracer,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
