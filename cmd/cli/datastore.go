@@ -23,10 +23,11 @@ const datastoreHelp = "PostgreSQL URL postgres://USER@HOST:PORT/DB?sslmode=… o
 // openStore opens the store serve runs on: PostgreSQL when --datastore is set
 // (applying pending migrations first unless --no-migrate), else Pebble in --data-dir. It
 // returns the store and how to name it in logs (never with a password).
-func openStore(ctx context.Context, log *slog.Logger, f *serveFlags, metrics *server.Metrics) (tuples.Store, string, error) {
+func openStore(ctx context.Context, log *slog.Logger, f *serveFlags, metrics *server.Metrics, mem memoryPlan) (tuples.Store, string, error) {
 	datastore, dataDir := f.datastore, f.dataDir
 	if datastore == "" {
 		store, err := openPebble(ctx, dataDir, &pebblestore.Options{GCWindow: f.gcWindow, Logger: log,
+			CacheSize: mem.BlockCache, ReadCacheSize: mem.ReadCache,
 			OnCommit: metrics.ObserveCommit, MinFreeBytes: int64(f.minFree)})
 		if errors.Is(err, tuples.ErrStorageFull) {
 			return nil, "", fmt.Errorf("serve: no space left on %s: free space and restart", dataDir)

@@ -62,11 +62,16 @@ type serveFlags struct {
 	readTimeout  time.Duration
 	maxConns     int
 	otlpEndpoint string
+	memoryLimit  byteSize
+	blockCache   byteSize
+	readCache    byteSize
+	// overrides are the cache flags given explicitly (set in RunE).
+	overrides cacheOverrides
 }
 
 // addServeCommand registers `relata serve`.
 func addServeCommand(root *cobra.Command, s *streams) {
-	f := &serveFlags{cacheSize: check.DefaultCacheBytes, minFree: pebblestore.DefaultMinFreeBytes}
+	f := &serveFlags{memoryLimit: defaultMemoryLimit, minFree: pebblestore.DefaultMinFreeBytes}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Relata server (gRPC and REST) on an embedded Pebble store",
@@ -75,12 +80,26 @@ tuples in an embedded Pebble database in --data-dir, or in the PostgreSQL databa
 of --datastore, which any number of relata serve processes may share. With no flags it serves
 ./relata-data on :50051 and :8080 and, when the store has no schema yet, loads the
 default model (` + models.Default + `). Every flag can also be set as RELATA_<FLAG>,
-e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
+e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.
+
+Memory: --memory-limit (default 512MiB) is one budget: the check cache gets 30% of
+it, Pebble's block cache and the read cache 12.5% each, and the Go soft memory limit
+is set to what remains after those off-heap caches, Pebble's memtables (32MiB) and a
+sixteenth of headroom (320MiB at the default), so that the process stays under the
+limit. --cache-size, --block-cache-size and --read-cache-size override their share;
+--memory-limit 0 turns the budget off (fixed cache sizes, no Go limit). GOMEMLIMIT in
+the environment wins over the computed Go limit.`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			return bindEnv(cmd)
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			for name, p := range map[string]**int64{"cache-size": &f.overrides.check, "block-cache-size": &f.overrides.block, "read-cache-size": &f.overrides.read} {
+				if fl := cmd.Flags().Lookup(name); fl.Changed {
+					n := int64(*fl.Value.(*byteSize))
+					*p = &n
+				}
+			}
 			return runServe(cmd.Context(), s, f)
 		},
 	}
@@ -101,7 +120,10 @@ e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.`,
 	fl.IntVar(&f.maxDepth, "max-depth", 50, "recursion limit of checks and lookups")
 	fl.DurationVar(&f.quantization, "quantization", server.DefaultQuantization, "how old a minimize_latency read's revision may be")
 	fl.DurationVar(&f.gcWindow, "gc-window", pebblestore.DefaultGCWindow, "how long old revisions stay readable")
-	fl.Var(&f.cacheSize, "cache-size", "check cache size, e.g. 256MiB (0 disables)")
+	fl.Var(&f.memoryLimit, "memory-limit", "memory budget of the process: sizes every cache and sets the Go soft memory limit (0: no budget)")
+	fl.Var(&f.cacheSize, "cache-size", "check cache size, e.g. 256MiB; 0 disables (default: 30% of --memory-limit)")
+	fl.Var(&f.blockCache, "block-cache-size", "Pebble block cache size (default: 12.5% of --memory-limit)")
+	fl.Var(&f.readCache, "read-cache-size", "store read cache size; 0 disables (default: 12.5% of --memory-limit)")
 	fl.DurationVar(&f.idleTimeout, "http-idle-timeout", server.DefaultHTTPIdleTimeout, "close REST keep-alive connections idle this long")
 	fl.DurationVar(&f.readTimeout, "http-read-timeout", server.DefaultHTTPReadTimeout, "the longest a REST request body may take to arrive")
 	fl.IntVar(&f.maxConns, "max-connections", 0, "cap on open gRPC and REST connections together (0: from the descriptor limit)")
@@ -175,8 +197,24 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
+	mem, err := planMemory(int64(f.memoryLimit), f.datastore == "", f.overrides)
+	if err != nil {
+		return err
+	}
+	restoreGoLimit, goLimitFromEnv := applyGoLimit(mem)
+	defer restoreGoLimit()
+	if mem.Limit > 0 {
+		log.Info("relata: memory budget", "memory_limit", sizeString(mem.Limit), "check_cache", sizeString(max(mem.CheckCache, 0)),
+			"block_cache", sizeString(mem.BlockCache), "read_cache", sizeString(max(mem.ReadCache, 0)), "go_memory_limit", sizeString(mem.GoLimit))
+	}
+	if mem.Over != "" {
+		log.Warn("relata: " + mem.Over)
+	}
+	if goLimitFromEnv {
+		log.Info("relata: GOMEMLIMIT is set: it is the Go soft memory limit, not the one --memory-limit computes")
+	}
 	metrics := server.NewMetrics()
-	store, storeName, err := openStore(ctx, log, f, metrics)
+	store, storeName, err := openStore(ctx, log, f, metrics, mem)
 	if err != nil {
 		return oneLine(err)
 	}
@@ -185,10 +223,7 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 			log.Error("relata: closing the store", "err", err)
 		}
 	}()
-	cacheBytes := int64(f.cacheSize)
-	if cacheBytes == 0 {
-		cacheBytes = -1 // check.Options: negative disables
-	}
+	cacheBytes := mem.CheckCache // 0: check's default; negative: disabled
 	var tracer trace.TracerProvider
 	if f.otlpEndpoint != "" {
 		tp, shutdown, err := otlpTracerProvider(ctx, f.otlpEndpoint, readBuildVersion().Version)

@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"runtime/debug"
+)
+
+// The shares of `serve --memory-limit` (design §11): the check cache (on the Go heap)
+// gets 30%, Pebble's block cache and the store's read cache (both off the Go heap)
+// 12.5% each; Pebble's two 16 MiB memtables (off-heap too) and a sixteenth of the
+// limit as headroom are set aside, and the Go soft memory limit (debug.SetMemoryLimit)
+// is what remains: the check cache plus the working set of requests, imports and
+// gRPC buffers. At the default 512MiB: check cache 153.6MiB, block cache 64MiB, read
+// cache 64MiB, Go limit 320MiB.
+const (
+	checkCacheShare    = 0.30
+	blockCacheShare    = 0.125
+	readCacheShare     = 0.125
+	memtableBytes      = 32 << 20
+	headroomDivisor    = 16
+	minMemoryLimit     = 128 << 20
+	defaultMemoryLimit = 512 << 20
+)
+
+// memoryPlan is how serve sizes its caches and the Go soft memory limit.
+type memoryPlan struct {
+	// Limit is --memory-limit; 0 when there is no budget.
+	Limit int64
+	// CheckCache, BlockCache and ReadCache are the cache sizes in bytes (a negative
+	// CheckCache or ReadCache disables that cache, as their options say).
+	CheckCache, BlockCache, ReadCache int64
+	// GoLimit is the Go soft memory limit to set; 0 leaves the runtime's.
+	GoLimit int64
+	// Over, when set, says that the overrides exceed the budget.
+	Over string
+}
+
+// cacheOverrides are the individual cache flags given explicitly (nil when not).
+type cacheOverrides struct {
+	check, block, read *int64
+}
+
+// planMemory splits limit into cache sizes and the Go soft memory limit; explicit
+// cache flags override their share (and the Go limit shrinks by what the off-heap
+// ones take). pebble is false for the PostgreSQL datastore, which has no block or
+// read cache. limit 0 means no budget: the caches take their packages' defaults and
+// the Go limit is left alone.
+func planMemory(limit int64, pebble bool, o cacheOverrides) (memoryPlan, error) {
+	if limit != 0 && limit < minMemoryLimit {
+		return memoryPlan{}, usageError("serve: --memory-limit %s is too small: at least %s (or 0 for no limit)",
+			sizeString(limit), sizeString(minMemoryLimit))
+	}
+	p := memoryPlan{Limit: limit}
+	if limit > 0 {
+		p.CheckCache = int64(float64(limit) * checkCacheShare)
+		if pebble {
+			p.BlockCache = int64(float64(limit) * blockCacheShare)
+			p.ReadCache = int64(float64(limit) * readCacheShare)
+		}
+	}
+	if o.check != nil {
+		p.CheckCache = *o.check
+		if p.CheckCache == 0 {
+			p.CheckCache = -1 // the flag's 0 disables; check.Options: negative disables
+		}
+	}
+	if o.block != nil {
+		p.BlockCache = *o.block
+	}
+	if o.read != nil {
+		p.ReadCache = *o.read
+		if p.ReadCache == 0 {
+			p.ReadCache = -1
+		}
+	}
+	if limit == 0 {
+		return p, nil
+	}
+	offHeap := max(p.BlockCache, 0) + max(p.ReadCache, 0)
+	if pebble {
+		offHeap += memtableBytes
+	}
+	p.GoLimit = limit - offHeap - limit/headroomDivisor
+	if floor := limit / 4; p.GoLimit < floor || max(p.CheckCache, 0) > p.GoLimit {
+		p.Over = fmt.Sprintf("the cache sizes given (check %s, block %s, read %s) leave less than a quarter of --memory-limit %s to the Go heap",
+			sizeString(max(p.CheckCache, 0)), sizeString(max(p.BlockCache, 0)), sizeString(max(p.ReadCache, 0)), sizeString(limit))
+		p.GoLimit = max(p.GoLimit, floor)
+	}
+	return p, nil
+}
+
+// applyGoLimit sets the Go soft memory limit of the plan, unless GOMEMLIMIT is set in
+// the environment (which then wins), and returns how to restore the previous one.
+func applyGoLimit(p memoryPlan) (restore func(), fromEnv bool) {
+	if p.GoLimit <= 0 {
+		return func() {}, false
+	}
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return func() {}, true
+	}
+	prev := debug.SetMemoryLimit(p.GoLimit)
+	return func() { debug.SetMemoryLimit(prev) }, false
+}
+
+func sizeString(n int64) string {
+	b := byteSize(n)
+	return b.String()
+}
