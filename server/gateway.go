@@ -15,11 +15,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
 
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/server/writes"
@@ -168,6 +170,9 @@ func httpErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Mars
 		code, reason, md := classify(rb.state.bodyErr)
 		err = newStatus(code, reason, rb.state.bodyErr.Error(), md)
 	}
+	if st, ok := status.FromError(err); ok {
+		err = restFieldPaths(st).Err()
+	}
 	switch {
 	case status.Code(err) == codes.FailedPrecondition:
 		w = &statusOverride{ResponseWriter: w, code: http.StatusPreconditionFailed}
@@ -181,7 +186,7 @@ func httpErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Mars
 // the code in the request's restState, so that streamStatusWriter can answer
 // FAILED_PRECONDITION with 412 as unary routes do.
 func streamErrorHandler(ctx context.Context, err error) *status.Status {
-	st := runtime.DefaultStreamErrorHandler(ctx, err)
+	st := restFieldPaths(runtime.DefaultStreamErrorHandler(ctx, err))
 	if rs, ok := ctx.Value(restStateKey{}).(*restState); ok {
 		rs.streamCode = st.Code()
 	}
@@ -464,4 +469,63 @@ func jsonPathAt(b []byte, off int) (path, value string) {
 			top.wantKey = true
 		}
 	}
+}
+
+// restFieldPaths writes the request field an error names (its ErrorInfo "field" and
+// the same path in its message) in the request's JSON spelling, the proto's
+// lowerCamelCase (filter.objectType), as a REST caller wrote it; gRPC callers keep
+// the proto names (filter.object_type).
+func restFieldPaths(st *status.Status) *status.Status {
+	details := st.Details()
+	for i, d := range details {
+		info, ok := d.(*errdetails.ErrorInfo)
+		if !ok {
+			continue
+		}
+		field := info.GetMetadata()["field"]
+		json := jsonFieldPath(field)
+		if json == field {
+			return st
+		}
+		info = proto.Clone(info).(*errdetails.ErrorInfo)
+		info.Metadata["field"] = json
+		out := status.New(st.Code(), strings.ReplaceAll(st.Message(), field, json))
+		rebuilt := make([]protoadapt.MessageV1, 0, len(details))
+		for j, d := range details {
+			if j == i {
+				rebuilt = append(rebuilt, info)
+			} else if m, ok := d.(protoadapt.MessageV1); ok {
+				rebuilt = append(rebuilt, m)
+			}
+		}
+		if withDetails, err := out.WithDetails(rebuilt...); err == nil {
+			return withDetails
+		}
+		return st
+	}
+	return st
+}
+
+// jsonFieldPath returns a proto field path (updates[1].tuple.object_type) with each
+// field name in its JSON spelling (updates[1].tuple.objectType).
+func jsonFieldPath(path string) string {
+	if !strings.Contains(path, "_") {
+		return path
+	}
+	segs := strings.Split(path, ".")
+	for i, seg := range segs {
+		name, index, indexed := strings.Cut(seg, "[")
+		var b strings.Builder
+		for j, part := range strings.Split(name, "_") {
+			if j > 0 && part != "" {
+				part = strings.ToUpper(part[:1]) + part[1:]
+			}
+			b.WriteString(part)
+		}
+		if indexed {
+			b.WriteString("[" + index)
+		}
+		segs[i] = b.String()
+	}
+	return strings.Join(segs, ".")
 }
