@@ -11,9 +11,9 @@ import (
 )
 
 // TestText runs testdata/text: `parse`, `parse-object` and `parse-subject` take one
-// input per line and print the canonical form or the error. Regenerate with -rewrite.
+// input per line and print the canonical form or the error. Regenerate with -update.
 func TestText(t *testing.T) {
-	datadriven.RunTest(t, "testdata/text", func(t *testing.T, td *datadriven.TestData) string {
+	runDataDriven(t, "testdata/text", func(t *testing.T, td *datadriven.TestData) string {
 		var out strings.Builder
 		for _, line := range strings.Split(td.Input, "\n") {
 			var (

@@ -30,7 +30,7 @@ func zookiesArg(t *testing.T, td *datadriven.TestData) Zookies {
 // take zookies, one a line; encode and decode name their store with store=ID and
 // unnamed-through=REV. Regenerate with -update.
 func TestZookie(t *testing.T) {
-	datadriven.RunTest(t, "testdata/zookie", func(t *testing.T, td *datadriven.TestData) string {
+	runDataDriven(t, "testdata/zookie", func(t *testing.T, td *datadriven.TestData) string {
 		var out strings.Builder
 		z := zookiesArg(t, td)
 		for _, line := range strings.Split(td.Input, "\n") {

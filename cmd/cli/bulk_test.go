@@ -99,9 +99,9 @@ var timing = regexp.MustCompile(`in [0-9.]+ s \([0-9]+ tuples/s\)`)
 // TestBulkCommands runs testdata/bulk.txt: `server` starts a fresh server (bulkSchema,
 // empty store) in a fresh working directory, `file name=F` writes the input to F
 // there, and `relata` runs a command line and prints its stdout, stderr and exit
-// code, with import timings and zookies (ZOOKIE@REV) masked. Regenerate with -rewrite.
+// code, with import timings and zookies (ZOOKIE@REV) masked. Regenerate with -update.
 func TestBulkCommands(t *testing.T) {
-	datadriven.RunTest(t, "testdata/bulk.txt", func(t *testing.T, d *datadriven.TestData) string {
+	runDataDriven(t, "testdata/bulk.txt", func(t *testing.T, d *datadriven.TestData) string {
 		switch d.Cmd {
 		case "server":
 			dir := t.TempDir()

@@ -97,10 +97,10 @@ func maskZookies(out string) string {
 
 // TestClientCommands runs testdata/client.txt: each case is a relata command line
 // against a real server, and its expected stdout, stderr and exit code. Zookies are
-// written ZOOKIE@REV, in command lines and transcripts. Regenerate with -rewrite.
+// written ZOOKIE@REV, in command lines and transcripts. Regenerate with -update.
 func TestClientCommands(t *testing.T) {
 	srv, _ := startServer(t, "sekret", -1)
-	datadriven.RunTest(t, "testdata/client.txt", func(t *testing.T, d *datadriven.TestData) string {
+	runDataDriven(t, "testdata/client.txt", func(t *testing.T, d *datadriven.TestData) string {
 		switch d.Cmd {
 		case "relata":
 			line := zookieName.ReplaceAllStringFunc(strings.TrimSpace(d.Input), func(m string) string {
