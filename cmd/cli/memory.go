@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strconv"
 )
 
 // The shares of `serve --memory-limit` (design §11): the check cache (on the Go heap)
@@ -103,7 +104,12 @@ func applyGoLimit(p memoryPlan) (restore func(), fromEnv bool) {
 	return func() { debug.SetMemoryLimit(prev) }, false
 }
 
+// sizeString prints a size as flags take it (512MiB), or to a tenth of a MiB when it
+// is not a whole number of KiB (153.6MiB, 30% of 512MiB).
 func sizeString(n int64) string {
+	if n >= 1<<20 && n%(1<<10) != 0 {
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + "MiB"
+	}
 	b := byteSize(n)
 	return b.String()
 }

@@ -73,6 +73,7 @@ func TestServeMemoryLimit(t *testing.T) {
 	require.Contains(t, logs, "memory budget")
 	require.Contains(t, logs, "memory_limit=256MiB check_cache=50MiB block_cache=32MiB read_cache=32MiB go_memory_limit=144MiB")
 	require.Equal(t, 0, p.stop())
+	require.Equal(t, "153.6MiB", sizeString(161061273))
 	got := runCLI("serve --data-dir "+t.TempDir()+" --memory-limit 64MiB", "")
 	require.Contains(t, got, "--memory-limit 64MiB is too small: at least 128MiB")
 	require.Contains(t, got, "exit 2")
