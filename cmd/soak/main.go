@@ -1,0 +1,473 @@
+// Command soak is the load generator of scripts/soak.sh: against a running server it
+// loads a small data set, then runs a mixed load for a duration — 95% checks, 4%
+// writes and 1% lookups from --concurrency workers, and --watchers Watch consumers —
+// and prints, every --interval, the operations, errors, p99 latency (all operations
+// and per kind) and the server's RSS. At the end it verifies that every write the
+// server acknowledged is present (a fully consistent CheckBulk of each written tuple)
+// and that every watcher saw every acknowledged write. It exits 1 when any operation
+// failed or a write is missing.
+//
+//	soak --endpoint 127.0.0.1:50051 --insecure --duration 10m --server-pid PID
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/relata/relata/client"
+	relatav1 "github.com/relata/relata/proto/relata/v1"
+)
+
+// schema is the soak's model: groups of users, documents in folders.
+const schema = `definition user {}
+
+definition group {
+    relation member: user | group#member
+}
+
+definition folder {
+    relation viewer: user | group#member
+}
+
+definition doc {
+    relation folder: folder
+    relation viewer: user | group#member
+    relation editor: user | group#member
+    relation banned: user
+    permission edit = editor
+    permission view = (viewer + edit + folder->viewer) - banned
+}
+`
+
+// config is the command line.
+type config struct {
+	endpoint, token      string
+	insecure             bool
+	duration, interval   time.Duration
+	concurrency          int
+	watchers             int
+	serverPID            int
+	conns                int
+	users, groups, docs  int
+	folders              int
+	checkShare, lookupSh float64
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.endpoint, "endpoint", "127.0.0.1:50051", "gRPC address of the server")
+	flag.StringVar(&c.token, "token", "", "bearer token (a key with read and write scopes, and schema to load the model)")
+	flag.BoolVar(&c.insecure, "insecure", false, "plaintext gRPC")
+	flag.DurationVar(&c.duration, "duration", 10*time.Minute, "how long the mixed load runs")
+	flag.DurationVar(&c.interval, "interval", time.Minute, "how often to report")
+	flag.IntVar(&c.concurrency, "concurrency", 256, "workers sending checks, writes and lookups")
+	flag.IntVar(&c.watchers, "watchers", 20, "Watch consumers")
+	flag.IntVar(&c.serverPID, "server-pid", 0, "pid of the server whose RSS to report (0: not reported)")
+	flag.IntVar(&c.conns, "conns", 4, "gRPC connections the workers share")
+	flag.IntVar(&c.users, "users", 2000, "users in the data set")
+	flag.IntVar(&c.groups, "groups", 200, "groups")
+	flag.IntVar(&c.docs, "docs", 20000, "documents")
+	flag.IntVar(&c.folders, "folders", 500, "folders")
+	flag.Float64Var(&c.checkShare, "check-share", 0.95, "share of checks")
+	flag.Float64Var(&c.lookupSh, "lookup-share", 0.01, "share of lookups (the rest are writes)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, c); err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
+		os.Exit(1)
+	}
+}
+
+// op kinds.
+const (
+	opCheck = iota
+	opWrite
+	opLookup
+	nOps
+)
+
+var opNames = [nOps]string{"check", "write", "lookup"}
+
+// stats collects one interval's latencies and errors.
+type stats struct {
+	mu     sync.Mutex
+	lat    [nOps][]time.Duration
+	errs   [nOps]int
+	sample map[string]int // error text → count, for the report
+}
+
+func (s *stats) record(kind int, d time.Duration, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lat[kind] = append(s.lat[kind], d)
+	if err != nil {
+		s.errs[kind]++
+		if s.sample == nil {
+			s.sample = map[string]int{}
+		}
+		msg := err.Error()
+		if len(msg) > 160 {
+			msg = msg[:160]
+		}
+		s.sample[msg]++
+	}
+}
+
+// take returns the interval's data and starts a new one.
+func (s *stats) take() (lat [nOps][]time.Duration, errs [nOps]int, sample map[string]int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lat, errs, sample = s.lat, s.errs, s.sample
+	s.lat, s.errs, s.sample = [nOps][]time.Duration{}, [nOps]int{}, nil
+	return lat, errs, sample
+}
+
+func p99(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[(len(ds)*99)/100]
+}
+
+// written is a tuple the server acknowledged, with the zookie of its write.
+type written struct {
+	object, subject string
+}
+
+func run(ctx context.Context, c config) error {
+	opts := []client.Option{client.WithToken(c.token)}
+	if c.insecure {
+		opts = append(opts, client.WithInsecure())
+	}
+	var clients []*client.Client
+	for range max(1, c.conns) {
+		cl, err := client.New(c.endpoint, opts...)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		clients = append(clients, cl)
+	}
+	cl := clients[0]
+	if err := load(ctx, cl, c); err != nil {
+		return fmt.Errorf("loading the data set: %w", err)
+	}
+	fmt.Printf("soak: %d users, %d groups, %d folders, %d docs loaded; %s of load at concurrency %d with %d watchers (%.0f%% checks, %.0f%% writes, %.0f%% lookups)\n",
+		c.users, c.groups, c.folders, c.docs, c.duration, c.concurrency, c.watchers,
+		100*c.checkShare, 100*(1-c.checkShare-c.lookupSh), 100*c.lookupSh)
+
+	// Watchers start at the head and count the writes they see.
+	_, head, err := cl.ReadSchema(ctx, client.FullyConsistent())
+	if err != nil {
+		return err
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	var (
+		wg        sync.WaitGroup
+		st        stats
+		watchErrs atomic.Int64
+		seen      = make([]map[string]bool, c.watchers)
+		seenMu    = make([]sync.Mutex, c.watchers)
+	)
+	for i := range c.watchers {
+		seen[i] = map[string]bool{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			watch(watchCtx, clients[i%len(clients)], head, &watchErrs, func(key string) {
+				seenMu[i].Lock()
+				seen[i][key] = true
+				seenMu[i].Unlock()
+			})
+		}()
+	}
+
+	var (
+		acked   []written
+		ackedMu sync.Mutex
+		seq     atomic.Int64
+		ops     atomic.Int64
+	)
+	// The load stops after the duration; calls in flight then finish normally (a
+	// deadline on them would fail the last ones for the generator's own reasons).
+	var stopping atomic.Bool
+	stopTimer := time.AfterFunc(c.duration, func() { stopping.Store(true) })
+	defer stopTimer.Stop()
+	loadCtx := ctx
+	var workers sync.WaitGroup
+	for w := range c.concurrency {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			cl := clients[w%len(clients)]
+			for !stopping.Load() && loadCtx.Err() == nil {
+				x := rng.Float64()
+				kind := opWrite
+				switch {
+				case x < c.checkShare:
+					kind = opCheck
+				case x < c.checkShare+c.lookupSh:
+					kind = opLookup
+				}
+				start := time.Now()
+				var err error
+				switch kind {
+				case opCheck:
+					_, err = cl.Check(loadCtx, fmt.Sprintf("doc:d%d", rng.IntN(c.docs)), "view", fmt.Sprintf("user:u%d", rng.IntN(c.users)), client.MinimizeLatency())
+				case opLookup:
+					_, _, err = cl.LookupResources(loadCtx, "doc", "view", fmt.Sprintf("user:u%d", rng.IntN(c.users)), client.MinimizeLatency())
+				case opWrite:
+					t := written{object: fmt.Sprintf("doc:w%d", seq.Add(1)), subject: fmt.Sprintf("user:u%d", rng.IntN(c.users))}
+					var ups []client.Update
+					ups, err = client.Touch(t.object + "#viewer@" + t.subject)
+					if err == nil {
+						_, err = cl.Write(loadCtx, ups)
+					}
+					if err == nil {
+						ackedMu.Lock()
+						acked = append(acked, t)
+						ackedMu.Unlock()
+					}
+				}
+				if loadCtx.Err() != nil {
+					break // interrupted
+				}
+				st.record(kind, time.Since(start), err)
+				ops.Add(1)
+			}
+		}()
+	}
+
+	// Report every interval until the load ends.
+	began := time.Now()
+	totalErrs := 0
+	report := func(final bool) {
+		lat, errs, sample := st.take()
+		var all []time.Duration
+		n, e := 0, 0
+		var parts []string
+		for k := range nOps {
+			all = append(all, lat[k]...)
+			n += len(lat[k])
+			e += errs[k]
+			parts = append(parts, fmt.Sprintf("%s %d p99 %s", opNames[k], len(lat[k]), p99(lat[k]).Round(10*time.Microsecond)))
+		}
+		totalErrs += e
+		if final && n == 0 {
+			return
+		}
+		label := fmt.Sprintf("%5.1f min", time.Since(began).Minutes())
+		if final {
+			label = "  (tail)"
+		}
+		fmt.Printf("%s: %d ops, %d errors, p99 %s (%s), server RSS %s, watch errors %d\n",
+			label, n, e, p99(all).Round(10*time.Microsecond), strings.Join(parts, ", "), rss(c.serverPID), watchErrs.Load())
+		for msg, k := range sample {
+			fmt.Printf("    %d× %s\n", k, msg)
+		}
+	}
+	tick := time.NewTicker(c.interval)
+	defer tick.Stop()
+	done := make(chan struct{})
+	go func() { workers.Wait(); close(done) }()
+loop:
+	for {
+		select {
+		case <-tick.C:
+			report(false)
+		case <-done:
+			break loop
+		}
+	}
+	report(true)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+
+	// Every acknowledged write is present, and every watcher saw it.
+	missing, err := verify(ctx, cl, acked)
+	if err != nil {
+		return fmt.Errorf("verifying the writes: %w", err)
+	}
+	fmt.Printf("verify: %d acknowledged writes, %d missing\n", len(acked), missing)
+	lagging := waitWatchers(ctx, acked, seen, seenMu)
+	stopWatch()
+	wg.Wait()
+	fmt.Printf("watch: %d watchers, %d saw every acknowledged write, %d stream errors\n", c.watchers, c.watchers-lagging, watchErrs.Load())
+	if totalErrs > 0 || missing > 0 || lagging > 0 || watchErrs.Load() > 0 {
+		return fmt.Errorf("%d errors, %d missing writes, %d watchers missing writes, %d watch errors", totalErrs, missing, lagging, watchErrs.Load())
+	}
+	fmt.Println("soak: ok")
+	return nil
+}
+
+// load writes the schema and the data set.
+func load(ctx context.Context, cl *client.Client, c config) error {
+	if _, err := cl.WriteSchema(ctx, schema); err != nil {
+		return err
+	}
+	var batch []string
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		ups, err := client.Touch(batch...)
+		if err != nil {
+			return err
+		}
+		batch = batch[:0]
+		_, err = cl.Write(ctx, ups)
+		return err
+	}
+	add := func(t string) error {
+		batch = append(batch, t)
+		if len(batch) == 1000 {
+			return flush()
+		}
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for u := range c.users {
+		if err := add(fmt.Sprintf("group:g%d#member@user:u%d", u%c.groups, u)); err != nil {
+			return err
+		}
+	}
+	for f := range c.folders {
+		if err := add(fmt.Sprintf("folder:f%d#viewer@group:g%d#member", f, rng.IntN(c.groups))); err != nil {
+			return err
+		}
+	}
+	for d := range c.docs {
+		ts := []string{
+			fmt.Sprintf("doc:d%d#folder@folder:f%d", d, rng.IntN(c.folders)),
+			fmt.Sprintf("doc:d%d#editor@user:u%d", d, rng.IntN(c.users)),
+			fmt.Sprintf("doc:d%d#viewer@group:g%d#member", d, rng.IntN(c.groups)),
+		}
+		if d%50 == 0 {
+			ts = append(ts, fmt.Sprintf("doc:d%d#banned@user:u%d", d, rng.IntN(c.users)))
+		}
+		for _, t := range ts {
+			if err := add(t); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// watch follows the change log from `from`, reconnecting after an error (counted)
+// from the last revision it completed, until ctx ends.
+func watch(ctx context.Context, cl *client.Client, from string, errs *atomic.Int64, saw func(key string)) {
+	for ctx.Err() == nil {
+		stream, err := cl.Relationships().Watch(ctx, &relatav1.WatchRequest{From: from})
+		if err != nil {
+			if ctx.Err() == nil {
+				errs.Add(1)
+			}
+			continue
+		}
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				if ctx.Err() == nil && !errors.Is(err, io.EOF) {
+					errs.Add(1)
+				}
+				break
+			}
+			for _, ch := range resp.GetChanges() {
+				t := client.TupleFromProto(ch.GetTuple())
+				if strings.HasPrefix(t.Object.ID, "w") {
+					saw(t.Object.String() + "@" + t.Subject.String())
+				}
+			}
+			if z := resp.GetChangesThrough(); z != "" {
+				from = z
+			}
+		}
+	}
+}
+
+// verify checks, fully consistent, that every acknowledged tuple is present, and
+// returns how many are missing.
+func verify(ctx context.Context, cl *client.Client, acked []written) (int, error) {
+	missing := 0
+	for chunk := range slices.Chunk(acked, 1000) {
+		items := make([]client.BulkItem, len(chunk))
+		for i, t := range chunk {
+			items[i] = client.BulkItem{Object: t.object, Permission: "viewer", Subject: t.subject}
+		}
+		if _, err := cl.CheckBulk(ctx, items, client.FullyConsistent()); err != nil {
+			return 0, err
+		}
+		for i, it := range items {
+			if it.Err != nil {
+				return 0, fmt.Errorf("checking %s#viewer@%s: %w", chunk[i].object, chunk[i].subject, it.Err)
+			}
+			if !it.Allowed {
+				missing++
+				if missing <= 10 {
+					fmt.Printf("    missing: %s#viewer@%s\n", chunk[i].object, chunk[i].subject)
+				}
+			}
+		}
+	}
+	return missing, nil
+}
+
+// waitWatchers waits (up to a minute) until every watcher saw every acknowledged
+// write, and returns how many did not.
+func waitWatchers(ctx context.Context, acked []written, seen []map[string]bool, mu []sync.Mutex) int {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		lagging := 0
+		for i := range seen {
+			mu[i].Lock()
+			for _, t := range acked {
+				if !seen[i][t.object+"@"+t.subject] {
+					lagging++
+					break
+				}
+			}
+			mu[i].Unlock()
+		}
+		if lagging == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return lagging
+		}
+		time.Sleep(200 * time.Millisecond) // polling a condition, with a deadline
+	}
+}
+
+// rss returns the resident set size of pid, from /proc.
+func rss(pid int) string {
+	if pid <= 0 {
+		return "n/a"
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return "n/a"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.Atoi(f[1])
+			return fmt.Sprintf("%d MiB", kb/1024)
+		}
+	}
+	return "n/a"
+}
