@@ -21,7 +21,8 @@ const (
 // never calls from two goroutines at once. The zero batcher is not usable: see
 // newBatcher.
 type batcher[R proto.Message] struct {
-	send func(results []R, cursor string) error
+	send  func(results []R, cursor string) error
+	delay time.Duration
 
 	mu      sync.Mutex
 	results []R
@@ -32,8 +33,12 @@ type batcher[R proto.Message] struct {
 	closed  bool
 }
 
-func newBatcher[R proto.Message](send func(results []R, cursor string) error) *batcher[R] {
-	return &batcher[R]{send: send}
+func newBatcher[R proto.Message](s *Server, send func(results []R, cursor string) error) *batcher[R] {
+	b := &batcher[R]{send: send, delay: batchDelay}
+	if s.cfg.batchDelay != 0 {
+		b.delay = s.cfg.batchDelay
+	}
+	return b
 }
 
 // add holds r, whose cursor resumes after it, and sends the batch when it is full.
@@ -51,9 +56,9 @@ func (b *batcher[R]) add(r R, cursor string) error {
 	}
 	if len(b.results) == 1 {
 		if b.timer == nil {
-			b.timer = time.AfterFunc(batchDelay, b.onTimer)
+			b.timer = time.AfterFunc(b.delay, b.onTimer)
 		} else {
-			b.timer.Reset(batchDelay)
+			b.timer.Reset(b.delay)
 		}
 	}
 	return nil

@@ -184,7 +184,7 @@ func (h *permissionService) lookupResources(ctx context.Context, req *relatav1.L
 		Cursor: after, Limit: int(req.GetLimit()), Context: contextFromProto(req.GetContext()),
 	}
 	if req.GetBatchResults() {
-		b := newBatcher(func(results []*relatav1.LookupResourcesResult, cursor string) error {
+		b := newBatcher(h.s, func(results []*relatav1.LookupResourcesResult, cursor string) error {
 			return send(&relatav1.LookupResourcesResponse{LookedUpAt: zookie, Cursor: cursor, Results: results})
 		})
 		return b.close(h.s.cfg.Engine.LookupResources(ctx, r, lreq, func(res check.LookupResourcesResult) error {
@@ -238,7 +238,7 @@ func (h *permissionService) lookupSubjects(ctx context.Context, req *relatav1.Lo
 		Context: contextFromProto(req.GetContext()),
 	}
 	if req.GetBatchResults() {
-		b := newBatcher(func(results []*relatav1.LookupSubjectsResult, cursor string) error {
+		b := newBatcher(h.s, func(results []*relatav1.LookupSubjectsResult, cursor string) error {
 			return send(&relatav1.LookupSubjectsResponse{LookedUpAt: zookie, Cursor: cursor, Results: results})
 		})
 		return b.close(h.s.cfg.Engine.LookupSubjects(ctx, r, lreq, func(res check.LookupSubjectsResult) error {

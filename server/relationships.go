@@ -93,7 +93,7 @@ func (h *relationshipService) read(ctx context.Context, req *relatav1.ReadReques
 	}
 	var b *batcher[*relatav1.ReadResult]
 	if req.GetBatchResults() {
-		b = newBatcher(func(results []*relatav1.ReadResult, cursor string) error {
+		b = newBatcher(h.s, func(results []*relatav1.ReadResult, cursor string) error {
 			return send(&relatav1.ReadResponse{ReadAt: zookie, Cursor: cursor, Results: results})
 		})
 		emit = func(t tuples.Tuple) error {

@@ -116,6 +116,9 @@ type Config struct {
 	// HTTP port, without a token: its assets hold no data, and the API calls it makes
 	// carry the caller's token. nil answers 404 there.
 	Console http.Handler
+	// batchDelay, when not zero, replaces batchDelay (batch.go) for tests that need
+	// batches cut by size alone.
+	batchDelay time.Duration
 }
 
 // withDefaults returns c with zero fields set to their defaults.
