@@ -33,8 +33,9 @@ import (
 // cannot stream), GET /healthz, GET /openapi.json and, when Config.Console is set,
 // the web console at GET /ui/ (404 there otherwise, token or not).
 //
-// JSON uses the proto's lowerCamelCase names, prints false/0/"" fields (so a denied
-// check says "allowed":false), and rejects unknown fields with 400. Streams are
+// JSON is printed as MarshalJSON prints it (lowerCamelCase names, enums as requests
+// spell them, empty fields left out except the answers' "allowed":false and counts),
+// and a request with unknown fields is rejected with 400. Streams are
 // newline-delimited JSON, one response message a line, as design §6 shows them
 // (`{"object":…,"lookedUpAt":…,"cursor":…}`, not grpc-gateway's {"result":{…}}
 // envelope); an error mid-stream is an {"error":{…}} line. gRPC codes map to HTTP statuses as grpc-gateway does
@@ -46,7 +47,7 @@ import (
 func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &compactJSONPb{runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{EmitDefaultValues: true},
+			MarshalOptions:   protojson.MarshalOptions{},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}}),
 		runtime.WithErrorHandler(httpErrorHandler),
@@ -244,13 +245,16 @@ type compactJSONPb struct {
 // one response message a line.
 func (j *compactJSONPb) StreamContentType(any) string { return "application/x-ndjson" }
 
-// Marshal marshals v and removes insignificant white space. A stream chunk, which the
-// gateway hands over as {"result": message}, is marshalled as the bare message.
+// Marshal marshals v as MarshalJSON does. A stream chunk, which the gateway hands over
+// as {"result": message}, is marshalled as the bare message.
 func (j *compactJSONPb) Marshal(v any) ([]byte, error) {
 	if chunk, ok := v.(map[string]any); ok && len(chunk) == 1 {
 		if m, ok := chunk["result"].(proto.Message); ok {
 			v = m
 		}
+	}
+	if m, ok := v.(proto.Message); ok {
+		return MarshalJSON(m)
 	}
 	b, err := j.JSONPb.Marshal(v)
 	if err != nil {
@@ -260,22 +264,7 @@ func (j *compactJSONPb) Marshal(v any) ([]byte, error) {
 	if err := json.Compact(&buf, b); err != nil {
 		return b, nil
 	}
-	return dropUnconditional(v, buf.Bytes()), nil
-}
-
-// unconditionalFields are the caveat fields of an answer that does not depend on
-// missing context, as compact protojson prints them (the two fields are adjacent).
-var unconditionalFields = []byte(`,"conditional":false,"missingContext":[]`)
-
-// dropUnconditional leaves the caveat fields out of the answers of checks and lookups
-// that are not conditional, so that an unconditional answer keeps its shape
-// (`{"allowed":true,"checkedAt":"…"}`); a conditional one carries both fields.
-func dropUnconditional(v any, b []byte) []byte {
-	switch v.(type) {
-	case *relatav1.CheckResponse, *relatav1.CheckBulkResponse, *relatav1.LookupResourcesResponse, *relatav1.LookupSubjectsResponse:
-		return bytes.ReplaceAll(b, unconditionalFields, nil)
-	}
-	return b
+	return buf.Bytes(), nil
 }
 
 // NewDecoder returns the decoder of one request message from r: it reads the whole

@@ -315,9 +315,9 @@ func TestWatchAcrossRestart(t *testing.T) {
 		ups := make([]client.Update, len(ts))
 		for i, s := range ts {
 			ups[i] = client.Update{Op: op, Tuple: mustTuple(t, s)}
-			name := "OPERATION_TOUCH"
+			name := "TOUCH"
 			if op == tuples.OpDelete {
-				name = "OPERATION_DELETE"
+				name = "DELETE"
 			}
 			want = append(want, change{name, s})
 		}
@@ -455,7 +455,8 @@ func TestBulkREST(t *testing.T) {
 	_, errOut, code = relata("flow:f3#granted@user:bob\n", "import", "--endpoint", srv.addr, "--progress", "none")
 	require.Equal(t, ExitOK, code, errOut)
 	require.True(t, sc.Scan())
-	require.Contains(t, sc.Text(), `"operation":"OPERATION_TOUCH","tuple":{"object":{"type":"flow","id":"f3"}`)
+	require.Contains(t, sc.Text(), `"operation":"TOUCH","tuple":{"object":{"type":"flow","id":"f3"}`)
+	require.NotContains(t, sc.Text(), "OPERATION_")
 }
 
 func readAllString(t *testing.T, resp *http.Response) string {
@@ -465,4 +466,62 @@ func readAllString(t *testing.T, resp *http.Response) string {
 	_, err := bufio.NewReader(resp.Body).WriteTo(&b)
 	require.NoError(t, err)
 	return b.String()
+}
+
+// lineWriter collects output and calls done once it holds n lines.
+type lineWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	n    int
+	done func()
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Count(w.buf.String(), "\n") >= w.n {
+		w.done()
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestWatchJSONSpelling checks that `watch --json` prints operations as requests spell
+// them (TOUCH, DELETE) and tuples exactly as `export --json` does (empty fields left out).
+func TestWatchJSONSpelling(t *testing.T) {
+	srv := startBulkServer(t, t.TempDir(), "127.0.0.1:0")
+	c, err := client.New(srv.addr, client.WithInsecure())
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	from, err := c.Write(ctx, []client.Update{{Op: tuples.OpTouch, Tuple: mustTuple(t, "role:a#member@user:x")}})
+	require.NoError(t, err)
+	_, err = c.Write(ctx, []client.Update{{Op: tuples.OpTouch, Tuple: mustTuple(t, "flow:f1#granted@user:anne")}})
+	require.NoError(t, err)
+	_, err = c.Write(ctx, []client.Update{{Op: tuples.OpDelete, Tuple: mustTuple(t, "role:a#member@user:x")}})
+	require.NoError(t, err)
+
+	exported, errOut, code := relata("", "export", "--endpoint", srv.addr, "--json")
+	require.Equal(t, ExitOK, code, errOut)
+	exportLine := strings.TrimSuffix(exported, "\n")
+	require.NotContains(t, exportLine, `"relation":""`)
+
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	out := &lineWriter{n: 2, done: stop}
+	var errBuf bytes.Buffer
+	code = Main(wctx, []string{"watch", "--endpoint", srv.addr, "--insecure", "--json", "--from", from}, bytesReader(""), out, &errBuf)
+	require.Equal(t, ExitOK, code, errBuf.String())
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	require.Len(t, lines, 2, out.String())
+	require.Contains(t, lines[0], `"operation":"TOUCH","tuple":`+exportLine+`,"revision":`)
+	require.Contains(t, lines[1], `"operation":"DELETE","tuple":{"object":{"type":"role","id":"a"},"relation":"member","subject":{"object":{"type":"user","id":"x"}}}`)
+	require.NotContains(t, out.String(), "OPERATION_")
 }

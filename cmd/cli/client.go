@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/relata/relata/client"
@@ -187,18 +185,13 @@ func (p *paging) add(cmd *cobra.Command, what string) {
 		"page. With --json every line carries its own \"cursor\"."
 }
 
+// printJSON prints m as one line of JSON, as the REST API prints it (server.MarshalJSON).
 func printJSON(w io.Writer, m proto.Message) error {
-	b, err := protojson.MarshalOptions{EmitDefaultValues: true}.Marshal(m)
+	b, err := server.MarshalJSON(m)
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil { // protojson varies its spacing
-		return err
-	}
-	// An answer that is not conditional keeps its shape, as over REST.
-	out := bytes.ReplaceAll(buf.Bytes(), []byte(`,"conditional":false,"missingContext":[]`), nil)
-	_, err = w.Write(append(out, '\n'))
+	_, err = w.Write(append(b, '\n'))
 	return err
 }
 

@@ -74,7 +74,7 @@ func TestTwoNodesOnPostgres(t *testing.T) {
 			got = append(got, fmt.Sprintf("%s %s", c.GetOperation(), client.TupleFromProto(c.GetTuple())))
 		}
 	}
-	require.Equal(t, []string{"OPERATION_TOUCH tenant:acme#developer@user:anne", "OPERATION_DELETE tenant:acme#developer@user:anne"}, got)
+	require.Equal(t, []string{"TOUCH tenant:acme#developer@user:anne", "DELETE tenant:acme#developer@user:anne"}, got)
 	rg, _ := tuples.ParseZookie(granted)
 	rr, _ := tuples.ParseZookie(revoked)
 	require.Equal(t, rg+1, rr, "revisions are dense across nodes")

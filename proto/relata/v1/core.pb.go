@@ -25,46 +25,47 @@ const (
 
 // Operation is what a write does with a tuple, or what a change did.
 //
-// The short names CREATE, TOUCH and DELETE (design §6) are accepted as aliases, so REST
-// callers may write `"operation":"CREATE"` as well as `"operation":"OPERATION_CREATE"`.
+// The short names CREATE, TOUCH and DELETE (design §6) come first, so JSON (REST, Watch,
+// the CLI's --json) prints them; the long names OPERATION_CREATE… are accepted as aliases
+// in requests. The numbers are the wire format and never change.
 type Operation int32
 
 const (
 	// OPERATION_UNSPECIFIED is invalid in requests.
 	Operation_OPERATION_UNSPECIFIED Operation = 0
-	// OPERATION_CREATE writes the tuple and fails with ALREADY_EXISTS if it is live.
-	Operation_OPERATION_CREATE Operation = 1
-	// OPERATION_TOUCH writes the tuple whether or not it exists.
-	Operation_OPERATION_TOUCH Operation = 2
-	// OPERATION_DELETE removes the tuple; deleting a missing tuple is a no-op.
-	Operation_OPERATION_DELETE Operation = 3
-	// CREATE is an alias of OPERATION_CREATE.
+	// CREATE writes the tuple and fails with ALREADY_EXISTS if it is live.
 	Operation_CREATE Operation = 1
-	// TOUCH is an alias of OPERATION_TOUCH.
+	// TOUCH writes the tuple whether or not it exists.
 	Operation_TOUCH Operation = 2
-	// DELETE is an alias of OPERATION_DELETE.
+	// DELETE removes the tuple; deleting a missing tuple is a no-op.
 	Operation_DELETE Operation = 3
+	// OPERATION_CREATE is an alias of CREATE.
+	Operation_OPERATION_CREATE Operation = 1
+	// OPERATION_TOUCH is an alias of TOUCH.
+	Operation_OPERATION_TOUCH Operation = 2
+	// OPERATION_DELETE is an alias of DELETE.
+	Operation_OPERATION_DELETE Operation = 3
 )
 
 // Enum value maps for Operation.
 var (
 	Operation_name = map[int32]string{
 		0: "OPERATION_UNSPECIFIED",
-		1: "OPERATION_CREATE",
-		2: "OPERATION_TOUCH",
-		3: "OPERATION_DELETE",
-		// Duplicate value: 1: "CREATE",
-		// Duplicate value: 2: "TOUCH",
-		// Duplicate value: 3: "DELETE",
+		1: "CREATE",
+		2: "TOUCH",
+		3: "DELETE",
+		// Duplicate value: 1: "OPERATION_CREATE",
+		// Duplicate value: 2: "OPERATION_TOUCH",
+		// Duplicate value: 3: "OPERATION_DELETE",
 	}
 	Operation_value = map[string]int32{
 		"OPERATION_UNSPECIFIED": 0,
-		"OPERATION_CREATE":      1,
-		"OPERATION_TOUCH":       2,
-		"OPERATION_DELETE":      3,
 		"CREATE":                1,
 		"TOUCH":                 2,
 		"DELETE":                3,
+		"OPERATION_CREATE":      1,
+		"OPERATION_TOUCH":       2,
+		"OPERATION_DELETE":      3,
 	}
 )
 
@@ -96,37 +97,37 @@ func (Operation) EnumDescriptor() ([]byte, []int) {
 }
 
 // Operation says whether the filter must or must not match.
-// MUST_MATCH and MUST_NOT_MATCH are accepted as aliases.
+// MUST_MATCH and MUST_NOT_MATCH print in JSON; OPERATION_MUST_MATCH… are accepted as aliases.
 type Precondition_Operation int32
 
 const (
 	// OPERATION_UNSPECIFIED is invalid.
 	Precondition_OPERATION_UNSPECIFIED Precondition_Operation = 0
-	// OPERATION_MUST_MATCH requires at least one live tuple matching the filter.
-	Precondition_OPERATION_MUST_MATCH Precondition_Operation = 1
-	// OPERATION_MUST_NOT_MATCH requires that no live tuple matches the filter.
-	Precondition_OPERATION_MUST_NOT_MATCH Precondition_Operation = 2
-	// MUST_MATCH is an alias of OPERATION_MUST_MATCH.
+	// MUST_MATCH requires at least one live tuple matching the filter.
 	Precondition_MUST_MATCH Precondition_Operation = 1
-	// MUST_NOT_MATCH is an alias of OPERATION_MUST_NOT_MATCH.
+	// MUST_NOT_MATCH requires that no live tuple matches the filter.
 	Precondition_MUST_NOT_MATCH Precondition_Operation = 2
+	// OPERATION_MUST_MATCH is an alias of MUST_MATCH.
+	Precondition_OPERATION_MUST_MATCH Precondition_Operation = 1
+	// OPERATION_MUST_NOT_MATCH is an alias of MUST_NOT_MATCH.
+	Precondition_OPERATION_MUST_NOT_MATCH Precondition_Operation = 2
 )
 
 // Enum value maps for Precondition_Operation.
 var (
 	Precondition_Operation_name = map[int32]string{
 		0: "OPERATION_UNSPECIFIED",
-		1: "OPERATION_MUST_MATCH",
-		2: "OPERATION_MUST_NOT_MATCH",
-		// Duplicate value: 1: "MUST_MATCH",
-		// Duplicate value: 2: "MUST_NOT_MATCH",
+		1: "MUST_MATCH",
+		2: "MUST_NOT_MATCH",
+		// Duplicate value: 1: "OPERATION_MUST_MATCH",
+		// Duplicate value: 2: "OPERATION_MUST_NOT_MATCH",
 	}
 	Precondition_Operation_value = map[string]int32{
 		"OPERATION_UNSPECIFIED":    0,
-		"OPERATION_MUST_MATCH":     1,
-		"OPERATION_MUST_NOT_MATCH": 2,
 		"MUST_MATCH":               1,
 		"MUST_NOT_MATCH":           2,
+		"OPERATION_MUST_MATCH":     1,
+		"OPERATION_MUST_NOT_MATCH": 2,
 	}
 )
 
@@ -774,22 +775,22 @@ const file_relata_v1_core_proto_rawDesc = "" +
 	"\toperation\x18\x01 \x01(\x0e2!.relata.v1.Precondition.OperationR\toperation\x12.\n" +
 	"\x06filter\x18\x02 \x01(\v2\x16.relata.v1.TupleFilterR\x06filter\"\x86\x01\n" +
 	"\tOperation\x12\x19\n" +
-	"\x15OPERATION_UNSPECIFIED\x10\x00\x12\x18\n" +
-	"\x14OPERATION_MUST_MATCH\x10\x01\x12\x1c\n" +
-	"\x18OPERATION_MUST_NOT_MATCH\x10\x02\x12\x0e\n" +
+	"\x15OPERATION_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"MUST_MATCH\x10\x01\x12\x12\n" +
-	"\x0eMUST_NOT_MATCH\x10\x02\x1a\x02\x10\x01*\x8e\x01\n" +
+	"\x0eMUST_NOT_MATCH\x10\x02\x12\x18\n" +
+	"\x14OPERATION_MUST_MATCH\x10\x01\x12\x1c\n" +
+	"\x18OPERATION_MUST_NOT_MATCH\x10\x02\x1a\x02\x10\x01*\x8e\x01\n" +
 	"\tOperation\x12\x19\n" +
-	"\x15OPERATION_UNSPECIFIED\x10\x00\x12\x14\n" +
-	"\x10OPERATION_CREATE\x10\x01\x12\x13\n" +
-	"\x0fOPERATION_TOUCH\x10\x02\x12\x14\n" +
-	"\x10OPERATION_DELETE\x10\x03\x12\n" +
+	"\x15OPERATION_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
 	"\x06CREATE\x10\x01\x12\t\n" +
 	"\x05TOUCH\x10\x02\x12\n" +
 	"\n" +
-	"\x06DELETE\x10\x03\x1a\x02\x10\x01B3Z1github.com/relata/relata/proto/relata/v1;relatav1b\x06proto3"
+	"\x06DELETE\x10\x03\x12\x14\n" +
+	"\x10OPERATION_CREATE\x10\x01\x12\x13\n" +
+	"\x0fOPERATION_TOUCH\x10\x02\x12\x14\n" +
+	"\x10OPERATION_DELETE\x10\x03\x1a\x02\x10\x01B3Z1github.com/relata/relata/proto/relata/v1;relatav1b\x06proto3"
 
 var (
 	file_relata_v1_core_proto_rawDescOnce sync.Once
