@@ -84,7 +84,7 @@ func unionMissing(a, b []string) []string {
 func (q *request) caveatOutcome(ctx context.Context, t tuples.Tuple) (outcome, error) {
 	cv := q.c.s.Caveats[t.Caveat.Name]
 	if cv == nil {
-		return outcome{}, fmt.Errorf("check: tuple %s names caveat %s, which the schema does not define", t, t.Caveat.Name)
+		return outcome{}, fmt.Errorf("tuple %s names caveat %s, which the schema does not define", t, t.Caveat.Name)
 	}
 	res, err := cv.Eval(ctx, t.Caveat.Context, q.context)
 	if err != nil {
@@ -172,7 +172,7 @@ func (q *request) thisConditional(ctx context.Context, pos at, obj tuples.Object
 	tasks := func(yield func(task, error) bool) {
 		for t, err := range q.r.Subjects(ctx, obj, rel, "") {
 			if err != nil {
-				yield(nil, fmt.Errorf("check: reading %s#%s: %w", obj, rel, err))
+				yield(nil, fmt.Errorf("reading %s#%s: %w", obj, rel, err))
 				return
 			}
 			if !t.ExpiresAt.IsZero() && pos.f != nil {

@@ -182,10 +182,10 @@ func TestCheckErrors(t *testing.T) {
 		check string
 		want  string
 	}{
-		{"nope:x#view@user:a", `check: object: unknown type "nope"`},
-		{"tenant:x#nope@user:a", `check: permission: type "tenant" has no relation or permission "nope"`},
-		{"tenant:x#view@nope:a", `check: subject: unknown type "nope"`},
-		{"tenant:x#view@role:a#nope", `check: subject: type "role" has no relation or permission "nope"`},
+		{"nope:x#view@user:a", `object: unknown type "nope"`},
+		{"tenant:x#nope@user:a", `permission: type "tenant" has no relation or permission "nope"`},
+		{"tenant:x#view@nope:a", `subject: unknown type "nope"`},
+		{"tenant:x#view@role:a#nope", `subject: type "role" has no relation or permission "nope"`},
 	}
 	for _, tc := range cases {
 		_, err := e.Check(ctx, r, parseCheck(t, tc.check))

@@ -134,7 +134,7 @@ func (e *Engine) schemaFor(ctx context.Context, r tuples.Reader) (*compiled, err
 	}
 	text, rev, err := r.Schema(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("check: reading schema: %w", err)
+		return nil, fmt.Errorf("reading schema: %w", err)
 	}
 	e.schemas.Lock()
 	c = e.schemas.byRev[rev]
@@ -145,7 +145,7 @@ func (e *Engine) schemaFor(ctx context.Context, r tuples.Reader) (*compiled, err
 	}
 	s, err := compileSchema(text)
 	if err != nil {
-		return nil, fmt.Errorf("check: compiling stored schema of revision %d: %w", rev, err)
+		return nil, fmt.Errorf("compiling stored schema of revision %d: %w", rev, err)
 	}
 	c = analyze(s)
 	c.revText = strconv.FormatUint(uint64(rev), 10)

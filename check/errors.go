@@ -11,10 +11,10 @@ import (
 var (
 	// ErrNotFound: a request names a type, relation or permission the schema lacks
 	// (NOT_FOUND). The error is a *NotFoundError naming it.
-	ErrNotFound = errors.New("check: not found")
+	ErrNotFound = errors.New("not found")
 	// ErrMaxDepth: evaluation recursed deeper than Options.MaxDepth (RESOURCE_EXHAUSTED).
 	// The error is a *MaxDepthError carrying the path.
-	ErrMaxDepth = errors.New("check: max depth exceeded")
+	ErrMaxDepth = errors.New("max depth exceeded")
 )
 
 // NotFoundError reports an unknown type, or an unknown relation or permission of a
@@ -30,9 +30,9 @@ type NotFoundError struct {
 
 func (e *NotFoundError) Error() string {
 	if e.Relation == "" {
-		return fmt.Sprintf("check: %s: unknown type %q", e.Field, e.Type)
+		return fmt.Sprintf("%s: unknown type %q", e.Field, e.Type)
 	}
-	return fmt.Sprintf("check: %s: type %q has no relation or permission %q", e.Field, e.Type, e.Relation)
+	return fmt.Sprintf("%s: type %q has no relation or permission %q", e.Field, e.Type, e.Relation)
 }
 
 // Is makes errors.Is(err, ErrNotFound) true.
@@ -46,7 +46,7 @@ type MaxDepthError struct {
 }
 
 func (e *MaxDepthError) Error() string {
-	return fmt.Sprintf("check: max depth exceeded (limit %d): %s", e.Limit, strings.Join(e.Path, " -> "))
+	return fmt.Sprintf("max depth exceeded (limit %d): %s", e.Limit, strings.Join(e.Path, " -> "))
 }
 
 // Is makes errors.Is(err, ErrMaxDepth) true.

@@ -106,7 +106,7 @@ func expandRewrite(ctx context.Context, r tuples.Reader, c *compiled, obj tuples
 		n := &ExpandNode{Kind: ExpandLeaf, Object: obj, Relation: rel.Name, Description: rel.Name}
 		for t, err := range r.Subjects(ctx, obj, rel.Name, "") {
 			if err != nil {
-				return nil, fmt.Errorf("check: reading %s#%s: %w", obj, rel.Name, err)
+				return nil, fmt.Errorf("reading %s#%s: %w", obj, rel.Name, err)
 			}
 			n.Subjects = append(n.Subjects, t.Subject)
 			n.caveated(len(n.Subjects)-1, t.Caveat != nil)
@@ -125,7 +125,7 @@ func expandRewrite(ctx context.Context, r tuples.Reader, c *compiled, obj tuples
 		leaf := &ExpandNode{Kind: ExpandLeaf, Description: desc}
 		for t, err := range r.Subjects(ctx, obj, rw.Tupleset, "") {
 			if err != nil {
-				return nil, fmt.Errorf("check: reading %s#%s: %w", obj, rw.Tupleset, err)
+				return nil, fmt.Errorf("reading %s#%s: %w", obj, rw.Tupleset, err)
 			}
 			x := t.Subject.Object
 			if t.Subject.IsWildcard() || c.rel(x.Type, rw.Relation) == nil {
@@ -167,5 +167,5 @@ func expandRewrite(ctx context.Context, r tuples.Reader, c *compiled, obj tuples
 	case schema.Self:
 		return &ExpandNode{Kind: ExpandLeaf, Description: "self", Subjects: []tuples.SubjectRef{{Object: obj}}}, nil
 	}
-	return nil, fmt.Errorf("check: unknown rewrite kind %d in %s#%s", rw.Kind, obj.Type, rel.Name)
+	return nil, fmt.Errorf("unknown rewrite kind %d in %s#%s", rw.Kind, obj.Type, rel.Name)
 }

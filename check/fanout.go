@@ -113,7 +113,7 @@ func (q *request) fanOut(parent context.Context, exp *Explanation, tasks iter.Se
 				defer func() { <-q.e.spawn; <-q.sem }()
 				defer func() {
 					if p := recover(); p != nil {
-						record(outcome{}, fmt.Errorf("check: panic during evaluation: %v", p))
+						record(outcome{}, fmt.Errorf("panic during evaluation: %v", p))
 					}
 				}()
 				record(t(ctx))

@@ -314,7 +314,7 @@ func (e *Engine) walkFacts(ctx context.Context, r tuples.Reader, c *compiled, su
 		}
 		for t, err := range r.Objects(ctx, s, k.typ, rel) {
 			if err != nil {
-				return fmt.Errorf("check: reading objects of %s: %w", s, err)
+				return fmt.Errorf("reading objects of %s: %w", s, err)
 			}
 			mark(to, t.Object.ID)
 		}
@@ -482,7 +482,7 @@ func (v *verifier) verify(ctx context.Context, ids []string) ([]string, error) {
 				if p := recover(); p != nil {
 					mu.Lock()
 					if firstErr == nil {
-						firstErr = fmt.Errorf("check: panic during lookup: %v", p)
+						firstErr = fmt.Errorf("panic during lookup: %v", p)
 						cancel()
 					}
 					mu.Unlock()

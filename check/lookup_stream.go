@@ -145,7 +145,7 @@ func (s *source) fill(ctx context.Context, r tuples.Reader, n int) error {
 	s.more = false
 	for t, err := range seq {
 		if err != nil {
-			return fmt.Errorf("check: reading objects of %s: %w", s.scan.subj, err)
+			return fmt.Errorf("reading objects of %s: %w", s.scan.subj, err)
 		}
 		id := t.Object.ID
 		if id <= s.last || id == tuples.Wildcard {

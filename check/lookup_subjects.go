@@ -246,7 +246,7 @@ func (q *subjectsRequest) rewrite(ctx context.Context, pos at, obj tuples.Object
 		)
 		for t, err := range q.r.Subjects(ctx, obj, rw.Tupleset, "") {
 			if err != nil {
-				return idset{}, outcome{}, fmt.Errorf("check: reading %s#%s: %w", obj, rw.Tupleset, err)
+				return idset{}, outcome{}, fmt.Errorf("reading %s#%s: %w", obj, rw.Tupleset, err)
 			}
 			x := t.Subject.Object
 			if t.Subject.IsWildcard() || (n > 0 && x == last) {
@@ -308,7 +308,7 @@ func (q *subjectsRequest) rewrite(ctx context.Context, pos at, obj tuples.Object
 		}
 		return idset{}, outcome{}, nil
 	}
-	return idset{}, outcome{}, fmt.Errorf("check: unknown rewrite kind %d in %s#%s", rw.Kind, obj.Type, r.Name)
+	return idset{}, outcome{}, fmt.Errorf("unknown rewrite kind %d in %s#%s", rw.Kind, obj.Type, r.Name)
 }
 
 // this reads a stored relation the way Check does: per allowed subject entry.
@@ -323,7 +323,7 @@ func (q *subjectsRequest) this(ctx context.Context, pos at, obj tuples.ObjectRef
 			wild := tuples.Tuple{Object: obj, Relation: r.Name, Subject: tuples.SubjectRef{Object: tuples.ObjectRef{Type: a.Type, ID: tuples.Wildcard}}}
 			ok, err := q.r.Contains(ctx, wild)
 			if err != nil {
-				return idset{}, outcome{}, fmt.Errorf("check: reading %s: %w", wild, err)
+				return idset{}, outcome{}, fmt.Errorf("reading %s: %w", wild, err)
 			}
 			if ok {
 				acc = orSet(acc, idset{w: true})
@@ -335,7 +335,7 @@ func (q *subjectsRequest) this(ctx context.Context, pos at, obj tuples.ObjectRef
 		}
 		for t, err := range q.r.Subjects(ctx, obj, r.Name, a.Type) {
 			if err != nil {
-				return idset{}, outcome{}, fmt.Errorf("check: reading %s#%s: %w", obj, r.Name, err)
+				return idset{}, outcome{}, fmt.Errorf("reading %s#%s: %w", obj, r.Name, err)
 			}
 			if t.Subject.Relation != a.Relation || t.Subject.IsWildcard() {
 				continue

@@ -36,7 +36,7 @@ func (q *request) viaMemberships(ctx context.Context, f *frame, obj tuples.Objec
 			q.reads.Add(1)
 			ok, err := q.r.Contains(ctx, t)
 			if err != nil {
-				return false, fmt.Errorf("check: reading %s: %w", t, err)
+				return false, fmt.Errorf("reading %s: %w", t, err)
 			}
 			if ok {
 				return true, nil
@@ -47,7 +47,7 @@ func (q *request) viaMemberships(ctx context.Context, f *frame, obj tuples.Objec
 	q.reads.Add(1)
 	for t, err := range q.r.Subjects(ctx, obj, rel, a.Type) {
 		if err != nil {
-			return false, fmt.Errorf("check: reading %s#%s: %w", obj, rel, err)
+			return false, fmt.Errorf("reading %s#%s: %w", obj, rel, err)
 		}
 		if t.Subject.Relation == a.Relation && ids[t.Subject.Object.ID] {
 			return true, nil

@@ -73,7 +73,7 @@ func (q *request) rewrite(ctx context.Context, pos at, obj tuples.ObjectRef, rel
 		ok := !subj.IsUserset() && subj.Object == obj
 		return finish(q.explainNode("self"), outcome{ok: ok}, ""), nil
 	}
-	return outcome{}, fmt.Errorf("check: unknown rewrite kind %d in %s#%s", rw.Kind, obj.Type, rel)
+	return outcome{}, fmt.Errorf("unknown rewrite kind %d in %s#%s", rw.Kind, obj.Type, rel)
 }
 
 // this evaluates a stored relation: the subject directly (or a wildcard of its type),
@@ -116,7 +116,7 @@ func (q *request) this(ctx context.Context, pos at, obj tuples.ObjectRef, rel st
 		q.reads.Add(1)
 		ok, err := q.r.Contains(ctx, t)
 		if err != nil {
-			return outcome{}, fmt.Errorf("check: reading %s: %w", t, err)
+			return outcome{}, fmt.Errorf("reading %s: %w", t, err)
 		}
 		if ok {
 			return finish(exp, outcome{ok: true}, "", &Explanation{Step: t.String(), Result: true}), nil
@@ -153,7 +153,7 @@ func (q *request) this(ctx context.Context, pos at, obj tuples.ObjectRef, rel st
 			q.reads.Add(1)
 			for t, err := range q.r.Subjects(ctx, obj, rel, a.Type) {
 				if err != nil {
-					yield(nil, fmt.Errorf("check: reading %s#%s: %w", obj, rel, err))
+					yield(nil, fmt.Errorf("reading %s#%s: %w", obj, rel, err))
 					return
 				}
 				if t.Subject.Relation != a.Relation || t.Subject.IsWildcard() {
@@ -197,7 +197,7 @@ func (q *request) thisSmall(ctx context.Context, pos at, obj tuples.ObjectRef, r
 	q.reads.Add(1)
 	for t, err := range q.r.Subjects(ctx, obj, rel, "") {
 		if err != nil {
-			return outcome{}, false, fmt.Errorf("check: reading %s#%s: %w", obj, rel, err)
+			return outcome{}, false, fmt.Errorf("reading %s#%s: %w", obj, rel, err)
 		}
 		if len(ts) == limit {
 			return outcome{}, false, nil
@@ -285,7 +285,7 @@ func (q *request) arrow(ctx context.Context, pos at, obj tuples.ObjectRef, rw *s
 		q.reads.Add(1)
 		for t, err := range q.r.Subjects(ctx, obj, rw.Tupleset, "") {
 			if err != nil {
-				yield(nil, fmt.Errorf("check: reading %s#%s: %w", obj, rw.Tupleset, err))
+				yield(nil, fmt.Errorf("reading %s#%s: %w", obj, rw.Tupleset, err))
 				return
 			}
 			if !t.ExpiresAt.IsZero() && pos.f != nil {

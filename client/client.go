@@ -98,7 +98,7 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 	}
 	conn, err := grpc.NewClient(endpoint, dial...)
 	if err != nil {
-		return nil, fmt.Errorf("client: %s: %w", endpoint, err)
+		return nil, fmt.Errorf("%s: %w", endpoint, err)
 	}
 	return &Client{
 		conn:        conn,
@@ -493,10 +493,10 @@ func (c *Client) SchemaRevisions(ctx context.Context, limit uint32) (*relatav1.L
 var (
 	// ErrNotFound: an unknown type, relation or permission (NOT_FOUND, reasons
 	// UNKNOWN_TYPE and UNKNOWN_RELATION).
-	ErrNotFound = errors.New("client: not found")
+	ErrNotFound = errors.New("not found")
 	// ErrMaxDepth: evaluation deeper than the server's maximum depth
 	// (MAX_DEPTH_EXCEEDED).
-	ErrMaxDepth = errors.New("client: maximum depth exceeded")
+	ErrMaxDepth = errors.New("maximum depth exceeded")
 )
 
 // Error is an error the server returned: its gRPC code, the machine-readable reason

@@ -41,7 +41,7 @@ func modelsJSON() ([]byte, error) {
 			Relationships string `yaml:"relationships"`
 		}
 		if err := yaml.Unmarshal(vf, &v); err != nil {
-			return nil, fmt.Errorf("console: model %s: validation file: %w", name, err)
+			return nil, fmt.Errorf("model %s: validation file: %w", name, err)
 		}
 		out = append(out, bundledModel{
 			Name:          name,

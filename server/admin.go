@@ -29,7 +29,7 @@ func (h *adminService) Backup(ctx context.Context, req *relatav1.BackupRequest) 
 	cp, ok := h.s.cfg.Store.(tuples.Checkpointer)
 	if !ok {
 		return nil, newStatus(codes.Unimplemented, relatav1.ErrorReason_NOT_SUPPORTED,
-			"server: backups are not supported by this datastore: use `relata export` (a logical backup)", nil)
+			"backups are not supported by this datastore: use `relata export` (a logical backup)", nil)
 	}
 	dir, err := filepath.Abs(req.GetDir())
 	if err != nil {
@@ -47,7 +47,7 @@ func (h *adminService) Backup(ctx context.Context, req *relatav1.BackupRequest) 
 			return nil, toStatus(ctx, h.s.log, err)
 		}
 		h.s.log.ErrorContext(ctx, "relata: backup failed", "dir", dir, "err", err)
-		return nil, newStatus(codes.Unavailable, relatav1.ErrorReason_STORAGE_ERROR, "server: backup failed: "+err.Error(), nil)
+		return nil, newStatus(codes.Unavailable, relatav1.ErrorReason_STORAGE_ERROR, "backup failed: "+err.Error(), nil)
 	}
 	h.s.log.InfoContext(ctx, "relata: backup written", "dir", dir, "revision", uint64(rev))
 	return &relatav1.BackupResponse{Dir: dir, BackedUpAt: h.s.Zookie(rev), Revision: uint64(rev)}, nil

@@ -88,7 +88,7 @@ func (a *authenticator) enabled() bool {
 func (a *authenticator) authenticate(ctx context.Context, vals []string) (Caller, error) {
 	if len(vals) == 0 {
 		return Caller{}, newStatus(codes.Unauthenticated, relatav1.ErrorReason_UNAUTHENTICATED,
-			"server: missing bearer token: send \"authorization: Bearer KEY\"", nil)
+			"missing bearer token: send \"authorization: Bearer KEY\"", nil)
 	}
 	token, ok := strings.CutPrefix(vals[0], "Bearer ")
 	if !ok {
@@ -97,12 +97,12 @@ func (a *authenticator) authenticate(ctx context.Context, vals []string) (Caller
 	token = strings.TrimSpace(token)
 	if !ok || token == "" {
 		return Caller{}, newStatus(codes.Unauthenticated, relatav1.ErrorReason_UNAUTHENTICATED,
-			"server: invalid authorization header: want \"Bearer TOKEN\"", nil)
+			"invalid authorization header: want \"Bearer TOKEN\"", nil)
 	}
 	if a.oidc != nil && looksLikeJWT(token) {
 		c, err := a.oidc.verify(ctx, token)
 		if err != nil {
-			return Caller{}, newStatus(codes.Unauthenticated, relatav1.ErrorReason_UNAUTHENTICATED, "server: invalid bearer token: "+err.Error(), nil)
+			return Caller{}, newStatus(codes.Unauthenticated, relatav1.ErrorReason_UNAUTHENTICATED, "invalid bearer token: "+err.Error(), nil)
 		}
 		return c, nil
 	}
@@ -115,7 +115,7 @@ func (a *authenticator) authenticate(ctx context.Context, vals []string) (Caller
 	if a.hasPreshared && subtle.ConstantTimeCompare(sum[:], a.preshared[:]) == 1 {
 		return Caller{Name: presharedKeyName, Kind: CallerPresharedKey, scopes: allScopeSet}, nil
 	}
-	return Caller{}, newStatus(codes.Unauthenticated, relatav1.ErrorReason_UNAUTHENTICATED, "server: invalid bearer token", nil)
+	return Caller{}, newStatus(codes.Unauthenticated, relatav1.ErrorReason_UNAUTHENTICATED, "invalid bearer token", nil)
 }
 
 // newAuthenticator loads the credentials cfg names.
@@ -127,7 +127,7 @@ func newAuthenticator(cfg Config) (*authenticator, error) {
 	if cfg.KeysFile != "" {
 		kf, err := loadKeysFile(cfg.KeysFile, cfg.Logger)
 		if err != nil {
-			return nil, fmt.Errorf("server: %w", err)
+			return nil, err
 		}
 		a.keys = kf
 	}
@@ -185,7 +185,7 @@ func (s *Server) authorize(ctx context.Context, method string) (context.Context,
 			have = "none"
 		}
 		return ctx, newStatus(codes.PermissionDenied, relatav1.ErrorReason_MISSING_SCOPE,
-			fmt.Sprintf("server: %s needs scope %q; caller %q has scopes: %s", method, need, c.Name, have),
+			fmt.Sprintf("%s needs scope %q; caller %q has scopes: %s", method, need, c.Name, have),
 			map[string]string{"scope": string(need), "method": method, "caller": c.Name})
 	}
 	return ctx, nil
@@ -245,7 +245,7 @@ func (s *Server) ReloadKeys(ctx context.Context) error {
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("server: reloading credentials: %w", errs[0])
+		return fmt.Errorf("reloading credentials: %w", errs[0])
 	}
 	return nil
 }

@@ -246,7 +246,7 @@ func decodeExportCursor(c string) (tuples.Revision, tuples.Tuple, tuples.Filter,
 	if err != nil {
 		return 0, tuples.Tuple{}, tuples.Filter{}, err
 	}
-	bad := errorf(codes.InvalidArgument, relatav1.ErrorReason_INVALID_CURSOR, "server: invalid cursor: not an export cursor", map[string]string{"field": "cursor"})
+	bad := errorf(codes.InvalidArgument, relatav1.ErrorReason_INVALID_CURSOR, "invalid cursor: not an export cursor", map[string]string{"field": "cursor"})
 	parts := strings.Split(rest, " ")
 	if len(parts) != 7 {
 		return 0, tuples.Tuple{}, tuples.Filter{}, bad
@@ -313,7 +313,7 @@ func (s *Server) watch(ctx context.Context, req *relatav1.WatchRequest, send fun
 	shutdown := func(err error) error {
 		select {
 		case <-s.stopping:
-			return errorf(codes.Unavailable, relatav1.ErrorReason_UNAVAILABLE, "server: shutting down; resume the watch from the last changes_through", nil)
+			return errorf(codes.Unavailable, relatav1.ErrorReason_UNAVAILABLE, "shutting down; resume the watch from the last changes_through", nil)
 		default:
 			return err
 		}

@@ -75,7 +75,7 @@ func badMessage(v any) error {
 				return nil
 			}
 			return newStatus(codes.InvalidArgument, relatav1.ErrorReason_INVALID_REQUEST,
-				fmt.Sprintf("server: malformed protobuf %s: %s", m.ProtoReflect().Descriptor().FullName(), echoValue(msg)),
+				fmt.Sprintf("malformed protobuf %s: %s", m.ProtoReflect().Descriptor().FullName(), echoValue(msg)),
 				map[string]string{"field": "body"})
 		}
 		n = protowire.ConsumeFieldValue(num, typ, unknown)

@@ -100,7 +100,7 @@ func (p *revisionPicker) pick(ctx context.Context, c *relatav1.Consistency) (tup
 			return 0, err
 		}
 		if head < want {
-			return 0, fmt.Errorf("server: consistency.at_least_as_fresh names revision %d but the head is %d: %w", want, head, tuples.ErrRevisionInFuture)
+			return 0, fmt.Errorf("consistency.at_least_as_fresh names revision %d but the head is %d: %w", want, head, tuples.ErrRevisionInFuture)
 		}
 		return head, nil
 	}
@@ -166,7 +166,7 @@ func encodeCursor(rev tuples.Revision, query, last string) string {
 
 // invalidCursor is the INVALID_CURSOR error naming the field cursor.
 func invalidCursor(why string) error {
-	return errorf(codes.InvalidArgument, relatav1.ErrorReason_INVALID_CURSOR, "server: invalid cursor: "+why, map[string]string{"field": "cursor"})
+	return errorf(codes.InvalidArgument, relatav1.ErrorReason_INVALID_CURSOR, "invalid cursor: "+why, map[string]string{"field": "cursor"})
 }
 
 // decodeCursor returns the revision and last item of a cursor of query.

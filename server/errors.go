@@ -133,7 +133,7 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 // and md are cut to maxEchoBytes with their length stated, and invalid UTF-8 in them
 // is escaped, so that the detail always marshals (echo.go).
 func newStatus(code codes.Code, reason relatav1.ErrorReason, msg string, md map[string]string) error {
-	st := status.New(code, cutEchoes(UserMessage(msg)))
+	st := status.New(code, cutEchoes(msg))
 	for k, v := range md {
 		if v == "" {
 			delete(md, k)

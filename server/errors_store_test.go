@@ -20,8 +20,8 @@ func TestStoreFaultsAreUnavailable(t *testing.T) {
 		err    error
 		reason string
 	}{
-		{fmt.Errorf("pgstore: contains: %w: dial tcp: connection refused", tuples.ErrUnavailable), relatav1.ErrorReason_UNAVAILABLE.String()},
-		{fmt.Errorf("pgstore: commit: %w: unexpected EOF", tuples.ErrWriteOutcomeUnknown), relatav1.ErrorReason_WRITE_OUTCOME_UNKNOWN.String()},
+		{fmt.Errorf("contains: %w: dial tcp: connection refused", tuples.ErrUnavailable), relatav1.ErrorReason_UNAVAILABLE.String()},
+		{fmt.Errorf("commit: %w: unexpected EOF", tuples.ErrWriteOutcomeUnknown), relatav1.ErrorReason_WRITE_OUTCOME_UNKNOWN.String()},
 		{tuples.ErrClosed, relatav1.ErrorReason_UNAVAILABLE.String()},
 	} {
 		code, reason, _ := classify(tc.err)

@@ -62,7 +62,7 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 		"AdminService":        relatav1.RegisterAdminServiceHandler,
 	} {
 		if err := register(ctx, gw, conn); err != nil {
-			return nil, fmt.Errorf("server: registering the %s gateway: %w", name, err)
+			return nil, fmt.Errorf("registering the %s gateway: %w", name, err)
 		}
 	}
 	limit := int64(s.cfg.MaxMessageBytes)
@@ -220,7 +220,7 @@ func routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.M
 	}
 	w.Header().Set("Allow", http.MethodPost)
 	err := newStatus(codes.Unimplemented, relatav1.ErrorReason_METHOD_NOT_ALLOWED,
-		fmt.Sprintf("server: %s %s: method not allowed; the API takes POST", r.Method, r.URL.Path), nil)
+		fmt.Sprintf("%s %s: method not allowed; the API takes POST", r.Method, r.URL.Path), nil)
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, &statusOverride{ResponseWriter: w, code: http.StatusMethodNotAllowed}, r, err)
 }
 
@@ -298,7 +298,7 @@ func (j *compactJSONPb) decodeBody(r io.Reader, v any) error {
 		return bodyTooLarge(path, "", tooBig.Limit)
 	}
 	if err != nil {
-		return fmt.Errorf("server: reading the request body: %w", err)
+		return fmt.Errorf("reading the request body: %w", err)
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return io.EOF
@@ -318,7 +318,7 @@ func (j *compactJSONPb) decodeBody(r io.Reader, v any) error {
 // schema's bytes) it names that limit, which is usually the one the caller means to
 // exceed.
 func bodyTooLarge(path, size string, limit int64) error {
-	msg := fmt.Sprintf("server: request body%s is larger than the limit of %d bytes", size, limit)
+	msg := fmt.Sprintf("request body%s is larger than the limit of %d bytes", size, limit)
 	switch path {
 	case "/v1/tuples/write":
 		msg += fmt.Sprintf("; a write takes at most %d updates", tuples.MaxUpdatesPerWrite)
@@ -340,9 +340,9 @@ type bodyError struct {
 
 func (e *bodyError) Error() string {
 	if e.field == "body" {
-		return "server: invalid request body: " + e.msg
+		return "invalid request body: " + e.msg
 	}
-	return "server: invalid request body: " + e.field + ": " + e.msg
+	return "invalid request body: " + e.field + ": " + e.msg
 }
 
 // protojsonPos matches the position and reason of a protojson error,

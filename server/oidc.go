@@ -71,11 +71,11 @@ type oidcVerifier struct {
 func newOIDCVerifier(ctx context.Context, cfg OIDCConfig, log *slog.Logger) (*oidcVerifier, error) {
 	switch {
 	case cfg.Issuer == "":
-		return nil, errors.New("server: OIDC: the issuer is required (--oidc-issuer)")
+		return nil, errors.New("OIDC: the issuer is required (--oidc-issuer)")
 	case cfg.Audience == "":
-		return nil, errors.New("server: OIDC: the audience is required (--oidc-audience)")
+		return nil, errors.New("OIDC: the audience is required (--oidc-audience)")
 	case (cfg.JWKSFile == "") == (cfg.JWKSURL == ""):
-		return nil, errors.New("server: OIDC: give exactly one of --oidc-jwks-file and --oidc-jwks-url")
+		return nil, errors.New("OIDC: give exactly one of --oidc-jwks-file and --oidc-jwks-url")
 	}
 	if cfg.RefreshInterval <= 0 {
 		cfg.RefreshInterval = DefaultJWKSRefresh
@@ -89,7 +89,7 @@ func newOIDCVerifier(ctx context.Context, cfg OIDCConfig, log *slog.Logger) (*oi
 	v := &oidcVerifier{cfg: cfg, log: log}
 	v.refetchAfter.Store(int64(minRefetch))
 	if _, err := v.load(ctx); err != nil {
-		return nil, fmt.Errorf("server: OIDC: %w", err)
+		return nil, fmt.Errorf("OIDC: %w", err)
 	}
 	return v, nil
 }

@@ -102,7 +102,7 @@ func (h *permissionService) CheckBulk(ctx context.Context, req *relatav1.CheckBu
 					h.s.log.ErrorContext(ctx, "internal error", "err", err)
 					msg = "internal error"
 				}
-				results[i] = &relatav1.CheckBulkResponseItem{Error: &relatav1.ItemError{Code: codeName(code), Reason: reason.String(), Message: UserMessage(msg)}}
+				results[i] = &relatav1.CheckBulkResponseItem{Error: &relatav1.ItemError{Code: codeName(code), Reason: reason.String(), Message: msg}}
 				return nil
 			}
 			h.s.metrics.observeCheck(res.Stats)

@@ -168,10 +168,10 @@ func (c Config) withDefaults() Config {
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
 	if c.Store == nil {
-		return errors.New("server: Config.Store is required")
+		return errors.New("Config.Store is required")
 	}
 	if c.MaxMessageBytes < 0 {
-		return errors.New("server: Config.MaxMessageBytes must not be negative")
+		return errors.New("Config.MaxMessageBytes must not be negative")
 	}
 	return nil
 }
@@ -232,17 +232,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.conns = newConnLimiter(cfg.MaxConnections, cfg.Logger)
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
-		return nil, fmt.Errorf("server: gRPC listener: %w", err)
+		return nil, fmt.Errorf("gRPC listener: %w", err)
 	}
 	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		s.grpcLis.Close()
-		return nil, fmt.Errorf("server: HTTP listener: %w", err)
+		return nil, fmt.Errorf("HTTP listener: %w", err)
 	}
 	if cfg.MetricsAddr != "" {
 		if s.metricsLis, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
 			s.grpcLis.Close()
 			s.httpLis.Close()
-			return nil, fmt.Errorf("server: metrics listener: %w", err)
+			return nil, fmt.Errorf("metrics listener: %w", err)
 		}
 	}
 	s.grpcLis = &limitedListener{Listener: s.grpcLis, l: s.conns, evict: true}
@@ -365,21 +365,21 @@ func (s *Server) Serve(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		if err := s.grpc.Serve(s.grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			return fmt.Errorf("server: gRPC: %w", err)
+			return fmt.Errorf("gRPC: %w", err)
 		}
 		return nil
 	})
 	if s.gwGRPC != nil {
 		g.Go(func() error {
 			if err := s.gwGRPC.Serve(s.gwLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-				return fmt.Errorf("server: gateway gRPC: %w", err)
+				return fmt.Errorf("gateway gRPC: %w", err)
 			}
 			return nil
 		})
 	}
 	g.Go(func() error {
 		if err := httpSrv.Serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("server: HTTP: %w", err)
+			return fmt.Errorf("HTTP: %w", err)
 		}
 		return nil
 	})
@@ -390,7 +390,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpSrv.ErrorLog}
 		g.Go(func() error {
 			if err := metricsSrv.Serve(s.metricsLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("server: metrics HTTP: %w", err)
+				return fmt.Errorf("metrics HTTP: %w", err)
 			}
 			return nil
 		})
@@ -459,7 +459,7 @@ func (s *Server) dialLoopback() (*grpc.ClientConn, error) {
 			grpc.MaxCallSendMsgSize(s.cfg.MaxMessageBytes)))...,
 	)
 	if err != nil {
-		return nil, fmt.Errorf("server: loopback connection for the REST gateway: %w", err)
+		return nil, fmt.Errorf("loopback connection for the REST gateway: %w", err)
 	}
 	return conn, nil
 }

@@ -28,11 +28,11 @@ type loadedCert struct {
 func NewCertFiles(certFile, keyFile, clientCAFile string) (*CertFiles, error) {
 	switch {
 	case certFile == "" && keyFile == "":
-		return nil, errors.New("server: TLS needs a certificate file and a key file")
+		return nil, errors.New("TLS needs a certificate file and a key file")
 	case certFile == "":
-		return nil, errors.New("server: a TLS key file needs its certificate file (--tls-cert-file)")
+		return nil, errors.New("a TLS key file needs its certificate file (--tls-cert-file)")
 	case keyFile == "":
-		return nil, errors.New("server: a TLS certificate file needs its key file (--tls-key-file)")
+		return nil, errors.New("a TLS certificate file needs its key file (--tls-key-file)")
 	}
 	c := &CertFiles{certFile: certFile, keyFile: keyFile, clientCAFile: clientCAFile}
 	if err := c.Reload(); err != nil {
@@ -45,13 +45,13 @@ func NewCertFiles(certFile, keyFile, clientCAFile string) (*CertFiles, error) {
 func (c *CertFiles) Reload() error {
 	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
 	if err != nil {
-		return fmt.Errorf("server: loading the TLS certificate %s and key %s: %w", c.certFile, c.keyFile, err)
+		return fmt.Errorf("loading the TLS certificate %s and key %s: %w", c.certFile, c.keyFile, err)
 	}
 	l := &loadedCert{cert: &cert}
 	if c.clientCAFile != "" {
 		pool, err := LoadCertPool(c.clientCAFile)
 		if err != nil {
-			return fmt.Errorf("server: client CA file: %w", err)
+			return fmt.Errorf("client CA file: %w", err)
 		}
 		l.clientCAs = pool
 	}

@@ -8,28 +8,28 @@ import (
 // Errors returned by stores and by the text parser. Check them with errors.Is.
 var (
 	// ErrNoSchema: no schema was ever written to the store.
-	ErrNoSchema = errors.New("tuples: no schema written")
+	ErrNoSchema = errors.New("no schema written")
 	// ErrRevisionExpired: the revision is older than the GC window ("zookie expired").
-	ErrRevisionExpired = errors.New("tuples: zookie expired: revision is older than the GC window")
+	ErrRevisionExpired = errors.New("zookie expired: revision is older than the GC window")
 	// ErrRevisionInFuture: the revision is newer than the store's head.
-	ErrRevisionInFuture = errors.New("tuples: revision is newer than the store's head")
+	ErrRevisionInFuture = errors.New("revision is newer than the store's head")
 	// ErrSchemaChanged: the schema changed between validation and commit; retry.
-	ErrSchemaChanged = errors.New("tuples: schema changed while writing; retry")
+	ErrSchemaChanged = errors.New("schema changed while writing; retry")
 	// ErrInvalidZookie: a zookie that does not decode or fails its integrity check.
-	ErrInvalidZookie = errors.New("tuples: invalid zookie")
+	ErrInvalidZookie = errors.New("invalid zookie")
 	// ErrNotSupported: syntax Relata parses but does not implement yet (caveats, expiration).
 	ErrNotSupported = errors.New("not supported yet")
 	// ErrClosed: the store is closed.
-	ErrClosed = errors.New("tuples: store closed")
+	ErrClosed = errors.New("store closed")
 	// ErrUnavailable: the store's database cannot be reached right now (down,
 	// restarting, connection lost); nothing was written. Retry later. It maps to
 	// UNAVAILABLE.
-	ErrUnavailable = errors.New("tuples: store unavailable")
+	ErrUnavailable = errors.New("store unavailable")
 	// ErrWriteOutcomeUnknown: the connection to the store's database was lost while a
 	// write committed, so it may or may not have been applied. It maps to UNAVAILABLE
 	// with reason WRITE_OUTCOME_UNKNOWN; callers re-read before retrying a non-idempotent
 	// write.
-	ErrWriteOutcomeUnknown = errors.New("tuples: write outcome unknown: the connection to the store was lost while the write committed; it may or may not have been applied")
+	ErrWriteOutcomeUnknown = errors.New("write outcome unknown: the connection to the store was lost while the write committed; it may or may not have been applied")
 	// ErrStorageFull: the disk is full (or below the store's free-space reserve);
 	// the write changed nothing. Reads go on; writes succeed again once space is
 	// freed. It maps to RESOURCE_EXHAUSTED STORAGE_FULL.
@@ -60,9 +60,9 @@ type PreconditionError struct {
 
 func (e *PreconditionError) Error() string {
 	if e.Precondition.Op == MustNotMatch {
-		return fmt.Sprintf("tuples: precondition failed: tuple %s matches the must-not-match filter %s", e.Tuple, e.Precondition.Filter)
+		return fmt.Sprintf("precondition failed: tuple %s matches the must-not-match filter %s", e.Tuple, e.Precondition.Filter)
 	}
-	return fmt.Sprintf("tuples: precondition failed: no tuple matches the must-match filter %s", e.Precondition.Filter)
+	return fmt.Sprintf("precondition failed: no tuple matches the must-match filter %s", e.Precondition.Filter)
 }
 
 // AlreadyExistsError reports a CREATE of a tuple that is already live.
@@ -71,5 +71,5 @@ type AlreadyExistsError struct {
 }
 
 func (e *AlreadyExistsError) Error() string {
-	return fmt.Sprintf("tuples: tuple %s already exists", e.Tuple)
+	return fmt.Sprintf("tuple %s already exists", e.Tuple)
 }

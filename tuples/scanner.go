@@ -13,7 +13,7 @@ import (
 const MaxLineBytes = 64 << 10
 
 // ErrLineTooLong is the error of a *LineError for a line longer than MaxLineBytes.
-var ErrLineTooLong = errors.New("tuples: line longer than 64 KiB")
+var ErrLineTooLong = errors.New("line longer than 64 KiB")
 
 // Scanner reads the text form of tuples, one a line, as in `relata import` files and
 // the `relationships` of validation files: blank lines and comment lines (`//` after

@@ -35,7 +35,7 @@ func TestScanner(t *testing.T) {
 			name:    "line too long",
 			input:   "a:1#r@b:2\n" + strings.Repeat("x", MaxLineBytes+1) + "\n",
 			want:    []line{{1, "a:1#r@b:2"}},
-			wantErr: "2: tuples: line longer than 64 KiB",
+			wantErr: "2: line longer than 64 KiB",
 		},
 	}
 	for _, tt := range tests {

@@ -116,18 +116,18 @@ func TestPreconditionErrorNamesFilter(t *testing.T) {
 	}{
 		{
 			&PreconditionError{Precondition: Precondition{Op: MustMatch, Filter: Filter{ObjectType: "flow", ObjectID: "zzz"}}},
-			"tuples: precondition failed: no tuple matches the must-match filter {object_type=flow object_id=zzz}",
+			"precondition failed: no tuple matches the must-match filter {object_type=flow object_id=zzz}",
 		},
 		{
 			&PreconditionError{
 				Precondition: Precondition{Op: MustNotMatch, Filter: Filter{ObjectType: "flow", Relation: "granted", SubjectType: "user", SubjectRelation: Ellipsis, NoWildcard: true}},
 				Tuple:        mustParse(t, "flow:f#granted@user:anne"),
 			},
-			"tuples: precondition failed: tuple flow:f#granted@user:anne matches the must-not-match filter {object_type=flow relation=granted subject_type=user subject_relation=... no_wildcard}",
+			"precondition failed: tuple flow:f#granted@user:anne matches the must-not-match filter {object_type=flow relation=granted subject_type=user subject_relation=... no_wildcard}",
 		},
 		{
 			&PreconditionError{Precondition: Precondition{Op: MustMatch}},
-			"tuples: precondition failed: no tuple matches the must-match filter {}",
+			"precondition failed: no tuple matches the must-match filter {}",
 		},
 	}
 	for _, tc := range tests {

@@ -89,7 +89,7 @@ func (e *Error) Error() string {
 func ReadFile(path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("validationfile: %w", err)
+		return nil, err
 	}
 	return Parse(path, data)
 }
@@ -263,7 +263,7 @@ func parseValidation(path string, n *yaml.Node) ([]Expectation, error) {
 		return nil, nil
 	}
 	if n.Kind != yaml.MappingNode {
-		return nil, &Error{Path: path, Line: n.Line, Msg: "validation: expected a mapping from object#relation to subjects"}
+		return nil, &Error{Path: path, Line: n.Line, Msg: "expected a mapping from object#relation to subjects"}
 	}
 	var out []Expectation
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -274,12 +274,12 @@ func parseValidation(path string, n *yaml.Node) ([]Expectation, error) {
 		case val.Kind == yaml.SequenceNode:
 			for _, item := range val.Content {
 				if item.Kind != yaml.ScalarNode {
-					return nil, &Error{Path: path, Line: item.Line, Msg: "validation: expected `[subject] is <object#relation>`"}
+					return nil, &Error{Path: path, Line: item.Line, Msg: "expected `[subject] is <object#relation>`"}
 				}
 				exp.Subjects = append(exp.Subjects, Line{Text: strings.TrimSpace(item.Value), Line: item.Line})
 			}
 		default:
-			return nil, &Error{Path: path, Line: val.Line, Msg: fmt.Sprintf("validation: %s: expected a list", key.Value)}
+			return nil, &Error{Path: path, Line: val.Line, Msg: fmt.Sprintf("%s: expected a list", key.Value)}
 		}
 		out = append(out, exp)
 	}

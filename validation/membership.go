@@ -266,7 +266,7 @@ func (x *expander) node(ctx context.Context, n *check.ExpandNode, key string, pa
 		}
 		return acc, nil
 	}
-	return nil, fmt.Errorf("validationfile: unknown expand node kind %v", n.Kind)
+	return nil, fmt.Errorf("unknown expand node kind %v", n.Kind)
 }
 
 var (
@@ -370,12 +370,12 @@ func runExpectation(ctx context.Context, e *check.Engine, r tuples.Reader, x Exp
 	obj, rel, ok := strings.Cut(x.Key.Text, "#")
 	o, err := tuples.ParseObject(obj)
 	if !ok || err != nil {
-		add(x.Key.Line, "validation: %q: expected object#relation", x.Key.Text)
+		add(x.Key.Line, "%q: expected object#relation", x.Key.Text)
 		return problems, nil
 	}
 	got, err := (&expander{e: e, r: r}).expand(ctx, o, rel, map[string]bool{})
 	if err != nil {
-		add(x.Key.Line, "validation: %s: %v", x.Key.Text, err)
+		add(x.Key.Line, "%s: %v", x.Key.Text, err)
 		return problems, nil
 	}
 	seen := map[string]bool{}
@@ -383,39 +383,39 @@ func runExpectation(ctx context.Context, e *check.Engine, r tuples.Reader, x Exp
 	for _, l := range x.Subjects {
 		want, err := parseExpected(l.Text)
 		if err != nil {
-			add(l.Line, "validation: %s: %v", x.Key.Text, err)
+			add(l.Line, "%s: %v", x.Key.Text, err)
 			continue
 		}
 		k := want.subject.String()
 		if seen[k] {
-			add(l.Line, "validation: %s: subject %s is listed twice", x.Key.Text, k)
+			add(l.Line, "%s: subject %s is listed twice", x.Key.Text, k)
 			continue
 		}
 		seen[k] = true
 		wantSet = append(wantSet, setItem(marked(k, want.caveated), want.excluded))
 		f := got[k]
 		if f == nil {
-			add(l.Line, "validation: %s: missing expected subject %s", x.Key.Text, marked(k, want.caveated))
+			add(l.Line, "%s: missing expected subject %s", x.Key.Text, marked(k, want.caveated))
 			continue
 		}
 		if want.caveated != f.caveated {
-			add(l.Line, "validation: %s: subject %s: expected %s, got %s (a caveated subject is marked [...])", x.Key.Text, k,
+			add(l.Line, "%s: subject %s: expected %s, got %s (a caveated subject is marked [...])", x.Key.Text, k,
 				setItem(marked(k, want.caveated), nil), setItem(marked(k, f.caveated), nil))
 		}
 		gotSources := slices.Sorted(maps.Keys(f.sources))
 		if !want.anySources && !slices.Equal(want.sources, gotSources) {
-			add(l.Line, "validation: %s: subject %s: expected %s, got %s", x.Key.Text, k, wrap(want.sources), wrap(gotSources))
+			add(l.Line, "%s: subject %s: expected %s, got %s", x.Key.Text, k, wrap(want.sources), wrap(gotSources))
 		}
 		gotExcluded := excludedText(f)
 		if !slices.Equal(want.excluded, gotExcluded) {
-			add(l.Line, "validation: %s: subject %s: expected excluded {%s}, got {%s}", x.Key.Text, k,
+			add(l.Line, "%s: subject %s: expected excluded {%s}, got {%s}", x.Key.Text, k,
 				strings.Join(want.excluded, ", "), strings.Join(gotExcluded, ", "))
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(got)) {
 		if !seen[k] {
 			f := got[k]
-			add(x.Key.Line, "validation: %s: subject %s found but not expected (is %s)", x.Key.Text, marked(k, f.caveated), wrap(slices.Sorted(maps.Keys(f.sources))))
+			add(x.Key.Line, "%s: subject %s found but not expected (is %s)", x.Key.Text, marked(k, f.caveated), wrap(slices.Sorted(maps.Keys(f.sources))))
 		}
 	}
 	if len(problems) == 0 {
@@ -426,7 +426,7 @@ func runExpectation(ctx context.Context, e *check.Engine, r tuples.Reader, x Exp
 	for _, k := range slices.Sorted(maps.Keys(got)) {
 		gotSet = append(gotSet, setItem(marked(k, got[k].caveated), excludedText(got[k])))
 	}
-	summary := &Error{Line: x.Key.Line, Msg: fmt.Sprintf("validation: %s: expected subjects %s; got %s",
+	summary := &Error{Line: x.Key.Line, Msg: fmt.Sprintf("%s: expected subjects %s; got %s",
 		x.Key.Text, setText(wantSet), setText(gotSet))}
 	return append([]*Error{summary}, problems...), nil
 }

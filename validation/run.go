@@ -90,7 +90,7 @@ func Run(ctx context.Context, f *File) ([]*Error, error) {
 
 	st, err := pebblestore.Open("validation", &pebblestore.Options{FS: vfs.NewMem(), GCInterval: -1, CacheSize: 8 << 20})
 	if err != nil {
-		return nil, fmt.Errorf("validationfile: %w", err)
+		return nil, err
 	}
 	defer func() { _ = st.Close() }()
 	// The server's write path, so that a file loads exactly as the server would
@@ -100,7 +100,7 @@ func Run(ctx context.Context, f *File) ([]*Error, error) {
 	w := writes.New(writes.Config{Store: st, Engine: e})
 	rev, err := w.WriteSchema(ctx, "schema", []byte(f.Schema))
 	if err != nil {
-		return nil, fmt.Errorf("validationfile: writing schema: %w", err)
+		return nil, fmt.Errorf("writing schema: %w", err)
 	}
 	chunks := slices.Collect(slices.Chunk(ts, importChunk))
 	next := func() ([]tuples.Tuple, error) {
@@ -112,13 +112,13 @@ func Run(ctx context.Context, f *File) ([]*Error, error) {
 		return c, nil
 	}
 	if _, irev, err := w.Import(ctx, next); err != nil {
-		return nil, fmt.Errorf("validationfile: loading relationships: %w", err)
+		return nil, fmt.Errorf("loading relationships: %w", err)
 	} else if irev != 0 {
 		rev = irev
 	}
 	r, err := st.ReaderAt(ctx, rev)
 	if err != nil {
-		return nil, fmt.Errorf("validationfile: %w", err)
+		return nil, err
 	}
 	for _, a := range f.Assertions {
 		if msg := runAssertion(ctx, e, r, a); msg != "" {

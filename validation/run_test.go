@@ -68,7 +68,7 @@ func TestParseErrors(t *testing.T) {
 		{"yaml line once", "schema: x\nassertions:\n  assertTrue:\n    - \"a\n", "f.yaml:4: invalid YAML: found unexpected end of stream"},
 		{"unknown key", "schema: x\nbogus: 1\n", `f.yaml:2: unknown key "bogus"`},
 		{"assertions", "schema: x\nassertions:\n  assertMaybe: []\n", `f.yaml:3: assertions: unknown key "assertMaybe"`},
-		{"validation", "schema: x\nvalidation:\n  doc:1#view: 3\n", "f.yaml:3: validation: doc:1#view: expected a list"},
+		{"validation", "schema: x\nvalidation:\n  doc:1#view: 3\n", "f.yaml:3: doc:1#view: expected a list"},
 		{"schemaFile", "schemaFile: missing.zed\n", "f.yaml:1: schemaFile:"},
 		{"schema and schemaFile", "schema: x\nschemaFile: missing.zed\n", "f.yaml:2: schemaFile: the file already has schema: set schema or schemaFile, not both"},
 		{"schemaFile and schema", "schemaFile: testdata/schemafile_error.zed\nschema: x\n", "f.yaml:2: schema: the file already has schemaFile"},

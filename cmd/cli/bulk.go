@@ -44,7 +44,6 @@ import (
 	"github.com/relata/relata/client"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/schema"
-	"github.com/relata/relata/server"
 	"github.com/relata/relata/tuples"
 )
 
@@ -531,7 +530,7 @@ func (imp *importer) failed(err error) error {
 	} else if errors.Is(err, context.Canceled) {
 		err = errors.New("interrupted")
 	}
-	fmt.Fprintf(imp.s.err, "relata: %s\n", server.UserMessage(err.Error()))
+	fmt.Fprintf(imp.s.err, "relata: %s\n", err.Error())
 	imp.printStopped()
 	return silentExit(ExitError)
 }
@@ -556,13 +555,13 @@ func (imp *importer) printStopped() {
 // a bad line).
 func (imp *importer) summary(elapsed time.Duration) error {
 	for _, lerr := range imp.bad {
-		fmt.Fprintln(imp.s.err, server.UserMessage(lerr.Error()))
+		fmt.Fprintln(imp.s.err, lerr.Error())
 	}
 	if more := imp.badCount - len(imp.bad); more > 0 {
 		fmt.Fprintf(imp.s.err, "... and %d more bad lines\n", more)
 	}
 	if imp.stopErr != nil {
-		fmt.Fprintf(imp.s.err, "relata: %s\n", server.UserMessage(imp.stopErr.Error()))
+		fmt.Fprintf(imp.s.err, "relata: %s\n", imp.stopErr.Error())
 		fmt.Fprintf(imp.s.err, "import stopped at line %d: %d tuples committed before it", imp.stopErr.Line, imp.committed.Load())
 		if z := imp.zookie.Load().(string); z != "" {
 			fmt.Fprintf(imp.s.err, " (written at %s)", z)

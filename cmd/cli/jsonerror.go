@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/relata/relata/client"
-	"github.com/relata/relata/server"
 	"github.com/relata/relata/tuples"
 )
 
@@ -56,7 +55,6 @@ func codeName(c codes.Code) string { return codepb.Code(c).String() }
 // printJSONError prints err as one line of JSON.
 func printJSONError(w io.Writer, err error, exit int) {
 	body := errorBody(err, exit)
-	body.Message = server.UserMessage(body.Message)
 	_ = printJSONValue(w, jsonError{Error: body})
 }
 

@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/relata/relata/server"
 )
 
 // Exit codes of the relata binary.
@@ -89,7 +87,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if wantsJSON(cmd, args) {
 		printJSONError(stderr, err, code)
 	} else {
-		fmt.Fprintln(stderr, "relata:", server.UserMessage(err.Error()))
+		fmt.Fprintln(stderr, "relata:", err.Error())
 	}
 	return code
 }

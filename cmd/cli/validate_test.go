@@ -30,7 +30,7 @@ func TestValidateCommand(t *testing.T) {
 		{"summary", []string{"validate", "../../check/testdata/semantics.yaml", "../../validation/testdata/failing.yaml"}, ExitError,
 			"../../check/testdata/semantics.yaml: ok\n", "1 of 2 files failed\n"},
 		{"wrong expected set", []string{"validate", "../../validation/testdata/validation_sets.yaml"}, ExitError,
-			"", "validation_sets.yaml:17: validation: doc:1#view: expected subjects [user:a], [user:c]; got [user:a], [user:b]\n"},
+			"", "validation_sets.yaml:17: doc:1#view: expected subjects [user:a], [user:c]; got [user:a], [user:b]\n"},
 		{"json passing", []string{"validate", "--json", "../../check/testdata/semantics.yaml"}, ExitOK,
 			`{"file":"../../check/testdata/semantics.yaml","ok":true,"problems":[]}` + "\n", ""},
 		{"json failing", []string{"validate", "--json", "../../validation/testdata/failing.yaml"}, ExitError,

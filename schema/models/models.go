@@ -60,11 +60,11 @@ func ValidationFile(name string) ([]byte, error) {
 
 func read(name, ext string) ([]byte, error) {
 	if _, ok := descriptions[name]; !ok {
-		return nil, fmt.Errorf("models: unknown model %q (known: %s)", name, strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("unknown model %q (known: %s)", name, strings.Join(Names(), ", "))
 	}
 	b, err := files.ReadFile(name + ext)
 	if err != nil {
-		return nil, fmt.Errorf("models: model %q: %w", name, err)
+		return nil, fmt.Errorf("model %q: %w", name, err)
 	}
 	return b, nil
 }

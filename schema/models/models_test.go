@@ -43,7 +43,7 @@ func TestNames(t *testing.T) {
 func TestUnknownModel(t *testing.T) {
 	for _, get := range []func(string) ([]byte, error){models.Schema, models.ValidationFile} {
 		_, err := get("no-such-model")
-		require.ErrorContains(t, err, `models: unknown model "no-such-model"`)
+		require.ErrorContains(t, err, `unknown model "no-such-model"`)
 		require.ErrorContains(t, err, strings.Join(models.Names(), ", "))
 	}
 	require.Empty(t, models.Description("no-such-model"))

@@ -14,7 +14,7 @@ import (
 var _ tuples.Checkpointer = (*Store)(nil)
 
 // ErrReadOnly is returned by writes to a store opened with Options.ReadOnly.
-var ErrReadOnly = errors.New("pebblestore: the store is open read-only")
+var ErrReadOnly = errors.New("the store is open read-only")
 
 // Checkpoint writes a consistent copy of the store to dir, which must not exist, and
 // returns the revision the copy holds: every write acknowledged at that revision or
@@ -24,12 +24,12 @@ var ErrReadOnly = errors.New("pebblestore: the store is open read-only")
 // Open (and `relata serve --data-dir`) opens as it is.
 func (s *Store) Checkpoint(ctx context.Context, dir string) (tuples.Revision, error) {
 	if dir == "" {
-		return 0, errors.New("pebblestore: checkpoint: empty directory name")
+		return 0, errors.New("checkpoint: empty directory name")
 	}
 	if _, err := s.opts.FS.Stat(dir); err == nil {
-		return 0, fmt.Errorf("pebblestore: checkpoint: %s already exists: name a new directory", dir)
+		return 0, fmt.Errorf("checkpoint: %s already exists: name a new directory", dir)
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return 0, fmt.Errorf("pebblestore: checkpoint: %w", err)
+		return 0, fmt.Errorf("checkpoint: %w", err)
 	}
 	r, err := s.submit(ctx, &request{kind: kindCheckpoint, dir: dir})
 	if err != nil {
@@ -43,7 +43,7 @@ func (s *Store) Checkpoint(ctx context.Context, dir string) (tuples.Revision, er
 func (s *Store) runCheckpoint(r *request) {
 	defer close(r.done)
 	if err := s.db.Checkpoint(r.dir, pebble.WithFlushedWAL()); err != nil {
-		r.err = fmt.Errorf("pebblestore: checkpoint to %s: %w", r.dir, err)
+		r.err = fmt.Errorf("checkpoint to %s: %w", r.dir, err)
 		return
 	}
 	r.rev = tuples.Revision(s.head.Load())

@@ -262,19 +262,19 @@ func (p *pending) versions(fwd []byte) ([]byte, error) {
 	if p.it == nil {
 		it, err := p.db.NewIter(nil)
 		if err != nil {
-			return nil, errBroken{fmt.Errorf("pebblestore: lookup: %w", err)}
+			return nil, errBroken{fmt.Errorf("lookup: %w", err)}
 		}
 		p.it = it
 	}
 	if p.it.SeekPrefixGE(fwd) && bytes.Equal(p.it.Key(), fwd) {
 		v, err := p.it.ValueAndErr()
 		if err != nil {
-			return nil, fmt.Errorf("pebblestore: lookup: %w", err)
+			return nil, fmt.Errorf("lookup: %w", err)
 		}
 		return bytes.Clone(v), nil
 	}
 	if err := p.it.Error(); err != nil {
-		return nil, fmt.Errorf("pebblestore: lookup: %w", err)
+		return nil, fmt.Errorf("lookup: %w", err)
 	}
 	return nil, nil
 }
@@ -363,13 +363,13 @@ func (s *Store) commitGroup(group []*request) {
 func (s *Store) commitBatch(b *pebble.Batch, head tuples.Revision) (err error) {
 	defer s.recoverFatal("commit", &err)
 	if err := b.Set(keyHead, encodeUint64(uint64(head)), nil); err != nil {
-		return fmt.Errorf("pebblestore: commit: %w", err)
+		return fmt.Errorf("commit: %w", err)
 	}
 	if err := b.Set(revKey(tagTime, head), encodeUint64(uint64(time.Now().UnixNano())), nil); err != nil {
-		return fmt.Errorf("pebblestore: commit: %w", err)
+		return fmt.Errorf("commit: %w", err)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("pebblestore: commit: %w", err)
+		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }
@@ -396,17 +396,17 @@ func (s *Store) apply(p *pending, r *request, rev tuples.Revision) (int, error) 
 			return 0, err
 		}
 		if err := p.b.Set(revKey(tagSchema, rev), r.schema, nil); err != nil {
-			return 0, errBroken{fmt.Errorf("pebblestore: write schema: %w", err)}
+			return 0, errBroken{fmt.Errorf("write schema: %w", err)}
 		}
 		p.schemaRev = rev
 		return 0, nil
 	}
-	return 0, fmt.Errorf("pebblestore: unknown request kind %d", r.kind)
+	return 0, fmt.Errorf("unknown request kind %d", r.kind)
 }
 
 func checkSchemaRev(p *pending, want tuples.Revision) error {
 	if want != 0 && want != p.schemaRev {
-		return fmt.Errorf("pebblestore: schema revision %d, validated against %d: %w", p.schemaRev, want, tuples.ErrSchemaChanged)
+		return fmt.Errorf("schema revision %d, validated against %d: %w", p.schemaRev, want, tuples.ErrSchemaChanged)
 	}
 	return nil
 }
@@ -502,13 +502,13 @@ func writeMutations(b *pebble.Batch, muts []mutation, rev tuples.Revision, seq u
 	for i, m := range muts {
 		rk = reverseKey(rk[:0], m.tuple)
 		if err := b.Set(m.fwd, m.versions, nil); err != nil {
-			return errBroken{fmt.Errorf("pebblestore: write: %w", err)}
+			return errBroken{fmt.Errorf("write: %w", err)}
 		}
 		if err := b.Set(rk, m.versions, nil); err != nil {
-			return errBroken{fmt.Errorf("pebblestore: write: %w", err)}
+			return errBroken{fmt.Errorf("write: %w", err)}
 		}
 		if err := b.Set(changeKey(rev, seq+uint32(i)), changeValue(m.op, m.tuple), nil); err != nil {
-			return errBroken{fmt.Errorf("pebblestore: write: %w", err)}
+			return errBroken{fmt.Errorf("write: %w", err)}
 		}
 	}
 	return nil
@@ -520,7 +520,7 @@ func getVersions(r pebble.Reader, key []byte) ([]byte, error) {
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
-		return nil, fmt.Errorf("pebblestore: get: %w", err)
+		return nil, fmt.Errorf("get: %w", err)
 	}
 	out := append([]byte(nil), v...)
 	_ = closer.Close()
@@ -571,7 +571,7 @@ func markDeleted(cur []byte, rev tuples.Revision) ([]byte, error) {
 		return nil, err
 	}
 	if len(vs) == 0 || vs[len(vs)-1].deleted != 0 {
-		return nil, fmt.Errorf("pebblestore: delete of a tuple that is not live: versions %x", cur)
+		return nil, fmt.Errorf("delete of a tuple that is not live: versions %x", cur)
 	}
 	vs[len(vs)-1].deleted = rev
 	return encodeVersions(vs), nil

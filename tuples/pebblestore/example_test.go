@@ -45,5 +45,5 @@ func Example() {
 	fmt.Println(err)
 	// Output:
 	// flow:f1#granted@role:ops#member
-	// tuples: tuple flow:f1#granted@role:ops#member already exists
+	// tuple flow:f1#granted@role:ops#member already exists
 }

@@ -75,7 +75,7 @@ func (s *Store) runGC(r *request) {
 func (s *Store) collectChunk(cur, target tuples.Revision) error {
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: changeKey(cur+1, 0), UpperBound: changeKey(target+1, 0)})
 	if err != nil {
-		return fmt.Errorf("pebblestore: gc: %w", err)
+		return fmt.Errorf("gc: %w", err)
 	}
 	h := target
 	var keys [][]byte
@@ -100,7 +100,7 @@ func (s *Store) collectChunk(cur, target tuples.Revision) error {
 		}
 	}
 	if err := it.Close(); err != nil {
-		return fmt.Errorf("pebblestore: gc: %w", err)
+		return fmt.Errorf("gc: %w", err)
 	}
 
 	// Publish the horizon first: from now on reads below h fail (see top of file).
@@ -113,7 +113,7 @@ func (s *Store) collectChunk(cur, target tuples.Revision) error {
 	qEnd := expiryKey(nil, hTime+1, nil)
 	qit, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagExpiry}, UpperBound: qEnd})
 	if err != nil {
-		return fmt.Errorf("pebblestore: gc: %w", err)
+		return fmt.Errorf("gc: %w", err)
 	}
 	for valid := qit.First(); valid; valid = qit.Next() {
 		fwd := qit.Key()[1+12:]
@@ -123,10 +123,10 @@ func (s *Store) collectChunk(cur, target tuples.Revision) error {
 		}
 	}
 	if err := qit.Close(); err != nil {
-		return fmt.Errorf("pebblestore: gc: %w", err)
+		return fmt.Errorf("gc: %w", err)
 	}
 	if err := b.DeleteRange([]byte{tagExpiry}, qEnd, nil); err != nil {
-		return fmt.Errorf("pebblestore: gc: %w", err)
+		return fmt.Errorf("gc: %w", err)
 	}
 	for _, fwd := range keys {
 		cur, err := getVersions(s.db, fwd)
@@ -148,7 +148,7 @@ func (s *Store) collectChunk(cur, target tuples.Revision) error {
 			if v.deleted == 0 && hasExpiry(v.attr) {
 				// Lapses later: queue it (a deleted one is collected by its delete).
 				if err := b.Set(expiryKey(nil, 0, v.attr, fwd...), nil, nil); err != nil {
-					return fmt.Errorf("pebblestore: gc: %w", err)
+					return fmt.Errorf("gc: %w", err)
 				}
 			}
 		}
@@ -173,7 +173,7 @@ func (s *Store) collectChunk(cur, target tuples.Revision) error {
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("pebblestore: gc: %w", err)
+			return fmt.Errorf("gc: %w", err)
 		}
 	}
 	for _, err := range []error{
@@ -182,7 +182,7 @@ func (s *Store) collectChunk(cur, target tuples.Revision) error {
 		b.Set(keyHorizon, encodeUint64(uint64(h)), nil),
 	} {
 		if err != nil {
-			return fmt.Errorf("pebblestore: gc: %w", err)
+			return fmt.Errorf("gc: %w", err)
 		}
 	}
 	// No sync: the batch is atomic, and losing it in a crash only means the next GC
@@ -194,7 +194,7 @@ func (s *Store) collectChunk(cur, target tuples.Revision) error {
 func (s *Store) commitGC(b *pebble.Batch) (err error) {
 	defer s.recoverFatal("gc commit", &err)
 	if err := b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("pebblestore: gc: %w", err)
+		return fmt.Errorf("gc: %w", err)
 	}
 	return nil
 }
@@ -248,7 +248,7 @@ func (s *Store) revisionAt(cutoff time.Time) (tuples.Revision, error) {
 	horizon := tuples.Revision(s.horizon.Load())
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: revKey(tagTime, horizon), UpperBound: []byte{tagTime + 1}})
 	if err != nil {
-		return 0, fmt.Errorf("pebblestore: gc: %w", err)
+		return 0, fmt.Errorf("gc: %w", err)
 	}
 	defer it.Close()
 	h := horizon

@@ -35,9 +35,9 @@ func (e *fatalError) Error() string { return e.msg }
 // tuples.ErrStorageFull (ENOSPC) or tuples.ErrStorageError.
 func storageError(what string, cause error) error {
 	if errors.Is(cause, syscall.ENOSPC) || strings.Contains(cause.Error(), "no space left on device") {
-		return fmt.Errorf("pebblestore: %s: %v: %w", what, cause, tuples.ErrStorageFull)
+		return fmt.Errorf("%s: %v: %w", what, cause, tuples.ErrStorageFull)
 	}
-	return fmt.Errorf("pebblestore: %s: %v: %w", what, cause, tuples.ErrStorageError)
+	return fmt.Errorf("%s: %v: %w", what, cause, tuples.ErrStorageError)
 }
 
 // recoverFatal turns a *fatalError panic of Pebble into *err (classified by
@@ -73,7 +73,7 @@ func (s *Store) writable() error {
 		return nil // unknown (e.g. an in-memory FS without usage): try the commit
 	}
 	if int64(u.AvailBytes) < s.opts.MinFreeBytes {
-		err := fmt.Errorf("pebblestore: %d bytes free on %s, below the reserve of %d bytes; free space to resume writes: %w",
+		err := fmt.Errorf("%d bytes free on %s, below the reserve of %d bytes; free space to resume writes: %w",
 			u.AvailBytes, s.dir, s.opts.MinFreeBytes, tuples.ErrStorageFull)
 		s.logLimited.log(s.opts.Logger, "pebblestore: disk full: writes refused, reads go on", err)
 		return err

@@ -25,7 +25,7 @@ import (
 func (s *Store) commitImport(r *request) {
 	defer close(r.done)
 	if r.schemaRev != 0 && r.schemaRev != s.schemaRev {
-		r.err = fmt.Errorf("pebblestore: schema revision %d, validated against %d: %w", s.schemaRev, r.schemaRev, tuples.ErrSchemaChanged)
+		r.err = fmt.Errorf("schema revision %d, validated against %d: %w", s.schemaRev, r.schemaRev, tuples.ErrSchemaChanged)
 		return
 	}
 	rev := tuples.Revision(s.head.Load()) + 1
@@ -83,7 +83,7 @@ func (s *Store) stageImport(b *pebble.Batch, ts []tuples.Tuple, rev tuples.Revis
 		UpperBound: append(bytes.Clone(key(keys[len(keys)-1])), 0),
 	})
 	if err != nil {
-		return 0, fmt.Errorf("pebblestore: import: %w", err)
+		return 0, fmt.Errorf("import: %w", err)
 	}
 	defer it.Close()
 
@@ -112,11 +112,11 @@ func (s *Store) stageImport(b *pebble.Batch, ts []tuples.Tuple, rev tuples.Revis
 		if it.SeekPrefixGE(fwd) && bytes.Equal(it.Key(), fwd) {
 			v, err := it.ValueAndErr()
 			if err != nil {
-				return 0, fmt.Errorf("pebblestore: import: %w", err)
+				return 0, fmt.Errorf("import: %w", err)
 			}
 			cur = v
 		} else if err := it.Error(); err != nil {
-			return 0, fmt.Errorf("pebblestore: import: %w", err)
+			return 0, fmt.Errorf("import: %w", err)
 		}
 		next, changed, err := touchVersions(cur, rev, encodeAttr(t))
 		if err != nil {
@@ -132,7 +132,7 @@ func (s *Store) stageImport(b *pebble.Batch, ts []tuples.Tuple, rev tuples.Revis
 	}
 	set := func(k, v []byte) error {
 		if err := b.Set(k, v, nil); err != nil {
-			return fmt.Errorf("pebblestore: import: %w", err)
+			return fmt.Errorf("import: %w", err)
 		}
 		return nil
 	}

@@ -81,12 +81,12 @@ func decodeParts(b []byte) ([6]string, error) {
 	for i := range parts {
 		j := strings.IndexByte(s, 0)
 		if j < 0 {
-			return parts, fmt.Errorf("pebblestore: corrupt key %q", b)
+			return parts, fmt.Errorf("corrupt key %q", b)
 		}
 		parts[i], s = s[:j], s[j+1:]
 	}
 	if s != "" {
-		return parts, fmt.Errorf("pebblestore: corrupt key %q", b)
+		return parts, fmt.Errorf("corrupt key %q", b)
 	}
 	return parts, nil
 }
@@ -191,7 +191,7 @@ func encodeUint64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v
 
 func decodeUint64(b []byte) (uint64, error) {
 	if len(b) != 8 {
-		return 0, fmt.Errorf("pebblestore: corrupt 8-byte value %x", b)
+		return 0, fmt.Errorf("corrupt 8-byte value %x", b)
 	}
 	return binary.BigEndian.Uint64(b), nil
 }
@@ -207,7 +207,7 @@ func changeValue(op tuples.Operation, t tuples.Tuple) []byte {
 
 func decodeChange(key, value []byte) (tuples.Change, error) {
 	if len(key) != 13 || len(value) < 1 {
-		return tuples.Change{}, fmt.Errorf("pebblestore: corrupt change %x", key)
+		return tuples.Change{}, fmt.Errorf("corrupt change %x", key)
 	}
 	// The attributes follow the sixth terminator.
 	end, n := 1, 0
@@ -286,7 +286,7 @@ func applyAttr(t *tuples.Tuple, attr []byte) error {
 	flags, rest := attr[0], attr[1:]
 	if flags&attrExpiration != 0 {
 		if len(rest) < 12 {
-			return fmt.Errorf("pebblestore: corrupt attributes %x", attr)
+			return fmt.Errorf("corrupt attributes %x", attr)
 		}
 		t.ExpiresAt = time.Unix(int64(binary.BigEndian.Uint64(rest[:8])), int64(binary.BigEndian.Uint32(rest[8:12]))).UTC()
 		rest = rest[12:]
@@ -294,12 +294,12 @@ func applyAttr(t *tuples.Tuple, attr []byte) error {
 	if flags&attrCaveat != 0 {
 		n, k := binary.Uvarint(rest)
 		if k <= 0 || uint64(len(rest)-k) < n {
-			return fmt.Errorf("pebblestore: corrupt attributes %x", attr)
+			return fmt.Errorf("corrupt attributes %x", attr)
 		}
 		c := &tuples.Caveat{Name: string(rest[k : k+int(n)])}
 		if ctx := rest[k+int(n):]; len(ctx) > 0 {
 			if err := json.Unmarshal(ctx, &c.Context); err != nil {
-				return fmt.Errorf("pebblestore: corrupt caveat context: %w", err)
+				return fmt.Errorf("corrupt caveat context: %w", err)
 			}
 		}
 		t.Caveat = c
@@ -320,15 +320,15 @@ func decodeVersions(dst []version, v []byte) ([]version, error) {
 		for len(v) > 0 {
 			c, n := binary.Uvarint(v)
 			if n <= 0 {
-				return nil, fmt.Errorf("pebblestore: corrupt versions %x", v)
+				return nil, fmt.Errorf("corrupt versions %x", v)
 			}
 			d, m := binary.Uvarint(v[n:])
 			if m <= 0 {
-				return nil, fmt.Errorf("pebblestore: corrupt versions %x", v)
+				return nil, fmt.Errorf("corrupt versions %x", v)
 			}
 			l, k := binary.Uvarint(v[n+m:])
 			if k <= 0 || uint64(len(v)-n-m-k) < l {
-				return nil, fmt.Errorf("pebblestore: corrupt versions %x", v)
+				return nil, fmt.Errorf("corrupt versions %x", v)
 			}
 			start := n + m + k
 			var attr []byte
@@ -343,11 +343,11 @@ func decodeVersions(dst []version, v []byte) ([]version, error) {
 	for len(v) > 0 {
 		c, n := binary.Uvarint(v)
 		if n <= 0 {
-			return nil, fmt.Errorf("pebblestore: corrupt versions %x", v)
+			return nil, fmt.Errorf("corrupt versions %x", v)
 		}
 		d, m := binary.Uvarint(v[n:])
 		if m <= 0 {
-			return nil, fmt.Errorf("pebblestore: corrupt versions %x", v)
+			return nil, fmt.Errorf("corrupt versions %x", v)
 		}
 		dst = append(dst, version{created: tuples.Revision(c), deleted: tuples.Revision(d)})
 		v = v[n+m:]
@@ -388,15 +388,15 @@ func liveAttrAt(v []byte, rev tuples.Revision, now int64) (bool, []byte, error) 
 	for len(v) > 0 {
 		c, n := binary.Uvarint(v)
 		if n <= 0 {
-			return false, nil, fmt.Errorf("pebblestore: corrupt versions %x", v)
+			return false, nil, fmt.Errorf("corrupt versions %x", v)
 		}
 		d, m := binary.Uvarint(v[n:])
 		if m <= 0 {
-			return false, nil, fmt.Errorf("pebblestore: corrupt versions %x", v)
+			return false, nil, fmt.Errorf("corrupt versions %x", v)
 		}
 		l, k := binary.Uvarint(v[n+m:])
 		if k <= 0 || uint64(len(v)-n-m-k) < l {
-			return false, nil, fmt.Errorf("pebblestore: corrupt versions %x", v)
+			return false, nil, fmt.Errorf("corrupt versions %x", v)
 		}
 		start := n + m + k
 		attr := v[start : start+int(l)]
@@ -424,11 +424,11 @@ func liveAt(v []byte, rev tuples.Revision) (bool, error) {
 	for len(v) > 0 {
 		c, n := binary.Uvarint(v)
 		if n <= 0 {
-			return false, fmt.Errorf("pebblestore: corrupt versions %x", v)
+			return false, fmt.Errorf("corrupt versions %x", v)
 		}
 		d, m := binary.Uvarint(v[n:])
 		if m <= 0 {
-			return false, fmt.Errorf("pebblestore: corrupt versions %x", v)
+			return false, fmt.Errorf("corrupt versions %x", v)
 		}
 		if tuples.Revision(c) <= rev && (d == 0 || rev < tuples.Revision(d)) {
 			return true, nil

@@ -116,13 +116,13 @@ func (o *Options) EnsureDefaults() {
 func (o *Options) Validate() error {
 	var errs []error
 	if o.CacheSize < 0 {
-		errs = append(errs, fmt.Errorf("pebblestore: CacheSize %d is negative", o.CacheSize))
+		errs = append(errs, fmt.Errorf("CacheSize %d is negative", o.CacheSize))
 	}
 	if o.GCWindow < 0 {
-		errs = append(errs, fmt.Errorf("pebblestore: GCWindow %s is negative", o.GCWindow))
+		errs = append(errs, fmt.Errorf("GCWindow %s is negative", o.GCWindow))
 	}
 	if o.MaxUpdatesPerWrite < 0 {
-		errs = append(errs, fmt.Errorf("pebblestore: MaxUpdatesPerWrite %d is negative", o.MaxUpdatesPerWrite))
+		errs = append(errs, fmt.Errorf("MaxUpdatesPerWrite %d is negative", o.MaxUpdatesPerWrite))
 	}
 	return errors.Join(errs...)
 }

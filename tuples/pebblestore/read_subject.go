@@ -96,7 +96,7 @@ func (r *reader) openSubjectStreams(f tuples.Filter, after *tuples.Tuple) ([]*su
 	base := appendParts([]byte{tagReverse}, parts...)
 	scan, err := r.s.db.NewIter(&pebble.IterOptions{LowerBound: base, UpperBound: prefixEnd(base)})
 	if err != nil {
-		return nil, fmt.Errorf("pebblestore: read: %w", err)
+		return nil, fmt.Errorf("read: %w", err)
 	}
 	defer scan.Close()
 	var streams []*subjectStream
@@ -121,12 +121,12 @@ func (r *reader) openSubjectStreams(f tuples.Filter, after *tuples.Tuple) ([]*su
 		}
 		it, err := r.s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
 		if err != nil {
-			return streams, fmt.Errorf("pebblestore: read: %w", err)
+			return streams, fmt.Errorf("read: %w", err)
 		}
 		streams = append(streams, &subjectStream{it: it})
 	}
 	if err := scan.Error(); err != nil {
-		return streams, fmt.Errorf("pebblestore: read: %w", err)
+		return streams, fmt.Errorf("read: %w", err)
 	}
 	return streams, nil
 }
@@ -163,7 +163,7 @@ func (r *reader) advance(st *subjectStream, f *tuples.Filter, after *tuples.Tupl
 	}
 	st.ok = false
 	if err := st.it.Error(); err != nil {
-		return fmt.Errorf("pebblestore: read: %w", err)
+		return fmt.Errorf("read: %w", err)
 	}
 	return nil
 }

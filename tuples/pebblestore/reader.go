@@ -96,7 +96,7 @@ func (r *reader) Contains(ctx context.Context, t tuples.Tuple) (bool, error) {
 	}
 	ok, attr, err := r.contains(key)
 	if err != nil {
-		return false, fmt.Errorf("pebblestore: contains %s: %w", t, err)
+		return false, fmt.Errorf("contains %s: %w", t, err)
 	}
 	if attr != nil {
 		return ok, nil // a conditional tuple: its visibility may lapse, so it is not cached
@@ -204,7 +204,7 @@ func (r *reader) scan(ctx context.Context, prefix, lower []byte, reverse bool, f
 		}
 		pi, err := r.s.iters.get(r.s, r.rev)
 		if err != nil {
-			yield(tuples.Tuple{}, fmt.Errorf("pebblestore: scan: %w", err))
+			yield(tuples.Tuple{}, fmt.Errorf("scan: %w", err))
 			return
 		}
 		pi.it.SetBounds(lo, hi)
@@ -279,7 +279,7 @@ func (r *reader) yieldCached(v []byte, decode func([]byte) (tuples.Tuple, error)
 		var key []byte
 		var ok bool
 		if key, v, ok = nextCachedKey(v); !ok {
-			err = fmt.Errorf("pebblestore: corrupt read cache entry")
+			err = fmt.Errorf("corrupt read cache entry")
 			break
 		}
 		var t tuples.Tuple
@@ -310,7 +310,7 @@ func scanLive(ctx context.Context, db iterable, prefix, lower []byte, reverse bo
 	}
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
-		return fmt.Errorf("pebblestore: scan: %w", err)
+		return fmt.Errorf("scan: %w", err)
 	}
 	defer it.Close()
 	if check != nil {
@@ -371,7 +371,7 @@ func iterateLive(ctx context.Context, it *pebble.Iterator, reverse bool, f *tupl
 		}
 	}
 	if err := it.Error(); err != nil {
-		return fmt.Errorf("pebblestore: scan: %w", err)
+		return fmt.Errorf("scan: %w", err)
 	}
 	return nil
 }

@@ -129,7 +129,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 			if strings.Contains(o.err.Error(), "no space left on device") {
 				return nil, noSpace(dir)
 			}
-			return nil, fmt.Errorf("pebblestore: open %s: %w", dir, o.err)
+			return nil, fmt.Errorf("open %s: %w", dir, o.err)
 		}
 		db = o.db
 	case <-enospc:
@@ -202,7 +202,7 @@ func (s *Store) load() error {
 		if errors.Is(err, pebble.ErrNotFound) {
 			continue
 		} else if err != nil {
-			return fmt.Errorf("pebblestore: read %s: %w", m.key, err)
+			return fmt.Errorf("read %s: %w", m.key, err)
 		}
 		n, err := decodeUint64(v)
 		_ = closer.Close()
@@ -284,7 +284,7 @@ func (s *Store) Close() error {
 	s.iters.close()
 	s.cache.reset()
 	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("pebblestore: close: %w", err)
+		return fmt.Errorf("close: %w", err)
 	}
 	return nil
 }
@@ -329,10 +329,10 @@ func (s *Store) ReaderAt(ctx context.Context, rev tuples.Revision) (tuples.Reade
 
 func (s *Store) checkRevision(rev tuples.Revision) error {
 	if h := tuples.Revision(s.horizon.Load()); rev < h {
-		return fmt.Errorf("pebblestore: revision %d, horizon %d: %w", rev, h, tuples.ErrRevisionExpired)
+		return fmt.Errorf("revision %d, horizon %d: %w", rev, h, tuples.ErrRevisionExpired)
 	}
 	if head := tuples.Revision(s.head.Load()); rev > head {
-		return fmt.Errorf("pebblestore: revision %d, head %d: %w", rev, head, tuples.ErrRevisionInFuture)
+		return fmt.Errorf("revision %d, head %d: %w", rev, head, tuples.ErrRevisionInFuture)
 	}
 	return nil
 }
@@ -341,7 +341,7 @@ func (s *Store) checkRevision(rev tuples.Revision) error {
 // rev depended on.
 func (s *Store) expired(rev tuples.Revision) error {
 	if h := tuples.Revision(s.horizon.Load()); rev < h {
-		return fmt.Errorf("pebblestore: revision %d, horizon %d: %w", rev, h, tuples.ErrRevisionExpired)
+		return fmt.Errorf("revision %d, horizon %d: %w", rev, h, tuples.ErrRevisionExpired)
 	}
 	return nil
 }
@@ -381,7 +381,7 @@ func (s *Store) Changes(ctx context.Context, after tuples.Revision) iter.Seq2[tu
 		head := tuples.Revision(s.head.Load())
 		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: changeKey(after+1, 0), UpperBound: changeKey(head+1, 0)})
 		if err != nil {
-			yield(tuples.Change{}, fmt.Errorf("pebblestore: changes: %w", err))
+			yield(tuples.Change{}, fmt.Errorf("changes: %w", err))
 			return
 		}
 		defer it.Close()
@@ -405,7 +405,7 @@ func (s *Store) Changes(ctx context.Context, after tuples.Revision) iter.Seq2[tu
 			}
 		}
 		if err := it.Error(); err != nil {
-			yield(tuples.Change{}, fmt.Errorf("pebblestore: changes: %w", err))
+			yield(tuples.Change{}, fmt.Errorf("changes: %w", err))
 		}
 	}
 }
@@ -414,12 +414,12 @@ func (s *Store) Changes(ctx context.Context, after tuples.Revision) iter.Seq2[tu
 func (s *Store) schemaAt(rev tuples.Revision) ([]byte, tuples.Revision, error) {
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagSchema}, UpperBound: revKey(tagSchema, rev+1)})
 	if err != nil {
-		return nil, 0, fmt.Errorf("pebblestore: schema: %w", err)
+		return nil, 0, fmt.Errorf("schema: %w", err)
 	}
 	defer it.Close()
 	if !it.Last() {
 		if err := it.Error(); err != nil {
-			return nil, 0, fmt.Errorf("pebblestore: schema: %w", err)
+			return nil, 0, fmt.Errorf("schema: %w", err)
 		}
 		return nil, 0, tuples.ErrNoSchema
 	}
@@ -436,12 +436,12 @@ func (s *Store) SchemaHistory(ctx context.Context, at tuples.Revision) iter.Seq2
 		}
 		defer s.release()
 		if head := tuples.Revision(s.head.Load()); at > head {
-			yield(tuples.SchemaVersion{}, fmt.Errorf("pebblestore: revision %d, head %d: %w", at, head, tuples.ErrRevisionInFuture))
+			yield(tuples.SchemaVersion{}, fmt.Errorf("revision %d, head %d: %w", at, head, tuples.ErrRevisionInFuture))
 			return
 		}
 		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagSchema}, UpperBound: revKey(tagSchema, at+1)})
 		if err != nil {
-			yield(tuples.SchemaVersion{}, fmt.Errorf("pebblestore: schema history: %w", err))
+			yield(tuples.SchemaVersion{}, fmt.Errorf("schema history: %w", err))
 			return
 		}
 		defer it.Close()
@@ -456,7 +456,7 @@ func (s *Store) SchemaHistory(ctx context.Context, at tuples.Revision) iter.Seq2
 			}
 		}
 		if err := it.Error(); err != nil {
-			yield(tuples.SchemaVersion{}, fmt.Errorf("pebblestore: schema history: %w", err))
+			yield(tuples.SchemaVersion{}, fmt.Errorf("schema history: %w", err))
 		}
 	}
 }

@@ -54,7 +54,7 @@ func (a attrs) apply(t *tuples.Tuple) error {
 		c := &tuples.Caveat{Name: *a.caveat}
 		if a.context != nil {
 			if err := json.Unmarshal([]byte(*a.context), &c.Context); err != nil {
-				return fmt.Errorf("pgstore: corrupt caveat context of %s: %w", t, err)
+				return fmt.Errorf("corrupt caveat context of %s: %w", t, err)
 			}
 			if len(c.Context) == 0 {
 				c.Context = nil

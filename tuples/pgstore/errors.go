@@ -39,12 +39,12 @@ func RedactURL(raw string) string {
 // contain the password.
 func parseConfig(raw string) (*pgxpool.Config, error) {
 	if !strings.HasPrefix(raw, "postgres://") && !strings.HasPrefix(raw, "postgresql://") {
-		return nil, fmt.Errorf("pgstore: datastore %s: want a URL postgres://USER@HOST:PORT/DB?sslmode=…", RedactURL(raw))
+		return nil, fmt.Errorf("datastore %s: want a URL postgres://USER@HOST:PORT/DB?sslmode=…", RedactURL(raw))
 	}
 	cfg, err := pgxpool.ParseConfig(raw)
 	if err != nil {
 		// pgconn redacts the password in its parse errors; say which URL anyway.
-		return nil, fmt.Errorf("pgstore: datastore %s: %s", RedactURL(raw), redactErr(err.Error(), raw))
+		return nil, fmt.Errorf("datastore %s: %s", RedactURL(raw), redactErr(err.Error(), raw))
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
@@ -77,15 +77,15 @@ func classify(ctx context.Context, what string, err error) error {
 		return nil
 	}
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err)) {
-		return fmt.Errorf("pgstore: %s: %w", what, ctx.Err())
+		return fmt.Errorf("%s: %w", what, ctx.Err())
 	}
 	if errors.Is(err, tuples.ErrClosed) || errors.Is(err, tuples.ErrUnavailable) {
 		return err
 	}
 	if unavailable(err) {
-		return fmt.Errorf("pgstore: %s: %w: %v", what, tuples.ErrUnavailable, err)
+		return fmt.Errorf("%s: %w: %v", what, tuples.ErrUnavailable, err)
 	}
-	return fmt.Errorf("pgstore: %s: %w", what, err)
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // unavailable reports whether err means the database could not be reached or
@@ -125,7 +125,7 @@ func commitError(ctx context.Context, err error) error {
 	}
 	if pgconn.SafeToRetry(err) {
 		// Nothing was sent: the transaction did not commit.
-		return fmt.Errorf("pgstore: commit: %w: %v", tuples.ErrUnavailable, err)
+		return fmt.Errorf("commit: %w: %v", tuples.ErrUnavailable, err)
 	}
-	return fmt.Errorf("pgstore: commit: %w: %v", tuples.ErrWriteOutcomeUnknown, err)
+	return fmt.Errorf("commit: %w: %v", tuples.ErrWriteOutcomeUnknown, err)
 }

@@ -46,7 +46,7 @@ func migrations() ([]migration, error) {
 		num, _, ok := strings.Cut(name, "_")
 		v, err := strconv.Atoi(num)
 		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("pgstore: migration file %s: want NNNN_name.sql", name)
+			return nil, fmt.Errorf("migration file %s: want NNNN_name.sql", name)
 		}
 		b, err := migrationFiles.ReadFile(path.Join("migrations", name))
 		if err != nil {
@@ -57,7 +57,7 @@ func migrations() ([]migration, error) {
 	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
 	for i, m := range ms {
 		if m.version != i+1 {
-			return nil, fmt.Errorf("pgstore: migrations are not numbered 1, 2, …: %s", m.name)
+			return nil, fmt.Errorf("migrations are not numbered 1, 2, …: %s", m.name)
 		}
 	}
 	return ms, nil
@@ -155,7 +155,7 @@ func dbVersion(ctx context.Context, q interface {
 }
 
 func newerError(db, binary int) error {
-	return fmt.Errorf("pgstore: %w: the database is at schema version %d, this binary knows versions up to %d; run a relata at least as new as the one that migrated it", ErrNewerDatabase, db, binary)
+	return fmt.Errorf("%w: the database is at schema version %d, this binary knows versions up to %d; run a relata at least as new as the one that migrated it", ErrNewerDatabase, db, binary)
 }
 
 // checkVersion fails unless the database is at exactly this binary's version.
@@ -171,7 +171,7 @@ func checkVersion(ctx context.Context, q interface {
 	case cur > want:
 		return newerError(cur, want)
 	case cur < want:
-		return fmt.Errorf("pgstore: %w: the database is at schema version %d, this binary needs %d; run `relata migrate --datastore URL` (or serve without --no-migrate)", ErrNotMigrated, cur, want)
+		return fmt.Errorf("%w: the database is at schema version %d, this binary needs %d; run `relata migrate --datastore URL` (or serve without --no-migrate)", ErrNotMigrated, cur, want)
 	}
 	return nil
 }

@@ -66,7 +66,7 @@ func (r *reader) Contains(ctx context.Context, t tuples.Tuple) (bool, error) {
 func (r *reader) expired(h int64) error {
 	r.s.observeHorizon(tuples.Revision(h))
 	if r.rev < tuples.Revision(h) {
-		return fmt.Errorf("pgstore: revision %d, horizon %d: %w", r.rev, h, tuples.ErrRevisionExpired)
+		return fmt.Errorf("revision %d, horizon %d: %w", r.rev, h, tuples.ErrRevisionExpired)
 	}
 	return nil
 }

@@ -317,7 +317,7 @@ func (s *Store) ReaderAt(ctx context.Context, rev tuples.Revision) (tuples.Reade
 		return nil, tuples.ErrClosed
 	}
 	if h := s.Horizon(); rev < h {
-		return nil, fmt.Errorf("pgstore: revision %d, horizon %d: %w", rev, h, tuples.ErrRevisionExpired)
+		return nil, fmt.Errorf("revision %d, horizon %d: %w", rev, h, tuples.ErrRevisionExpired)
 	}
 	if rev > tuples.Revision(s.head.Load()) {
 		head, err := s.HeadRevision(ctx)
@@ -325,7 +325,7 @@ func (s *Store) ReaderAt(ctx context.Context, rev tuples.Revision) (tuples.Reade
 			return nil, err
 		}
 		if rev > head {
-			return nil, fmt.Errorf("pgstore: revision %d, head %d: %w", rev, head, tuples.ErrRevisionInFuture)
+			return nil, fmt.Errorf("revision %d, head %d: %w", rev, head, tuples.ErrRevisionInFuture)
 		}
 	}
 	return &reader{s: s, rev: rev}, nil
@@ -367,7 +367,7 @@ func (s *Store) Changes(ctx context.Context, after tuples.Revision) iter.Seq2[tu
 			return
 		}
 		if after > head {
-			yield(tuples.Change{}, fmt.Errorf("pgstore: revision %d, head %d: %w", after, head, tuples.ErrRevisionInFuture))
+			yield(tuples.Change{}, fmt.Errorf("revision %d, head %d: %w", after, head, tuples.ErrRevisionInFuture))
 			return
 		}
 		lastRev, lastSeq := int64(after), int64(math.MaxInt32) // strictly after every seq of `after`
@@ -448,7 +448,7 @@ func (s *Store) readChecked(ctx context.Context, rev tuples.Revision, what, sql 
 	}
 	s.observeHorizon(tuples.Revision(h))
 	if rev < tuples.Revision(h) {
-		return fmt.Errorf("pgstore: revision %d, horizon %d: %w", rev, h, tuples.ErrRevisionExpired)
+		return fmt.Errorf("revision %d, horizon %d: %w", rev, h, tuples.ErrRevisionExpired)
 	}
 	return nil
 }
@@ -457,7 +457,7 @@ func (s *Store) readChecked(ctx context.Context, rev tuples.Revision, what, sql 
 // package-level classify.
 func (s *Store) classify(ctx context.Context, what string, err error) error {
 	if s.closed.Load() && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("pgstore: %s: %w", what, tuples.ErrClosed)
+		return fmt.Errorf("%s: %w", what, tuples.ErrClosed)
 	}
 	return classify(ctx, what, err)
 }
@@ -476,7 +476,7 @@ func (s *Store) SchemaHistory(ctx context.Context, at tuples.Revision) iter.Seq2
 			return
 		}
 		if at > head {
-			yield(tuples.SchemaVersion{}, fmt.Errorf("pgstore: revision %d, head %d: %w", at, head, tuples.ErrRevisionInFuture))
+			yield(tuples.SchemaVersion{}, fmt.Errorf("revision %d, head %d: %w", at, head, tuples.ErrRevisionInFuture))
 			return
 		}
 		rows, err := s.pool.Query(ctx, "SELECT rev, text FROM relata_schema WHERE rev <= $1 ORDER BY rev DESC", int64(at))

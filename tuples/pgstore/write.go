@@ -91,7 +91,7 @@ func checkSchemaRev(ctx context.Context, tx pgx.Tx, want tuples.Revision) error 
 		return err
 	}
 	if tuples.Revision(cur) != want {
-		return fmt.Errorf("pgstore: schema revision %d, validated against %d: %w", cur, want, tuples.ErrSchemaChanged)
+		return fmt.Errorf("schema revision %d, validated against %d: %w", cur, want, tuples.ErrSchemaChanged)
 	}
 	return nil
 }
