@@ -27,8 +27,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"google.golang.org/protobuf/types/known/structpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 	"io"
 	"strings"
 
@@ -39,6 +37,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/relata/relata/internal/tupleproto"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/tuples"
 )
@@ -184,31 +183,13 @@ func ParseConsistency(s string) (Consistency, error) {
 }
 
 // ObjectProto converts a tuples.ObjectRef.
-func ObjectProto(o tuples.ObjectRef) *relatav1.ObjectRef {
-	return &relatav1.ObjectRef{Type: o.Type, Id: o.ID}
-}
+func ObjectProto(o tuples.ObjectRef) *relatav1.ObjectRef { return tupleproto.Object(o) }
 
 // SubjectProto converts a tuples.SubjectRef.
-func SubjectProto(s tuples.SubjectRef) *relatav1.SubjectRef {
-	return &relatav1.SubjectRef{Object: ObjectProto(s.Object), Relation: s.Relation}
-}
+func SubjectProto(s tuples.SubjectRef) *relatav1.SubjectRef { return tupleproto.Subject(s) }
 
-// TupleProto converts a tuples.Tuple.
-func TupleProto(t tuples.Tuple) *relatav1.Tuple {
-	out := &relatav1.Tuple{Object: ObjectProto(t.Object), Relation: t.Relation, Subject: SubjectProto(t.Subject)}
-	if t.Caveat != nil {
-		out.Caveat = &relatav1.ContextualizedCaveat{Name: t.Caveat.Name}
-		if len(t.Caveat.Context) > 0 {
-			if st, err := structpb.NewStruct(t.Caveat.Context); err == nil {
-				out.Caveat.Context = st
-			}
-		}
-	}
-	if !t.ExpiresAt.IsZero() {
-		out.ExpiresAt = timestamppb.New(t.ExpiresAt)
-	}
-	return out
-}
+// TupleProto converts a tuples.Tuple with its caveat and expiration.
+func TupleProto(t tuples.Tuple) *relatav1.Tuple { return tupleproto.Tuple(t) }
 
 // ObjectFromProto converts to a tuples.ObjectRef.
 func ObjectFromProto(o *relatav1.ObjectRef) tuples.ObjectRef {

@@ -29,6 +29,7 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/relata/relata/internal/tupleproto"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/tuples"
 )
@@ -104,7 +105,7 @@ func callAs(t *testing.T, env *testEnv, token string) map[Scope]codes.Code {
 	}
 	_, err = env.rels.Write(ctx, &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{{
 		Operation: relatav1.Operation_OPERATION_TOUCH,
-		Tuple:     tupleToProto(mustTuple(t, "tenant:acme#viewer@user:zed")),
+		Tuple:     tupleproto.Tuple(mustTuple(t, "tenant:acme#viewer@user:zed")),
 	}}})
 	out[ScopeWrite] = status.Code(err)
 	if status.Code(err) == codes.PermissionDenied {

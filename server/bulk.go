@@ -20,6 +20,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/relata/relata/internal/tupleproto"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/server/writes"
 	"github.com/relata/relata/tuples"
@@ -375,7 +376,7 @@ func (s *Server) sendChanges(ctx context.Context, after, head tuples.Revision, t
 			continue
 		}
 		resp.Changes = append(resp.Changes, &relatav1.TupleChange{
-			Operation: operationToProto(c.Op), Tuple: tupleToProto(c.Tuple), Revision: zookie,
+			Operation: operationToProto(c.Op), Tuple: tupleproto.Tuple(c.Tuple), Revision: zookie,
 		})
 	}
 	through := max(cur, head)

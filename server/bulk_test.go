@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/relata/relata/internal/tupleproto"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/tuples"
 )
@@ -20,7 +21,7 @@ func protoTuple(t *testing.T, s string) *relatav1.Tuple {
 	t.Helper()
 	tup, err := tuples.ParseTuple(s)
 	require.NoError(t, err)
-	return tupleToProto(tup)
+	return tupleproto.Tuple(tup)
 }
 
 // grants returns n tuples flow:fI#granted@user:uI from first on.
@@ -213,7 +214,7 @@ func TestImportClientCancel(t *testing.T) {
 	for i := range 100 {
 		tp, err := tuples.ParseTuple(fmt.Sprintf("role:r%d#member@user:u%d", i, i))
 		require.NoError(t, err)
-		batch = append(batch, tupleToProto(tp))
+		batch = append(batch, tupleproto.Tuple(tp))
 	}
 	require.NoError(t, stream.Send(&relatav1.ImportRequest{Tuples: batch}))
 	// Wait until the server committed the batch, then cancel the call.

@@ -2,10 +2,11 @@ package server
 
 import (
 	"fmt"
+
 	"google.golang.org/protobuf/types/known/structpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/relata/relata/check"
+	"github.com/relata/relata/internal/tupleproto"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/tuples"
 )
@@ -227,30 +228,6 @@ func preconditionsFromProto(ps []*relatav1.Precondition) ([]tuples.Precondition,
 	return out, nil
 }
 
-func objectToProto(o tuples.ObjectRef) *relatav1.ObjectRef {
-	return &relatav1.ObjectRef{Type: o.Type, Id: o.ID}
-}
-
-func subjectToProto(s tuples.SubjectRef) *relatav1.SubjectRef {
-	return &relatav1.SubjectRef{Object: objectToProto(s.Object), Relation: s.Relation}
-}
-
-func tupleToProto(t tuples.Tuple) *relatav1.Tuple {
-	out := &relatav1.Tuple{Object: objectToProto(t.Object), Relation: t.Relation, Subject: subjectToProto(t.Subject)}
-	if t.Caveat != nil {
-		out.Caveat = &relatav1.ContextualizedCaveat{Name: t.Caveat.Name}
-		if len(t.Caveat.Context) > 0 {
-			if st, err := structpb.NewStruct(t.Caveat.Context); err == nil {
-				out.Caveat.Context = st
-			}
-		}
-	}
-	if !t.ExpiresAt.IsZero() {
-		out.ExpiresAt = timestamppb.New(t.ExpiresAt)
-	}
-	return out
-}
-
 func explanationToProto(e *check.Explanation) *relatav1.Explanation {
 	if e == nil {
 		return nil
@@ -278,10 +255,10 @@ func expandTreeToProto(n *check.ExpandNode) *relatav1.ExpandTree {
 		out.Kind = relatav1.ExpandTree_KIND_EXCLUSION
 	}
 	if n.Object != (tuples.ObjectRef{}) {
-		out.Object = objectToProto(n.Object)
+		out.Object = tupleproto.Object(n.Object)
 	}
 	for _, s := range n.Subjects {
-		out.Subjects = append(out.Subjects, subjectToProto(s))
+		out.Subjects = append(out.Subjects, tupleproto.Subject(s))
 	}
 	for _, c := range n.Children {
 		out.Children = append(out.Children, expandTreeToProto(c))

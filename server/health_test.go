@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/relata/relata/internal/tupleproto"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 )
 
@@ -35,7 +36,7 @@ func TestDiskFull(t *testing.T) {
 	mem := env.fs.(*vfs.MemFS)
 	mem.TestingSetDiskUsage(vfs.DiskUsage{AvailBytes: 1 << 20, TotalBytes: 64 << 20, UsedBytes: 63 << 20})
 	_, err := env.rels.Write(env.ctx(), &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{{
-		Operation: relatav1.Operation_OPERATION_TOUCH, Tuple: tupleToProto(mustTuple(t, "tenant:acme#viewer@user:zed")),
+		Operation: relatav1.Operation_OPERATION_TOUCH, Tuple: tupleproto.Tuple(mustTuple(t, "tenant:acme#viewer@user:zed")),
 	}}})
 	require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
 	require.Equal(t, relatav1.ErrorReason_STORAGE_FULL.String(), errorInfo(err))

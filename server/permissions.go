@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/relata/relata/check"
+	"github.com/relata/relata/internal/tupleproto"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/tuples"
 )
@@ -188,12 +189,12 @@ func (h *permissionService) lookupResources(ctx context.Context, req *relatav1.L
 			return send(&relatav1.LookupResourcesResponse{LookedUpAt: zookie, Cursor: cursor, Results: results})
 		})
 		return b.close(h.s.cfg.Engine.LookupResources(ctx, r, lreq, func(res check.LookupResourcesResult) error {
-			return b.add(&relatav1.LookupResourcesResult{Object: objectToProto(res.Object),
+			return b.add(&relatav1.LookupResourcesResult{Object: tupleproto.Object(res.Object),
 				Conditional: res.Conditional, MissingContext: res.MissingContext}, encodeCursor(rev, query, res.Cursor))
 		}))
 	}
 	return h.s.cfg.Engine.LookupResources(ctx, r, lreq, func(res check.LookupResourcesResult) error {
-		return send(&relatav1.LookupResourcesResponse{Object: objectToProto(res.Object), LookedUpAt: zookie, Cursor: encodeCursor(rev, query, res.Cursor),
+		return send(&relatav1.LookupResourcesResponse{Object: tupleproto.Object(res.Object), LookedUpAt: zookie, Cursor: encodeCursor(rev, query, res.Cursor),
 			Conditional: res.Conditional, MissingContext: res.MissingContext})
 	})
 }
@@ -242,19 +243,19 @@ func (h *permissionService) lookupSubjects(ctx context.Context, req *relatav1.Lo
 			return send(&relatav1.LookupSubjectsResponse{LookedUpAt: zookie, Cursor: cursor, Results: results})
 		})
 		return b.close(h.s.cfg.Engine.LookupSubjects(ctx, r, lreq, func(res check.LookupSubjectsResult) error {
-			out := &relatav1.LookupSubjectsResult{Subject: subjectToProto(res.Subject),
+			out := &relatav1.LookupSubjectsResult{Subject: tupleproto.Subject(res.Subject),
 				Conditional: res.Conditional, MissingContext: res.MissingContext}
 			for _, e := range res.Excluded {
-				out.Excluded = append(out.Excluded, subjectToProto(e))
+				out.Excluded = append(out.Excluded, tupleproto.Subject(e))
 			}
 			return b.add(out, encodeCursor(rev, query, res.Cursor))
 		}))
 	}
 	return h.s.cfg.Engine.LookupSubjects(ctx, r, lreq, func(res check.LookupSubjectsResult) error {
-		out := &relatav1.LookupSubjectsResponse{Subject: subjectToProto(res.Subject), LookedUpAt: zookie, Cursor: encodeCursor(rev, query, res.Cursor),
+		out := &relatav1.LookupSubjectsResponse{Subject: tupleproto.Subject(res.Subject), LookedUpAt: zookie, Cursor: encodeCursor(rev, query, res.Cursor),
 			Conditional: res.Conditional, MissingContext: res.MissingContext}
 		for _, e := range res.Excluded {
-			out.Excluded = append(out.Excluded, subjectToProto(e))
+			out.Excluded = append(out.Excluded, tupleproto.Subject(e))
 		}
 		return send(out)
 	})

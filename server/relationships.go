@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/relata/relata/internal/tupleproto"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/server/writes"
 	"github.com/relata/relata/tuples"
@@ -89,7 +90,7 @@ func (h *relationshipService) read(ctx context.Context, req *relatav1.ReadReques
 	zookie := h.s.Zookie(rev)
 	limit, n := int(req.GetLimit()), 0
 	emit := func(t tuples.Tuple) error {
-		return send(&relatav1.ReadResponse{Tuple: tupleToProto(t), ReadAt: zookie, Cursor: encodeCursor(rev, query, t.String())})
+		return send(&relatav1.ReadResponse{Tuple: tupleproto.Tuple(t), ReadAt: zookie, Cursor: encodeCursor(rev, query, t.String())})
 	}
 	var b *batcher[*relatav1.ReadResult]
 	if req.GetBatchResults() {
@@ -97,7 +98,7 @@ func (h *relationshipService) read(ctx context.Context, req *relatav1.ReadReques
 			return send(&relatav1.ReadResponse{ReadAt: zookie, Cursor: cursor, Results: results})
 		})
 		emit = func(t tuples.Tuple) error {
-			return b.add(&relatav1.ReadResult{Tuple: tupleToProto(t)}, encodeCursor(rev, query, t.String()))
+			return b.add(&relatav1.ReadResult{Tuple: tupleproto.Tuple(t)}, encodeCursor(rev, query, t.String()))
 		}
 	}
 	err = func() error {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/relata/relata/internal/tupleproto"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/schema"
 	"github.com/relata/relata/tuples"
@@ -84,7 +85,7 @@ func (h *schemaService) DiffSchema(ctx context.Context, req *relatav1.DiffSchema
 	for _, c := range d.Changes {
 		pc := &relatav1.SchemaChange{Kind: c.Kind.String(), Definition: c.Definition, Name: c.Name, Description: c.Detail, OrphanedTuples: c.Orphaned}
 		if c.Example != nil {
-			pc.OrphanExample = tupleToProto(*c.Example)
+			pc.OrphanExample = tupleproto.Tuple(*c.Example)
 		}
 		switch c.Op {
 		case schema.Added:

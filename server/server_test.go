@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/relata/relata/check"
+	"github.com/relata/relata/internal/tupleproto"
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/tuples"
 	"github.com/relata/relata/tuples/pebblestore"
@@ -190,7 +191,7 @@ func (e *testEnv) write(t testing.TB, op relatav1.Operation, ts ...string) strin
 	for _, s := range ts {
 		tp, err := tuples.ParseTuple(s)
 		require.NoError(t, err)
-		req.Updates = append(req.Updates, &relatav1.TupleUpdate{Operation: op, Tuple: tupleToProto(tp)})
+		req.Updates = append(req.Updates, &relatav1.TupleUpdate{Operation: op, Tuple: tupleproto.Tuple(tp)})
 	}
 	resp, err := e.rels.Write(e.ctx(), req)
 	require.NoError(t, err)
@@ -206,7 +207,7 @@ func checkReq(object, permission, subject string) *relatav1.CheckRequest {
 	if err != nil {
 		panic(err)
 	}
-	return &relatav1.CheckRequest{Object: objectToProto(o), Permission: permission, Subject: subjectToProto(s)}
+	return &relatav1.CheckRequest{Object: tupleproto.Object(o), Permission: permission, Subject: tupleproto.Subject(s)}
 }
 
 func checkJSON(object, permission, subject string, extra string) string {
@@ -313,7 +314,7 @@ func TestErrorMapping(t *testing.T) {
 	tupleOf := func(s string) *relatav1.Tuple {
 		tp, err := tuples.ParseTuple(s)
 		require.NoError(t, err)
-		return tupleToProto(tp)
+		return tupleproto.Tuple(tp)
 	}
 	bigUpdates := make([]*relatav1.TupleUpdate, 100_000)
 	for i := range bigUpdates {
@@ -744,7 +745,7 @@ func writeErr(env *testEnv, s string) error {
 	if err != nil {
 		return err
 	}
-	_, err = env.rels.Write(env.ctx(), &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{{Operation: relatav1.Operation_OPERATION_TOUCH, Tuple: tupleToProto(tp)}}})
+	_, err = env.rels.Write(env.ctx(), &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{{Operation: relatav1.Operation_OPERATION_TOUCH, Tuple: tupleproto.Tuple(tp)}}})
 	return err
 }
 
@@ -1008,7 +1009,7 @@ func TestGracefulShutdown(t *testing.T) {
 			for i := 0; ; i++ {
 				tp := fmt.Sprintf("flow:w%d-%d#granted@user:u", w, i)
 				parsed, _ := tuples.ParseTuple(tp)
-				_, err := rels.Write(context.Background(), &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{{Operation: relatav1.Operation_OPERATION_TOUCH, Tuple: tupleToProto(parsed)}}})
+				_, err := rels.Write(context.Background(), &relatav1.WriteRequest{Updates: []*relatav1.TupleUpdate{{Operation: relatav1.Operation_OPERATION_TOUCH, Tuple: tupleproto.Tuple(parsed)}}})
 				if err != nil {
 					return // the server is gone
 				}
