@@ -84,21 +84,8 @@ func (q *request) fanOut(parent context.Context, exp *Explanation, tasks iter.Se
 			record(outcome{}, ctx.Err())
 			break
 		}
-		// A task gets its own goroutine only when both the request's budget and the
-		// engine's have room: under load every CPU is busy with other requests, and a
-		// goroutine per task would only add scheduling, contexts and stack growth.
-		spawn := false
-		select {
-		case q.sem <- struct{}{}:
-			select {
-			case q.e.spawn <- struct{}{}:
-				spawn = true
-			default:
-				<-q.sem
-			}
-		default:
-		}
-		switch {
+		// A task gets its own goroutine only when the budgets have room (acquireGoroutine).
+		switch spawn := q.acquireGoroutine(); {
 		case spawn:
 			if ctx == parent {
 				var c context.CancelFunc
@@ -110,7 +97,7 @@ func (q *request) fanOut(parent context.Context, exp *Explanation, tasks iter.Se
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer func() { <-q.e.spawn; <-q.sem }()
+				defer q.releaseGoroutine()
 				defer func() {
 					if p := recover(); p != nil {
 						record(outcome{}, fmt.Errorf("panic during evaluation: %v", p))

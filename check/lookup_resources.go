@@ -452,32 +452,21 @@ func (v *verifier) verify(ctx context.Context, ids []string) ([]string, error) {
 		}
 		keep[i] = ok
 	}
-	// Candidates are checked in extra goroutines only while both the request's budget
-	// and the engine's (shared by all requests) have room, as in fanOut, so that big
-	// lookups cannot crowd out small checks; otherwise in this goroutine.
+	// Candidates are checked in extra goroutines only while the budgets have room
+	// (acquireGoroutine), so that big lookups cannot crowd out small checks; otherwise
+	// in this goroutine.
 	for i, id := range ids {
 		if gctx.Err() != nil {
 			break
 		}
-		spawn := false
-		select {
-		case q.sem <- struct{}{}:
-			select {
-			case q.e.spawn <- struct{}{}:
-				spawn = true
-			default:
-				<-q.sem
-			}
-		default:
-		}
-		if !spawn {
+		if !q.acquireGoroutine() {
 			one(i, id)
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-q.e.spawn; <-q.sem }()
+			defer q.releaseGoroutine()
 			defer func() {
 				if p := recover(); p != nil {
 					mu.Lock()

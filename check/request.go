@@ -79,6 +79,31 @@ func (e *Engine) newRequest(r tuples.Reader, c *compiled, explain bool) *request
 	return q
 }
 
+// acquireGoroutine reports whether a task may run in a goroutine of its own: only when
+// both this request's budget and the engine's (shared by all requests) have room. Under
+// load every CPU is busy with other requests, and a goroutine per task would only add
+// scheduling, contexts and stack growth. A true answer must be paired with
+// releaseGoroutine when the goroutine ends.
+func (q *request) acquireGoroutine() bool {
+	select {
+	case q.sem <- struct{}{}:
+		select {
+		case q.e.spawn <- struct{}{}:
+			return true
+		default:
+			<-q.sem
+		}
+	default:
+	}
+	return false
+}
+
+// releaseGoroutine gives back what acquireGoroutine took.
+func (q *request) releaseGoroutine() {
+	<-q.e.spawn
+	<-q.sem
+}
+
 // key is the cache, memo and deduplication key of a sub-problem under this request's
 // schema (not its revision: see deps.go).
 func (q *request) key(obj tuples.ObjectRef, rel string, subj tuples.SubjectRef) string {
