@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -217,10 +218,20 @@ func TestImportClientCancel(t *testing.T) {
 		batch = append(batch, tupleproto.Tuple(tp))
 	}
 	require.NoError(t, stream.Send(&relatav1.ImportRequest{Tuples: batch}))
-	// Wait until the server committed the batch, then cancel the call.
+	// Wait until the server committed the batch, then cancel the call and wait
+	// until the server saw the cancellation: closing the stream earlier could
+	// still reach the server first and finish the import.
 	_, err = env.store.WaitForRevision(env.ctx(), before)
 	require.NoError(t, err)
 	cancel()
+	require.Eventually(t, func() bool {
+		for _, r := range logs.records(t, "rpc") {
+			if r["method"] == "/relata.v1.RelationshipService/Import" {
+				return true
+			}
+		}
+		return false
+	}, time.Minute, 10*time.Millisecond, "the server never logged the canceled import")
 	_, err = stream.CloseAndRecv()
 	require.Equal(t, codes.Canceled, status.Code(err), "%v", err)
 
