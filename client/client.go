@@ -12,10 +12,13 @@
 // tuples.ErrNoSchema, ErrNotFound, ErrMaxDepth, ...). The client talks to the wire
 // only: it never imports the engine.
 //
-// A call that finds the server UNAVAILABLE (starting, restarting) is retried with
-// backoff for a few seconds when that is safe: reads, and writes whose updates are all
-// TOUCH or DELETE without preconditions. CREATE writes, preconditions, schema writes
-// and deletes by filter are not retried.
+// The first call waits for the server to accept the connection (WithReadyTimeout,
+// bounded by the call's context). A call that finds the server UNAVAILABLE (starting,
+// restarting) is retried with backoff for a few seconds when that is safe: reads
+// (streamed reads resume from their last cursor, Watch from the last revision it
+// saw), and writes whose updates are all TOUCH or DELETE without preconditions.
+// CREATE writes, preconditions, schema writes, deletes by filter and Import are not
+// retried.
 //
 // Every read takes a Consistency (the zero value is minimize_latency) and every call
 // returns the zookie of the revision it used or wrote: pass a write's zookie to
@@ -27,8 +30,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -46,16 +49,18 @@ import (
 // and share it. Close releases the connection.
 type Client struct {
 	conn        *grpc.ClientConn
+	ready       *readiness
 	permissions relatav1.PermissionServiceClient
 	tuples      relatav1.RelationshipServiceClient
 	schema      relatav1.SchemaServiceClient
 }
 
 type options struct {
-	token    string
-	insecure bool
-	tls      *tls.Config
-	dial     []grpc.DialOption
+	token        string
+	insecure     bool
+	tls          *tls.Config
+	dial         []grpc.DialOption
+	readyTimeout *time.Duration
 }
 
 // Option configures New.
@@ -77,7 +82,10 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 }
 
 // New returns a client of the server at endpoint ("host:port"). It does not connect
-// until the first call. Without WithInsecure it uses TLS.
+// until the first call, which waits for the server to accept the connection (a server
+// still starting, or started after the client) for up to DefaultReadyTimeout (see
+// WithReadyTimeout) and at most as long as the call's context allows. Without
+// WithInsecure it uses TLS.
 func New(endpoint string, opts ...Option) (*Client, error) {
 	var o options
 	for _, opt := range opts {
@@ -91,7 +99,15 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 		}
 		creds = credentials.NewTLS(cfg)
 	}
-	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithChainUnaryInterceptor(retryUnavailable)}, o.dial...)
+	ready := &readiness{timeout: DefaultReadyTimeout}
+	if o.readyTimeout != nil {
+		ready.timeout = *o.readyTimeout
+	}
+	dial := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(creds), reconnectBackoff,
+		grpc.WithChainUnaryInterceptor(ready.unary, retryUnavailable),
+		grpc.WithChainStreamInterceptor(ready.stream),
+	}, o.dial...)
 	if o.token != "" {
 		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: o.token, secure: !o.insecure}))
 	}
@@ -99,8 +115,10 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", endpoint, err)
 	}
+	ready.conn = conn
 	return &Client{
 		conn:        conn,
+		ready:       ready,
 		permissions: relatav1.NewPermissionServiceClient(conn),
 		tuples:      relatav1.NewRelationshipServiceClient(conn),
 		schema:      relatav1.NewSchemaServiceClient(conn),
@@ -337,68 +355,78 @@ func (c *Client) Write(ctx context.Context, updates []Update) (string, error) {
 }
 
 // LookupResources returns every object of resourceType on which subject has
-// permission (text forms), and the zookie of the revision used.
+// permission (text forms), and the zookie of the revision used. A stream cut by an
+// unavailable server resumes after the last result received.
 func (c *Client) LookupResources(ctx context.Context, resourceType, permission, subject string, cons Consistency) ([]string, string, error) {
 	sub, err := tuples.ParseSubject(subject)
 	if err != nil {
 		return nil, "", err
 	}
-	stream, err := c.permissions.LookupResources(ctx, &relatav1.LookupResourcesRequest{
-		ResourceType: resourceType, Permission: permission, Subject: SubjectProto(sub), Consistency: cons.pb,
-		BatchResults: true,
-	})
+	var (
+		out    []string
+		zookie string
+	)
+	err = resumeStream(ctx, "",
+		func(ctx context.Context, cursor string) (func() (*relatav1.LookupResourcesResponse, error), error) {
+			s, err := c.permissions.LookupResources(ctx, &relatav1.LookupResourcesRequest{
+				ResourceType: resourceType, Permission: permission, Subject: SubjectProto(sub), Consistency: cons.pb,
+				Cursor: cursor, BatchResults: true,
+			})
+			if err != nil {
+				return nil, err
+			}
+			return s.Recv, nil
+		},
+		(*relatav1.LookupResourcesResponse).GetCursor,
+		func(resp *relatav1.LookupResourcesResponse) error {
+			for _, r := range resp.GetResults() {
+				out = append(out, ObjectFromProto(r.GetObject()).String())
+			}
+			zookie = resp.GetLookedUpAt()
+			return nil
+		})
 	if err != nil {
-		return nil, "", FromStatus(err)
+		return nil, "", err
 	}
-	return collect(stream.Recv, func(resp *relatav1.LookupResourcesResponse) ([]string, string) {
-		out := make([]string, len(resp.GetResults()))
-		for i, r := range resp.GetResults() {
-			out[i] = ObjectFromProto(r.GetObject()).String()
-		}
-		return out, resp.GetLookedUpAt()
-	})
+	return out, zookie, nil
 }
 
 // LookupSubjects returns every subject of subjectType that has permission on object
 // (text forms; a wildcard is `type:*`, followed by ` - ` and its exclusions), and the
-// zookie of the revision used.
+// zookie of the revision used. A stream cut by an unavailable server resumes after
+// the last result received.
 func (c *Client) LookupSubjects(ctx context.Context, object, permission, subjectType string, cons Consistency) ([]string, string, error) {
 	obj, err := tuples.ParseObject(object)
 	if err != nil {
 		return nil, "", err
 	}
-	stream, err := c.permissions.LookupSubjects(ctx, &relatav1.LookupSubjectsRequest{
-		Object: ObjectProto(obj), Permission: permission, SubjectType: subjectType, Consistency: cons.pb,
-		BatchResults: true,
-	})
+	var (
+		out    []string
+		zookie string
+	)
+	err = resumeStream(ctx, "",
+		func(ctx context.Context, cursor string) (func() (*relatav1.LookupSubjectsResponse, error), error) {
+			s, err := c.permissions.LookupSubjects(ctx, &relatav1.LookupSubjectsRequest{
+				Object: ObjectProto(obj), Permission: permission, SubjectType: subjectType, Consistency: cons.pb,
+				Cursor: cursor, BatchResults: true,
+			})
+			if err != nil {
+				return nil, err
+			}
+			return s.Recv, nil
+		},
+		(*relatav1.LookupSubjectsResponse).GetCursor,
+		func(resp *relatav1.LookupSubjectsResponse) error {
+			for _, r := range resp.GetResults() {
+				out = append(out, FormatLookupSubjectResult(r))
+			}
+			zookie = resp.GetLookedUpAt()
+			return nil
+		})
 	if err != nil {
-		return nil, "", FromStatus(err)
+		return nil, "", err
 	}
-	return collect(stream.Recv, func(resp *relatav1.LookupSubjectsResponse) ([]string, string) {
-		out := make([]string, len(resp.GetResults()))
-		for i, r := range resp.GetResults() {
-			out[i] = FormatLookupSubjectResult(r)
-		}
-		return out, resp.GetLookedUpAt()
-	})
-}
-
-// collect receives a batched lookup stream to its end: the text of every result, and
-// the zookie of the revision the results were looked up at.
-func collect[T any](recv func() (T, error), items func(T) (texts []string, zookie string)) ([]string, string, error) {
-	var out []string
-	var zookie string
-	for {
-		resp, err := recv()
-		if errors.Is(err, io.EOF) {
-			return out, zookie, nil
-		}
-		if err != nil {
-			return nil, "", FromStatus(err)
-		}
-		texts, z := items(resp)
-		out, zookie = append(out, texts...), z
-	}
+	return out, zookie, nil
 }
 
 // FormatLookupSubject prints a LookupSubjects result: the subject, and for a wildcard

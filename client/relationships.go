@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"io"
 	"strings"
 
@@ -114,24 +113,34 @@ type Page struct {
 
 // Read returns the tuples filter selects, at most limit of them (0: all), starting
 // after cursor ("" for the first page). Pass the page's Cursor to read the next page.
+// A stream cut by an unavailable server resumes after the last tuple received.
 func (c *Client) Read(ctx context.Context, filter *relatav1.TupleFilter, cons Consistency, cursor string, limit uint32) (Page, error) {
-	stream, err := c.tuples.Read(ctx, &relatav1.ReadRequest{Filter: filter, Consistency: cons.pb, Cursor: cursor, Limit: limit, BatchResults: true})
-	if err != nil {
-		return Page{}, FromStatus(err)
-	}
 	var p Page
-	for {
-		resp, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return Page{}, FromStatus(err)
-		}
-		for _, r := range resp.GetResults() {
-			p.Tuples = append(p.Tuples, TupleFromProto(r.GetTuple()))
-		}
-		p.ReadAt, p.Cursor = resp.GetReadAt(), resp.GetCursor()
+	err := resumeStream(ctx, cursor,
+		func(ctx context.Context, cursor string) (func() (*relatav1.ReadResponse, error), error) {
+			rest := limit
+			if limit > 0 {
+				rest = limit - uint32(len(p.Tuples))
+				if rest == 0 {
+					return func() (*relatav1.ReadResponse, error) { return nil, io.EOF }, nil
+				}
+			}
+			s, err := c.tuples.Read(ctx, &relatav1.ReadRequest{Filter: filter, Consistency: cons.pb, Cursor: cursor, Limit: rest, BatchResults: true})
+			if err != nil {
+				return nil, err
+			}
+			return s.Recv, nil
+		},
+		(*relatav1.ReadResponse).GetCursor,
+		func(resp *relatav1.ReadResponse) error {
+			for _, r := range resp.GetResults() {
+				p.Tuples = append(p.Tuples, TupleFromProto(r.GetTuple()))
+			}
+			p.ReadAt, p.Cursor = resp.GetReadAt(), resp.GetCursor()
+			return nil
+		})
+	if err != nil {
+		return Page{}, err
 	}
 	if limit == 0 || uint32(len(p.Tuples)) < limit {
 		p.Cursor = ""

@@ -50,7 +50,7 @@ func retrySafe(method string, req any) bool {
 // (a server starting, restarting or briefly unreachable) with backoff, until ctx ends.
 func retryUnavailable(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	err := invoker(ctx, method, req, reply, cc, opts...)
-	if !retrySafe(method, req) {
+	if !retrySafe(method, req) || ctx.Value(noRetryKey{}) != nil {
 		return err
 	}
 	delay := retryFirst

@@ -906,63 +906,18 @@ error.`
 	return cmd
 }
 
-// watchChanges runs a Watch from `from` and calls fn with every response, in order.
-// When the server becomes unavailable (restarts, shuts down) it reconnects from the
-// last changes_through, so fn sees every change exactly once, retrying for up to
-// retry without progress. It returns when ctx ends or on any other error.
+// watchChanges runs a Watch from `from` and calls fn with every response, in order,
+// with the client's Watch: when the server becomes unavailable (restarts, shuts down)
+// it reconnects from the last changes_through, so fn sees every change exactly once,
+// retrying for up to retry without progress (0: not at all). It returns when ctx ends
+// or on any other error.
 func watchChanges(ctx context.Context, c *client.Client, from string, types []string, retry time.Duration, fn func(*relatav1.WatchResponse) error) error {
-	through := from
-	var down time.Time // when the server became unavailable; zero while connected
-	backoff := 50 * time.Millisecond
-	for {
-		err := watchOnce(ctx, c, through, types, func(resp *relatav1.WatchResponse) error {
-			down, backoff = time.Time{}, 50*time.Millisecond
-			if err := fn(resp); err != nil {
-				return err
-			}
-			through = resp.GetChangesThrough()
-			return nil
-		})
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		var cerr *client.Error
-		if !errors.As(err, &cerr) || cerr.Code != codes.Unavailable {
-			return err
-		}
-		if down.IsZero() {
-			down = time.Now()
-		}
-		if time.Since(down) > retry {
-			return fmt.Errorf("watch: server unavailable for %s: %w", retry.Round(time.Second), err)
-		}
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		backoff = min(2*backoff, 2*time.Second)
+	reconnect := retry
+	if reconnect <= 0 {
+		reconnect = -1
 	}
-}
-
-// watchOnce runs one Watch call until it fails.
-func watchOnce(ctx context.Context, c *client.Client, from string, types []string, fn func(*relatav1.WatchResponse) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := c.Relationships().Watch(ctx, &relatav1.WatchRequest{From: from, ObjectTypes: types})
-	if err != nil {
-		return client.FromStatus(err)
-	}
-	for {
-		resp, err := stream.Recv()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return &client.Error{Code: codes.Unavailable, Message: "watch: the server ended the stream"}
-			}
-			return client.FromStatus(err)
-		}
-		if err := fn(resp); err != nil {
-			return err
-		}
-	}
+	_, err := c.Watch(ctx, client.WatchOptions{ObjectTypes: types, From: from, Reconnect: reconnect}, func(b client.WatchBatch) error {
+		return fn(b.Proto)
+	})
+	return err
 }
