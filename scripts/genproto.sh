@@ -16,8 +16,8 @@ gen() {
   rm -f proto/relata/v1/*.pb.go proto/relata/v1/*.pb.gw.go proto/relata/v1/*.swagger.json
   buf lint
   buf generate --path proto/relata
-  # Streams are bare messages a line, not grpc-gateway's {"result": …} envelope.
-  go run ./scripts/openapistreams proto/relata/v1/relata.swagger.json
+  # Streams as the gateway sends them, security, and the routes beside the gateway.
+  go run ./scripts/openapipatch proto/relata/v1/relata.swagger.json
 }
 
 if [ "${1:-}" = "--check" ]; then
@@ -25,7 +25,7 @@ if [ "${1:-}" = "--check" ]; then
   trap 'rm -rf "$tmp"' EXIT
   mkdir -p "$tmp/scripts"
   cp -r buf.yaml buf.gen.yaml go.mod go.sum proto "$tmp/"
-  cp -r scripts/openapistreams "$tmp/scripts/"
+  cp -r scripts/openapipatch "$tmp/scripts/"
   (cd "$tmp" && gen)
   if ! diff -r proto "$tmp/proto"; then
     echo "genproto: generated code is stale; run scripts/genproto.sh" >&2

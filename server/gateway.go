@@ -67,24 +67,10 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 	}
 	limit := int64(s.cfg.MaxMessageBytes)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.serveHealthz)
-	mux.HandleFunc("GET /readyz", s.serveReadyz)
-	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := s.authHTTP(w, r, restFail(gw, w, r)); !ok {
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(relatav1.OpenAPI())
-	})
-	metrics := s.metrics.handler(slog.NewLogLogger(s.log.Handler(), slog.LevelWarn))
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := s.authHTTP(w, r, restFail(gw, w, r)); !ok {
-			return
-		}
-		metrics.ServeHTTP(w, r)
-	})
+	for pattern, h := range s.plainRoutes(gw) {
+		mux.Handle(pattern, h)
+	}
 	if s.cfg.Console != nil {
-		mux.Handle("GET /ui/", s.cfg.Console)
 		mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 	} else {
 		mux.Handle("/ui/", http.NotFoundHandler())
@@ -109,9 +95,45 @@ func (s *Server) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.H
 		r = r.WithContext(context.WithValue(r.Context(), restStateKey{}, st))
 		r.Body = &requestBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), state: st,
 			read: bodyDeadline(w, s.cfg.HTTPReadTimeout)}
-		gw.ServeHTTP(&streamStatusWriter{ResponseWriter: w, state: st}, r)
+		sw := &streamStatusWriter{ResponseWriter: w, state: st}
+		gw.ServeHTTP(sw, r)
+		if !sw.wrote {
+			// Only a stream with no message ends without a word from the gateway:
+			// it is an empty newline-delimited JSON body, labelled as such.
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			w.WriteHeader(http.StatusOK)
+		}
 	})
 	return s.accessLog(mux), nil
+}
+
+// plainRoutes returns the routes the server serves beside the gateway's, by
+// http.ServeMux pattern: the health checks, the OpenAPI document, the metrics and,
+// when Config.Console is set, the web console. The OpenAPI document describes each
+// (scripts/openapipatch adds them), and a test holds the two together.
+func (s *Server) plainRoutes(gw *runtime.ServeMux) map[string]http.Handler {
+	metrics := s.metrics.handler(slog.NewLogLogger(s.log.Handler(), slog.LevelWarn))
+	routes := map[string]http.Handler{
+		"GET /healthz": http.HandlerFunc(s.serveHealthz),
+		"GET /readyz":  http.HandlerFunc(s.serveReadyz),
+		"GET /openapi.json": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, ok := s.authHTTP(w, r, restFail(gw, w, r)); !ok {
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(relatav1.OpenAPI())
+		}),
+		"GET /metrics": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, ok := s.authHTTP(w, r, restFail(gw, w, r)); !ok {
+				return
+			}
+			metrics.ServeHTTP(w, r)
+		}),
+	}
+	if s.cfg.Console != nil {
+		routes["GET /ui/"] = s.cfg.Console
+	}
+	return routes
 }
 
 // restFail returns a function that answers r with err as the gateway answers errors.
@@ -195,13 +217,21 @@ func streamErrorHandler(ctx context.Context, err error) *status.Status {
 }
 
 // streamStatusWriter answers 412 instead of the gateway's 400 when a stream failed
-// with FAILED_PRECONDITION before its first message.
+// with FAILED_PRECONDITION before its first message, and records whether anything
+// was written.
 type streamStatusWriter struct {
 	http.ResponseWriter
 	state *restState
+	wrote bool
+}
+
+func (w *streamStatusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
 }
 
 func (w *streamStatusWriter) WriteHeader(code int) {
+	w.wrote = true
 	if code == http.StatusBadRequest && w.state.streamCode == codes.FailedPrecondition {
 		code = http.StatusPreconditionFailed
 	}

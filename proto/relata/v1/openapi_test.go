@@ -10,7 +10,8 @@ import (
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 )
 
-// TestOpenAPIRoutes pins the REST routes of design §6: every RPC but Import is a POST.
+// TestOpenAPIRoutes pins the REST routes of design §6: every RPC but Import is a POST,
+// beside GET /healthz, /readyz, /openapi.json, /metrics and the console's /ui/.
 func TestOpenAPIRoutes(t *testing.T) {
 	var doc struct {
 		Info  struct{ Title string }
@@ -26,6 +27,11 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 	sort.Strings(routes)
 	require.Equal(t, []string{
+		"get /healthz",
+		"get /metrics",
+		"get /openapi.json",
+		"get /readyz",
+		"get /ui/",
 		"post /v1/admin/backup",
 		"post /v1/check",
 		"post /v1/check/bulk",
@@ -49,6 +55,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 func TestOpenAPIStreams(t *testing.T) {
 	var doc struct {
 		Paths map[string]map[string]struct {
+			Produces  []string
 			Responses map[string]struct {
 				Description string
 				Schema      map[string]any
@@ -63,9 +70,12 @@ func TestOpenAPIStreams(t *testing.T) {
 		"/v1/tuples/export":    "ExportResponse",
 		"/v1/watch":            "WatchResponse",
 	} {
-		ok := doc.Paths[route]["post"].Responses["200"]
+		op := doc.Paths[route]["post"]
+		ok := op.Responses["200"]
 		require.Equal(t, "#/definitions/"+want, ok.Schema["$ref"], route)
 		require.Contains(t, ok.Description, "newline-delimited JSON", route)
+		require.Equal(t, []string{"application/x-ndjson", "application/json"}, op.Produces, route)
+		require.Equal(t, "#/definitions/StreamError", op.Responses["default"].Schema["$ref"], route)
 	}
 	require.NotContains(t, string(relatav1.OpenAPI()), "Stream result of")
 }
