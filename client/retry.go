@@ -21,15 +21,18 @@ const (
 )
 
 // retrySafe tells whether a unary call may be sent again after UNAVAILABLE: every
-// read, and a Write whose updates are all TOUCH or DELETE (applying one twice leaves
-// the same tuples; CREATE would fail the second time, so it is not retried) and
-// that has no preconditions (a precondition may hold the first time only).
+// read (DiffSchema writes nothing), and a Write whose updates are all TOUCH or
+// DELETE (applying one twice leaves the same tuples; CREATE would fail the second
+// time, so it is not retried) and that has no preconditions (a precondition may hold
+// the first time only).
 func retrySafe(method string, req any) bool {
 	switch method {
 	case relatav1.PermissionService_Check_FullMethodName,
 		relatav1.PermissionService_CheckBulk_FullMethodName,
 		relatav1.PermissionService_Expand_FullMethodName,
-		relatav1.SchemaService_ReadSchema_FullMethodName:
+		relatav1.SchemaService_ReadSchema_FullMethodName,
+		relatav1.SchemaService_DiffSchema_FullMethodName,
+		relatav1.SchemaService_ListSchemaRevisions_FullMethodName:
 		return true
 	case relatav1.RelationshipService_Write_FullMethodName:
 		w, ok := req.(*relatav1.WriteRequest)

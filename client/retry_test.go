@@ -27,6 +27,9 @@ func TestRetrySafe(t *testing.T) {
 	}{
 		{"check", relatav1.PermissionService_Check_FullMethodName, &relatav1.CheckRequest{}, true},
 		{"read schema", relatav1.SchemaService_ReadSchema_FullMethodName, &relatav1.ReadSchemaRequest{}, true},
+		{"diff schema", relatav1.SchemaService_DiffSchema_FullMethodName, &relatav1.DiffSchemaRequest{}, true},
+		{"schema revisions", relatav1.SchemaService_ListSchemaRevisions_FullMethodName, &relatav1.ListSchemaRevisionsRequest{}, true},
+		{"backup", relatav1.AdminService_Backup_FullMethodName, &relatav1.BackupRequest{}, false},
 		{"touch and delete", relatav1.RelationshipService_Write_FullMethodName, write(false, relatav1.Operation_OPERATION_TOUCH, relatav1.Operation_OPERATION_DELETE), true},
 		{"create", relatav1.RelationshipService_Write_FullMethodName, write(false, relatav1.Operation_OPERATION_TOUCH, relatav1.Operation_OPERATION_CREATE), false},
 		{"preconditions", relatav1.RelationshipService_Write_FullMethodName, write(true, relatav1.Operation_OPERATION_TOUCH), false},
