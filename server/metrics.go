@@ -125,6 +125,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	emit := func(name, help string, t prometheus.ValueType, v float64) {
 		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, help, nil, nil), t, v)
 	}
+	emitLabeled := func(name, help string, labels map[string]string, t prometheus.ValueType, v float64) {
+		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, help, nil, labels), t, v)
+	}
 	st := c.engine.CacheStats()
 	emit("relata_check_cache_hits_total", "Check sub-problems answered from the check cache.", prometheus.CounterValue, float64(st.Hits))
 	emit("relata_check_cache_misses_total", "Check sub-problems looked up in the check cache and not found (or stale).", prometheus.CounterValue, float64(st.Misses))
@@ -145,7 +148,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			if sm.Counter {
 				t = prometheus.CounterValue
 			}
-			emit("relata_"+sm.Name, sm.Help, t, sm.Value)
+			emitLabeled("relata_"+sm.Name, sm.Help, sm.Labels, t, sm.Value)
 		}
 	}
 }

@@ -3,12 +3,14 @@ package tuples
 // Metric is one value a store reports about itself for monitoring, e.g. Pebble's
 // compaction count. Name is a Prometheus metric name without the "relata_" prefix
 // ("pebble_compactions_total"); Counter says whether the value only grows (else it is
-// a gauge).
+// a gauge). Labels, when set, tell apart the values of one metric name (e.g. the
+// kind of a query); every value of a name has the same label names.
 type Metric struct {
 	Name    string
 	Help    string
 	Counter bool
 	Value   float64
+	Labels  map[string]string
 }
 
 // MetricsReporter is implemented by stores that report internal metrics. Metrics is

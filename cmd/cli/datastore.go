@@ -50,7 +50,7 @@ func openStore(ctx context.Context, log *slog.Logger, f *serveFlags, metrics *se
 			log.Info("relata: datastore migrated", "datastore", name, "from_version", from, "to_version", to)
 		}
 	}
-	store, err := pgstore.Open(ctx, datastore, &pgstore.Options{GCWindow: f.gcWindow, Logger: log})
+	store, err := pgstore.Open(ctx, datastore, &pgstore.Options{GCWindow: f.gcWindow, Logger: log, ReadCacheSize: mem.ReadCache})
 	if err != nil {
 		return nil, "", fmt.Errorf("serve: opening the datastore %s: %w", name, err)
 	}

@@ -44,8 +44,8 @@ type cacheOverrides struct {
 
 // planMemory splits limit into cache sizes and the Go soft memory limit; explicit
 // cache flags override their share (and the Go limit shrinks by what the off-heap
-// ones take). pebble is false for the PostgreSQL datastore, which has no block or
-// read cache. limit 0 means no budget: the caches take their packages' defaults and
+// ones take). pebble is false for the PostgreSQL datastore, which has no block cache
+// (its read cache takes the same share as Pebble's). limit 0 means no budget: the caches take their packages' defaults and
 // the Go limit is left alone.
 func planMemory(limit int64, pebble bool, o cacheOverrides) (memoryPlan, error) {
 	if limit != 0 && limit < minMemoryLimit {
@@ -57,8 +57,8 @@ func planMemory(limit int64, pebble bool, o cacheOverrides) (memoryPlan, error) 
 		p.CheckCache = int64(float64(limit) * checkCacheShare)
 		if pebble {
 			p.BlockCache = int64(float64(limit) * blockCacheShare)
-			p.ReadCache = int64(float64(limit) * readCacheShare)
 		}
+		p.ReadCache = int64(float64(limit) * readCacheShare)
 	}
 	if o.check != nil {
 		p.CheckCache = *o.check

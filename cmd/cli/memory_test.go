@@ -28,8 +28,8 @@ func TestPlanMemory(t *testing.T) {
 			want: memoryPlan{Limit: mib(256), CheckCache: 80530636, BlockCache: mib(32), ReadCache: mib(32), GoLimit: mib(256 - 32 - 32 - 32 - 16)},
 		},
 		{
-			name: "postgres: no block or read cache", limit: mib(512),
-			want: memoryPlan{Limit: mib(512), CheckCache: 161061273, GoLimit: mib(512 - 32)},
+			name: "postgres: no block cache, the read cache's share", limit: mib(512),
+			want: memoryPlan{Limit: mib(512), CheckCache: 161061273, ReadCache: mib(64), GoLimit: mib(512 - 64 - 32)},
 		},
 		{
 			name: "overrides win, the Go limit shrinks by the off-heap ones", limit: mib(512), pebble: true,

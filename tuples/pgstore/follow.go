@@ -249,6 +249,7 @@ func (f *follower) run() {
 // catchUp reads the head and the changes after known up to it, then advances known.
 func (f *follower) catchUp(ctx context.Context) error {
 	var head, horizon int64
+	f.s.queries.add("head")
 	if err := f.s.pool.QueryRow(ctx, "SELECT r.head, h.horizon FROM relata_revision r, relata_horizon h").Scan(&head, &horizon); err != nil {
 		return f.s.classify(ctx, "head", err)
 	}

@@ -47,20 +47,41 @@ func (r *reader) Contains(ctx context.Context, t tuples.Tuple) (bool, error) {
 	if r.s.closed.Load() {
 		return false, tuples.ErrClosed
 	}
-	// One statement: its snapshot covers both the data and the horizon.
-	var ok bool
-	var h int64
-	err := r.s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM relata_tuple WHERE object_type = $1 AND object_id = $2
-		AND relation = $3 AND subject_type = $4 AND subject_id = $5 AND subject_relation = $6 AND `+atRev(7)+`),
-		(SELECT horizon FROM relata_horizon WHERE id = 1)`,
-		t.Object.Type, t.Object.ID, t.Relation, t.Subject.Object.Type, t.Subject.Object.ID, t.Subject.Relation, int64(r.rev)).Scan(&ok, &h)
-	if err != nil {
-		return false, r.s.classify(ctx, "contains "+t.String(), err)
+	var key []byte
+	var b uint32
+	if r.s.cache != nil {
+		key = appendKey(make([]byte, 0, 128), cacheContains, t.Object.Type, t.Object.ID, t.Relation, t.Subject.Object.Type, t.Subject.Object.ID, t.Subject.Relation)
+		b = forwardBucket(t.Object, t.Relation)
+		if v, ok := r.s.cache.get(key, b, r.rev); ok && len(v) == 1 {
+			if err := r.expired(int64(r.s.Horizon())); err != nil {
+				return false, err
+			}
+			return v[0] == 1, nil
+		}
 	}
-	if err := r.expired(h); err != nil {
-		return false, err
+	found, conditional, err := r.contains(ctx, t)
+	if err == nil && !conditional {
+		v := make([]byte, 9)
+		if found {
+			v[8] = 1
+		}
+		r.s.cache.put(key, v, r.rev)
 	}
-	return ok, nil
+	return found, err
+}
+
+// contains reads Contains from the database; conditional reports that the live
+// version carries a caveat or an expiration (its answer is not cached).
+func (r *reader) contains(ctx context.Context, t tuples.Tuple) (found, conditional bool, err error) {
+	req := &batchReq{objectID: t.Object.ID, subject: t.Subject}
+	key := batchKey{kind: cacheContains, objectType: t.Object.Type, relation: t.Relation, rev: r.rev}
+	if err := r.s.batched(ctx, key, req); err != nil {
+		return false, false, r.s.classifyRead(ctx, "contains "+t.String(), err)
+	}
+	if len(req.rows) == 0 {
+		return false, false, nil
+	}
+	return true, req.rows[0].Conditional(), nil
 }
 
 func (r *reader) expired(h int64) error {
@@ -78,12 +99,112 @@ func (r *reader) Subjects(ctx context.Context, object tuples.ObjectRef, relation
 		where += " AND subject_type = $4"
 		args = append(args, subjectType)
 	}
-	return r.scan(ctx, "subjects", where, args, []string{"subject_type", "subject_id", "subject_relation"}, nil)
+	alone := r.scan(ctx, "subjects", where, args, []string{"subject_type", "subject_id", "subject_relation"}, nil)
+	scan := func(yield func(tuples.Tuple, error) bool) {
+		if r.s.closed.Load() {
+			yield(tuples.Tuple{}, tuples.ErrClosed)
+			return
+		}
+		req := &batchReq{objectID: object.ID}
+		key := batchKey{kind: cacheSubjects, objectType: object.Type, relation: relation, subjectType: subjectType, rev: r.rev}
+		if err := r.s.batched(ctx, key, req); err != nil {
+			yield(tuples.Tuple{}, r.s.classifyRead(ctx, "subjects", err))
+			return
+		}
+		if req.overflow {
+			alone(yield)
+			return
+		}
+		for _, t := range req.rows {
+			if !yield(t, nil) {
+				return
+			}
+		}
+	}
+	if r.s.cache == nil {
+		return scan
+	}
+	key := appendKey(make([]byte, 0, 96), cacheSubjects, object.Type, object.ID, relation, subjectType)
+	return r.cached(scan, key, forwardBucket(object, relation),
+		func(v []byte, t tuples.Tuple) []byte {
+			return appendString(appendString(appendString(v, t.Subject.Object.Type), t.Subject.Object.ID), t.Subject.Relation)
+		},
+		func(v []byte) (tuples.Tuple, []byte, bool) {
+			t := tuples.Tuple{Object: object, Relation: relation}
+			var ok bool
+			if t.Subject.Object.Type, v, ok = nextString(v); !ok {
+				return t, nil, false
+			}
+			if t.Subject.Object.ID, v, ok = nextString(v); !ok {
+				return t, nil, false
+			}
+			t.Subject.Relation, v, ok = nextString(v)
+			return t, v, ok
+		})
+}
+
+// cached is a scan through the read cache: a hit yields the cached tuples (decoded by
+// next); a miss runs scan and, when the caller took every tuple, there are at most
+// readCacheMaxTuples and none is conditional, stores them (encoded by add).
+func (r *reader) cached(scan iter.Seq2[tuples.Tuple, error], key []byte, b uint32,
+	add func([]byte, tuples.Tuple) []byte, next func([]byte) (tuples.Tuple, []byte, bool)) iter.Seq2[tuples.Tuple, error] {
+	return func(yield func(tuples.Tuple, error) bool) {
+		if v, ok := r.s.cache.get(key, b, r.rev); ok {
+			if err := r.expired(int64(r.s.Horizon())); err != nil {
+				yield(tuples.Tuple{}, err)
+				return
+			}
+			for len(v) > 0 {
+				t, rest, ok := next(v)
+				if !ok {
+					yield(tuples.Tuple{}, fmt.Errorf("corrupt read cache entry"))
+					return
+				}
+				if !yield(t, nil) {
+					return
+				}
+				v = rest
+			}
+			return
+		}
+		value := make([]byte, 8, 64)
+		n := 0
+		for t, err := range scan {
+			if err != nil {
+				yield(tuples.Tuple{}, err)
+				return
+			}
+			if t.Conditional() {
+				n = readCacheMaxTuples + 1
+			}
+			if n++; n <= readCacheMaxTuples {
+				value = add(value, t)
+			}
+			if !yield(t, nil) {
+				return
+			}
+		}
+		if n <= readCacheMaxTuples {
+			r.s.cache.put(key, value, r.rev)
+		}
+	}
 }
 
 func (r *reader) Objects(ctx context.Context, subject tuples.SubjectRef, objectType, relation string) iter.Seq2[tuples.Tuple, error] {
-	return r.scan(ctx, "objects", "subject_type = $1 AND subject_id = $2 AND subject_relation = $3 AND object_type = $4 AND relation = $5",
+	scan := r.scan(ctx, "objects", "subject_type = $1 AND subject_id = $2 AND subject_relation = $3 AND object_type = $4 AND relation = $5",
 		[]any{subject.Object.Type, subject.Object.ID, subject.Relation, objectType, relation}, []string{"object_id"}, nil)
+	if r.s.cache == nil {
+		return scan
+	}
+	key := appendKey(make([]byte, 0, 96), cacheObjects, subject.Object.Type, subject.Object.ID, subject.Relation, objectType, relation)
+	return r.cached(scan, key, reverseBucket(subject, objectType, relation),
+		func(v []byte, t tuples.Tuple) []byte { return appendString(v, t.Object.ID) },
+		func(v []byte) (tuples.Tuple, []byte, bool) {
+			t := tuples.Tuple{Object: tuples.ObjectRef{Type: objectType}, Relation: relation, Subject: subject}
+			var ok bool
+			t.Object.ID, v, ok = nextString(v)
+			return t, v, ok
+		})
 }
 
 // ObjectsAfter is Objects starting strictly after object id after (see

@@ -94,6 +94,8 @@ const (
 	DefaultMaxUpdatesPerWrite = 1000
 	// DefaultMaxConns is the pool size of one node.
 	DefaultMaxConns = 20
+	// DefaultReadCacheSize is the read cache's budget.
+	DefaultReadCacheSize = 64 << 20
 )
 
 // Options configures a Store; zero fields take their defaults (EnsureDefaults).
@@ -109,6 +111,9 @@ type Options struct {
 	MaxUpdatesPerWrite int
 	// MaxConns is the size of the connection pool (the URL's pool_max_conns wins).
 	MaxConns int32
+	// ReadCacheSize is the byte budget of the node's read cache (readcache.go); 0
+	// takes DefaultReadCacheSize, a negative value disables it.
+	ReadCacheSize int64
 	// Logger receives the store's log lines; nil discards them.
 	Logger *slog.Logger
 }
@@ -129,6 +134,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.MaxConns == 0 {
 		o.MaxConns = DefaultMaxConns
+	}
+	if o.ReadCacheSize == 0 {
+		o.ReadCacheSize = DefaultReadCacheSize
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -165,6 +173,11 @@ type Store struct {
 	wg      sync.WaitGroup // background goroutines
 
 	follow *follower
+	// cache is the read cache (nil when disabled); queries counts round trips.
+	cache   *readCache
+	queries queryCounts
+	// batch groups concurrent reads of one shape into one query (batch.go).
+	batch batcher
 
 	// id names the store (loadIdentity); set in Open, then read-only.
 	id tuples.Identity
@@ -196,7 +209,7 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, classify(ctx, "open", err)
 	}
-	s := &Store{opts: o, pool: pool, cfg: cfg, closing: make(chan struct{})}
+	s := &Store{opts: o, pool: pool, cfg: cfg, closing: make(chan struct{}), queries: newQueryCounts()}
 	if err := checkVersion(ctx, pool); err != nil {
 		pool.Close()
 		return nil, err
@@ -217,6 +230,7 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	s.cache = newReadCache(o.ReadCacheSize, s.follow)
 	s.wg.Add(2)
 	go s.follow.run()
 	go s.follow.listen()
@@ -299,8 +313,8 @@ func (s *Store) HeadRevision(ctx context.Context) (tuples.Revision, error) {
 	if s.closed.Load() {
 		return 0, tuples.ErrClosed
 	}
-	var head int64
-	if err := s.pool.QueryRow(ctx, "SELECT head FROM relata_revision WHERE id = 1").Scan(&head); err != nil {
+	head, err := s.headRevision(ctx)
+	if err != nil {
 		return 0, s.classify(ctx, "head revision", err)
 	}
 	s.observeHead(tuples.Revision(head))
@@ -420,6 +434,7 @@ func (s *Store) readChecked(ctx context.Context, rev tuples.Revision, what, sql 
 	if s.closed.Load() {
 		return tuples.ErrClosed
 	}
+	s.queries.add(what)
 	b := &pgx.Batch{}
 	b.Queue(sql, args...)
 	b.Queue("SELECT horizon FROM relata_horizon WHERE id = 1")
@@ -462,6 +477,15 @@ func (s *Store) classify(ctx context.Context, what string, err error) error {
 	return classify(ctx, what, err)
 }
 
+// classifyRead is classify for a read that may also have failed with
+// ErrRevisionExpired (returned as it is).
+func (s *Store) classifyRead(ctx context.Context, what string, err error) error {
+	if errors.Is(err, tuples.ErrRevisionExpired) {
+		return err
+	}
+	return s.classify(ctx, what, err)
+}
+
 // SchemaHistory yields every schema written at or before at, newest first; see
 // tuples.Store. GC never deletes relata_schema rows.
 func (s *Store) SchemaHistory(ctx context.Context, at tuples.Revision) iter.Seq2[tuples.SchemaVersion, error] {
@@ -479,6 +503,7 @@ func (s *Store) SchemaHistory(ctx context.Context, at tuples.Revision) iter.Seq2
 			yield(tuples.SchemaVersion{}, fmt.Errorf("revision %d, head %d: %w", at, head, tuples.ErrRevisionInFuture))
 			return
 		}
+		s.queries.add("schema")
 		rows, err := s.pool.Query(ctx, "SELECT rev, text FROM relata_schema WHERE rev <= $1 ORDER BY rev DESC", int64(at))
 		if err != nil {
 			yield(tuples.SchemaVersion{}, s.classify(ctx, "schema history", err))

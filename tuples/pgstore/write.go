@@ -31,6 +31,7 @@ func (s *Store) mutate(ctx context.Context, before func(context.Context, pgx.Tx)
 	if s.closed.Load() {
 		return 0, 0, tuples.ErrClosed
 	}
+	s.queries.add("write")
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return 0, 0, s.classify(ctx, "begin", err)

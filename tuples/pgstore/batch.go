@@ -1,0 +1,311 @@
+package pgstore
+
+// Batching: the engine's many tiny reads become few queries.
+//
+// The engine answers one level of a check as concurrent sub-problems, each of which
+// reads one object#relation (Subjects) or one tuple (Contains); many concurrent
+// requests do the same. Sent one by one, each read is a round trip and a statement
+// in PostgreSQL, and under load they queue for the pool's connections. So reads of
+// the same shape — the same (object type, relation, subject type filter) for
+// Subjects, the same (object type, relation) for Contains, at the same revision —
+// join one group: the first read of a group (its leader) waits for a connection, and
+// every read of that shape that arrives while it waits joins the group; once the
+// leader has its connection it closes the group and sends ONE query for all of them
+// (the ids as arrays, unnest, one LATERAL index scan per id) and hands each read its
+// rows. With an idle pool the leader gets a connection at once and reads alone, so
+// batching adds no latency when there is nothing to batch; under load the groups grow
+// with the wait. The horizon is read in the same pipelined round trip, as every read
+// does (readChecked).
+//
+// HeadRevision is grouped the same way, with one more rule: a caller joins only a
+// group whose query has not been sent yet, so the head it gets was read after it
+// called (a fully_consistent read never gets a head older than its call).
+//
+// A read whose object#relation holds more than scanChunk tuples does not fit one
+// batched answer; it falls back to the paginated scan of its own.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/relata/relata/tuples"
+)
+
+// maxBatch bounds the reads of one group.
+const maxBatch = 256
+
+// batchKey is the shape of a group of reads.
+type batchKey struct {
+	kind        byte // cacheSubjects or cacheContains
+	objectType  string
+	relation    string
+	subjectType string // Subjects' filter
+	rev         tuples.Revision
+}
+
+// batchReq is one read of a group: the object id (and for Contains the subject),
+// and its answer once done is closed.
+type batchReq struct {
+	objectID string
+	subject  tuples.SubjectRef
+
+	rows     []tuples.Tuple // Subjects: the tuples; Contains: one tuple when found
+	overflow bool           // Subjects: more than scanChunk tuples, scan alone
+}
+
+// batchGroup is the reads of one shape sent as one query.
+type batchGroup struct {
+	key    batchKey
+	reqs   []*batchReq
+	closed bool // no longer accepts reads (the leader has a connection)
+	done   chan struct{}
+	err    error
+}
+
+// batcher holds the groups still accepting reads.
+type batcher struct {
+	mu   sync.Mutex
+	open map[batchKey]*batchGroup
+	head *headGroup
+}
+
+// headGroup is a group of HeadRevision callers.
+type headGroup struct {
+	done chan struct{}
+	head int64
+	err  error
+}
+
+// join adds req to the open group of key, or opens one with req as its leader.
+func (b *batcher) join(key batchKey, req *batchReq) (g *batchGroup, leader bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if g := b.open[key]; g != nil && !g.closed && len(g.reqs) < maxBatch {
+		g.reqs = append(g.reqs, req)
+		return g, false
+	}
+	if b.open == nil {
+		b.open = make(map[batchKey]*batchGroup)
+	}
+	g = &batchGroup{key: key, reqs: []*batchReq{req}, done: make(chan struct{})}
+	b.open[key] = g
+	return g, true
+}
+
+// seal closes g to new reads and returns them.
+func (b *batcher) seal(g *batchGroup) []*batchReq {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	g.closed = true
+	if b.open[g.key] == g {
+		delete(b.open, g.key)
+	}
+	return g.reqs
+}
+
+// batched runs req in a group of its shape and waits for its answer. A read whose
+// group failed only because its leader's context ended is retried, alone or in
+// another group, as long as its own context lives.
+func (s *Store) batched(ctx context.Context, key batchKey, req *batchReq) error {
+	for {
+		g, leader := s.batch.join(key, req)
+		if leader {
+			s.runGroup(ctx, g)
+		} else {
+			select {
+			case <-g.done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		err := g.err
+		if err != nil && !leader && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			req.rows, req.overflow = nil, false
+			continue
+		}
+		return err
+	}
+}
+
+// runGroup is the leader's part: get a connection (reads join meanwhile), seal the
+// group, send its one query and hand out the rows.
+func (s *Store) runGroup(ctx context.Context, g *batchGroup) {
+	defer close(g.done)
+	conn, err := s.pool.Acquire(ctx)
+	reqs := s.batch.seal(g)
+	if err != nil {
+		g.err = err
+		return
+	}
+	defer conn.Release()
+	switch g.key.kind {
+	case cacheSubjects:
+		s.queries.add("subjects")
+		g.err = s.subjectsBatch(ctx, conn, g.key, reqs)
+	default:
+		s.queries.add("contains")
+		g.err = s.containsBatch(ctx, conn, g.key, reqs)
+	}
+}
+
+// sendChecked sends one query and the horizon read in one pipelined round trip on
+// conn, calls each for every row, and fails with ErrRevisionExpired when the horizon
+// passed rev (see readChecked).
+func (s *Store) sendChecked(ctx context.Context, conn *pgxpool.Conn, rev tuples.Revision, sql string, args []any, each func(pgx.Rows) error) error {
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	b.Queue("SELECT horizon FROM relata_horizon WHERE id = 1")
+	br := conn.SendBatch(ctx, b)
+	rows, err := br.Query()
+	if err == nil {
+		for rows.Next() {
+			if err = each(rows); err != nil {
+				break
+			}
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	var h int64
+	if err == nil {
+		err = br.QueryRow().Scan(&h)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	s.observeHorizon(tuples.Revision(h))
+	if rev < tuples.Revision(h) {
+		return errRevisionExpired(rev, h)
+	}
+	return nil
+}
+
+// subjectsBatch reads Subjects for every request of a group: per object id, at
+// most scanChunk+1 tuples (a request with more scans alone).
+func (s *Store) subjectsBatch(ctx context.Context, conn *pgxpool.Conn, key batchKey, reqs []*batchReq) error {
+	ids := make([]string, len(reqs))
+	for i, r := range reqs {
+		ids[i] = r.objectID
+	}
+	filter := ""
+	args := []any{ids, key.objectType, key.relation, int64(key.rev)}
+	if key.subjectType != "" {
+		filter = " AND t.subject_type = $5"
+		args = append(args, key.subjectType)
+	}
+	sql := `SELECT k.i, t.subject_type, t.subject_id, t.subject_relation, t.caveat_name, t.caveat_context, t.expires_at, t.expires_nanos
+		FROM unnest($1::text[]) WITH ORDINALITY k(id, i)
+		CROSS JOIN LATERAL (SELECT subject_type, subject_id, subject_relation, ` + attrCols + ` FROM relata_tuple t
+			WHERE t.object_type = $2 AND t.object_id = k.id AND t.relation = $3` + filter + ` AND ` + atRev(4) + `
+			ORDER BY subject_type, subject_id, subject_relation LIMIT ` + strconv.Itoa(scanChunk+1) + `) t
+		ORDER BY k.i, t.subject_type, t.subject_id, t.subject_relation`
+	return s.sendChecked(ctx, conn, key.rev, sql, args, func(rows pgx.Rows) error {
+		var i int64
+		var a attrs
+		t := tuples.Tuple{Object: tuples.ObjectRef{Type: key.objectType}, Relation: key.relation}
+		if err := rows.Scan(append([]any{&i, &t.Subject.Object.Type, &t.Subject.Object.ID, &t.Subject.Relation}, a.targets()...)...); err != nil {
+			return err
+		}
+		if err := a.apply(&t); err != nil {
+			return err
+		}
+		r := reqs[i-1]
+		t.Object.ID = r.objectID
+		if len(r.rows) == scanChunk {
+			r.overflow = true
+			return nil
+		}
+		r.rows = append(r.rows, t)
+		return nil
+	})
+}
+
+// containsBatch reads Contains for every request of a group: the live version of
+// each tuple, if any.
+func (s *Store) containsBatch(ctx context.Context, conn *pgxpool.Conn, key batchKey, reqs []*batchReq) error {
+	var ids, sts, sids, srs []string
+	for _, r := range reqs {
+		ids = append(ids, r.objectID)
+		sts = append(sts, r.subject.Object.Type)
+		sids = append(sids, r.subject.Object.ID)
+		srs = append(srs, r.subject.Relation)
+	}
+	sql := `SELECT k.i, t.caveat_name, t.caveat_context, t.expires_at, t.expires_nanos
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY k(id, st, sid, sr, i)
+		CROSS JOIN LATERAL (SELECT ` + attrCols + ` FROM relata_tuple t
+			WHERE t.object_type = $5 AND t.object_id = k.id AND t.relation = $6 AND t.subject_type = k.st
+			AND t.subject_id = k.sid AND t.subject_relation = k.sr AND ` + atRev(7) + ` LIMIT 1) t`
+	return s.sendChecked(ctx, conn, key.rev, sql, []any{ids, sts, sids, srs, key.objectType, key.relation, int64(key.rev)}, func(rows pgx.Rows) error {
+		var i int64
+		var a attrs
+		if err := rows.Scan(append([]any{&i}, a.targets()...)...); err != nil {
+			return err
+		}
+		r := reqs[i-1]
+		t := tuples.Tuple{Object: tuples.ObjectRef{Type: key.objectType, ID: r.objectID}, Relation: key.relation, Subject: r.subject}
+		if err := a.apply(&t); err != nil {
+			return err
+		}
+		r.rows = append(r.rows[:0], t)
+		return nil
+	})
+}
+
+// headRevision reads the head in a group of concurrent callers (see the top of the
+// file): the query is sent after every member called.
+func (s *Store) headRevision(ctx context.Context) (int64, error) {
+	for {
+		b := &s.batch
+		b.mu.Lock()
+		g, leader := b.head, false
+		if g == nil {
+			g, leader = &headGroup{done: make(chan struct{})}, true
+			b.head = g
+		}
+		b.mu.Unlock()
+		if leader {
+			func() {
+				defer close(g.done)
+				conn, err := s.pool.Acquire(ctx)
+				b.mu.Lock()
+				if b.head == g {
+					b.head = nil
+				}
+				b.mu.Unlock()
+				if err != nil {
+					g.err = err
+					return
+				}
+				defer conn.Release()
+				s.queries.add("head")
+				g.err = conn.QueryRow(ctx, "SELECT head FROM relata_revision WHERE id = 1").Scan(&g.head)
+			}()
+		} else {
+			select {
+			case <-g.done:
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+		if g.err != nil && !leader && ctx.Err() == nil && (errors.Is(g.err, context.Canceled) || errors.Is(g.err, context.DeadlineExceeded)) {
+			continue
+		}
+		return g.head, g.err
+	}
+}
+
+// errRevisionExpired is the error of a read at rev below the horizon h.
+func errRevisionExpired(rev tuples.Revision, h int64) error {
+	return fmt.Errorf("revision %d, horizon %d: %w", rev, h, tuples.ErrRevisionExpired)
+}
