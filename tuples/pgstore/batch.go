@@ -3,19 +3,19 @@ package pgstore
 // Batching: the engine's many tiny reads become few queries.
 //
 // The engine answers one level of a check as concurrent sub-problems, each of which
-// reads one object#relation (Subjects) or one tuple (Contains); many concurrent
-// requests do the same. Sent one by one, each read is a round trip and a statement
-// in PostgreSQL, and under load they queue for the pool's connections. So reads of
-// the same shape — the same (object type, relation, subject type filter) for
-// Subjects, the same (object type, relation) for Contains, at the same revision —
-// join one group: the first read of a group (its leader) waits for a connection, and
-// every read of that shape that arrives while it waits joins the group; once the
-// leader has its connection it closes the group and sends ONE query for all of them
-// (the ids as arrays, unnest, one LATERAL index scan per id) and hands each read its
-// rows. With an idle pool the leader gets a connection at once and reads alone, so
-// batching adds no latency when there is nothing to batch; under load the groups grow
-// with the wait. The horizon is read in the same pipelined round trip, as every read
-// does (readChecked).
+// reads one object#relation (Subjects), one subject's memberships (Objects) or one
+// tuple (Contains); many concurrent requests do the same. Sent one by one, each read
+// is a round trip and a statement in PostgreSQL, and under load they queue for the
+// pool's connections. So reads of one kind at one revision join one group: the first
+// read of a group (its leader) waits for a connection, and every read of that kind
+// and revision that arrives while it waits joins the group; once the leader has its
+// connection it closes the group and sends ONE query for all of them (the reads'
+// keys as arrays, unnest, one LATERAL index scan per read: one query per kind, which
+// covers every (type, relation) of a level) and hands each read its rows. With an
+// idle pool the leader gets a connection at once and reads alone, so batching adds no
+// latency when there is nothing to batch; under load the groups grow with the wait.
+// The horizon is read in the same pipelined round trip, as every read does
+// (readChecked).
 //
 // HeadRevision is grouped the same way, with one more rule: a caller joins only a
 // group whose query has not been sent yet, so the head it gets was read after it
@@ -40,23 +40,22 @@ import (
 // maxBatch bounds the reads of one group.
 const maxBatch = 256
 
-// batchKey is the shape of a group of reads.
+// batchKey is the shape of a group of reads: its kind and revision.
 type batchKey struct {
-	kind        byte // cacheSubjects or cacheContains
-	objectType  string
-	relation    string
-	subjectType string // Subjects' filter
-	rev         tuples.Revision
+	kind byte // cacheSubjects, cacheObjects or cacheContains
+	rev  tuples.Revision
 }
 
-// batchReq is one read of a group: the object id (and for Contains the subject),
-// and its answer once done is closed.
+// batchReq is one read of a group and, once the group is done, its answer.
+// Subjects reads t.Object#t.Relation (only subjects of type subjectType when it is
+// set); Objects reads t.Subject's tuples of t.Object.Type#t.Relation; Contains
+// looks for t.
 type batchReq struct {
-	objectID string
-	subject  tuples.SubjectRef
+	t           tuples.Tuple
+	subjectType string
 
-	rows     []tuples.Tuple // Subjects: the tuples; Contains: one tuple when found
-	overflow bool           // Subjects: more than scanChunk tuples, scan alone
+	rows     []tuples.Tuple // the tuples read (Contains: the live version, if any)
+	overflow bool           // more than scanChunk tuples: scan alone
 }
 
 // batchGroup is the reads of one shape sent as one query.
@@ -148,6 +147,9 @@ func (s *Store) runGroup(ctx context.Context, g *batchGroup) {
 	case cacheSubjects:
 		s.queries.add("subjects")
 		g.err = s.subjectsBatch(ctx, conn, g.key, reqs)
+	case cacheObjects:
+		s.queries.add("objects")
+		g.err = s.objectsBatch(ctx, conn, g.key, reqs)
 	default:
 		s.queries.add("contains")
 		g.err = s.containsBatch(ctx, conn, g.key, reqs)
@@ -191,29 +193,27 @@ func (s *Store) sendChecked(ctx context.Context, conn *pgxpool.Conn, rev tuples.
 	return nil
 }
 
-// subjectsBatch reads Subjects for every request of a group: per object id, at
-// most scanChunk+1 tuples (a request with more scans alone).
+// subjectsBatch reads Subjects for every request of a group: per request, at most
+// scanChunk+1 tuples (a request with more scans alone).
 func (s *Store) subjectsBatch(ctx context.Context, conn *pgxpool.Conn, key batchKey, reqs []*batchReq) error {
-	ids := make([]string, len(reqs))
-	for i, r := range reqs {
-		ids[i] = r.objectID
-	}
-	filter := ""
-	args := []any{ids, key.objectType, key.relation, int64(key.rev)}
-	if key.subjectType != "" {
-		filter = " AND t.subject_type = $5"
-		args = append(args, key.subjectType)
+	var ots, ids, rels, sts []string
+	for _, r := range reqs {
+		ots = append(ots, r.t.Object.Type)
+		ids = append(ids, r.t.Object.ID)
+		rels = append(rels, r.t.Relation)
+		sts = append(sts, r.subjectType)
 	}
 	sql := `SELECT k.i, t.subject_type, t.subject_id, t.subject_relation, t.caveat_name, t.caveat_context, t.expires_at, t.expires_nanos
-		FROM unnest($1::text[]) WITH ORDINALITY k(id, i)
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY k(ot, id, rel, st, i)
 		CROSS JOIN LATERAL (SELECT subject_type, subject_id, subject_relation, ` + attrCols + ` FROM relata_tuple t
-			WHERE t.object_type = $2 AND t.object_id = k.id AND t.relation = $3` + filter + ` AND ` + atRev(4) + `
+			WHERE t.object_type = k.ot AND t.object_id = k.id AND t.relation = k.rel AND (k.st = '' OR t.subject_type = k.st)
+			AND ` + atRev(5) + `
 			ORDER BY subject_type, subject_id, subject_relation LIMIT ` + strconv.Itoa(scanChunk+1) + `) t
 		ORDER BY k.i, t.subject_type, t.subject_id, t.subject_relation`
-	return s.sendChecked(ctx, conn, key.rev, sql, args, func(rows pgx.Rows) error {
+	return s.sendChecked(ctx, conn, key.rev, sql, []any{ots, ids, rels, sts, int64(key.rev)}, func(rows pgx.Rows) error {
 		var i int64
 		var a attrs
-		t := tuples.Tuple{Object: tuples.ObjectRef{Type: key.objectType}, Relation: key.relation}
+		var t tuples.Tuple
 		if err := rows.Scan(append([]any{&i, &t.Subject.Object.Type, &t.Subject.Object.ID, &t.Subject.Relation}, a.targets()...)...); err != nil {
 			return err
 		}
@@ -221,39 +221,80 @@ func (s *Store) subjectsBatch(ctx context.Context, conn *pgxpool.Conn, key batch
 			return err
 		}
 		r := reqs[i-1]
-		t.Object.ID = r.objectID
-		if len(r.rows) == scanChunk {
-			r.overflow = true
-			return nil
-		}
-		r.rows = append(r.rows, t)
+		t.Object, t.Relation = r.t.Object, r.t.Relation
+		r.add(t)
 		return nil
 	})
+}
+
+// objectsBatch reads Objects for every request of a group, as subjectsBatch.
+func (s *Store) objectsBatch(ctx context.Context, conn *pgxpool.Conn, key batchKey, reqs []*batchReq) error {
+	var sts, sids, srs, ots, rels []string
+	for _, r := range reqs {
+		sts = append(sts, r.t.Subject.Object.Type)
+		sids = append(sids, r.t.Subject.Object.ID)
+		srs = append(srs, r.t.Subject.Relation)
+		ots = append(ots, r.t.Object.Type)
+		rels = append(rels, r.t.Relation)
+	}
+	sql := `SELECT k.i, t.object_id, t.caveat_name, t.caveat_context, t.expires_at, t.expires_nanos
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY k(st, sid, sr, ot, rel, i)
+		CROSS JOIN LATERAL (SELECT object_id, ` + attrCols + ` FROM relata_tuple t
+			WHERE t.subject_type = k.st AND t.subject_id = k.sid AND t.subject_relation = k.sr
+			AND t.object_type = k.ot AND t.relation = k.rel AND ` + atRev(6) + `
+			ORDER BY object_id LIMIT ` + strconv.Itoa(scanChunk+1) + `) t
+		ORDER BY k.i, t.object_id`
+	return s.sendChecked(ctx, conn, key.rev, sql, []any{sts, sids, srs, ots, rels, int64(key.rev)}, func(rows pgx.Rows) error {
+		var i int64
+		var a attrs
+		var t tuples.Tuple
+		if err := rows.Scan(append([]any{&i, &t.Object.ID}, a.targets()...)...); err != nil {
+			return err
+		}
+		if err := a.apply(&t); err != nil {
+			return err
+		}
+		r := reqs[i-1]
+		t.Object.Type, t.Relation, t.Subject = r.t.Object.Type, r.t.Relation, r.t.Subject
+		r.add(t)
+		return nil
+	})
+}
+
+// add appends a tuple read for r, or marks r as too large for a batched answer.
+func (r *batchReq) add(t tuples.Tuple) {
+	if len(r.rows) == scanChunk {
+		r.overflow = true
+		return
+	}
+	r.rows = append(r.rows, t)
 }
 
 // containsBatch reads Contains for every request of a group: the live version of
 // each tuple, if any.
 func (s *Store) containsBatch(ctx context.Context, conn *pgxpool.Conn, key batchKey, reqs []*batchReq) error {
-	var ids, sts, sids, srs []string
+	var ots, ids, rels, sts, sids, srs []string
 	for _, r := range reqs {
-		ids = append(ids, r.objectID)
-		sts = append(sts, r.subject.Object.Type)
-		sids = append(sids, r.subject.Object.ID)
-		srs = append(srs, r.subject.Relation)
+		ots = append(ots, r.t.Object.Type)
+		ids = append(ids, r.t.Object.ID)
+		rels = append(rels, r.t.Relation)
+		sts = append(sts, r.t.Subject.Object.Type)
+		sids = append(sids, r.t.Subject.Object.ID)
+		srs = append(srs, r.t.Subject.Relation)
 	}
 	sql := `SELECT k.i, t.caveat_name, t.caveat_context, t.expires_at, t.expires_nanos
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY k(id, st, sid, sr, i)
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY k(ot, id, rel, st, sid, sr, i)
 		CROSS JOIN LATERAL (SELECT ` + attrCols + ` FROM relata_tuple t
-			WHERE t.object_type = $5 AND t.object_id = k.id AND t.relation = $6 AND t.subject_type = k.st
+			WHERE t.object_type = k.ot AND t.object_id = k.id AND t.relation = k.rel AND t.subject_type = k.st
 			AND t.subject_id = k.sid AND t.subject_relation = k.sr AND ` + atRev(7) + ` LIMIT 1) t`
-	return s.sendChecked(ctx, conn, key.rev, sql, []any{ids, sts, sids, srs, key.objectType, key.relation, int64(key.rev)}, func(rows pgx.Rows) error {
+	return s.sendChecked(ctx, conn, key.rev, sql, []any{ots, ids, rels, sts, sids, srs, int64(key.rev)}, func(rows pgx.Rows) error {
 		var i int64
 		var a attrs
 		if err := rows.Scan(append([]any{&i}, a.targets()...)...); err != nil {
 			return err
 		}
 		r := reqs[i-1]
-		t := tuples.Tuple{Object: tuples.ObjectRef{Type: key.objectType, ID: r.objectID}, Relation: key.relation, Subject: r.subject}
+		t := r.t
 		if err := a.apply(&t); err != nil {
 			return err
 		}

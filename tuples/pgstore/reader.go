@@ -6,6 +6,7 @@ import (
 	"iter"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -73,8 +74,9 @@ func (r *reader) Contains(ctx context.Context, t tuples.Tuple) (bool, error) {
 // contains reads Contains from the database; conditional reports that the live
 // version carries a caveat or an expiration (its answer is not cached).
 func (r *reader) contains(ctx context.Context, t tuples.Tuple) (found, conditional bool, err error) {
-	req := &batchReq{objectID: t.Object.ID, subject: t.Subject}
-	key := batchKey{kind: cacheContains, objectType: t.Object.Type, relation: t.Relation, rev: r.rev}
+	req := &batchReq{t: t}
+	req.t.Caveat, req.t.ExpiresAt = nil, time.Time{}
+	key := batchKey{kind: cacheContains, rev: r.rev}
 	if err := r.s.batched(ctx, key, req); err != nil {
 		return false, false, r.s.classifyRead(ctx, "contains "+t.String(), err)
 	}
@@ -100,27 +102,8 @@ func (r *reader) Subjects(ctx context.Context, object tuples.ObjectRef, relation
 		args = append(args, subjectType)
 	}
 	alone := r.scan(ctx, "subjects", where, args, []string{"subject_type", "subject_id", "subject_relation"}, nil)
-	scan := func(yield func(tuples.Tuple, error) bool) {
-		if r.s.closed.Load() {
-			yield(tuples.Tuple{}, tuples.ErrClosed)
-			return
-		}
-		req := &batchReq{objectID: object.ID}
-		key := batchKey{kind: cacheSubjects, objectType: object.Type, relation: relation, subjectType: subjectType, rev: r.rev}
-		if err := r.s.batched(ctx, key, req); err != nil {
-			yield(tuples.Tuple{}, r.s.classifyRead(ctx, "subjects", err))
-			return
-		}
-		if req.overflow {
-			alone(yield)
-			return
-		}
-		for _, t := range req.rows {
-			if !yield(t, nil) {
-				return
-			}
-		}
-	}
+	scan := r.batchedScan(ctx, "subjects", batchKey{kind: cacheSubjects, rev: r.rev},
+		&batchReq{t: tuples.Tuple{Object: object, Relation: relation}, subjectType: subjectType}, alone)
 	if r.s.cache == nil {
 		return scan
 	}
@@ -141,6 +124,31 @@ func (r *reader) Subjects(ctx context.Context, object tuples.ObjectRef, relation
 			t.Subject.Relation, v, ok = nextString(v)
 			return t, v, ok
 		})
+}
+
+// batchedScan reads req in a group of its kind (batch.go) and yields its tuples; a
+// read with more tuples than a batched answer holds runs alone instead.
+func (r *reader) batchedScan(ctx context.Context, what string, key batchKey, tmpl *batchReq, alone iter.Seq2[tuples.Tuple, error]) iter.Seq2[tuples.Tuple, error] {
+	return func(yield func(tuples.Tuple, error) bool) {
+		if r.s.closed.Load() {
+			yield(tuples.Tuple{}, tuples.ErrClosed)
+			return
+		}
+		req := &batchReq{t: tmpl.t, subjectType: tmpl.subjectType} // one per iteration
+		if err := r.s.batched(ctx, key, req); err != nil {
+			yield(tuples.Tuple{}, r.s.classifyRead(ctx, what, err))
+			return
+		}
+		if req.overflow {
+			alone(yield)
+			return
+		}
+		for _, t := range req.rows {
+			if !yield(t, nil) {
+				return
+			}
+		}
+	}
 }
 
 // cached is a scan through the read cache: a hit yields the cached tuples (decoded by
@@ -191,8 +199,10 @@ func (r *reader) cached(scan iter.Seq2[tuples.Tuple, error], key []byte, b uint3
 }
 
 func (r *reader) Objects(ctx context.Context, subject tuples.SubjectRef, objectType, relation string) iter.Seq2[tuples.Tuple, error] {
-	scan := r.scan(ctx, "objects", "subject_type = $1 AND subject_id = $2 AND subject_relation = $3 AND object_type = $4 AND relation = $5",
+	alone := r.scan(ctx, "objects", "subject_type = $1 AND subject_id = $2 AND subject_relation = $3 AND object_type = $4 AND relation = $5",
 		[]any{subject.Object.Type, subject.Object.ID, subject.Relation, objectType, relation}, []string{"object_id"}, nil)
+	scan := r.batchedScan(ctx, "objects", batchKey{kind: cacheObjects, rev: r.rev},
+		&batchReq{t: tuples.Tuple{Object: tuples.ObjectRef{Type: objectType}, Relation: relation, Subject: subject}}, alone)
 	if r.s.cache == nil {
 		return scan
 	}
