@@ -10,6 +10,7 @@ import (
 
 	"github.com/relata/relata/client"
 	"github.com/relata/relata/server"
+	"github.com/relata/relata/tuples"
 	"github.com/relata/relata/tuples/pebblestore"
 )
 
@@ -89,4 +90,42 @@ func Example() {
 	// user:bob false
 	// [flow:f1]
 	// permission: type "flow" has no relation or permission "run" (UNKNOWN_RELATION) true
+}
+
+// A service follows every change of the tuples. Watch reconnects by itself when the
+// server restarts or the connection breaks, resuming after the last revision it saw;
+// it returns that revision to start from next time.
+func ExampleClient_Watch() {
+	endpoint, stop := startExampleServer()
+	defer stop()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, err := client.New(endpoint, client.WithToken("sekret"), client.WithInsecure())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	from, err := c.WriteSchema(ctx, "definition user {}\ndefinition doc { relation viewer: user }")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() {
+		updates, _ := client.Touch("doc:readme#viewer@user:anne")
+		if _, err := c.Write(ctx, updates); err != nil {
+			log.Fatal(err)
+		}
+	}()
+
+	_, err = c.Watch(ctx, client.WatchOptions{From: from}, func(b client.WatchBatch) error {
+		for _, ch := range b.Changes {
+			fmt.Println(ch.Op == tuples.OpTouch, ch.Tuple)
+			cancel() // one change is enough here
+		}
+		return nil
+	})
+	fmt.Println(errors.Is(err, context.Canceled))
+	// Output:
+	// true doc:readme#viewer@user:anne
+	// true
 }

@@ -339,3 +339,44 @@ func TestImportExportRead(t *testing.T) {
 	_, _, err = c.Import(ctx, slices.Values([]tuples.Tuple{bad}))
 	require.ErrorIs(t, err, client.ErrNotFound)
 }
+
+// TestWatchResumesAfterCut: a Watch whose connection is cut reconnects from the last
+// revision it saw: the change before the cut is not sent again, the one after is.
+func TestWatchResumesAfterCut(t *testing.T) {
+	srv := newTestServer(t, "127.0.0.1:0")
+	proxy := newCutProxy(t, srv.addr)
+	watcher := dial(t, proxy.l.Addr().String())
+	writer := dial(t, srv.addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	from, err := writer.WriteSchema(ctx, streamsSchema)
+	require.NoError(t, err)
+
+	changes := make(chan client.Change, 100)
+	done := make(chan error, 1)
+	go func() {
+		_, err := watcher.Watch(ctx, client.WatchOptions{From: from}, func(b client.WatchBatch) error {
+			for _, ch := range b.Changes {
+				changes <- ch
+			}
+			return nil
+		})
+		done <- err
+	}()
+	for i, tuple := range []string{"doc:1#viewer@user:anne", "doc:2#viewer@user:bob"} {
+		updates, err := client.Touch(tuple)
+		require.NoError(t, err)
+		z, err := writer.Write(ctx, updates)
+		require.NoError(t, err)
+		ch := <-changes
+		require.Equal(t, tuple, ch.Tuple.String())
+		require.Equal(t, z, ch.Revision)
+		if i == 0 {
+			proxy.cut()
+		}
+	}
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	require.Empty(t, changes, "no change came twice")
+	require.GreaterOrEqual(t, proxy.accepted.Load(), int32(2), "the watch reconnected")
+}
