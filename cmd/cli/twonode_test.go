@@ -14,15 +14,15 @@ import (
 	"github.com/relata/relata/tuples/pgstore/pgtest"
 )
 
-// TestTwoNodesOnPostgres runs two `relata serve --datastore` nodes on one PostgreSQL
-// database: a write through A is seen through B with its zookie (at_least_as_fresh)
+// TestTwoNodesOnPostgres runs two `relata serve --datastore` nodes, two OS processes,
+// on one PostgreSQL database: a write through A is seen through B with its zookie (at_least_as_fresh)
 // and, without it (minimize_latency), once --quantization has passed; Watch on B
 // streams A's writes in order; a delete through B is seen through A.
 func TestTwoNodesOnPostgres(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	const quantization = 300 * time.Millisecond
-	a := startServe(t, "--datastore", url, "--quantization", quantization.String())
-	b := startServe(t, "--datastore", url, "--quantization", quantization.String())
+	a, _ := startServeProcess(t, "--datastore", url, "--quantization", quantization.String())
+	b, _ := startServeProcess(t, "--datastore", url, "--quantization", quantization.String())
 	require.Contains(t, a.logs.String(), "datastore migrated")
 	require.NotContains(t, b.logs.String(), "datastore migrated", "B finds the database migrated")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
