@@ -197,3 +197,11 @@ type ScopeTracker interface {
 type ObjectsAfterReader interface {
 	ObjectsAfter(ctx context.Context, subject SubjectRef, objectType, relation, after string) iter.Seq2[Tuple, error]
 }
+
+// SubjectsAfterReader is an optional capability of a Reader (check for it with a type
+// assertion): Subjects of one subject type whose subject id is strictly after after.
+// LookupSubjects pages through the forward index with it, a few ids at a time, as
+// lookups of resources do with ObjectsAfterReader.
+type SubjectsAfterReader interface {
+	SubjectsAfter(ctx context.Context, object ObjectRef, relation, subjectType, after string) iter.Seq2[Tuple, error]
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"sync"
 	"time"
 
@@ -163,6 +164,16 @@ func (r *reader) ObjectsAfter(ctx context.Context, subject tuples.SubjectRef, ob
 	t := tuples.Tuple{Object: tuples.ObjectRef{Type: objectType, ID: after}, Relation: relation, Subject: subject}
 	lower := append(reverseKey(nil, t), 0) // the least key after after's
 	return r.scan(ctx, prefix, lower, true, nil)
+}
+
+// SubjectsAfter is Subjects of subjectType starting strictly after subject id after
+// (see tuples.SubjectsAfterReader). It bypasses the read cache: lookups page with it.
+func (r *reader) SubjectsAfter(ctx context.Context, object tuples.ObjectRef, relation, subjectType, after string) iter.Seq2[tuples.Tuple, error] {
+	prefix := appendParts(forwardScope(make([]byte, 0, 128), object, relation), subjectType)
+	// Every key of an id greater than after is at or above after+0x01: ids hold no
+	// 0x00, which ends each part of a key.
+	lower := append(append(slices.Clip(prefix), after...), 1)
+	return r.scan(ctx, prefix, lower, false, nil)
 }
 
 func (r *reader) Read(ctx context.Context, f tuples.Filter, after *tuples.Tuple) iter.Seq2[tuples.Tuple, error] {

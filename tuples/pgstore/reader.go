@@ -225,6 +225,13 @@ func (r *reader) ObjectsAfter(ctx context.Context, subject tuples.SubjectRef, ob
 		&tuples.Tuple{Object: tuples.ObjectRef{Type: objectType, ID: after}})
 }
 
+// SubjectsAfter is Subjects of subjectType starting strictly after subject id after
+// (see tuples.SubjectsAfterReader).
+func (r *reader) SubjectsAfter(ctx context.Context, object tuples.ObjectRef, relation, subjectType, after string) iter.Seq2[tuples.Tuple, error] {
+	return r.scan(ctx, "subjects", "object_type = $1 AND object_id = $2 AND relation = $3 AND subject_type = $4 AND subject_id > $5",
+		[]any{object.Type, object.ID, relation, subjectType, after}, []string{"subject_type", "subject_id", "subject_relation"}, nil)
+}
+
 var canonicalOrder = []string{"object_type", "object_id", "relation", "subject_type", "subject_id", "subject_relation"}
 
 func (r *reader) Read(ctx context.Context, f tuples.Filter, after *tuples.Tuple) iter.Seq2[tuples.Tuple, error] {

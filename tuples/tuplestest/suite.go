@@ -320,6 +320,30 @@ func testSubjectsObjectsOrder(t *testing.T, s tuples.Store) {
 			require.Equal(t, want, got, "after %q", after)
 		}
 	}
+
+	// SubjectsAfter, where the store has it, starts strictly after a subject id: the
+	// usersets and the wildcard of that type come in id order too.
+	if sr, ok := r.(tuples.SubjectsAfterReader); ok {
+		for after, want := range map[string][]string{
+			"":     {"flow:f1#granted@role:dev#member", "flow:f1#granted@role:ops", "flow:f1#granted@role:ops#member"},
+			"d":    {"flow:f1#granted@role:dev#member", "flow:f1#granted@role:ops", "flow:f1#granted@role:ops#member"},
+			"dev":  {"flow:f1#granted@role:ops", "flow:f1#granted@role:ops#member"},
+			"dev0": {"flow:f1#granted@role:ops", "flow:f1#granted@role:ops#member"},
+			"ops":  nil,
+		} {
+			got := Strings(t, sr.SubjectsAfter(ctx, f1, "granted", "role", after))
+			if want == nil {
+				require.Empty(t, got, "after %q", after)
+				continue
+			}
+			require.Equal(t, want, got, "after %q", after)
+		}
+		require.Equal(t, []string{"flow:f1#granted@user:anne", "flow:f1#granted@user:bob"},
+			Strings(t, sr.SubjectsAfter(ctx, f1, "granted", "user", "*")))
+		require.Equal(t, []string{"flow:f1#granted@user:bob"}, Strings(t, sr.SubjectsAfter(ctx, f1, "granted", "user", "anne")))
+		require.Empty(t, Strings(t, sr.SubjectsAfter(ctx, f1, "granted", "user", "bob")))
+		require.Empty(t, Strings(t, sr.SubjectsAfter(ctx, f1, "denied", "user", "carl")))
+	}
 }
 
 func testReadFilters(t *testing.T, s tuples.Store) {
