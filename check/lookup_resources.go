@@ -95,7 +95,7 @@ func (e *Engine) LookupResources(ctx context.Context, r tuples.Reader, req Looku
 	if cut != nil {
 		return cut
 	}
-	m, err := plan.merge(ctx, r, found[target], after, req.Cursor != "")
+	m, err := plan.merge(ctx, r, found[target], after, req.Cursor != "", req.Limit)
 	if err != nil {
 		return err
 	}
@@ -184,6 +184,8 @@ const (
 	// together; each scan buffers at least one and at most lookupScanMax.
 	lookupScanIDs = 4096
 	lookupScanMax = 256
+	// lookupScanFirst is how many ids a scan reads the first time (see merger.size).
+	lookupScanFirst = 16
 	// lookupVerifyBatch is how many candidates a lookup verifies with Check at once.
 	lookupVerifyBatch = 64
 )

@@ -71,10 +71,13 @@ type streamPlan struct {
 	ids   map[string]origin // single ids, with the least depth found
 }
 
-// scanKey names a reverse-index scan: Objects(subj, typ, rel).
+// scanKey names a reverse-index scan, Objects(subj, typ, rel), or, when forward is
+// set, a forward one: Subjects(subj.Object, rel, typ), the plain subjects of type typ
+// (no userset, no wildcard) of subj.Object#rel, for LookupSubjects.
 type scanKey struct {
 	subj     tuples.SubjectRef
 	typ, rel string
+	forward  bool
 }
 
 // origin is where a source's objects come from: their depth at the target, the fact
@@ -99,7 +102,7 @@ func (p *streamPlan) addScan(s tuples.SubjectRef, typ, rel string, depth, from i
 	if p.scans == nil {
 		p.scans = make(map[scanKey]*source)
 	}
-	k := scanKey{s, typ, rel}
+	k := scanKey{subj: s, typ: typ, rel: rel}
 	if src := p.scans[k]; src != nil {
 		if depth < src.origin.depth {
 			src.origin = origin{depth, from, node}
@@ -118,8 +121,8 @@ func (p *streamPlan) addID(id string, depth, from int, node relKey) {
 	}
 }
 
-// source is one sorted stream of object ids: a reverse-index scan read a few ids at a
-// time, or a fixed sorted list.
+// source is one sorted stream of ids: an index scan read a few ids at a time (object
+// ids of a reverse-index scan, subject ids of a forward one), or a fixed sorted list.
 type source struct {
 	scan   scanKey
 	origin origin
@@ -127,6 +130,7 @@ type source struct {
 	ids    []string // buffered ids; ids[0] is the head
 	more   bool     // the scan may have ids after last
 	last   string   // the last id read
+	fills  int      // how many times the scan was read
 }
 
 // fill reads up to n ids after s.last.
@@ -136,8 +140,14 @@ func (s *source) fill(ctx context.Context, r tuples.Reader, n int) error {
 		return nil
 	}
 	var seq func(yield func(tuples.Tuple, error) bool)
-	ar, paged := r.(tuples.ObjectsAfterReader)
-	if paged {
+	if s.scan.forward {
+		obj := s.scan.subj.Object
+		if sr, paged := r.(tuples.SubjectsAfterReader); paged {
+			seq = sr.SubjectsAfter(ctx, obj, s.scan.rel, s.scan.typ, s.last)
+		} else {
+			seq = r.Subjects(ctx, obj, s.scan.rel, s.scan.typ)
+		}
+	} else if ar, paged := r.(tuples.ObjectsAfterReader); paged {
 		seq = ar.ObjectsAfter(ctx, s.scan.subj, s.scan.typ, s.scan.rel, s.last)
 	} else {
 		seq = r.Objects(ctx, s.scan.subj, s.scan.typ, s.scan.rel)
@@ -145,9 +155,18 @@ func (s *source) fill(ctx context.Context, r tuples.Reader, n int) error {
 	s.more = false
 	for t, err := range seq {
 		if err != nil {
+			if s.scan.forward {
+				return fmt.Errorf("reading %s#%s: %w", s.scan.subj.Object, s.scan.rel, err)
+			}
 			return fmt.Errorf("reading objects of %s: %w", s.scan.subj, err)
 		}
 		id := t.Object.ID
+		if s.scan.forward {
+			if t.Subject.Relation != "" {
+				continue
+			}
+			id = t.Subject.Object.ID
+		}
 		if id <= s.last || id == tuples.Wildcard {
 			continue
 		}
@@ -167,12 +186,26 @@ func (s *source) fill(ctx context.Context, r tuples.Reader, n int) error {
 type merger struct {
 	r   tuples.Reader
 	h   sourceHeap
-	per int // ids each scan buffers
+	per int // ids each scan buffers at most
+}
+
+// size is how many ids to read into s next: lookupScanFirst the first time (no more
+// than limit, when the call wants limit results: a page of one reads one id per
+// scan), twice as many each time after, up to m.per. A small page stays cheap, a long
+// lookup soon reads m.per ids per seek.
+func (m *merger) size(s *source, limit int) int {
+	n := lookupScanFirst << min(s.fills, 16)
+	if s.fills == 0 && limit > 0 {
+		n = min(n, limit)
+	}
+	s.fills++
+	return max(1, min(n, m.per))
 }
 
 // merge returns the merger of p's sources and of the collected ids of the target
-// (held when the target is not streamed), starting after `after` when resume is set.
-func (p *streamPlan) merge(ctx context.Context, r tuples.Reader, collected map[string]bool, after string, resume bool) (*merger, error) {
+// (held when the target is not streamed), starting after `after` when resume is set;
+// limit (0: none) is how many results the caller wants.
+func (p *streamPlan) merge(ctx context.Context, r tuples.Reader, collected map[string]bool, after string, resume bool, limit int) (*merger, error) {
 	m := &merger{r: r, per: lookupScanMax}
 	if n := len(p.scans); n > 0 {
 		m.per = max(1, min(lookupScanMax, lookupScanIDs/n))
@@ -183,12 +216,12 @@ func (p *streamPlan) merge(ctx context.Context, r tuples.Reader, collected map[s
 	}
 	// A deterministic order, so that equal heads pop in the same order every time.
 	slices.SortFunc(keyed, func(a, b scanKey) int {
-		return compareStrings(a.subj.String()+" "+a.typ+" "+a.rel, b.subj.String()+" "+b.typ+" "+b.rel)
+		return compareStrings(a.String(), b.String())
 	})
 	for _, k := range keyed {
 		src := p.scans[k]
 		src.last = after
-		if err := src.fill(ctx, r, m.per); err != nil {
+		if err := src.fill(ctx, r, m.size(src, limit)); err != nil {
 			return nil, err
 		}
 		if len(src.ids) > 0 {
@@ -224,6 +257,14 @@ func (p *streamPlan) merge(ctx context.Context, r tuples.Reader, collected map[s
 	return m, nil
 }
 
+// String names the scan, for a deterministic order of scans.
+func (k scanKey) String() string {
+	if k.forward {
+		return "> " + k.subj.Object.String() + "#" + k.rel + " " + k.typ
+	}
+	return "< " + k.subj.String() + " " + k.typ + " " + k.rel
+}
+
 func compareStrings(a, b string) int {
 	switch {
 	case a < b:
@@ -254,7 +295,7 @@ func (m *merger) next(ctx context.Context) (id string, depth int, ok bool, err e
 		}
 		s.ids = s.ids[1:]
 		if len(s.ids) == 0 && s.list == nil {
-			if err := s.fill(ctx, m.r, m.per); err != nil {
+			if err := s.fill(ctx, m.r, m.size(s, 0)); err != nil {
 				return "", 0, false, err
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sort"
 
 	"github.com/relata/relata/schema"
 	"github.com/relata/relata/tuples"
@@ -45,14 +46,31 @@ type LookupSubjectsResult struct {
 // or when the wildcard is reported and it is not excluded from it. An error from yield
 // stops the lookup and is returned; unknown names are a *NotFoundError.
 //
-// Unlike LookupResources, LookupSubjects computes the subject set whole before it
-// sends the first result, so memory per call is proportional to the subjects found
-// (and excluded), and Limit and Cursor bound what is sent, not the work: exclusions
-// and intersections combine whole sets at every level of the rewrite, and a granted
-// wildcard comes first with every subject excluded from it, which is known only once
-// every subtracted set is. The walk goes down from one object, so its size is that
-// object's audience, which schemas keep far smaller than the objects a subject can
-// reach.
+// When the permission's rewrite, all the way down, is made of unions only (computed
+// usersets, arrows, stored relations and usersets in them; no intersection, exclusion
+// or `.all()` arrow), results stream as they are found and the walk stops once Limit
+// results are sent, as in LookupResources. The walk goes down from req.Object and
+// visits every userset below it once (groups, roles, parents: held in memory, with
+// the stored wildcard); the plain subjects of req.SubjectType are never collected:
+// every forward-index scan holding them (`doc:d#viewer@user:…`, `group:g#member@user:…`
+// for each group g reached) is read in id order a few ids at a time, and the scans are
+// merged, each id once. A cursor is the last id sent: the next page seeks every scan
+// past it. Memory per call is therefore bounded by the usersets below the object, plus
+// lookupScanIDs ids of scan buffers (at least one per scan): independent of the number
+// of subjects found. Where caveats or expirations lie below the permission, each
+// subject found is verified with Check as it comes (conditional ones are reported with
+// their missing context); a union excludes no one from a wildcard, so a wildcard comes
+// without exclusions.
+//
+// Otherwise (an intersection, an exclusion or an `.all()` arrow below the permission)
+// LookupSubjects computes the subject set whole before it sends the first result, so
+// memory per call is proportional to the subjects found (and excluded), and Limit and
+// Cursor bound what is sent, not the work: those operators combine whole sets at every
+// level of the rewrite (a subject found on one side is final only once the other side
+// is known), and a granted wildcard comes first with every subject excluded from it,
+// which is known only once every subtracted set is. The walk goes down from one object,
+// so its size is that object's audience, which schemas keep far smaller than the
+// objects a subject can reach.
 func (e *Engine) LookupSubjects(ctx context.Context, r tuples.Reader, req LookupSubjectsRequest, yield func(LookupSubjectsResult) error) error {
 	c, err := e.schemaFor(ctx, r)
 	if err != nil {
@@ -68,49 +86,55 @@ func (e *Engine) LookupSubjects(ctx context.Context, r tuples.Reader, req Lookup
 	if err != nil {
 		return err
 	}
+	if c.unionsOnly(relKey{req.Object.Type, req.Permission}) {
+		return e.streamSubjects(ctx, r, c, req, after, yield)
+	}
 	q := &subjectsRequest{e: e, r: r, c: c, typ: req.SubjectType, rel: req.SubjectRelation, memo: map[string]idset{}, upper: c.conditional}
 	set, _, err := q.subjects(ctx, at{}, req.Object, req.Permission)
 	if err != nil {
 		return err
 	}
-	var results []LookupSubjectsResult
-	if c.conditional {
-		if results, err = e.verifySubjects(ctx, r, c, req, set); err != nil {
-			return err
+	q.memo = nil // the sub-sets are not needed any more
+	resume := req.Cursor != ""
+	n := 0
+	send := func(res LookupSubjectsResult) error {
+		id := res.Subject.Object.ID
+		if resume && id <= after {
+			return nil
 		}
-		set = idset{}
+		n++
+		res.Cursor = encodeCursor(id)
+		return yield(res)
 	}
+	if c.conditional {
+		return e.verifySubjects(ctx, r, c, req, set, after, resume, func(res LookupSubjectsResult) (bool, error) {
+			if err := send(res); err != nil {
+				return false, err
+			}
+			return req.Limit <= 0 || n < req.Limit, nil
+		})
+	}
+	ids := slices.Sorted(maps.Keys(set.m))
 	if set.w {
 		res := LookupSubjectsResult{Subject: tuples.SubjectRef{Object: tuples.ObjectRef{Type: req.SubjectType, ID: tuples.Wildcard}}}
-		for _, id := range slices.Sorted(maps.Keys(set.m)) {
+		for _, id := range ids {
 			if !set.m[id] {
 				res.Excluded = append(res.Excluded, tuples.SubjectRef{Object: tuples.ObjectRef{Type: req.SubjectType, ID: id}})
 			}
 		}
-		results = append(results, res)
-	}
-	for _, id := range slices.Sorted(maps.Keys(set.m)) {
-		if set.m[id] {
-			results = append(results, LookupSubjectsResult{Subject: tuples.SubjectRef{
-				Object: tuples.ObjectRef{Type: req.SubjectType, ID: id}, Relation: req.SubjectRelation}})
+		if err := send(res); err != nil {
+			return err
 		}
 	}
-	n := 0
-	for _, res := range results {
-		id := res.Subject.Object.ID
-		if c.conditional && id != tuples.Wildcard && req.Cursor != "" && id <= after {
-			continue
-		}
-		if req.Cursor != "" && id <= after {
-			continue
-		}
+	for _, id := range ids {
 		if req.Limit > 0 && n >= req.Limit {
 			break
 		}
-		n++
-		res.Cursor = encodeCursor(id)
-		if err := yield(res); err != nil {
-			return err
+		if set.m[id] {
+			if err := send(LookupSubjectsResult{Subject: tuples.SubjectRef{
+				Object: tuples.ObjectRef{Type: req.SubjectType, ID: id}, Relation: req.SubjectRelation}}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -147,7 +171,26 @@ func combine(a, b idset, op func(x, y bool) bool) idset {
 	return out
 }
 
-func orSet(a, b idset) idset  { return combine(a, b, func(x, y bool) bool { return x || y }) }
+func orSet(a, b idset) idset { return combine(a, b, func(x, y bool) bool { return x || y }) }
+
+// orAcc is orSet(acc, b) for an accumulator: when owned (acc was made by the caller,
+// not shared with the memo or anyone else) and neither set has the wildcard, b is
+// added to acc in place instead of copying both, so that a union of many sets (the
+// members of many groups) costs the sum of their sizes, not its square.
+func orAcc(acc idset, owned bool, b idset) (idset, bool) {
+	switch {
+	case !b.w && len(b.m) == 0:
+		return acc, owned
+	case owned && !acc.w && !b.w:
+		for id, v := range b.m {
+			if v { // without the wildcard, every entry is true
+				acc.m[id] = true
+			}
+		}
+		return acc, true
+	}
+	return orSet(acc, b), true
+}
 func andSet(a, b idset) idset { return combine(a, b, func(x, y bool) bool { return x && y }) }
 func subSet(a, b idset) idset { return combine(a, b, func(x, y bool) bool { return x && !y }) }
 
@@ -223,7 +266,9 @@ func (q *subjectsRequest) subjects(ctx context.Context, pos at, obj tuples.Objec
 			s0 = andSet(s0, s1)
 		}
 	}
-	s0 = orSet(s0, self)
+	if self.w || len(self.m) > 0 {
+		s0 = orSet(s0, self)
+	}
 	if !out.tainted {
 		q.memo[key] = s0
 	}
@@ -239,10 +284,11 @@ func (q *subjectsRequest) rewrite(ctx context.Context, pos at, obj tuples.Object
 		return q.subjects(ctx, pos, obj, rw.Relation)
 	case schema.TupleToUserset:
 		var (
-			acc  idset
-			out  outcome
-			n    int
-			last tuples.ObjectRef
+			acc   idset
+			owned bool // acc is this loop's own
+			out   outcome
+			n     int
+			last  tuples.ObjectRef
 		)
 		for t, err := range q.r.Subjects(ctx, obj, rw.Tupleset, "") {
 			if err != nil {
@@ -262,15 +308,16 @@ func (q *subjectsRequest) rewrite(ctx context.Context, pos at, obj tuples.Object
 			case n == 0:
 				acc = s
 			case rw.All && !q.upper:
-				acc = andSet(acc, s)
+				acc, owned = andSet(acc, s), true
 			default:
-				acc = orSet(acc, s)
+				acc, owned = orAcc(acc, owned, s)
 			}
 			n++
 		}
 		return acc, out, nil
 	case schema.Union, schema.Intersection, schema.Exclusion:
 		var acc idset
+		var owned bool // acc is this loop's own
 		var out outcome
 		for i, ch := range rw.Children {
 			p := pos
@@ -286,17 +333,17 @@ func (q *subjectsRequest) rewrite(ctx context.Context, pos at, obj tuples.Object
 			case i == 0:
 				acc = s
 			case rw.Kind == schema.Union, q.upper && rw.Kind == schema.Intersection:
-				acc = orSet(acc, s)
+				acc, owned = orAcc(acc, owned, s)
 			case q.upper:
 				// Exclusion: every subject of the base stays a candidate, and so does
 				// every subject of the subtracted side: a subject named only there may
 				// answer apart from a wildcard of the base (denied, or conditional),
 				// so Check must see it, and the wildcard's result exclude it.
-				acc = orSet(acc, s)
+				acc, owned = orAcc(acc, owned, s)
 			case rw.Kind == schema.Intersection:
-				acc = andSet(acc, s)
+				acc, owned = andSet(acc, s), true
 			default:
-				acc = subSet(acc, s)
+				acc, owned = subSet(acc, s), true
 			}
 		}
 		return acc, out, nil
@@ -349,51 +396,68 @@ func (q *subjectsRequest) this(ctx context.Context, pos at, obj tuples.ObjectRef
 				return idset{}, outcome{}, err
 			}
 			out.merge(o)
-			acc = orSet(acc, s)
+			acc, _ = orAcc(acc, true, s) // acc is made here
 		}
 	}
 	return acc, out, nil
 }
 
-// verifySubjects checks every candidate of set three-valued (the wildcard too) and
-// returns the subjects that have the permission or may have it, conditional ones
-// with their missing context.
-func (e *Engine) verifySubjects(ctx context.Context, r tuples.Reader, c *compiled, req LookupSubjectsRequest, set idset) ([]LookupSubjectsResult, error) {
+// verifySubjects checks the candidates of set three-valued and sends, in order, the
+// subjects that have the permission or may have it, conditional ones with their
+// missing context, until send reports that it has enough. The wildcard (first) needs
+// every named candidate checked, for its exclusions; a page after a cursor skips it
+// (the wildcard sorts before every id) and checks only the candidates after the cursor.
+func (e *Engine) verifySubjects(ctx context.Context, r tuples.Reader, c *compiled, req LookupSubjectsRequest, set idset, after string, resume bool, send func(LookupSubjectsResult) (bool, error)) error {
 	check := func(s tuples.SubjectRef) (CheckResult, error) {
 		return e.check(ctx, r, c, CheckRequest{Object: req.Object, Permission: req.Permission, Subject: s, Context: req.Context})
 	}
-	ids := slices.Sorted(maps.Keys(set.m))
-	var results []LookupSubjectsResult
-	named := make(map[string]CheckResult, len(ids))
-	for _, id := range ids {
-		res, err := check(tuples.SubjectRef{Object: tuples.ObjectRef{Type: req.SubjectType, ID: id}, Relation: req.SubjectRelation})
-		if err != nil {
-			return nil, err
-		}
-		named[id] = res
+	named := func(id string) tuples.SubjectRef {
+		return tuples.SubjectRef{Object: tuples.ObjectRef{Type: req.SubjectType, ID: id}, Relation: req.SubjectRelation}
 	}
-	if set.w && req.SubjectRelation == "" {
+	ids := slices.Sorted(maps.Keys(set.m))
+	if resume {
+		ids = ids[sort.SearchStrings(ids, after+"\x00"):] // strictly after the cursor
+	}
+	var checked map[string]CheckResult
+	if set.w && req.SubjectRelation == "" && (!resume || tuples.Wildcard > after) {
 		w := tuples.SubjectRef{Object: tuples.ObjectRef{Type: req.SubjectType, ID: tuples.Wildcard}}
 		res, err := check(w)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if res.Allowed || res.Conditional {
+			checked = make(map[string]CheckResult, len(ids))
 			out := LookupSubjectsResult{Subject: w, Conditional: res.Conditional, MissingContext: res.MissingContext}
 			for _, id := range ids {
-				if n := named[id]; !n.Allowed && !n.Conditional {
+				n, err := check(named(id))
+				if err != nil {
+					return err
+				}
+				checked[id] = n
+				if !n.Allowed && !n.Conditional {
 					out.Excluded = append(out.Excluded, tuples.SubjectRef{Object: tuples.ObjectRef{Type: req.SubjectType, ID: id}})
 				}
 			}
-			results = append(results, out)
+			if more, err := send(out); err != nil || !more {
+				return err
+			}
 		}
 	}
 	for _, id := range ids {
-		if n := named[id]; n.Allowed || n.Conditional {
-			results = append(results, LookupSubjectsResult{
-				Subject:     tuples.SubjectRef{Object: tuples.ObjectRef{Type: req.SubjectType, ID: id}, Relation: req.SubjectRelation},
-				Conditional: n.Conditional, MissingContext: n.MissingContext})
+		n, ok := checked[id]
+		if !ok {
+			var err error
+			if n, err = check(named(id)); err != nil {
+				return err
+			}
+		}
+		if !n.Allowed && !n.Conditional {
+			continue
+		}
+		more, err := send(LookupSubjectsResult{Subject: named(id), Conditional: n.Conditional, MissingContext: n.MissingContext})
+		if err != nil || !more {
+			return err
 		}
 	}
-	return results, nil
+	return nil
 }
