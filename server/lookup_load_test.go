@@ -64,3 +64,55 @@ func TestBigLookupsLeaveRoom(t *testing.T) {
 		require.Equal(t, n+1, got) // and flow:f1
 	}
 }
+
+// TestBigSubjectLookupsLeaveRoom: the same for LookupSubjects over a union
+// (tenant#view): eight lookups of a 20,000-user audience stopped after their first
+// result leave /healthz and a check answering, then each resumes and returns every
+// user, in order, once each.
+func TestBigSubjectLookupsLeaveRoom(t *testing.T) {
+	env := newTestEnv(t)
+	env.seed(t)
+	const n = 20000
+	var ts []string
+	for i := range n {
+		ts = append(ts, fmt.Sprintf("tenant:big#viewer@user:u%05d", i))
+	}
+	for chunk := range slices.Chunk(ts, 1000) {
+		env.write(t, relatav1.Operation_OPERATION_TOUCH, chunk...)
+	}
+	big := &relatav1.ObjectRef{Type: "tenant", Id: "big"}
+
+	var streams []relatav1.PermissionService_LookupSubjectsClient
+	for range 8 {
+		stream, err := env.perms.LookupSubjects(env.ctx(), &relatav1.LookupSubjectsRequest{
+			Object: big, Permission: "view", SubjectType: "user"})
+		require.NoError(t, err)
+		first, err := stream.Recv()
+		require.NoError(t, err)
+		require.Equal(t, "u00000", first.GetSubject().GetObject().GetId())
+		streams = append(streams, stream)
+	}
+
+	code, body := getStatus(t, env.baseURL+"/healthz")
+	require.Equal(t, http.StatusOK, code, body)
+	resp, err := env.perms.Check(env.ctx(), checkReq("tenant:big", "view", "user:u12345"))
+	require.NoError(t, err)
+	require.True(t, resp.GetAllowed())
+
+	for _, stream := range streams {
+		got := 1
+		last := "u00000"
+		for {
+			resp, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err)
+			id := resp.GetSubject().GetObject().GetId()
+			require.Greater(t, id, last, "in order, once each")
+			last = id
+			got++
+		}
+		require.Equal(t, n, got)
+	}
+}
