@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +63,8 @@ type config struct {
 	users, groups, docs  int
 	folders              int
 	checkShare, lookupSh float64
+	metricsURL           string
+	memoryLimit          int64
 }
 
 func main() {
@@ -83,7 +84,14 @@ func main() {
 	flag.IntVar(&c.folders, "folders", 500, "folders")
 	flag.Float64Var(&c.checkShare, "check-share", 0.95, "share of checks")
 	flag.Float64Var(&c.lookupSh, "lookup-share", 0.01, "share of lookups (the rest are writes)")
+	flag.StringVar(&c.metricsURL, "metrics-url", "", "the server's /metrics without authentication (serve --metrics-addr), for the memory breakdown of each report")
+	limit := flag.String("memory-limit", "512MiB", "the server's --memory-limit, that RSS is reported against (0: none)")
 	flag.Parse()
+	var err error
+	if c.memoryLimit, err = parseSize(*limit); err != nil {
+		fmt.Fprintln(os.Stderr, "soak: --memory-limit:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, c); err != nil {
@@ -258,6 +266,7 @@ func run(ctx context.Context, c config) error {
 	// Report every interval until the load ends.
 	began := time.Now()
 	totalErrs := 0
+	var memory []memorySample // one per interval
 	report := func(final bool) {
 		lat, errs, sample := st.take()
 		var all []time.Duration
@@ -277,8 +286,15 @@ func run(ctx context.Context, c config) error {
 		if final {
 			label = "  (tail)"
 		}
+		mem := sampleMemory(ctx, c.serverPID, c.metricsURL)
+		if !final {
+			memory = append(memory, mem)
+		}
 		fmt.Printf("%s: %d ops, %d errors, p99 %s (%s), server RSS %s, watch errors %d\n",
 			label, n, e, p99(all).Round(10*time.Microsecond), strings.Join(parts, ", "), rss(c.serverPID), watchErrs.Load())
+		if c.serverPID > 0 {
+			fmt.Printf("    %s\n", mem.line(c.memoryLimit))
+		}
 		for msg, k := range sample {
 			fmt.Printf("    %d× %s\n", k, msg)
 		}
@@ -299,6 +315,9 @@ loop:
 	report(true)
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if c.serverPID > 0 {
+		fmt.Println(growth(memory, c.interval, c.memoryLimit))
 	}
 
 	// Every acknowledged write is present, and every watcher saw it.
@@ -456,18 +475,8 @@ func waitWatchers(ctx context.Context, acked []written, seen []map[string]bool, 
 
 // rss returns the resident set size of pid, from /proc.
 func rss(pid int) string {
-	if pid <= 0 {
-		return "n/a"
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return "n/a"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.Atoi(f[1])
-			return fmt.Sprintf("%d MiB", kb/1024)
-		}
+	if m := rssMiB(pid); m > 0 {
+		return fmt.Sprintf("%.0f MiB", m)
 	}
 	return "n/a"
 }

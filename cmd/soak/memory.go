@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// memorySample is what the soak reads of the server's memory at one report: its RSS
+// and, when --metrics-url is set, the parts of it /metrics names (docs/operations.md).
+type memorySample struct {
+	rss     float64 // MiB; 0 when unknown
+	metrics map[string]float64
+}
+
+// memoryMetrics are the /metrics families the report shows, in MiB.
+var memoryMetrics = []string{
+	"go_memstats_sys_bytes", "go_memstats_heap_released_bytes", "go_memstats_heap_inuse_bytes",
+	"relata_check_cache_bytes", "relata_read_cache_bytes", "relata_pebble_block_cache_bytes",
+	"relata_pebble_memtable_bytes", "relata_pebble_wal_bytes",
+}
+
+// sampleMemory reads pid's RSS and, when url is set, the server's /metrics.
+func sampleMemory(ctx context.Context, pid int, url string) memorySample {
+	s := memorySample{rss: rssMiB(pid)}
+	if url == "" {
+		return s
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return s
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return s
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return s
+	}
+	s.metrics = map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+			s.metrics[f[0]] = v
+		}
+	}
+	return s
+}
+
+func (s memorySample) mib(name string) float64 { return s.metrics[name] / (1 << 20) }
+
+// line describes the sample: RSS against the budget, then (with metrics) the Go
+// runtime's share and the caches and memtables, which fill towards their bounds.
+func (s memorySample) line(budget int64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "memory: RSS %.0f MiB", s.rss)
+	if budget > 0 && s.rss > 0 {
+		fmt.Fprintf(&b, " (%.0f%% of the %d MiB budget)", 100*s.rss/float64(budget>>20), budget>>20)
+	}
+	if s.metrics == nil {
+		return b.String()
+	}
+	fmt.Fprintf(&b, "; Go runtime %.0f MiB (heap in use %.0f, check cache %.1f); off the Go heap: block cache %.1f, read cache %.1f, memtables %.1f MiB (WAL %.1f MiB)",
+		s.mib("go_memstats_sys_bytes")-s.mib("go_memstats_heap_released_bytes"), s.mib("go_memstats_heap_inuse_bytes"),
+		s.mib("relata_check_cache_bytes"), s.mib("relata_pebble_block_cache_bytes"), s.mib("relata_read_cache_bytes"),
+		s.mib("relata_pebble_memtable_bytes"), s.mib("relata_pebble_wal_bytes"))
+	return b.String()
+}
+
+// rssMiB returns the resident set size of pid in MiB, from /proc; 0 when unknown.
+func rssMiB(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.Atoi(f[1])
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
+// parseSize parses a size as serve's --memory-limit takes it: a number of bytes with
+// an optional KiB, MiB or GiB suffix.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("not a size: %q (e.g. 512MiB)", s)
+	}
+	return n * mult, nil
+}
+
+// growth is the RSS verdict at the end: the change from the sample at the end of the
+// second minute to the last one, and the peak against the budget; samples come one
+// per interval.
+func growth(samples []memorySample, interval time.Duration, budget int64) string {
+	warm := max(0, int(2*time.Minute/interval)-1)
+	if len(samples) <= warm || samples[warm].rss == 0 {
+		return "rss: the run is too short to compare with minute 2"
+	}
+	first, last := samples[warm].rss, samples[len(samples)-1].rss
+	peak := 0.0
+	for _, s := range samples {
+		peak = max(peak, s.rss)
+	}
+	out := fmt.Sprintf("rss: %.0f MiB at %s, %.0f MiB at the end: %+.1f%% (flat: within ±10%%); peak %.0f MiB",
+		first, time.Duration(warm+1)*interval, last, 100*(last-first)/first, peak)
+	if budget > 0 {
+		out += fmt.Sprintf(" = %.0f%% of the %d MiB budget", 100*peak/float64(budget>>20), budget>>20)
+	}
+	return out
+}
