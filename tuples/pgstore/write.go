@@ -374,6 +374,14 @@ func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tu
 		}
 	}
 	stage := func(ctx context.Context, tx pgx.Tx) error {
+		// The staging table has no statistics, and with them a batch is still small
+		// beside relata_tuple: left to itself the planner joins the two by hashing or
+		// merging the whole of relata_tuple (a scan of every tuple per batch, so an
+		// import slowed as the store grew: 330 ms of a 10,000-tuple batch's 850 ms at
+		// 100,000 tuples). Nested loops probe the indexes once per staged tuple.
+		if _, err := tx.Exec(ctx, `SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE IF NOT EXISTS relata_import (
 			object_type text COLLATE "C", object_id text COLLATE "C", relation text COLLATE "C",
 			subject_type text COLLATE "C", subject_id text COLLATE "C", subject_relation text COLLATE "C",
