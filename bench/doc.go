@@ -10,8 +10,10 @@
 //
 // Run loads the data set into a server over gRPC (the Import RPC, or Write batches when
 // the server has no Import) and runs the phases: Check at several concurrencies with
-// minimize_latency and fully_consistent, CheckBulk, LookupResources, LookupSubjects and
-// a mixed phase with writes. Each phase is bounded in time and in operations and
+// minimize_latency and fully_consistent, CheckBulk, LookupResources, LookupSubjects, a
+// mixed phase with writes, and a caveated phase: per-flow grants under the flow-overrides
+// model's from_network IP allow-list caveat, added beside the data set for that phase
+// only, and checks that give the caller's address as context (see caveats.go). Each phase is bounded in time and in operations and
 // reports throughput, latency percentiles, errors and mismatches; a mismatch is a
 // failure, reported with its request.
 package bench

@@ -213,6 +213,11 @@ func (r *runner) settleAtHead(ctx context.Context) error {
 // settle waits until minimize_latency reads use a revision at least the load's, so
 // that the phases judge answers against the loaded data.
 func (r *runner) settle(ctx context.Context) error {
+	return r.waitMinimizeLatency(ctx, r.loadRev)
+}
+
+// waitMinimizeLatency waits until minimize_latency reads use a revision at least rev.
+func (r *runner) waitMinimizeLatency(ctx context.Context, rev tuples.Revision) error {
 	if len(r.pool) == 0 {
 		return nil
 	}
@@ -222,13 +227,13 @@ func (r *runner) settle(ctx context.Context) error {
 	for {
 		resp, err := perm.Check(ctx, &relatav1.CheckRequest{Object: q.obj, Permission: q.perm.String(), Subject: q.subj, Consistency: r.consMin})
 		if err != nil {
-			return fmt.Errorf("bench: first check after the load: %w", err)
+			return fmt.Errorf("bench: a check while waiting for revision %d: %w", rev, err)
 		}
-		if rev, err := tuples.ParseZookie(resp.GetCheckedAt()); err == nil && rev >= r.loadRev {
+		if at, err := tuples.ParseZookie(resp.GetCheckedAt()); err == nil && at >= rev {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("bench: minimize_latency reads still use a revision older than the load's after %v", r.cfg.Settle)
+			return fmt.Errorf("bench: minimize_latency reads still use a revision older than %d after %v", rev, r.cfg.Settle)
 		}
 		select {
 		case <-ctx.Done():

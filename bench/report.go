@@ -50,6 +50,12 @@ func (r *Report) WriteTable(w io.Writer, serverNote string) error {
 			notes = append(notes, fmt.Sprintf("%s: %d writes, write latency p50 %s p95 %s p99 %s max %s",
 				p.Name, p.Writes, ms(p.WriteLatency.P50), ms(p.WriteLatency.P95), ms(p.WriteLatency.P99), ms(p.WriteLatency.Max)))
 		}
+		if p.Conditional > 0 {
+			notes = append(notes, fmt.Sprintf("%s: %d answers conditional on missing context, as expected", p.Name, p.Conditional))
+		}
+		if rel, base, ok := r.relativeToCheckMin(p); ok {
+			notes = append(notes, fmt.Sprintf("%s: %.0f ops/s, %.0f%% of %s's %.0f ops/s", p.Name, p.OpsPerSec, 100*rel, base.Name, base.OpsPerSec))
+		}
 		for _, e := range p.ErrorSamples {
 			notes = append(notes, fmt.Sprintf("%s: error: %s", p.Name, e))
 		}
@@ -70,6 +76,21 @@ func (r *Report) WriteTable(w io.Writer, serverNote string) error {
 	}
 	_, err := fmt.Fprintf(w, "%s (%d errors)\n", verdict, r.Errors)
 	return err
+}
+
+// relativeToCheckMin returns the throughput of a caveated phase relative to the
+// uncaveated check-min phase of the same concurrency in the report.
+func (r *Report) relativeToCheckMin(p PhaseResult) (float64, PhaseResult, bool) {
+	c, ok := strings.CutPrefix(p.Name, "check-caveated-c")
+	if !ok || p.Skipped != "" {
+		return 0, PhaseResult{}, false
+	}
+	for _, b := range r.Phases {
+		if b.Name == "check-min-c"+c && b.Skipped == "" && b.OpsPerSec > 0 {
+			return p.OpsPerSec / b.OpsPerSec, b, true
+		}
+	}
+	return 0, PhaseResult{}, false
 }
 
 func ms(d time.Duration) string {

@@ -51,6 +51,11 @@ type Config struct {
 	// rather than the first evaluation of each check (the warm-up's own figures show
 	// that cost).
 	SkipWarmup bool
+	// CaveatShare is the share of per-flow grants the caveated phase adds under the
+	// from_network caveat (default 0.1; negative skips the phase). See caveats.go.
+	CaveatShare float64
+	// CaveatConcurrency is the concurrency of the caveated phase (default 64).
+	CaveatConcurrency int
 	// FullWritesPerSec is the rate of background writes during the fully_consistent
 	// phases (default 10; negative disables them). Real fully_consistent reads follow a
 	// head that writes keep moving, so they cannot reuse cached answers of an older
@@ -90,6 +95,8 @@ func DefaultConfig() Config {
 		LoadBatch:         1000,
 		Settle:            30 * time.Second,
 		FullWritesPerSec:  10,
+		CaveatShare:       0.1,
+		CaveatConcurrency: 64,
 	}
 }
 
@@ -138,6 +145,12 @@ func (c Config) withDefaults() Config {
 	if c.FullWritesPerSec == 0 {
 		c.FullWritesPerSec = d.FullWritesPerSec
 	}
+	if c.CaveatShare == 0 {
+		c.CaveatShare = d.CaveatShare
+	}
+	if c.CaveatConcurrency <= 0 {
+		c.CaveatConcurrency = d.CaveatConcurrency
+	}
 	if c.Reporter == nil {
 		c.Reporter = nopReporter{}
 	}
@@ -157,6 +170,9 @@ func (c Config) Validate() error {
 	}
 	if c.WriteShare < 0 || c.WriteShare > 1 {
 		errs = append(errs, fmt.Errorf("bench: write share must be in [0, 1], not %g", c.WriteShare))
+	}
+	if c.CaveatShare >= 1 {
+		errs = append(errs, fmt.Errorf("bench: caveat share must be below 1, not %g", c.CaveatShare))
 	}
 	if c.BulkSize > 1000 {
 		errs = append(errs, fmt.Errorf("bench: bulk size must be at most 1000, not %d", c.BulkSize))
@@ -199,6 +215,9 @@ type PhaseResult struct {
 	// the results they streamed (lookups).
 	Ops   int64 `json:"ops"`
 	Items int64 `json:"items"`
+	// Conditional are the answers that were conditional on missing context (caveated
+	// phase), each one expected.
+	Conditional int64 `json:"conditional,omitempty"`
 	// Writes are the writes among Ops (mixed phase).
 	Writes int64 `json:"writes,omitempty"`
 	// BackgroundWrites are the writes made beside the phase's operations to move the
@@ -260,6 +279,11 @@ type runner struct {
 	mixed mixedState
 	// warm is the next pool index the warm-up answers.
 	warm atomic.Int64
+	// caveats, cavPool and cavWarm are the caveated phase's grants, checks (the pool
+	// with contexts) and warm-up position.
+	caveats *caveatSet
+	cavPool []query
+	cavWarm atomic.Int64
 }
 
 // Run generates the data set, loads it through conns (unless cfg.SkipLoad) and runs
@@ -307,10 +331,12 @@ func Run(ctx context.Context, conns []grpc.ClientConnInterface, cfg Config) (*Re
 		if ctx.Err() != nil {
 			break
 		}
-		res := r.runPhase(ctx, p)
-		rep.Phases = append(rep.Phases, res)
-		rep.Mismatches += res.Mismatches
-		rep.Errors += res.Errors
+		rep.add(r.runPhase(ctx, p))
+	}
+	if r.cfg.CaveatShare > 0 && r.wants(caveatPhaseName(cfg.CaveatConcurrency)) && ctx.Err() == nil {
+		for _, res := range r.runCaveated(ctx) {
+			rep.add(res)
+		}
 	}
 	if cfg.ServerStats != nil {
 		if ps, err := cfg.ServerStats(); err == nil {
@@ -320,15 +346,28 @@ func Run(ctx context.Context, conns []grpc.ClientConnInterface, cfg Config) (*Re
 	return rep, ctx.Err()
 }
 
+// add appends a phase's result and counts its mismatches and errors.
+func (rep *Report) add(res PhaseResult) {
+	rep.Phases = append(rep.Phases, res)
+	rep.Mismatches += res.Mismatches
+	rep.Errors += res.Errors
+}
+
 // wants reports whether phase name is selected by cfg.Phases.
 func (r *runner) wants(name string) bool {
 	if len(r.cfg.Phases) == 0 {
 		return true
 	}
 	if strings.HasPrefix(name, "warmup") {
-		// The warm-up precedes any selected check or mixed phase.
+		// The warm-up precedes any selected check or mixed phase (the caveated phase
+		// has its own).
+		for _, p := range r.phases() {
+			if !strings.HasPrefix(p.name, "warmup") && !strings.HasPrefix(p.name, "lookup") && r.wants(p.name) {
+				return true
+			}
+		}
 		for _, p := range r.cfg.Phases {
-			if strings.HasPrefix(p, "check") || strings.HasPrefix(p, "mixed") || strings.HasPrefix(p, "warmup") {
+			if strings.HasPrefix(p, "warmup") {
 				return true
 			}
 		}
@@ -371,6 +410,7 @@ type worker struct {
 	wlat  []time.Duration
 	recs  []mixedRecord
 	mis   *atomic.Int64
+	conds *atomic.Int64 // conditional answers
 	phase string
 }
 
@@ -454,7 +494,7 @@ func (r *runner) runPhase(ctx context.Context, p phase) PhaseResult {
 	defer cancel()
 	var (
 		claimed, done, items, errs atomic.Int64
-		mis                        atomic.Int64
+		mis, conds                 atomic.Int64
 		errMu                      sync.Mutex
 		unsupported                string
 	)
@@ -464,7 +504,7 @@ func (r *runner) runPhase(ctx context.Context, p phase) PhaseResult {
 		workers[i] = &worker{
 			r: r, id: i, rng: rand.New(rand.NewPCG(r.cfg.Data.Seed, uint64(i)+100)),
 			perm: relatav1.NewPermissionServiceClient(conn), rels: relatav1.NewRelationshipServiceClient(conn),
-			mis: &mis, phase: p.name,
+			mis: &mis, conds: &conds, phase: p.name,
 		}
 		workers[i].pos = workers[i].rng.IntN(1 << 30)
 	}
@@ -555,6 +595,7 @@ func (r *runner) runPhase(ctx context.Context, p phase) PhaseResult {
 		p.finish(ctx, &res, workers)
 	}
 	res.Mismatches = mis.Load()
+	res.Conditional = conds.Load()
 	r.report(func(rep Reporter) { rep.PhaseDone(res) })
 	return res
 }

@@ -177,24 +177,43 @@ func (t *Truth) executeDefault(w, u int32) bool {
 // execute is flow#execute = owner + ((user_granted + ((role_granted +
 // workspace->execute_default) - role_denied)) - user_denied).
 func (t *Truth) execute(f, u int32, rev tuples.Revision) bool {
+	allowed, _ := t.executeCaveated(f, u, rev, nil, clientIP{})
+	return allowed
+}
+
+// executeCaveated is execute with the caveated grants of cs (nil: none) for a check
+// whose context gives ip (or nothing), three-valued: a caveated grant holds when ip is
+// in its network, does not when ip is outside, and is unknown without ip. Unknown
+// decides nothing that the other branches decide: the owner, a user-level deny (it is
+// subtracted last) and a plain grant or a role path win over it; otherwise the answer
+// is conditional on ip.
+func (t *Truth) executeCaveated(f, u int32, rev tuples.Revision, cs *caveatSet, ip clientIP) (allowed, conditional bool) {
 	d := t.d
 	if d.flowOwner[f] == u {
-		return true
+		return true, false
 	}
 	if t.present(toggleKey{flow: f, user: u, denied: true}, rev) {
-		return false
+		return false, false
 	}
 	if t.present(toggleKey{flow: f, user: u}, rev) {
-		return true
+		return true, false
 	}
 	var roleGranted, roleDenied []int32
 	if o := d.flowOverride[f]; o != nil {
 		roleGranted, roleDenied = o.roleGranted, o.roleDenied
 	}
-	if t.inAnyRole(u, roleDenied) {
-		return false
+	if !t.inAnyRole(u, roleDenied) && (t.inAnyRole(u, roleGranted) || t.executeDefault(d.flowWorkspace[f], u)) {
+		return true, false
 	}
-	return t.inAnyRole(u, roleGranted) || t.executeDefault(d.flowWorkspace[f], u)
+	if cs != nil {
+		if network, ok := cs.grants[pairKey{f, u}]; ok {
+			if !ip.given {
+				return false, true
+			}
+			return network.Contains(ip.addr), false
+		}
+	}
+	return false, false
 }
 
 // access is workspace#access = member + tenant->admin.

@@ -5,6 +5,9 @@ import (
 	"runtime"
 	"sync"
 
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 	"github.com/relata/relata/tuples"
 )
@@ -17,11 +20,22 @@ type query struct {
 	want         bool
 	obj          *relatav1.ObjectRef
 	subj         *relatav1.SubjectRef
+	// ctx is the check's context (the caveated phase); wantCond says the answer is
+	// conditional on the missing address (want is then false).
+	ctx      *structpb.Struct
+	wantCond bool
 }
 
-// String prints the check as a tuple: flow:f1#execute@user:u2.
+// String prints the check as a tuple, with its context if any:
+// flow:f1#execute@user:u2 with {"ip":"10.0.1.7"}.
 func (q *query) String() string {
-	return q.obj.GetType() + ":" + q.obj.GetId() + "#" + q.perm.String() + "@user:" + q.subj.GetObject().GetId()
+	s := q.obj.GetType() + ":" + q.obj.GetId() + "#" + q.perm.String() + "@user:" + q.subj.GetObject().GetId()
+	if q.ctx != nil {
+		if b, err := protojson.Marshal(q.ctx); err == nil {
+			s += " with " + string(b)
+		}
+	}
+	return s
 }
 
 func objectProto(o tuples.ObjectRef) *relatav1.ObjectRef {

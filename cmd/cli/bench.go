@@ -51,7 +51,11 @@ Write batches), then run the phases: a warm-up pass over the check pool
 (CheckBulk), Check at each --concurrency with minimize_latency and with
 fully_consistent (with --full-writes background writes moving the head), CheckBulk,
 LookupResources,
-LookupSubjects, and a mixed phase with --write-share writes. Every answer is
+LookupSubjects, a mixed phase with --write-share writes, and last a caveated phase
+(check-caveated-c64): the default model with the from_network IP allow-list caveat
+of the flow-overrides model on flow#user_granted, --caveat-share of the per-flow
+grants added under it (removed again afterwards), and checks that give the caller's
+address as context (a tenth give none: conditional answers). Every answer is
 verified against ground truth computed from the generator's own structures; a
 mismatch is printed and makes the command exit 1.
 
@@ -66,7 +70,7 @@ exactly this data set, with --skip-load). Server RSS and CPU time are printed fo
 	fl.IntVar(&f.conns, "conns", 4, "gRPC connections the workers share")
 	fl.StringVar(&f.progress, "progress", "auto", "progress output on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
 	fl.StringVar(&f.cpuProf, "cpu-profile", "", "write a CPU profile of this process (the bench client, and the server with --local) to FILE")
-	fl.StringSliceVar(&f.phases, "phases", nil, "run only phases whose names start with these (check-min, check-full, check-bulk, lookup, mixed)")
+	fl.StringSliceVar(&f.phases, "phases", nil, "run only phases whose names start with these (check-min, check-full, check-bulk, lookup, mixed, check-caveated)")
 	fl.Uint64Var(&d.Seed, "seed", d.Seed, "seed of the data set and the workloads")
 	fl.IntVar(&d.Tenants, "tenants", d.Tenants, "tenants")
 	fl.IntVar(&d.TenantDepth, "tenant-depth", d.TenantDepth, "levels of the tenant tree")
@@ -90,6 +94,8 @@ exactly this data set, with --skip-load). Server RSS and CPU time are printed fo
 	fl.IntVar(&c.LookupPool, "lookup-pool", c.LookupPool, "distinct lookups of each lookup phase")
 	fl.BoolVar(&c.SkipLoad, "skip-load", false, "do not write the schema and the data set (the server already holds them)")
 	fl.BoolVar(&f.warmup, "warmup", true, "answer the check pool once with CheckBulk before the Check phases (--warmup=false measures them from a cold cache)")
+	fl.Float64Var(&c.CaveatShare, "caveat-share", c.CaveatShare, "share of per-flow grants the caveated phase adds under the from_network caveat (0: no caveated phase)")
+	fl.IntVar(&c.CaveatConcurrency, "caveat-concurrency", c.CaveatConcurrency, "concurrency of the caveated phase")
 	fl.Float64Var(&c.FullWritesPerSec, "full-writes", c.FullWritesPerSec, "background writes per second during the fully_consistent phases, so that the head moves (0: none)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		return runBench(cmd.Context(), s, f, cmd.Flags().Changed("endpoint"))
@@ -112,6 +118,9 @@ func runBench(ctx context.Context, s *streams, f *benchFlags, endpointSet bool) 
 	f.cfg.SkipWarmup = !f.warmup
 	if f.cfg.FullWritesPerSec == 0 {
 		f.cfg.FullWritesPerSec = -1 // bench.Config: negative disables
+	}
+	if f.cfg.CaveatShare == 0 {
+		f.cfg.CaveatShare = -1 // bench.Config: negative disables
 	}
 	if err := f.cfg.Validate(); err != nil {
 		return usageError("%v", err)

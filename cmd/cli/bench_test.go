@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/relata/relata/bench"
+	"github.com/relata/relata/schema/models"
 )
 
 // TestBenchSmoke runs `relata bench --local` on a tiny data set for a fraction of a
@@ -22,7 +23,8 @@ func TestBenchSmoke(t *testing.T) {
 	args := []string{"bench", "--local", "--json", "--progress", "none",
 		"--tenants", "3", "--users", "60", "--flows", "150", "--roles", "6", "--workspaces", "2",
 		"--override-share", "0.2", "--duration", "150ms", "--concurrency", "1,4",
-		"--pool", "300", "--lookup-pool", "5", "--bulk-size", "10", "--mixed-concurrency", "8", "--write-share", "0.1"}
+		"--pool", "300", "--lookup-pool", "5", "--bulk-size", "10", "--mixed-concurrency", "8", "--write-share", "0.1",
+		"--caveat-share", "0.5", "--caveat-concurrency", "8"}
 	var out, errOut bytes.Buffer
 	code := Main(context.Background(), args, strings.NewReader(""), &out, &errOut)
 	require.Equal(t, ExitOK, code, "stderr: %s", errOut.String())
@@ -39,7 +41,66 @@ func TestBenchSmoke(t *testing.T) {
 		require.Positive(t, p.Ops, p.Name)
 	}
 	require.Equal(t, []string{"warmup-bulk-10", "check-min-c1", "check-min-c4", "check-full-c1", "check-full-c4",
-		"check-bulk-10", "lookup-resources", "lookup-subjects", "mixed-writes"}, names)
+		"check-bulk-10", "lookup-resources", "lookup-subjects", "mixed-writes",
+		"warmup-caveated-bulk-10", "check-caveated-c8"}, names)
+	caveated := rep.Phases[len(rep.Phases)-1]
+	require.Positive(t, caveated.Conditional, "checks without the address are conditional")
+}
+
+// TestBenchCaveated runs the caveated phase alone against a server on a small data
+// set: every answer (allowed, denied, conditional on the missing address) matches the
+// plain-Go ground truth, and afterwards the server holds the default model and data
+// set again, so that the other phases still pass on it.
+func TestBenchCaveated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and runs bench phases")
+	}
+	startServer(t, "", 0)
+	data := []string{"--progress", "none", "--json", "--tenants", "4", "--users", "200", "--flows", "400", "--roles", "6",
+		"--workspaces", "2", "--override-share", "0.2", "--pool", "1000", "--bulk-size", "50", "--duration", "300ms"}
+	run := func(args ...string) bench.Report {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), append(append([]string{"bench"}, args...), data...), strings.NewReader(""), &out, &errOut)
+		require.Equal(t, ExitOK, code, "stderr: %s", errOut.String())
+		var rep bench.Report
+		require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+		require.Zero(t, rep.Mismatches, errOut.String())
+		require.Zero(t, rep.Errors, out.String())
+		return rep
+	}
+
+	rep := run("--phases", "check-caveated", "--caveat-concurrency", "16", "--caveat-share", "0.3")
+	require.NotNil(t, rep.Load)
+	require.Len(t, rep.Phases, 2)
+	require.Equal(t, "warmup-caveated-bulk-50", rep.Phases[0].Name)
+	p := rep.Phases[1]
+	require.Equal(t, "check-caveated-c16", p.Name)
+	require.Equal(t, 16, p.Concurrency)
+	require.Positive(t, p.Ops)
+	require.Positive(t, p.Conditional)
+	require.Positive(t, rep.Phases[0].Conditional)
+
+	// The schema and the tuples are back as the load left them.
+	want, err := models.Schema(models.Default)
+	require.NoError(t, err)
+	got := runCLI("schema read --consistency full", "")
+	require.True(t, strings.HasPrefix(got, string(want)), got)
+	require.True(t, strings.HasSuffix(got, "exit 0\n"), got)
+	require.NotContains(t, got, "from_network")
+	grants := runCLI("read flow#user_granted --consistency full", "")
+	require.Contains(t, grants, "flow:f", "the data set's own user grants stay")
+	require.NotContains(t, grants, "[from_network", "the caveated grants are gone")
+	require.True(t, strings.HasSuffix(grants, "exit 0\n"), grants)
+
+	// The other check phases still pass on the same server, and the caveated phase
+	// runs again.
+	rep = run("--skip-load", "--phases", "check-min,check-caveated", "--concurrency", "8", "--caveat-concurrency", "8", "--caveat-share", "0.3")
+	var names []string
+	for _, p := range rep.Phases {
+		names = append(names, p.Name)
+	}
+	require.Equal(t, []string{"warmup-bulk-50", "check-min-c8", "warmup-caveated-bulk-50", "check-caveated-c8"}, names)
 }
 
 // TestBenchFlags covers the command line errors.
