@@ -12,7 +12,11 @@
 # bench client is the same code at both commits when bench/ and cmd/cli/bench.go did not
 # change between them). Each run's JSON and the load average before it go to OUTDIR
 # (default a new temporary directory); the end prints one line per run and the
-# per-binary medians of ops/s.
+# per-binary medians of ops/s and of ops per CPU second of the bench process (server and
+# client together: on a shared, loaded machine the wall-clock rate mostly measures the
+# CPU share the run got, the rate per CPU second much less). warmup_done is the number
+# of CheckBulk calls the warm-up finished: below pool/100 it did not cover the pool and
+# the check-min phase ran partly cold (pass a smaller --pool or a longer --duration).
 #
 # Example (issue 13, caveats: the commit before the caveat engine and the head):
 #   scripts/bench-ab.sh 26a0c12 HEAD
@@ -63,12 +67,15 @@ for i in $(seq 1 "$rounds"); do
 			--phases check-min-c64,check-full-c64 "$@" >"$f"
 		jq -c --arg side "$side" --arg round "$i" --arg load "$load" --arg start "$start" \
 			'{round: $round, side: $side, start: $start, load: $load, mismatches: .mismatches,
-			  phases: [.phases[] | select(.name | startswith("check-")) | {name, ops_per_sec: (.ops_per_sec | floor), p99_ms: ((.latency.p99_ns // 0) / 1e6)}]}' \
+			  warmup_done: ([.phases[] | select(.name | startswith("warmup-bulk")) | .ops] | first),
+			  phases: [.phases[] | select(.name | startswith("check-")) | {name, ops_per_sec: (.ops_per_sec | floor),
+			    p99_ms: ((.latency.p99_ns // 0) / 1e6 | floor), cpu_s: ((.server_cpu_ns // 0) / 1e9),
+			    ops_per_cpu_s: (if (.server_cpu_ns // 0) > 0 then (.ops / (.server_cpu_ns / 1e9) | floor) else null end)}]}' \
 			"$f" | tee -a "$out/runs.jsonl"
 	done
 done
-echo "bench-ab: A=$ra B=$rb, median ops/s over $rounds rounds:"
+echo "bench-ab: A=$ra B=$rb, medians over $rounds rounds (ops/s; ops per CPU second of the bench process, server and client):"
 jq -s -r 'group_by(.side)[] | .[0].side as $s |
 	[.[].phases[]] | group_by(.name)[] |
-	"\($s) \(.[0].name) \([.[].ops_per_sec] | sort | .[(length/2|floor)])"' "$out/runs.jsonl"
+	"\($s) \(.[0].name) \([.[].ops_per_sec] | sort | .[(length/2|floor)]) ops/s, \([.[].ops_per_cpu_s] | sort | .[(length/2|floor)]) ops/CPU-s"' "$out/runs.jsonl"
 echo "bench-ab: results in $out"
