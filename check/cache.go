@@ -9,11 +9,11 @@ import (
 	"github.com/relata/relata/tuples"
 )
 
-// The shared check cache holds many small answers (half a million at the default budget)
-// for as long as the server runs, so its layout is chosen for the garbage collector:
-// entries hold no pointers (a 128-bit hash of the key instead of the key string, in a
-// slice of slots and a map of non-pointer keys and values), and the collector never
-// scans them. The first layout (a map of key strings to container/list elements) made
+// The shared check cache holds many small answers (over a million at the default
+// budget) for as long as the server runs, so its layout is chosen for the garbage
+// collector and for size: entries hold no pointers (a 128-bit hash of the key instead
+// of the key string, in a slice of slots indexed by a table of slot numbers), and the
+// collector never scans them. The first layout (a map of key strings to container/list elements) made
 // every GC cycle mark millions of objects: under `relata bench` with the cache full,
 // GC marking (runtime.scanObject, tryDeferToSpanScan) took over 40% of the server's
 // CPU on cached checks, and a full cache cost 34 us of server CPU per cached check
@@ -34,12 +34,12 @@ import (
 // cacheShards spreads the cache's lock; each shard holds 1/cacheShards of the budget.
 const cacheShards = 16
 
-// entryBytes is what one entry costs: its slot (80 bytes with its deps), and its share
-// of the map (key, value, control bytes, load factor, and tables that double as they
-// grow), about 104 bytes: with 24-byte slots, 128 bytes an entry was measured to keep
-// the heap under the budget (4 million puts: 64 MiB held 44 MiB of heap, 256 MiB 163
-// MiB; at 112 bytes an entry the 64 MiB cache held 67 MiB, over its budget).
-const entryBytes = 184
+// entryBytes is what one entry costs: its slot (80 bytes with its deps) and its share
+// of the index (4 bytes a table entry at a load of 3/8 to 3/4: at most 10.7 bytes),
+// rounded up. Measured: a cache filled with 4 million puts holds 77-86 bytes of heap an
+// entry (64 MiB: 26.8 MiB for 364,720 entries; 256 MiB: 119 MiB). The Go map that
+// indexed the slots before cost about 94 bytes an entry on its own.
+const entryBytes = 96
 
 // CacheStats are counters of the shared check cache.
 type CacheStats struct {
@@ -85,8 +85,8 @@ type cacheSlot struct {
 type cacheShard struct {
 	mu struct {
 		sync.Mutex
-		index map[cacheKey]int32 // key → slot
-		slots []cacheSlot        // grows up to capacity, then slots are reused
+		index slotIndex   // key → slot
+		slots []cacheSlot // grows up to capacity, then slots are reused
 		hand  int
 	}
 	capacity int
@@ -97,9 +97,93 @@ func newCache(limit int64) *cache {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.capacity = int(limit / cacheShards / entryBytes)
-		s.mu.index = make(map[cacheKey]int32)
 	}
 	return c
+}
+
+// add appends slot, growing the slots to at most the shard's capacity (append would
+// leave up to a quarter of it unused once full), and indexes it.
+func (s *cacheShard) add(slot cacheSlot) {
+	if len(s.mu.slots) == cap(s.mu.slots) {
+		grown := make([]cacheSlot, len(s.mu.slots), min(max(2*cap(s.mu.slots), 64), s.capacity))
+		copy(grown, s.mu.slots)
+		s.mu.slots = grown
+	}
+	s.mu.slots = append(s.mu.slots, slot)
+	s.mu.index.insert(s.mu.slots, int32(len(s.mu.slots)-1), s.capacity)
+}
+
+// slotIndex maps a key to its slot: an open-addressing table of slot numbers (plus
+// one; 0 is empty) with linear probing from the key's second hash (the first picks
+// the shard), and backward-shift deletion, so no tombstones. It costs 4 bytes a table
+// entry, at most 10.7 bytes a slot (load 3/8 to 3/4), where a Go map of the same key
+// and value cost about 94 (its groups' slack and load factor).
+type slotIndex struct {
+	table []int32
+	n     int
+}
+
+// find returns the slot of k, or -1.
+func (x *slotIndex) find(slots []cacheSlot, k cacheKey) int32 {
+	if len(x.table) == 0 {
+		return -1
+	}
+	mask := uint64(len(x.table) - 1)
+	for i := k.h2 & mask; ; i = (i + 1) & mask {
+		v := x.table[i]
+		if v == 0 {
+			return -1
+		}
+		if slots[v-1].key == k {
+			return v - 1
+		}
+	}
+}
+
+// insert indexes slot i (its key not yet indexed), growing the table to keep the load
+// at most 3/4; capacity, the most slots there will be, caps the growth.
+func (x *slotIndex) insert(slots []cacheSlot, i int32, capacity int) {
+	if 4*(x.n+1) > 3*len(x.table) {
+		size := max(2*len(x.table), 64)
+		x.table = make([]int32, size)
+		x.n = 0
+		for j := range slots {
+			if int32(j) != i {
+				x.place(slots[j].key, int32(j))
+			}
+		}
+	}
+	x.place(slots[i].key, i)
+}
+
+func (x *slotIndex) place(k cacheKey, i int32) {
+	mask := uint64(len(x.table) - 1)
+	j := k.h2 & mask
+	for x.table[j] != 0 {
+		j = (j + 1) & mask
+	}
+	x.table[j] = i + 1
+	x.n++
+}
+
+// remove unindexes k (which is indexed), shifting back the entries after it in its
+// probe run so that every entry stays reachable from its home position.
+func (x *slotIndex) remove(slots []cacheSlot, k cacheKey) {
+	mask := uint64(len(x.table) - 1)
+	i := k.h2 & mask
+	for slots[x.table[i]-1].key != k {
+		i = (i + 1) & mask
+	}
+	for j := (i + 1) & mask; x.table[j] != 0; j = (j + 1) & mask {
+		home := slots[x.table[j]-1].key.h2 & mask
+		// j's entry may move to the hole at i unless its home lies cyclically in (i, j].
+		if (j-home)&mask >= (j-i)&mask {
+			x.table[i] = x.table[j]
+			i = j
+		}
+	}
+	x.table[i] = 0
+	x.n--
 }
 
 // lookup hashes key and returns its shard.
@@ -120,7 +204,8 @@ func (c *cache) get(key string, depth int, rev tuples.Revision, t tuples.ScopeTr
 	s, k := c.lookup(key)
 	var sl cacheSlot
 	s.mu.Lock()
-	i, found := s.mu.index[k]
+	i := s.mu.index.find(s.mu.slots, k)
+	found := i >= 0
 	if found {
 		sl = s.mu.slots[i]
 		found = depth <= int(sl.depth) && sl.rev <= rev
@@ -165,7 +250,7 @@ func (c *cache) put(key string, ok, marker bool, depth int, rev tuples.Revision,
 	dp := uint16(min(depth, math.MaxUint16))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if i, found := s.mu.index[k]; found {
+	if i := s.mu.index.find(s.mu.slots, k); i >= 0 {
 		sl := &s.mu.slots[i]
 		switch {
 		case rev < sl.rev:
@@ -178,8 +263,7 @@ func (c *cache) put(key string, ok, marker bool, depth int, rev tuples.Revision,
 	}
 	slot := cacheSlot{key: k, rev: rev, deps: *d, ok: ok, depth: dp, marker: marker}
 	if len(s.mu.slots) < s.capacity {
-		s.mu.index[k] = int32(len(s.mu.slots))
-		s.mu.slots = append(s.mu.slots, slot)
+		s.add(slot)
 		return
 	}
 	for {
@@ -190,9 +274,9 @@ func (c *cache) put(key string, ok, marker bool, depth int, rev tuples.Revision,
 			sl.ref = false
 			continue
 		}
-		delete(s.mu.index, sl.key)
+		s.mu.index.remove(s.mu.slots, sl.key)
 		*sl = slot
-		s.mu.index[k] = int32(i)
+		s.mu.index.place(k, int32(i))
 		c.evicts.Add(1)
 		return
 	}
@@ -203,7 +287,7 @@ func (c *cache) stats() CacheStats {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		st.Entries += len(s.mu.index)
+		st.Entries += len(s.mu.slots)
 		s.mu.Unlock()
 	}
 	st.Bytes = int64(st.Entries) * entryBytes

@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 
@@ -130,5 +131,51 @@ func TestCheckConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestSlotIndex drives the cache's open-addressing index through inserts and CLOCK-like
+// replacements against a map, with hashes crowded into few home positions so that
+// probe runs wrap around and backward shifts happen.
+func TestSlotIndex(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		capacity int
+		homes    uint64 // distinct second hashes (home positions) the keys use
+	}{
+		{"spread", 1000, 1 << 40},
+		{"crowded", 1000, 7},
+		{"tiny", 3, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			var x slotIndex
+			var slots []cacheSlot
+			want := map[cacheKey]int32{}
+			key := func() cacheKey { return cacheKey{h1: rng.Uint64(), h2: rng.Uint64() % tc.homes} }
+			for step := 0; step < 20*tc.capacity; step++ {
+				k := key()
+				if len(slots) < tc.capacity {
+					slots = append(slots, cacheSlot{key: k})
+					x.insert(slots, int32(len(slots)-1), tc.capacity)
+					want[k] = int32(len(slots) - 1)
+				} else {
+					i := rng.IntN(len(slots))
+					x.remove(slots, slots[i].key)
+					delete(want, slots[i].key)
+					slots[i] = cacheSlot{key: k}
+					x.place(k, int32(i))
+					want[k] = int32(i)
+				}
+				require.Equal(t, len(want), x.n)
+				require.LessOrEqual(t, 4*x.n, 3*len(x.table), "load above 3/4")
+				if step%17 == 0 {
+					for k, i := range want {
+						require.Equal(t, i, x.find(slots, k))
+					}
+					require.Equal(t, int32(-1), x.find(slots, key()))
+				}
+			}
+		})
 	}
 }

@@ -40,9 +40,9 @@ type Options struct {
 	// Concurrency bounds the goroutines one request fans out to. Default 8; 1 evaluates
 	// every request in the calling goroutine.
 	Concurrency int
-	// CacheBytes bounds the shared check cache; 0 means the default (192 MiB, about a
-	// million answers: the default bench workload needs that many, and at 128 MiB its
-	// cached checks ran a third slower), a negative value disables the cache. A cached answer serves
+	// CacheBytes bounds the shared check cache; 0 means the default (192 MiB, about two
+	// million answers of 96 bytes: the default bench workload's check pool needs 1.2
+	// million), a negative value disables the cache. A cached answer serves
 	// only frames at the depth it was computed at or shallower, so the cache never
 	// hides a depth error.
 	CacheBytes int64
