@@ -8,16 +8,26 @@ import (
 )
 
 // The shares of `serve --memory-limit` (design §11): the check cache (on the Go heap)
-// gets 30%, Pebble's block cache and the store's read cache (both off the Go heap)
-// 12.5% each; Pebble's two 16 MiB memtables (off-heap too) and a sixteenth of the
-// limit as headroom are set aside, and the Go soft memory limit (debug.SetMemoryLimit)
-// is what remains: the check cache plus the working set of requests, imports and
-// gRPC buffers. At the default 512MiB: check cache 153.6MiB, block cache 64MiB, read
-// cache 64MiB, Go limit 320MiB.
+// gets 45%, Pebble's block cache 6.25% and the store's read cache 12.5% (both off the
+// Go heap; the read cache in whole steps of 32 MiB, none below a 256MiB budget);
+// Pebble's two 16 MiB memtables (off-heap too) and a sixteenth of the limit as
+// headroom are set aside, and the Go soft memory limit (debug.SetMemoryLimit) is what
+// remains: the check cache plus the working set of requests, imports and gRPC
+// buffers. At the default 512MiB: check cache 230.4MiB, block cache 32MiB, read cache
+// 64MiB, Go limit 352MiB; at 256MiB: 115.2MiB, 16MiB, 32MiB, Go limit 160MiB.
+//
+// Why these shares (BENCHMARKS.md, the memory budget): under relata bench the check
+// pool's 1.17 million answers (112 MiB at 96 bytes) must all fit the check cache, or
+// the pool's cyclic order evicts most of them before their next use (at 256MiB with
+// the earlier 30%, 72% of the pool's answers fit and checks cost 2.3 times the server
+// CPU); the block cache sees few reads once the check and read caches are warm (at
+// 16MiB it missed 4% of the warm-up's block reads, 1% at 32MiB, and none once the
+// checks were cached).
 const (
-	checkCacheShare    = 0.30
-	blockCacheShare    = 0.125
+	checkCacheShare    = 0.45
+	blockCacheShare    = 0.0625
 	readCacheShare     = 0.125
+	readCacheStep      = 32 << 20 // fastcache allocates 512 buckets of 64 KiB chunks
 	memtableBytes      = 32 << 20
 	headroomDivisor    = 16
 	minMemoryLimit     = 128 << 20
@@ -58,7 +68,10 @@ func planMemory(limit int64, pebble bool, o cacheOverrides) (memoryPlan, error) 
 		if pebble {
 			p.BlockCache = int64(float64(limit) * blockCacheShare)
 		}
-		p.ReadCache = int64(float64(limit) * readCacheShare)
+		p.ReadCache = int64(float64(limit)*readCacheShare) / readCacheStep * readCacheStep
+		if p.ReadCache == 0 {
+			p.ReadCache = -1 // under 256MiB: no room for fastcache's smallest size
+		}
 	}
 	if o.check != nil {
 		p.CheckCache = *o.check
@@ -78,7 +91,8 @@ func planMemory(limit int64, pebble bool, o cacheOverrides) (memoryPlan, error) 
 	if limit == 0 {
 		return p, nil
 	}
-	offHeap := max(p.BlockCache, 0) + max(p.ReadCache, 0)
+	// fastcache rounds a read cache up to whole steps.
+	offHeap := max(p.BlockCache, 0) + (max(p.ReadCache, 0)+readCacheStep-1)/readCacheStep*readCacheStep
 	if pebble {
 		offHeap += memtableBytes
 	}
@@ -105,7 +119,7 @@ func applyGoLimit(p memoryPlan) (restore func(), fromEnv bool) {
 }
 
 // sizeString prints a size as flags take it (512MiB), or to a tenth of a MiB when it
-// is not a whole number of KiB (153.6MiB, 30% of 512MiB).
+// is not a whole number of KiB (230.4MiB, 45% of 512MiB).
 func sizeString(n int64) string {
 	if n >= 1<<20 && n%(1<<10) != 0 {
 		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + "MiB"

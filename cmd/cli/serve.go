@@ -82,11 +82,11 @@ of --datastore, which any number of relata serve processes may share. With no fl
 default model (` + models.Default + `). Every flag can also be set as RELATA_<FLAG>,
 e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.
 
-Memory: --memory-limit (default 512MiB) is one budget: the check cache gets 30% of
-it, Pebble's block cache and the read cache 12.5% each, and the Go soft memory limit
-is set to what remains after those off-heap caches, Pebble's memtables (32MiB) and a
-sixteenth of headroom (320MiB at the default), so that the process stays under the
-limit. --cache-size, --block-cache-size and --read-cache-size override their share;
+Memory: --memory-limit (default 512MiB) is one budget: the check cache gets 45% of
+it, Pebble's block cache 6.25% and the read cache 12.5% (in whole 32MiB steps, none
+under 256MiB), and the Go soft memory limit is set to what remains after those
+off-heap caches, Pebble's memtables (32MiB) and a sixteenth of headroom (352MiB at
+the default), so that the process stays under the limit. --cache-size, --block-cache-size and --read-cache-size override their share;
 --memory-limit 0 turns the budget off (fixed cache sizes, no Go limit). GOMEMLIMIT in
 the environment wins over the computed Go limit.`,
 		Args: cobra.NoArgs,
@@ -121,9 +121,9 @@ the environment wins over the computed Go limit.`,
 	fl.DurationVar(&f.quantization, "quantization", server.DefaultQuantization, "how old a minimize_latency read's revision may be")
 	fl.DurationVar(&f.gcWindow, "gc-window", pebblestore.DefaultGCWindow, "how long old revisions stay readable")
 	fl.Var(&f.memoryLimit, "memory-limit", "memory budget of the process: sizes every cache and sets the Go soft memory limit (0: no budget)")
-	fl.Var(&f.cacheSize, "cache-size", "check cache size, e.g. 256MiB; 0 disables (default: 30% of --memory-limit)")
-	fl.Var(&f.blockCache, "block-cache-size", "Pebble block cache size (default: 12.5% of --memory-limit)")
-	fl.Var(&f.readCache, "read-cache-size", "store read cache size; 0 disables (default: 12.5% of --memory-limit)")
+	fl.Var(&f.cacheSize, "cache-size", "check cache size, e.g. 256MiB; 0 disables (default: 45% of --memory-limit)")
+	fl.Var(&f.blockCache, "block-cache-size", "Pebble block cache size (default: 6.25% of --memory-limit)")
+	fl.Var(&f.readCache, "read-cache-size", "store read cache size (allocated in whole 32MiB steps); 0 disables (default: 12.5% of --memory-limit, none under 256MiB)")
 	fl.DurationVar(&f.idleTimeout, "http-idle-timeout", server.DefaultHTTPIdleTimeout, "close REST keep-alive connections idle this long")
 	fl.DurationVar(&f.readTimeout, "http-read-timeout", server.DefaultHTTPReadTimeout, "the longest a REST request body may take to arrive")
 	fl.IntVar(&f.maxConns, "max-connections", 0, "cap on open gRPC and REST connections together (0: from the descriptor limit)")
