@@ -198,7 +198,7 @@ func (c *cache) lookup(key string) (*cacheShard, cacheKey) {
 // extended by the context (hit is then false, and nothing is counted). An answer computed at an earlier revision answers when t reports none of
 // its scopes changed since. An answer computed at a shallower depth than this one is
 // not returned: from here the depth limit is closer, and the evaluation it stands for
-// might not fit under it, which must be a depth error (design §3) whatever was cached
+// might not fit under it, which must be a depth error whatever was cached
 // before.
 func (c *cache) get(key string, depth int, rev tuples.Revision, t tuples.ScopeTracker, into *collector) (ok, marker, hit bool) {
 	s, k := c.lookup(key)

@@ -10,7 +10,7 @@ import (
 	"github.com/relata/relata/tuples"
 )
 
-// Caveats and expiring tuples (design §10) are evaluated three-valued: an outcome is
+// Caveats and expiring tuples are evaluated three-valued: an outcome is
 // true, false, or conditional on missing caveat parameters (outcome.cond). Stored
 // relations that allow a caveat or an expiration are "conditional" (schema
 // Relation.Conditional): the engine reads them tuple by tuple here, never through

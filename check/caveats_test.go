@@ -211,7 +211,7 @@ definition doc {
 }`
 
 // TestMissingContextMinimal: missing_context lists exactly the parameters whose
-// absence leaves the answer open (design §10), not every parameter a conditional
+// absence leaves the answer open, not every parameter a conditional
 // branch lacked: branches with the same caveat and stored context are one condition,
 // so `a + b` where b implies a needs only a's parameters, and `a - banned` under one
 // condition is false whatever the context.

@@ -14,7 +14,7 @@ type CheckRequest struct {
 	// Explain asks for an Explanation. Explained checks bypass the cache and evaluate
 	// sequentially, so the tree is deterministic.
 	Explain bool
-	// Context holds caveat parameters (design §10); a tuple's stored context wins
+	// Context holds caveat parameters; a tuple's stored context wins
 	// for a key in both. JSON-like values: float64, string, bool, nil, []any,
 	// map[string]any.
 	Context map[string]any

@@ -16,7 +16,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// designSchema is the example of design §2 plus a few definitions exercising the rest
+// designSchema is a small workflow-platform schema plus a few definitions exercising the rest
 // of the language.
 func designSchema() *schema.Schema {
 	s := mkSchema(

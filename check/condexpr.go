@@ -16,7 +16,7 @@ import (
 // exclusion, arrows and usersets combine atoms into a boolean formula (cexpr), which a
 // conditional outcome carries beside the plain union of its atoms' missing parameters.
 //
-// MissingContext (design §10) lists exactly the parameters whose absence leaves the
+// MissingContext lists exactly the parameters whose absence leaves the
 // answer open. It is computed from the formula at the end of a check (resolve): an atom
 // is essential when flipping it alone changes the formula's value for some values of
 // the others; the answer's missing parameters are those of its essential atoms. A

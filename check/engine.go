@@ -2,7 +2,7 @@
 // over compiled schema rewrites. It reads tuples only through tuples.Reader and never
 // imports a store, protobuf or gRPC.
 //
-// Semantics (design §3): a permission denotes the userset its rewrite tree computes on
+// Semantics: a permission denotes the userset its rewrite tree computes on
 // an object at one snapshot. Cycles among tuples are cut: a sub-problem (object,
 // relation, subject) reached again while it is still being evaluated contributes
 // nothing on that path (the least fixed point). A cycle that closes through the

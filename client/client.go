@@ -1,7 +1,7 @@
 // Package client is a small Go client of the Relata API for microservices. It dials a
 // Relata server over gRPC (with a bearer token and TLS, or plaintext on a trusted
 // network) and offers Check, CheckBulk, Write, the lookups and the schema calls with
-// the text forms of design §1 (`flow:f1`, `user:anne`, `role:ops#member`,
+// the text forms (`flow:f1`, `user:anne`, `role:ops#member`,
 // `flow:f1#granted@role:ops#member`).
 //
 // Text arguments are parsed and validated locally; a malformed one fails with the

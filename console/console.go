@@ -1,4 +1,4 @@
-// Package console is Relata's web console (design §12): a single-page application
+// Package console is Relata's web console: a single-page application
 // for the people who write schemas and debug permissions, served by `relata serve` at
 // /ui/ on the HTTP port. It calls only the public REST API, with the caller's token.
 //

@@ -17,7 +17,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 )
 
-// This file compiles caveats (`caveat NAME(params) { CEL }`, design §10): parameter
+// This file compiles caveats (`caveat NAME(params) { CEL }`): parameter
 // types, the CEL expression type-checked to bool, and the program evaluated per tuple.
 
 // MaxCaveatCost bounds the CEL runtime cost of one caveat evaluation; an expression

@@ -13,7 +13,7 @@ import (
 // relation that is gone (or became a permission), a subject type a relation no longer
 // allows, one form of a subject type (`user with c`, `user with expiration`) a relation
 // no longer allows while it keeps the type, or a caveat whose parameters changed while
-// relations use it (design §10).
+// relations use it.
 type Removal struct {
 	Type     string
 	Relation string

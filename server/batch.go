@@ -7,7 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Batched streams (design §6): with batch_results, a lookup or read sends many results
+// Batched streams: with batch_results, a lookup or read sends many results
 // a message. A batch goes out when it holds maxBatchResults results or
 // maxBatchBytes bytes, or batchDelay after its first result (so that a slow lookup
 // still shows its first results at once), and at the end of the stream.

@@ -297,7 +297,7 @@ func (s *Server) watch(ctx context.Context, req *relatav1.WatchRequest, send fun
 		return err
 	}
 	for i, typ := range req.GetObjectTypes() {
-		// An unknown type is NOT_FOUND (design §6), not a silent, empty watch.
+		// An unknown type is NOT_FOUND, not a silent, empty watch.
 		if err := s.checkFilterNamesAtHead(ctx, tuples.Filter{ObjectType: typ}); err != nil {
 			return fmt.Errorf("object_types[%d]: %w", i, err)
 		}

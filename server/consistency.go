@@ -16,7 +16,7 @@ import (
 	"github.com/relata/relata/tuples"
 )
 
-// revisionPicker chooses the revision a read uses (design §4).
+// revisionPicker chooses the revision a read uses.
 //
 // minimize_latency reuses one recent head revision for up to the quantization window,
 // so that concurrent reads share a revision and hit the engine's cache; the revision

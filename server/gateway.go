@@ -36,7 +36,7 @@ import (
 // JSON is printed as MarshalJSON prints it (lowerCamelCase names, enums as requests
 // spell them, empty fields left out except the answers' "allowed":false and counts),
 // and a request with unknown fields is rejected with 400. Streams are
-// newline-delimited JSON, one response message a line, as design §6 shows them
+// newline-delimited JSON, one response message a line, as README.md shows them
 // (`{"object":…,"lookedUpAt":…,"cursor":…}`, not grpc-gateway's {"result":{…}}
 // envelope); an error mid-stream is an {"error":{…}} line. gRPC codes map to HTTP statuses as grpc-gateway does
 // (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, NOT_FOUND 404, ALREADY_EXISTS 409,

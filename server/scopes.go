@@ -10,7 +10,7 @@ import (
 // exactly one scope; methodScopes is the one table of which.
 type Scope string
 
-// The scopes of design §6 and docs/security.md.
+// The scopes of docs/security.md.
 const (
 	// ScopeRead allows the calls that read: Check, CheckBulk, Expand, the lookups,
 	// Read, ReadSchema, schema history, Watch, Export, and server reflection.

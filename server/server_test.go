@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// testSchema is the example of design §2.
+// testSchema is a small workflow-platform schema: tenants, roles and flows.
 const testSchema = `
 definition user {}
 
@@ -1062,7 +1062,7 @@ func TestRESTBodyHelpers(t *testing.T) {
 }
 
 // TestRESTStreamsAreNDJSON: a streaming route answers application/x-ndjson, one
-// response message a line, with the fields of design §6 in lowerCamelCase.
+// response message a line, with the proto fields in lowerCamelCase.
 func TestRESTStreamsAreNDJSON(t *testing.T) {
 	env := newTestEnv(t)
 	env.seed(t)
@@ -1289,7 +1289,7 @@ func TestFilterNamesChecked(t *testing.T) {
 	require.Equal(t, 404, code, string(body))
 }
 
-// TestRESTShortOperationNames: design §6 spells the operations CREATE, TOUCH, DELETE
+// TestRESTShortOperationNames: the REST API spells the operations CREATE, TOUCH, DELETE
 // (and MUST_MATCH, MUST_NOT_MATCH); REST accepts them beside the prefixed proto names.
 func TestRESTShortOperationNames(t *testing.T) {
 	env := newTestEnv(t)

@@ -16,7 +16,7 @@ import (
 	"github.com/relata/relata/tuples"
 )
 
-// Tracing (design §11): with Config.TracerProvider set, every RPC is a server span
+// Tracing: with Config.TracerProvider set, every RPC is a server span
 // whose parent is the caller's W3C trace context (the traceparent and tracestate
 // gRPC metadata; REST requests' headers of those names reach it through the
 // gateway), a check runs in a "relata.check" span with what the engine did, and each

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The reference patterns from design §1; the hand-written validators must agree.
+// The reference name patterns; the hand-written validators must agree.
 var (
 	namePattern     = regexp.MustCompile(`^(?:[a-z][a-z0-9_]{0,62}/)*[a-z][a-z0-9_]{0,62}$`)
 	objectIDPattern = regexp.MustCompile(`^[a-zA-Z0-9_|\-=+/.@]+$`) // RE2 caps repeats at 1000

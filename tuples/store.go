@@ -16,7 +16,7 @@ type Revision uint64
 // Iterators yield tuples in the order stated; a yielded error ends the iteration.
 // Breaking out of the loop early releases the underlying resources.
 //
-// Caveats and expiration (design §10): every tuple a Reader yields carries the caveat
+// Caveats and expiration: every tuple a Reader yields carries the caveat
 // (name and stored context) and expiration it was written with. A tuple whose
 // ExpiresAt is at or before the commit time of the reader's revision is not live for
 // that reader (Contains false, never yielded); a store records each revision's commit

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// The text form of tuples (design §1):
+// The text form of tuples:
 //
 //	tuple   = object "#" relation "@" subject [suffix]
 //	object  = type ":" id
@@ -246,7 +246,7 @@ func (s SubjectRef) validate(field string) error {
 	return ValidateName(field+".relation", s.Relation)
 }
 
-// Validate checks every field of t (names per design §1, ids, wildcard rules) and
+// Validate checks every field of t (names, ids, wildcard rules) and
 // returns a *ValidationError naming the first bad field ("object.type", "object.id",
 // "relation", "subject.object.type", "subject.object.id", "subject.relation").
 func (t Tuple) Validate() error { return t.ValidateField("") }

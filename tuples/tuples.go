@@ -31,7 +31,7 @@ type SubjectRef struct {
 }
 
 // Tuple is one stored relationship: Object#Relation@Subject, optionally conditioned
-// by a caveat and optionally expiring (design §10). Its identity is Object, Relation
+// by a caveat and optionally expiring. Its identity is Object, Relation
 // and Subject: writing the same three again replaces the caveat and expiration.
 type Tuple struct {
 	Object   ObjectRef
@@ -100,7 +100,7 @@ type Update struct {
 // subject relation; Ellipsis matches plain subjects only. NoWildcard leaves out
 // wildcard subjects (`user:*`), so that SubjectType "user" with SubjectRelation
 // Ellipsis and NoWildcard selects exactly the tuples whose subject is one user.
-// FormOnly selects only the tuples of one form (design §10): those carrying exactly the
+// FormOnly selects only the tuples of one form: those carrying exactly the
 // caveat named Caveat ("" for none) and, when Expiring, an expiration (else none); the
 // schema write path uses it to find the tuples a removed `with …` form would orphan.
 type Filter struct {

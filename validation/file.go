@@ -1,4 +1,4 @@
-// Package validation runs zed-style validation files (design §8) offline: it loads
+// Package validation runs zed-style validation files offline: it loads
 // the schema and relationships into an in-memory Pebble store and checks every
 // assertion and expected subject set with the engine. It backs `relata validate`, the
 // engine's own YAML tests and the SpiceDB conformance suite.

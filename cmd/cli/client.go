@@ -136,7 +136,7 @@ type pagedStream interface {
 // printStream prints every message of a server stream until it ends: as JSON with
 // --json (the commands then ask for one result a message, so that each line carries
 // its own cursor), else as the lines texts makes of it (the commands ask for batched
-// results, many a message: design §6). A stream error is printed as one line. When --limit filled the page, the text form ends with
+// results, many a message). A stream error is printed as one line. When --limit filled the page, the text form ends with
 // one line on standard error giving the cursor of the next page.
 func printStream[T pagedStream](s *streams, f *clientFlags, p *paging, recv func() (T, error), texts func(T) []string) error {
 	var n uint32

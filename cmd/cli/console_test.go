@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The web console (design §12) driven in a real headless Chromium against a real
+// The web console driven in a real headless Chromium against a real
 // `relata serve` on loopback. Chromium is Debian's `chromium` package; without it these
 // tests skip, except under CI=true, where they fail.
 

@@ -7,7 +7,7 @@ import (
 	"strconv"
 )
 
-// The shares of `serve --memory-limit` (design §11): the check cache (on the Go heap)
+// The shares of `serve --memory-limit`: the check cache (on the Go heap)
 // gets 45%, Pebble's block cache 6.25% and the store's read cache 12.5% (both off the
 // Go heap; the read cache in whole steps of 32 MiB, none below a 256MiB budget);
 // Pebble's two 16 MiB memtables (off-heap too) and a sixteenth of the limit as

@@ -29,7 +29,7 @@ type rule struct {
 // conformance suite. It is expanded from the package list.
 const stores = "<stores>"
 
-// rules are the allowed arrows of design §9, written as what each layer must not reach.
+// rules are the allowed arrows of docs/architecture.md, written as what each layer must not reach.
 var rules = []rule{
 	{from: "=tuples", deny: []string{"schema", "check", "server", "cmd", "client", "validation", "proto", stores},
 		why: "tuples is the bottom layer: tuple types, zookies and the store contract"},

@@ -89,7 +89,7 @@ func TestDiagramTargets(t *testing.T) {
 }
 
 // TestReadYourWritesAgree: README.md and docs/models.md explain the consistencies
-// and read-your-writes in the same words (design §4).
+// and read-your-writes in the same words.
 func TestReadYourWritesAgree(t *testing.T) {
 	paragraph := func(path string) string {
 		b, err := os.ReadFile(path)

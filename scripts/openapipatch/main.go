@@ -7,7 +7,7 @@
 // It
 //   - rewrites the streaming responses: protoc-gen-openapiv2 describes each line of a
 //     stream as grpc-gateway's {"result": message, "error": status} envelope; Relata's
-//     gateway sends the bare message on each line as application/x-ndjson (design §6),
+//     gateway sends the bare message on each line as application/x-ndjson,
 //     an error after the first line as a line {"error": Status}, and an error before
 //     the first line as that same {"error": Status} body with the error's HTTP status;
 //   - declares the bearer security scheme ("Authorization: Bearer KEY") and applies it

@@ -28,7 +28,7 @@ const (
 	// (readcache.go): 64 MiB, off the Go heap, enough for the scans of about a
 	// million hot object#relation scopes.
 	DefaultReadCacheSize = 64 << 20
-	// DefaultGCWindow is how long old revisions stay readable (design §4).
+	// DefaultGCWindow is how long old revisions stay readable.
 	DefaultGCWindow = 24 * time.Hour
 	// DefaultGCInterval is how often the background GC looks for expired versions.
 	DefaultGCInterval = time.Minute

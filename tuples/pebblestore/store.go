@@ -1,4 +1,4 @@
-// Package pebblestore is the tuple store on an embedded Pebble database (design §5).
+// Package pebblestore is the tuple store on an embedded Pebble database.
 //
 // Each tuple is kept under two keys, a forward index for Check and Expand and a
 // reverse index for lookups (keys.go). A tuple's value is its MVCC history, the list

@@ -8,7 +8,7 @@ import (
 	"github.com/relata/relata/tuples"
 )
 
-// Caveats and expirations (design §10) are kept per tuple version in caveat_name,
+// Caveats and expirations are kept per tuple version in caveat_name,
 // caveat_context (jsonb) and expires_at with expires_nanos (migration 0002): NULL for a
 // plain tuple. An expiration is stored as its microsecond (timestamptz) plus the
 // nanoseconds within it, so that it reads back exactly; a version is visible at

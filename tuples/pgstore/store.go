@@ -1,4 +1,4 @@
-// Package pgstore is the tuple store on PostgreSQL (design §5a): any number of Relata
+// Package pgstore is the tuple store on PostgreSQL: any number of Relata
 // nodes, each with its own caches, share one database.
 //
 // # Exact revisions across nodes: one counter row, locked by every write
@@ -83,7 +83,7 @@ import (
 
 // Defaults applied by Options.EnsureDefaults.
 const (
-	// DefaultGCWindow is how long old revisions stay readable (design §4).
+	// DefaultGCWindow is how long old revisions stay readable.
 	DefaultGCWindow = 24 * time.Hour
 	// DefaultGCInterval is how often a node tries to collect garbage.
 	DefaultGCInterval = time.Minute

@@ -25,7 +25,7 @@ const (
 
 // Operation is what a write does with a tuple, or what a change did.
 //
-// The short names CREATE, TOUCH and DELETE (design §6) come first, so JSON (REST, Watch,
+// The short names CREATE, TOUCH and DELETE come first, so JSON (REST, Watch,
 // the CLI's --json) prints them; the long names OPERATION_CREATE… are accepted as aliases
 // in requests. The numbers are the wire format and never change.
 type Operation int32

@@ -10,7 +10,7 @@ import (
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 )
 
-// TestOpenAPIRoutes pins the REST routes of design §6: every RPC but Import is a POST,
+// TestOpenAPIRoutes pins the REST routes: every RPC but Import is a POST,
 // beside GET /healthz, /readyz, /openapi.json, /metrics and the console's /ui/.
 func TestOpenAPIRoutes(t *testing.T) {
 	var doc struct {
