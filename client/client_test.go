@@ -49,7 +49,13 @@ func TestClientErrors(t *testing.T) {
 
 	z, err := c.WriteSchema(ctx, "definition user {}\ndefinition doc { relation viewer: user\n permission view = viewer }")
 	require.NoError(t, err)
-	_, err = c.Check(ctx, "doc:1", "view", "user:anne", client.AtExactSnapshot(z[:len(z)-1]+"A"))
+	// A zookie with a middle character changed (the last one may hold only padding
+	// bits; the store id makes zookies random, so pick a character that differs).
+	mid, repl := len(z)/2, "A"
+	if z[mid] == 'A' {
+		repl = "B"
+	}
+	_, err = c.Check(ctx, "doc:1", "view", "user:anne", client.AtExactSnapshot(z[:mid]+repl+z[mid+1:]))
 	require.ErrorIs(t, err, tuples.ErrInvalidZookie)
 	_, err = c.Check(ctx, "doc:1", "nope", "user:anne", client.AtLeastAsFresh(z))
 	require.ErrorIs(t, err, client.ErrNotFound)
