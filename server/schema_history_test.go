@@ -111,8 +111,8 @@ func TestDiffSchema(t *testing.T) {
 }
 
 // TestDiffSchemaCaveats: dropping `with CAVEAT` from a relation that keeps the plain
-// type, removing a caveat, or changing its parameters while tuples use it is refused
-//, in the diff and in the write.
+// type, removing a caveat, or changing its parameters while tuples use it is refused,
+// in the diff and in the write.
 func TestDiffSchemaCaveats(t *testing.T) {
 	env := newTestEnv(t)
 	const base = "definition user {}\ncaveat on_net(cidr string) { cidr == \"10.0.0.0/8\" }\ndefinition doc {\n relation viewer: user | user with on_net\n}\n"

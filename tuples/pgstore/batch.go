@@ -156,10 +156,16 @@ func (s *Store) runGroup(ctx context.Context, g *batchGroup) {
 	}
 }
 
+// batchSender is what sendChecked sends on: a pooled connection or the pool.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
 // sendChecked sends one query and the horizon read in one pipelined round trip on
 // conn, calls each for every row, and fails with ErrRevisionExpired when the horizon
-// passed rev (see readChecked).
-func (s *Store) sendChecked(ctx context.Context, conn *pgxpool.Conn, rev tuples.Revision, sql string, args []any, each func(pgx.Rows) error) error {
+// passed rev (the later statement's snapshot covers the earlier one's: see the
+// package comment).
+func (s *Store) sendChecked(ctx context.Context, conn batchSender, rev tuples.Revision, sql string, args []any, each func(pgx.Rows) error) error {
 	b := &pgx.Batch{}
 	b.Queue(sql, args...)
 	b.Queue("SELECT horizon FROM relata_horizon WHERE id = 1")

@@ -427,45 +427,17 @@ func (s *Store) Changes(ctx context.Context, after tuples.Revision) iter.Seq2[tu
 }
 
 // readChecked runs one query and then, pipelined on the same connection, reads the
-// horizon; it fails with ErrRevisionExpired when the horizon passed rev (see the
-// package comment: the later statement's snapshot covers the earlier one's). each is
-// called for every row.
+// horizon (see sendChecked); each is called for every row.
 func (s *Store) readChecked(ctx context.Context, rev tuples.Revision, what, sql string, args []any, each func(pgx.Rows) error) error {
 	if s.closed.Load() {
 		return tuples.ErrClosed
 	}
 	s.queries.add(what)
-	b := &pgx.Batch{}
-	b.Queue(sql, args...)
-	b.Queue("SELECT horizon FROM relata_horizon WHERE id = 1")
-	br := s.pool.SendBatch(ctx, b)
-	rows, err := br.Query()
-	if err == nil {
-		for rows.Next() {
-			if err = each(rows); err != nil {
-				break
-			}
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
-	}
-	var h int64
-	if err == nil {
-		err = br.QueryRow().Scan(&h)
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	err := s.sendChecked(ctx, s.pool, rev, sql, args, each)
+	if err != nil && !errors.Is(err, tuples.ErrRevisionExpired) {
 		return s.classify(ctx, what, err)
 	}
-	s.observeHorizon(tuples.Revision(h))
-	if rev < tuples.Revision(h) {
-		return fmt.Errorf("revision %d, horizon %d: %w", rev, h, tuples.ErrRevisionExpired)
-	}
-	return nil
+	return err
 }
 
 // classify wraps a database error for callers: ErrClosed after Close, else see the
