@@ -20,9 +20,13 @@ import (
 // pool's 1.17 million answers (112 MiB at 96 bytes) must all fit the check cache, or
 // the pool's cyclic order evicts most of them before their next use (at 256MiB with
 // the earlier 30%, 72% of the pool's answers fit and checks cost 2.3 times the server
-// CPU); the block cache sees few reads once the check and read caches are warm (at
-// 16MiB it missed 4% of the warm-up's block reads, 1% at 32MiB, and none once the
-// checks were cached).
+// CPU); the block cache sees few reads once the check and read caches are warm.
+// The block cache share is all for blocks: Pebble charges its memtables against the
+// cache it is given, and the store adds their size to it (pebblestore's
+// memTableReserve), which this plan counts apart as memtableBytes. (Until that was
+// done a 32MiB share held no block: every read of an sstable missed, which cost
+// the peer workload of mostly distinct checks half its throughput; its 230k tuples
+// take 8.6MiB of blocks.)
 const (
 	checkCacheShare    = 0.45
 	blockCacheShare    = 0.0625

@@ -40,13 +40,23 @@ const (
 // that bursts of batched writes flush less often; two may be alive at once.
 const memTableSize = 16 << 20
 
+// memTableReserve is what Pebble charges its memtables against the block cache: it
+// reserves each memtable's size in the cache it is given (the mutable memtable, and
+// the one it keeps for reuse after a flush or the one being flushed), so a cache of
+// CacheSize alone would hold only CacheSize minus 32 MiB of blocks, and nothing at
+// 32 MiB. Open creates the cache this much larger; the memtables' memory itself is
+// counted apart (serve's memory budget sets it aside).
+const memTableReserve = 2 * memTableSize
+
 // Options configures a Store. The zero value of every field means its default; see
 // EnsureDefaults. Options are read once by Open.
 type Options struct {
 	// FS is the file system the database lives on; nil means the OS file system.
 	// Tests pass vfs.NewMem().
 	FS vfs.FS
-	// CacheSize is the Pebble block cache size in bytes; 0 means DefaultCacheSize.
+	// CacheSize is the Pebble block cache size in bytes: what blocks may take (Pebble's
+	// memtable reservations come on top, see memTableReserve); 0 means
+	// DefaultCacheSize.
 	CacheSize int64
 	// ReadCacheSize is the size in bytes of the cache that keeps small scans and point
 	// lookups across revisions (readcache.go); 0 means DefaultReadCacheSize and a

@@ -95,7 +95,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if u, err := o.FS.GetDiskUsage(existingParent(o.FS, dir)); err == nil && u.AvailBytes < minOpenFreeBytes {
 		return nil, noSpace(dir)
 	}
-	cache := pebble.NewCache(o.CacheSize)
+	cache := pebble.NewCache(o.CacheSize + memTableReserve)
 	defer cache.Unref()
 	enospc := make(chan struct{})
 	var enospcOnce sync.Once
