@@ -63,6 +63,28 @@ func testCaveatsAndExpiration(t *testing.T, s tuples.Store) {
 		require.NoError(t, err)
 		require.Equal(t, []string{`doc:2#viewer@user:eve[on_net][expiration:` + future + `]`},
 			Strings(t, Reader(t, s, rev).Read(ctx, tuples.Filter{ObjectType: "doc", ObjectID: "2"}, nil)))
+
+		// An import replaces a live tuple whose caveat differs, leaves an identical
+		// one alone, and logs its revision's changes in key order.
+		rev2, err := imp.Import(ctx, []tuples.Tuple{
+			T(t, `doc:2#viewer@user:gus`),
+			T(t, `doc:1#viewer@user:anne[on_net]`),
+			T(t, `doc:1#viewer@user:bob[on_net]`),
+			T(t, `doc:1#viewer@user:abe`),
+		}, 0)
+		require.NoError(t, err)
+		require.Equal(t, []string{
+			fmt.Sprintf(`%d TOUCH doc:1#viewer@user:abe`, rev2),
+			fmt.Sprintf(`%d TOUCH doc:1#viewer@user:anne[on_net]`, rev2),
+			fmt.Sprintf(`%d TOUCH doc:2#viewer@user:gus`, rev2),
+		}, changes(t, s, rev))
+		require.Equal(t, []string{`doc:1#viewer@user:anne[on_net]`},
+			Strings(t, Reader(t, s, rev2).Read(ctx, tuples.Filter{SubjectType: "user", SubjectID: "anne"}, nil)))
+		require.Equal(t, []string{`doc:1#viewer@user:anne[on_net:{"cidr":"192.168.0.0/16"}]`},
+			Strings(t, Reader(t, s, rev).Read(ctx, tuples.Filter{SubjectType: "user", SubjectID: "anne"}, nil)),
+			"the replaced version stays readable at the revisions before the import")
+		require.Equal(t, []string{`doc:1#viewer@user:bob[on_net]`},
+			Strings(t, Reader(t, s, rev2).Read(ctx, tuples.Filter{SubjectType: "user", SubjectID: "bob"}, nil)))
 	}
 
 	// A tuple expiring soon is visible before and invisible after.
