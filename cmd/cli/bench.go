@@ -34,6 +34,7 @@ type benchFlags struct {
 	local     bool
 	serverPID int
 	conns     int
+	more      []string
 	progress  string
 	phases    []string
 	cpuProf   string
@@ -62,12 +63,20 @@ mismatch is printed and makes the command exit 1.
 --local starts an in-process server on a temporary directory (real gRPC on
 loopback); otherwise --endpoint names a server, which should be empty (or hold
 exactly this data set, with --skip-load). Server RSS and CPU time are printed for
---local (this process: server and bench client together) and for --server-pid.`
+--local (this process: server and bench client together) and for --server-pid.
+
+--more-endpoints names further servers that share --endpoint's datastore (a fleet
+over one PostgreSQL): --conns connections go to each server, and the workers take
+them in turn, so every phase spreads its calls evenly over the nodes. The data set is
+loaded through --endpoint. Answers are judged as for one server (each at the
+revision its response names), so a node that served a stale cached answer shows up
+as a mismatch.`
 	fl := cmd.Flags()
 	c, d := &f.cfg, &f.cfg.Data
 	fl.BoolVar(&f.local, "local", false, "run an in-process server on a temporary directory")
 	fl.IntVar(&f.serverPID, "server-pid", 0, "pid of the server (on this machine) whose RSS and CPU time to report")
 	fl.IntVar(&f.conns, "conns", 4, "gRPC connections the workers share")
+	fl.StringSliceVar(&f.more, "more-endpoints", nil, "gRPC addresses of further servers over the same datastore; the workers spread their calls over all of them (--conns connections each)")
 	fl.StringVar(&f.progress, "progress", "auto", "progress output on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
 	fl.StringVar(&f.cpuProf, "cpu-profile", "", "write a CPU profile of this process (the bench client, and the server with --local) to FILE")
 	fl.StringSliceVar(&f.phases, "phases", nil, "run only phases whose names start with these (check-min, check-full, check-bulk, lookup, mixed, check-caveated)")
@@ -107,6 +116,8 @@ func runBench(ctx context.Context, s *streams, f *benchFlags, endpointSet bool) 
 	switch {
 	case f.local && endpointSet:
 		return usageError("bench: --local and --endpoint exclude each other")
+	case f.local && len(f.more) > 0:
+		return usageError("bench: --local and --more-endpoints exclude each other")
 	case f.local && f.cfg.SkipLoad:
 		return usageError("bench: --skip-load needs a server that holds the data set, not --local")
 	case f.conns < 1:
@@ -145,20 +156,23 @@ func runBench(ctx context.Context, s *streams, f *benchFlags, endpointSet bool) 
 		f.cfg.ServerStats = func() (bench.ProcStats, error) { return bench.ReadProcStats(pid) }
 		serverNote = fmt.Sprintf("pid %d", pid)
 	}
-	creds := credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
-	if f.local || f.client.insecure || isLoopback(endpoint) {
-		creds = insecure.NewCredentials()
-	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
-	if token != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(benchToken{token: token, secure: !f.client.insecure && !isLoopback(endpoint)}))
-	}
-	conns := make([]grpc.ClientConnInterface, f.conns)
+	// Connection i goes to endpoint i mod n: workers take connections in turn.
+	endpoints := append([]string{endpoint}, f.more...)
+	conns := make([]grpc.ClientConnInterface, f.conns*len(endpoints))
 	for i := range conns {
+		ep := endpoints[i%len(endpoints)]
+		creds := credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
+		if f.local || f.client.insecure || isLoopback(ep) {
+			creds = insecure.NewCredentials()
+		}
+		opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+		if token != "" {
+			opts = append(opts, grpc.WithPerRPCCredentials(benchToken{token: token, secure: !f.client.insecure && !isLoopback(ep)}))
+		}
 		// One connection each: a single HTTP/2 connection serializes its frames.
-		conn, err := grpc.NewClient(endpoint, opts...)
+		conn, err := grpc.NewClient(ep, opts...)
 		if err != nil {
-			return fmt.Errorf("bench: %s: %w", endpoint, err)
+			return fmt.Errorf("bench: %s: %w", ep, err)
 		}
 		defer conn.Close()
 		conns[i] = conn

@@ -113,6 +113,7 @@ func TestBenchFlags(t *testing.T) {
 	}{
 		{"local and endpoint", []string{"bench", "--local", "--endpoint", "localhost:1"}, "--local and --endpoint exclude each other"},
 		{"local skip load", []string{"bench", "--local", "--skip-load"}, "--skip-load needs a server"},
+		{"local and more endpoints", []string{"bench", "--local", "--more-endpoints", "localhost:1"}, "--local and --more-endpoints exclude each other"},
 		{"bad progress", []string{"bench", "--progress", "fancy"}, `--progress "fancy"`},
 		{"bad data", []string{"bench", "--tenants", "0"}, "tenants must be at least 1"},
 		{"bad concurrency", []string{"bench", "--concurrency", "0"}, "concurrency must be at least 1"},
