@@ -2,11 +2,13 @@ package writes
 
 // Import pipeline. One goroutine takes batches from the caller's next function and
 // validates each against the compiled schema at the head. The caller's goroutine
-// commits: it takes the next validated batch plus every further batch already
-// waiting (up to maxImportTuples) and writes them with one store call (with
-// tuples.Importer, one Pebble batch and one WAL sync at one new revision). Receiving
-// and validating the next batches overlaps the sync of the previous ones; the channel
-// between the two bounds the memory in flight. When a schema write lands between
+// commits: it gathers validated batches up to maxImportTuples (or to the end of the
+// stream, or for at most maxImportGather) and writes them with one store call (with tuples.Importer, one revision
+// and one durable sync: a Pebble batch, or for a large import SSTables ingested).
+// Few large store calls are much cheaper than many small ones, and an import is
+// acknowledged only at its end anyway. Receiving and validating the next batches
+// overlaps the commit of the previous ones; the channel between the two bounds the
+// memory in flight. When a schema write lands between
 // validation and commit, the store refuses the write (tuples.ErrSchemaChanged) and
 // the commit validates again against the new schema (through retry).
 
@@ -16,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/relata/relata/schema"
 	"github.com/relata/relata/tuples"
@@ -27,6 +30,10 @@ const (
 	// batch under ~8 MiB, which Pebble applies to its memtable rather than flushing
 	// as a table of its own.
 	maxImportTuples = 24 << 10
+	// maxImportGather bounds how long the committer gathers batches for one store
+	// call, so that a slow stream still commits (and its tuples become readable)
+	// as it goes.
+	maxImportGather = 200 * time.Millisecond
 	// importQueue is how many validated batches may wait for the committer: enough
 	// to keep receiving while a store write syncs.
 	importQueue = 16
@@ -86,20 +93,24 @@ func (w *Writer) Import(ctx context.Context, next func() ([]tuples.Tuple, error)
 		rev      tuples.Revision
 	)
 	for b := range batches {
-		// Coalesce the batches already waiting, up to maxImportTuples.
+		// Gather batches up to maxImportTuples, to the end of the stream (or the
+		// first bad batch: the receiver then closes the channel, and the batches
+		// before it are committed), or for at most maxImportGather.
 		group, n := []importBatch{b}, len(b.ts)
-	more:
+		timer := time.NewTimer(maxImportGather)
+	gather:
 		for n < maxImportTuples {
 			select {
 			case next, ok := <-batches:
 				if !ok {
-					break more
+					break gather
 				}
 				group, n = append(group, next), n+len(next.ts)
-			default:
-				break more
+			case <-timer.C:
+				break gather
 			}
 		}
+		timer.Stop()
 		if len(group) > 1 {
 			b.ts = make([]tuples.Tuple, 0, n)
 			for _, g := range group {

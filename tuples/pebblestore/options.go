@@ -86,7 +86,18 @@ type Options struct {
 	// Pebble never meets a full disk mid-commit. 0 means DefaultMinFreeBytes; a
 	// negative value disables the check.
 	MinFreeBytes int64
+	// IngestMinTuples is the number of tuples an Import must write (after dropping
+	// duplicates and tuples already live) for it to be written as SSTables and
+	// ingested rather than committed through a batch (import.go). 0 means
+	// DefaultIngestMinTuples; a negative value always uses the batch.
+	IngestMinTuples int
 }
+
+// DefaultIngestMinTuples is the default Options.IngestMinTuples. Below it, the fixed
+// cost of an ingest (five small files created and synced, a synced MANIFEST edit,
+// five more tables in the LSM) outweighs what skipping the WAL and the memtable
+// saves.
+const DefaultIngestMinTuples = 2000
 
 // DefaultMinFreeBytes is the default free-space reserve: room for two memtable
 // flushes and their write-ahead logs.
@@ -119,6 +130,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.MinFreeBytes == 0 {
 		o.MinFreeBytes = DefaultMinFreeBytes
+	}
+	if o.IngestMinTuples == 0 {
+		o.IngestMinTuples = DefaultIngestMinTuples
 	}
 }
 

@@ -44,3 +44,11 @@ func TestConformanceOnDisk(t *testing.T) {
 		return s
 	})
 }
+
+// TestConformanceIngest runs the suite with every import written as SSTables and
+// ingested (import.go), however small.
+func TestConformanceIngest(t *testing.T) {
+	tuplestest.RunAll(t, func(t *testing.T) tuples.Store {
+		return openMem(t, &Options{GCInterval: -1, IngestMinTuples: 1})
+	})
+}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/relata/relata/tuples"
 )
@@ -32,6 +33,10 @@ type Store struct {
 	opts Options
 	dir  string
 	db   *pebble.DB
+	// tableOpts are the options of the SSTables an import builds for ingestion
+	// (import.go): the database's own for L0 (an ingested table may land on any
+	// level, and L0's options assume nothing about the levels below).
+	tableOpts sstable.WriterOptions
 
 	// broken is set when a commit failed in Pebble (health.go): every later write
 	// fails with it.
@@ -110,6 +115,16 @@ func Open(dir string, opts *Options) (*Store, error) {
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	// An import's table that falls into a gap of the stored data may split the one
+	// stored table whose bounds span the gap, and go to that table's level instead
+	// of above it (import.go).
+	po.Experimental.IngestSplit = func() bool { return true }
+	po.EnsureDefaults() // as Open does, so that the import's table options match
+	if !o.ReadOnly {
+		if err := removeImportDir(o.FS, dir); err != nil {
+			return nil, err
+		}
+	}
 	// Pebble retries a failing flush inside Open without end; on a full disk, give up
 	// at the first "no space left" it logs rather than hang. (Pebble's goroutine is
 	// left behind: the caller is expected to exit.)
@@ -147,6 +162,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		opts:      o,
 		dir:       dir,
 		db:        db,
+		tableOpts: po.MakeWriterOptions(0, db.TableFormat()),
 		closing:   make(chan struct{}),
 		reqs:      make(chan *request),
 		quit:      make(chan struct{}),
