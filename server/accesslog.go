@@ -49,7 +49,7 @@ func (s *Server) gatewayMetadata(ctx context.Context, r *http.Request) metadata.
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := requestID(r.Header.Get(requestIDHeader))
+		id := s.requestIDs.id(r.Header.Get(requestIDHeader))
 		ctx := withRequestInfo(r.Context(), id)
 		w.Header().Set(requestIDHeader, id)
 		rw := &statusRecorder{ResponseWriter: w}

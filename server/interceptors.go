@@ -85,7 +85,7 @@ func (s *Server) startCall(ctx context.Context) (context.Context, string, bool) 
 	if v := md.Get(strings.ToLower(requestIDHeader)); len(v) > 0 {
 		supplied = v[0]
 	}
-	id := requestID(supplied)
+	id := s.requestIDs.id(supplied)
 	ctx = withRequestInfo(ctx, id)
 	fromGateway := false
 	if v := md.Get(gatewayHeader); len(v) == 1 {

@@ -190,6 +190,8 @@ type Server struct {
 	metrics *Metrics
 	// gatewaySecret marks the REST gateway's loopback calls (see gatewayHeader).
 	gatewaySecret string
+	// requestIDs makes the ids of requests that come without one (caller.go).
+	requestIDs *requestIDs
 	// gwLis and gwGRPC, with TLS, serve the REST gateway's calls in process: a
 	// second gRPC server with the same services and interceptors but no TLS, reachable
 	// only from this process (the gateway cannot present a client certificate).
@@ -219,6 +221,7 @@ func New(cfg Config) (*Server, error) {
 		log:           cfg.Logger,
 		metrics:       cfg.Metrics,
 		gatewaySecret: rand.Text(),
+		requestIDs:    newRequestIDs(),
 		revs:          newRevisionPicker(cfg.Store, zookies{tuples.NewZookies(cfg.Store.Identity())}, cfg.Quantization),
 		stopping:      make(chan struct{}),
 	}
