@@ -133,8 +133,23 @@ func (zs zookies) decode(field, z string) (tuples.Revision, error) {
 	return rev, nil
 }
 
-// Zookie returns the zookie of rev in the server's store.
-func (s *Server) Zookie(rev tuples.Revision) string { return s.revs.zookies.Encode(rev) }
+// Zookie returns the zookie of rev in the server's store. Answers mostly carry the
+// same few revisions (reads are quantized), so the last one encoded is kept: a
+// zookie costs a SHA-256, which every check paid.
+func (s *Server) Zookie(rev tuples.Revision) string {
+	if z := s.lastZookie.Load(); z != nil && z.rev == rev {
+		return z.text
+	}
+	text := s.revs.zookies.Encode(rev)
+	s.lastZookie.Store(&encodedZookie{rev: rev, text: text})
+	return text
+}
+
+// encodedZookie is a revision and its zookie.
+type encodedZookie struct {
+	rev  tuples.Revision
+	text string
+}
 
 // decodeZookie decodes a zookie of the server's store in field.
 func (s *Server) decodeZookie(field, z string) (tuples.Revision, error) {

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -192,6 +193,8 @@ type Server struct {
 	gatewaySecret string
 	// requestIDs makes the ids of requests that come without one (caller.go).
 	requestIDs *requestIDs
+	// lastZookie is the last zookie Zookie encoded (consistency.go).
+	lastZookie atomic.Pointer[encodedZookie]
 	// gwLis and gwGRPC, with TLS, serve the REST gateway's calls in process: a
 	// second gRPC server with the same services and interceptors but no TLS, reachable
 	// only from this process (the gateway cannot present a client certificate).
