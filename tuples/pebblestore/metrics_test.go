@@ -29,9 +29,10 @@ func metric(t *testing.T, s *Store, name string) float64 {
 // read of an sstable missed), and /metrics reports the bytes it holds.
 func TestBlockCacheHoldsBlocks(t *testing.T) {
 	ctx := context.Background()
-	s := openMem(t, &Options{CacheSize: 1 << 20, ReadCacheSize: -1, GCInterval: -1})
+	s := openMem(t, &Options{CacheSize: 1 << 20, ReadCacheSize: -1, GCInterval: -1, IngestMinTuples: -1})
 	// Pebble starts with a small memtable and doubles the next one each time one
-	// fills, up to memTableSize: 20,000 tuples take them past the cache's size.
+	// fills, up to memTableSize: 20,000 tuples through the batch path (an ingested
+	// import would bypass the memtables) take them past the cache's size.
 	ts := make([]tuples.Tuple, 0, 20_000)
 	for i := range cap(ts) {
 		ts = append(ts, tuplestest.T(t, fmt.Sprintf("doc:d%d#viewer@user:u%d", i, i)))
