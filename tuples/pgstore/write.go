@@ -20,10 +20,13 @@ import (
 type mutation func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error)
 
 // written is what a commit tells the node's own follower: every tuple the write may
-// have changed (a superset is fine) and the schema text it wrote, if any.
+// have changed (a superset is fine) and the schema text it wrote, if any. A mutation
+// may also queue its last statements on tail: mutate sends them in one round trip
+// with the commit record, so the revision row stays locked for one round trip less.
 type written struct {
 	tuples []tuples.Tuple
 	schema []byte
+	tail   pgx.Batch
 }
 
 // mutate runs fn in a write transaction at a new revision (see the package comment)
@@ -56,7 +59,7 @@ func (s *Store) mutate(ctx context.Context, before func(context.Context, pgx.Tx)
 		}
 		return 0, 0, s.classify(ctx, "write", err)
 	}
-	b := &pgx.Batch{}
+	b := &w.tail
 	// The commit time is taken with the revision row locked, so it grows with
 	// revisions (expirations are judged against it; see attrs.go).
 	b.Queue("INSERT INTO relata_commit (rev, committed_at) VALUES ($1, clock_timestamp())", rev)
@@ -86,17 +89,39 @@ func domainError(err error) bool {
 
 // checkSchemaRev fails with ErrSchemaChanged when the newest schema is not want.
 func checkSchemaRev(ctx context.Context, tx pgx.Tx, want tuples.Revision) error {
-	if want == 0 {
-		return nil
-	}
-	var cur int64
-	if err := tx.QueryRow(ctx, "SELECT coalesce(max(rev), 0) FROM relata_schema").Scan(&cur); err != nil {
+	b := &pgx.Batch{}
+	var failed error
+	queueSchemaRev(b, want, &failed)
+	if err := sendReads(ctx, tx, b); err != nil {
 		return err
 	}
-	if tuples.Revision(cur) != want {
-		return fmt.Errorf("schema revision %d, validated against %d: %w", cur, want, tuples.ErrSchemaChanged)
+	return failed
+}
+
+// queueSchemaRev queues on b the check that the newest schema is want (none when
+// want is 0); once b ran, *failed is ErrSchemaChanged (wrapped) if it is not.
+func queueSchemaRev(b *pgx.Batch, want tuples.Revision, failed *error) {
+	if want == 0 {
+		return
 	}
-	return nil
+	b.Queue("SELECT coalesce(max(rev), 0) FROM relata_schema").QueryRow(func(row pgx.Row) error {
+		var cur int64
+		if err := row.Scan(&cur); err != nil {
+			return err
+		}
+		if tuples.Revision(cur) != want {
+			*failed = fmt.Errorf("schema revision %d, validated against %d: %w", cur, want, tuples.ErrSchemaChanged)
+		}
+		return nil
+	})
+}
+
+// sendReads sends b, if it holds anything, and runs its callbacks.
+func sendReads(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, b).Close()
 }
 
 // filterSQL returns the SQL conditions of f (joined with AND, "true" for none),
@@ -160,49 +185,42 @@ func scanTupleAttrs(rows pgx.Rows, t *tuples.Tuple) error {
 // checkPreconditions evaluates each precondition against the live tuples, in one
 // pipelined round trip.
 func checkPreconditions(ctx context.Context, tx pgx.Tx, pre []tuples.Precondition) error {
-	if len(pre) == 0 {
-		return nil
-	}
 	b := &pgx.Batch{}
-	for _, p := range pre {
-		where, args := filterSQL(p.Filter, nil)
-		b.Queue("SELECT "+tupleCols+" FROM relata_tuple WHERE deleted_rev = "+maxRev+" AND "+where+" ORDER BY "+tupleCols+" LIMIT 1", args...)
-	}
-	br := tx.SendBatch(ctx, b)
-	defer br.Close()
 	var failed error
-	for _, p := range pre {
-		rows, err := br.Query()
-		if err != nil {
-			return err
-		}
-		var found *tuples.Tuple
-		for rows.Next() {
-			var t tuples.Tuple
-			if err := scanTuple(rows, &t); err != nil {
-				rows.Close()
-				return err
-			}
-			found = &t
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if failed != nil {
-			continue
-		}
-		switch {
-		case p.Op == tuples.MustMatch && found == nil:
-			failed = &tuples.PreconditionError{Precondition: p}
-		case p.Op == tuples.MustNotMatch && found != nil:
-			failed = &tuples.PreconditionError{Precondition: p, Tuple: *found}
-		}
-	}
-	if err := br.Close(); err != nil {
+	queuePreconditions(b, pre, &failed)
+	if err := sendReads(ctx, tx, b); err != nil {
 		return err
 	}
 	return failed
+}
+
+// queuePreconditions queues on b one query per precondition; once b ran, *failed is
+// the first precondition that failed, if any.
+func queuePreconditions(b *pgx.Batch, pre []tuples.Precondition, failed *error) {
+	for _, p := range pre {
+		where, args := filterSQL(p.Filter, nil)
+		b.Queue("SELECT "+tupleCols+" FROM relata_tuple WHERE deleted_rev = "+maxRev+" AND "+where+" ORDER BY "+tupleCols+" LIMIT 1", args...).
+			Query(func(rows pgx.Rows) error {
+				var found *tuples.Tuple
+				for rows.Next() {
+					var t tuples.Tuple
+					if err := scanTuple(rows, &t); err != nil {
+						return err
+					}
+					found = &t
+				}
+				if err := rows.Err(); err != nil || *failed != nil {
+					return err
+				}
+				switch {
+				case p.Op == tuples.MustMatch && found == nil:
+					*failed = &tuples.PreconditionError{Precondition: p}
+				case p.Op == tuples.MustNotMatch && found != nil:
+					*failed = &tuples.PreconditionError{Precondition: p, Tuple: *found}
+				}
+				return nil
+			})
+	}
 }
 
 // columns holds tuples as six parallel arrays, for unnest.
@@ -231,33 +249,36 @@ func (s *Store) Write(ctx context.Context, req tuples.WriteRequest) (tuples.Revi
 		all.add(u.Tuple)
 	}
 	rev, _, err := s.mutate(ctx, nil, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
-		if err := checkSchemaRev(ctx, tx, req.SchemaRevision); err != nil {
-			return 0, err
-		}
-		if err := checkPreconditions(ctx, tx, req.Preconditions); err != nil {
-			return 0, err
-		}
-		// The live version of each tuple written, with its caveat and expiration.
+		// The schema check, the preconditions and the live version of each tuple
+		// written (with its caveat and expiration), in one round trip.
+		reads := &pgx.Batch{}
+		var schemaErr, preErr error
+		queueSchemaRev(reads, req.SchemaRevision, &schemaErr)
+		queuePreconditions(reads, req.Preconditions, &preErr)
 		live := map[tuples.Tuple]tuples.Tuple{}
 		if len(req.Updates) > 0 {
-			rows, err := tx.Query(ctx, "SELECT t.object_type, t.object_id, t.relation, t.subject_type, t.subject_id, t.subject_relation, "+
+			reads.Queue("SELECT t.object_type, t.object_id, t.relation, t.subject_type, t.subject_id, t.subject_relation, "+
 				"t.caveat_name, t.caveat_context, t.expires_at, t.expires_nanos FROM relata_tuple t JOIN "+
-				unnest6+" ON "+joinU+" WHERE t.deleted_rev = "+maxRev, all.args()...)
-			if err != nil {
-				return 0, err
-			}
-			for rows.Next() {
-				var t tuples.Tuple
-				if err := scanTupleAttrs(rows, &t); err != nil {
-					rows.Close()
-					return 0, err
-				}
-				live[t.Key()] = t
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return 0, err
-			}
+				unnest6+" ON "+joinU+" WHERE t.deleted_rev = "+maxRev, all.args()...).
+				Query(func(rows pgx.Rows) error {
+					for rows.Next() {
+						var t tuples.Tuple
+						if err := scanTupleAttrs(rows, &t); err != nil {
+							return err
+						}
+						live[t.Key()] = t
+					}
+					return rows.Err()
+				})
+		}
+		if err := sendReads(ctx, tx, reads); err != nil {
+			return 0, err
+		}
+		if schemaErr != nil {
+			return 0, schemaErr
+		}
+		if preErr != nil {
+			return 0, preErr
 		}
 		var created, deleted, changed columns
 		var createdAttrs, changedAttrs attrColumns
@@ -290,15 +311,15 @@ func (s *Store) Write(ctx context.Context, req tuples.WriteRequest) (tuples.Revi
 		for _, u := range req.Updates {
 			w.tuples = append(w.tuples, u.Tuple)
 		}
-		return len(chOps), writeVersions(ctx, tx, rev, created, deleted, changed, createdAttrs, changedAttrs, chOps)
+		queueVersions(&w.tail, rev, created, deleted, changed, createdAttrs, changedAttrs, chOps)
+		return len(chOps), nil
 	})
 	return rev, err
 }
 
-// writeVersions ends the live versions of deleted, creates versions of created and
-// logs changed (with ops) at rev, in one pipelined round trip.
-func writeVersions(ctx context.Context, tx pgx.Tx, rev tuples.Revision, created, deleted, changed columns, createdAttrs, changedAttrs attrColumns, ops []int16) error {
-	b := &pgx.Batch{}
+// queueVersions queues on b the statements that end the live versions of deleted,
+// create versions of created and log changed (with ops) at rev.
+func queueVersions(b *pgx.Batch, rev tuples.Revision, created, deleted, changed columns, createdAttrs, changedAttrs attrColumns, ops []int16) {
 	if len(deleted[0]) > 0 {
 		b.Queue("UPDATE relata_tuple t SET deleted_rev = $7 FROM "+unnest6+" WHERE "+joinU+" AND t.deleted_rev = "+maxRev,
 			append(deleted.args(), int64(rev))...)
@@ -312,7 +333,6 @@ func writeVersions(ctx context.Context, tx pgx.Tx, rev tuples.Revision, created,
 	b.Queue("INSERT INTO relata_change (rev, seq, "+tupleCols+", "+attrCols+", op) SELECT $7, u.ord - 1, u.ot, u.oid, u.rel, u.st, u.sid, u.srel, u.cv, u.ctx::jsonb, u.exp, u.ns, u.op FROM "+
 		unnestAttrs+", $12::smallint[]) WITH ORDINALITY AS u(ot, oid, rel, st, sid, srel, cv, ctx, exp, ns, op, ord)",
 		append(changed.args(), int64(rev), changedAttrs.caveat, changedAttrs.context, changedAttrs.expires, changedAttrs.nanos, ops)...)
-	return tx.SendBatch(ctx, b).Close()
 }
 
 // DeleteMatching deletes every live tuple matching f; see tuples.Store.
