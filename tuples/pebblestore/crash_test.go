@@ -28,6 +28,9 @@ import (
 const (
 	crashDirEnv   = "RELATA_PEBBLESTORE_CRASH_DIR"
 	crashRoundEnv = "RELATA_PEBBLESTORE_CRASH_ROUND"
+	// crashImportEnv makes the child only import, every import large enough to be
+	// ingested as SSTables (TestCrashIngest).
+	crashImportEnv = "RELATA_PEBBLESTORE_CRASH_IMPORT"
 )
 
 // A batch is k tuples `batch:ID#member@user:uI`, I < k, where ID ends in "-k<k>", so
@@ -51,19 +54,42 @@ func batchSize(id string) (int, error) {
 
 func TestCrash(t *testing.T) {
 	if dir := os.Getenv(crashDirEnv); dir != "" {
-		crashChild(t, dir, os.Getenv(crashRoundEnv))
+		crashChild(t, dir, os.Getenv(crashRoundEnv), os.Getenv(crashImportEnv) != "")
 		return
 	}
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
+	crashRounds(t, "TestCrash", false)
+}
+
+// TestCrashIngest is TestCrash with a child that only imports, 500 to 5,000 tuples
+// at a time, each ingested as SSTables: a kill during the build of the tables or
+// the ingest loses no acknowledged import and exposes no partial one.
+func TestCrashIngest(t *testing.T) {
+	if os.Getenv(crashDirEnv) != "" {
+		return // TestCrash runs the child
+	}
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	crashRounds(t, "TestCrash", true)
+}
+
+// crashRounds runs the child (the test named run, in this binary) five times on one
+// directory, killing it at a random moment each time, and verifies the store after
+// each kill.
+func crashRounds(t *testing.T, run string, importOnly bool) {
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	acked := map[string]tuples.Revision{}
 	const rounds = 5
 	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$", "-test.count=1")
+		cmd := exec.Command(os.Args[0], "-test.run=^"+run+"$", "-test.count=1")
 		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashRoundEnv+"="+strconv.Itoa(round))
+		if importOnly {
+			cmd.Env = append(cmd.Env, crashImportEnv+"=1")
+		}
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		stdout, err := cmd.StdoutPipe()
@@ -259,9 +285,10 @@ func TestPowerLoss(t *testing.T) {
 	wg.Wait()
 }
 
-// crashChild writes batches from four goroutines, and deletes some it wrote, until
-// it is killed (or 30 s pass, should the parent have died).
-func crashChild(t *testing.T, dir, round string) {
+// crashChild writes batches from four goroutines (only imports when importOnly), and
+// deletes some it wrote, until it is killed (or 30 s pass, should the parent have
+// died).
+func crashChild(t *testing.T, dir, round string, importOnly bool) {
 	// Imports of 500 tuples or more are ingested as SSTables, smaller ones committed
 	// through a batch: the kill meets both.
 	s, err := Open(dir, &Options{GCInterval: -1, IngestMinTuples: 500})
@@ -293,6 +320,14 @@ func crashChild(t *testing.T, dir, round string) {
 						} else {
 							fmt.Fprintf(os.Stdout, "del %d %s\n", rev, id)
 						}
+					}
+				} else if importOnly {
+					k := 500 + rng.IntN(4500)
+					id := fmt.Sprintf("r%s-w%d-n%d-k%d", round, w, n, k)
+					rev, err = s.Import(ctx, batchTuples(id, k), 0)
+					if err == nil {
+						fmt.Fprintf(os.Stdout, "ack %d %s\n", rev, id)
+						written = append(written, id)
 					}
 				} else if n%5 == 4 {
 					k := 1 + rng.IntN(2000)
