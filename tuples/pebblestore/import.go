@@ -43,6 +43,7 @@ package pebblestore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -113,8 +114,11 @@ func (p *importPlan) rev(w importWrite) []byte      { return p.rbuf[w.rs:w.re] }
 // reverseOrder returns the writes sorted by reverse key.
 func (p *importPlan) reverseOrder() []importWrite {
 	if p.byReverse == nil {
-		p.byReverse = slices.Clone(p.writes)
-		slices.SortFunc(p.byReverse, func(a, b importWrite) int { return bytes.Compare(p.rev(a), p.rev(b)) })
+		order := keyOrder(len(p.writes), func(i int) []byte { return p.rev(p.writes[i]) })
+		p.byReverse = make([]importWrite, len(order))
+		for j, i := range order {
+			p.byReverse[j] = p.writes[i]
+		}
 	}
 	return p.byReverse
 }
@@ -145,7 +149,12 @@ func (s *Store) planImport(ts []tuples.Tuple, rev tuples.Revision) (*importPlan,
 	}
 	p.buf = buf
 	key := func(k fkey) []byte { return buf[k.start:k.end] }
-	slices.SortFunc(keys, func(a, b fkey) int { return bytes.Compare(key(a), key(b)) })
+	order := keyOrder(len(keys), func(i int) []byte { return key(keys[i]) })
+	sorted := make([]fkey, len(keys))
+	for j, i := range order {
+		sorted[j] = keys[i]
+	}
+	keys = sorted
 
 	it, err := s.db.NewIter(&pebble.IterOptions{
 		LowerBound: key(keys[0]),
@@ -301,6 +310,36 @@ func (w *runSplitter) advance(k []byte) (stored, split bool, err error) {
 	}
 	split, w.pending = w.pending, false
 	return w.ok && bytes.Equal(w.ex, k), split, nil
+}
+
+// keyOrder returns 0..n-1 ordered by key(i), bytewise. It compares the keys' first
+// 16 bytes as two integers and only ties bytewise: the pointer chasing and calls of
+// bytes.Compare on every comparison made the sorts a tenth of an import's CPU.
+func keyOrder(n int, key func(int) []byte) []int32 {
+	type ord struct {
+		hi, lo uint64
+		i      int32
+	}
+	ords := make([]ord, n)
+	for i := range ords {
+		var b [16]byte
+		copy(b[:], key(i))
+		ords[i] = ord{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), int32(i)}
+	}
+	slices.SortFunc(ords, func(x, y ord) int {
+		switch {
+		case x.hi != y.hi:
+			return cmp.Compare(x.hi, y.hi)
+		case x.lo != y.lo:
+			return cmp.Compare(x.lo, y.lo)
+		}
+		return bytes.Compare(key(int(x.i)), key(int(y.i)))
+	})
+	out := make([]int32, n)
+	for j, o := range ords {
+		out[j] = o.i
+	}
+	return out
 }
 
 // appendNewVersion appends the versions value of a tuple created at rev with no

@@ -1,8 +1,11 @@
 package pebblestore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -93,5 +96,30 @@ func TestImportIngest(t *testing.T) {
 			require.Len(t, tuplestest.Strings(t, tuplestest.Reader(t, s, r4).Read(ctx, tuples.Filter{}, nil)), 999)
 			require.NoError(t, s.Close())
 		})
+	}
+}
+
+// TestKeyOrder: keyOrder sorts like bytes.Compare, with keys shorter than, equal to
+// and longer than its 16-byte integer prefix, zero bytes and long shared prefixes.
+func TestKeyOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte{0, 1, 'a', 'b', 0xff}
+	for range 200 {
+		keys := make([][]byte, 1+rng.IntN(60))
+		for i := range keys {
+			const prefix = "rtenant\x00t1\x00\x00flow\x00owner" // longer than 16 bytes
+			k := []byte(prefix[:rng.IntN(len(prefix)+1)])
+			for range rng.IntN(24) {
+				k = append(k, alphabet[rng.IntN(len(alphabet))])
+			}
+			keys[i] = k
+		}
+		want := slices.Clone(keys)
+		slices.SortStableFunc(want, bytes.Compare)
+		got := [][]byte{}
+		for _, i := range keyOrder(len(keys), func(i int) []byte { return keys[i] }) {
+			got = append(got, keys[i])
+		}
+		require.Equal(t, want, got)
 	}
 }
