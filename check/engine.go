@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/relata/relata/schema"
 	"github.com/relata/relata/tuples"
@@ -79,6 +80,11 @@ type Engine struct {
 	smallBufs sync.Pool
 	// flight deduplicates identical in-flight sub-checks (see checkRel for which ones).
 	flight flightGroup
+	// closure is the nested-set index FollowChanges maintains; nil without it (see
+	// closure.go).
+	closure atomic.Pointer[closureIndex]
+	// closureWalks counts the walks the index answered (for tests and stats).
+	closureWalks atomic.Int64
 
 	// schemas caches compiled schemas by the revision that wrote them, and which one
 	// each recently read revision uses (a revision's schema never changes, so a read at

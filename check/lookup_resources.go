@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -249,6 +250,9 @@ type fact struct {
 	id     string
 	depth  int
 	parent int
+	// closed marks a fact marked through the nested-set index from another fact of its
+	// node, whose closure already holds its own.
+	closed bool
 }
 
 // walkFacts walks up from subj to target and returns, per node, the ids whose userset
@@ -256,6 +260,26 @@ type fact struct {
 // short, the *MaxDepthError. When plan is not nil, the nodes it streams are not
 // collected: every scan or id that would reach them becomes a source of plan instead.
 func (e *Engine) walkFacts(ctx context.Context, r tuples.Reader, c *compiled, subj tuples.SubjectRef, target relKey, deps *collector, plan *streamPlan) (map[relKey]map[string]bool, *MaxDepthError, []fact, error) {
+	if ix := e.closure.Load(); ix.covers(c.rev, r.Revision()) {
+		found, cut, facts, err := e.walkFactsWith(ctx, r, c, subj, target, deps, plan, ix)
+		if !errors.Is(err, errNoClosure) {
+			e.closureWalks.Add(1)
+			return found, cut, facts, err
+		}
+		// The index could not answer exactly: walk the store (see closure.go).
+		if plan != nil {
+			plan.scans, plan.ids = nil, nil
+		}
+	}
+	return e.walkFactsWith(ctx, r, c, subj, target, deps, plan, nil)
+}
+
+// errNoClosure stops a walk that uses the nested-set index where the index cannot
+// answer exactly: a depth beyond the limit, or a revision the index no longer covers.
+var errNoClosure = errors.New("nested-set index cannot answer")
+
+// walkFactsWith is walkFacts, with the nested-set index ix when it is not nil.
+func (e *Engine) walkFactsWith(ctx context.Context, r tuples.Reader, c *compiled, subj tuples.SubjectRef, target relKey, deps *collector, plan *streamPlan, ix *closureIndex) (map[relKey]map[string]bool, *MaxDepthError, []fact, error) {
 	// Only the nodes whose usersets the target includes matter (not, say, the
 	// subtracted side of an exclusion, which Check evaluates).
 	relevant := c.feeding(target)
@@ -263,17 +287,23 @@ func (e *Engine) walkFacts(ctx context.Context, r tuples.Reader, c *compiled, su
 	var facts []fact // facts[next:] is the queue
 	from := -1       // the fact being expanded
 	var cut *MaxDepthError
+	hop := 1 // the hops from the fact being expanded (more through the index)
+	closed := false
+	tooDeep := false // with the index: some depth is beyond the limit
 	depthHere := func() int {
 		if from >= 0 {
-			return facts[from].depth + 1
+			return facts[from].depth + hop
 		}
-		return 1
+		return hop
 	}
 	mark := func(k relKey, id string) {
 		if !relevant[k] || id == tuples.Wildcard {
 			return
 		}
 		if hops, ok := plan.streams(k); ok {
+			if ix != nil && depthHere()+hops > e.opts.MaxDepth {
+				tooDeep = true
+			}
 			plan.addID(id, depthHere()+hops, from, k)
 			return
 		}
@@ -282,6 +312,10 @@ func (e *Engine) walkFacts(ctx context.Context, r tuples.Reader, c *compiled, su
 			return
 		}
 		depth := depthHere()
+		if depth > e.opts.MaxDepth && ix != nil {
+			tooDeep = true
+			return
+		}
 		if depth > e.opts.MaxDepth {
 			if cut == nil {
 				path := []string{k.typ + ":" + id + "#" + k.rel}
@@ -299,14 +333,10 @@ func (e *Engine) walkFacts(ctx context.Context, r tuples.Reader, c *compiled, su
 			found[k] = ids
 		}
 		ids[id] = true
-		facts = append(facts, fact{k: k, id: id, depth: depth, parent: from})
+		facts = append(facts, fact{k: k, id: id, depth: depth, parent: from, closed: closed})
 	}
 	tracker, _ := r.(tuples.ScopeTracker)
-	objects := func(s tuples.SubjectRef, k relKey, rel string, to relKey) error {
-		if hops, ok := plan.streams(to); ok {
-			plan.addScan(s, k.typ, rel, depthHere()+hops, from, to)
-			return nil
-		}
+	scope := func(s tuples.SubjectRef, k relKey, rel string) {
 		switch {
 		case deps == nil:
 		case tracker == nil:
@@ -314,6 +344,16 @@ func (e *Engine) walkFacts(ctx context.Context, r tuples.Reader, c *compiled, su
 		default:
 			deps.add(tracker.ReverseScope(s, k.typ, rel))
 		}
+	}
+	objects := func(s tuples.SubjectRef, k relKey, rel string, to relKey) error {
+		if hops, ok := plan.streams(to); ok {
+			if ix != nil && depthHere()+hops > e.opts.MaxDepth {
+				tooDeep = true
+			}
+			plan.addScan(s, k.typ, rel, depthHere()+hops, from, to)
+			return nil
+		}
+		scope(s, k, rel)
 		for t, err := range r.Objects(ctx, s, k.typ, rel) {
 			if err != nil {
 				return fmt.Errorf("reading objects of %s: %w", s, err)
@@ -362,8 +402,21 @@ func (e *Engine) walkFacts(ctx context.Context, r tuples.Reader, c *compiled, su
 		}
 		f := facts[next]
 		from = next
+		indexed := ix != nil && ix.sets[f.k] != nil
 		for _, pe := range c.parents[f.k] {
 			if !relevant[pe.parent] {
+				continue
+			}
+			if indexed && pe.parent == f.k && pe.kind != viaComputed {
+				// A self-edge of a nested set: the index below marks its closure. The
+				// scopes of the reads it saves are the answer's all the same.
+				for _, sr := range pe.subjectRelations {
+					rel := f.k.rel
+					if pe.kind == viaArrow {
+						rel = pe.tupleset
+					}
+					scope(tuples.SubjectRef{Object: tuples.ObjectRef{Type: f.k.typ, ID: f.id}, Relation: sr}, f.k, rel)
+				}
 				continue
 			}
 			switch pe.kind {
@@ -383,6 +436,26 @@ func (e *Engine) walkFacts(ctx context.Context, r tuples.Reader, c *compiled, su
 				}
 			}
 		}
+		if indexed && !f.closed && relevant[f.k] {
+			// Every userset of f.k including f's through self-edges, at the hops from
+			// f; those found this way need not be expanded through the index again (their
+			// closures are within f's).
+			closed = true
+			ok := ix.ancestors(f.k, f.id, r.Revision(), func(id string, dist int) {
+				hop = dist
+				mark(f.k, id)
+			})
+			hop, closed = 1, false
+			if !ok {
+				return nil, nil, nil, errNoClosure
+			}
+		}
+		if tooDeep {
+			return nil, nil, nil, errNoClosure
+		}
+	}
+	if tooDeep {
+		return nil, nil, nil, errNoClosure
 	}
 	return found, cut, facts, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
@@ -105,4 +106,46 @@ func TestMetrics(t *testing.T) {
 	for _, name := range regexp.MustCompile(`(?m)^# TYPE (\S+)`).FindAllStringSubmatch(body, -1) {
 		require.Regexp(t, `^(relata_|go_|process_)`, name[1])
 	}
+}
+
+// TestNestedSetIndexFollowsWrites: the server keeps the engine's nested-set index
+// current from the change log, and checks at revisions it covers use it (with the same
+// answers: a role nested into ops gives its members ops' grants, and a delete takes
+// them away again).
+func TestNestedSetIndexFollowsWrites(t *testing.T) {
+	m := NewMetrics()
+	fs := vfs.NewMem()
+	store, err := pebblestore.Open("db", &pebblestore.Options{FS: fs})
+	require.NoError(t, err)
+	env := startEnv(t, fs, store, func(c *Config) { c.Metrics = m })
+	env.seed(t)
+	full := &relatav1.Consistency{Requirement: &relatav1.Consistency_FullyConsistent{FullyConsistent: true}}
+	caughtUp := func(rev float64) func() bool {
+		return func() bool {
+			_, body := scrape(t, env.baseURL+"/metrics", "")
+			return sample(body, "relata_closure_applied_revision ") >= rev
+		}
+	}
+	for step, want := range []bool{true, false} {
+		op := relatav1.Operation_OPERATION_TOUCH
+		if step == 1 {
+			op = relatav1.Operation_OPERATION_DELETE
+		}
+		env.write(t, op, "role:ops#member@role:devs#member")
+		if step == 0 {
+			env.write(t, relatav1.Operation_OPERATION_TOUCH, "role:devs#member@user:erin")
+		}
+		_, body := scrape(t, env.baseURL+"/metrics", "")
+		require.Eventually(t, caughtUp(sample(body, "relata_head_revision ")), time.Minute, 5*time.Millisecond)
+		req := checkReq("flow:f1", "execute", "user:erin")
+		req.Consistency = full
+		resp, err := env.perms.Check(env.ctx(), req)
+		require.NoError(t, err)
+		require.Equal(t, want, resp.GetAllowed(), "step %d", step)
+	}
+	_, body := scrape(t, env.baseURL+"/metrics", "")
+	require.Greater(t, sample(body, "relata_closure_walks_total "), 0.0, body)
+	require.Equal(t, 0.0, sample(body, "relata_closure_live_entries "), "the nesting was deleted")
+	// devs→ops went (and appeared, unless the index was built after that write).
+	require.GreaterOrEqual(t, sample(body, "relata_closure_entry_changes_total "), 1.0)
 }

@@ -384,6 +384,12 @@ func (s *Server) Serve(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error {
+		// The nested-set index (check/closure.go), kept current from the change log;
+		// checks and lookups walk the store until it is built, or when it lags.
+		_ = s.cfg.Engine.FollowChanges(gctx, s.cfg.Store, check.FollowOptions{})
+		return nil
+	})
+	g.Go(func() error {
 		if err := httpSrv.Serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("HTTP: %w", err)
 		}
