@@ -172,6 +172,51 @@ func BenchmarkClosurePeer(b *testing.B) {
 			require.NoError(b, fl.step(ctx, time.Now()))
 			cs := e.ClosureStats()
 			b.Logf("index: %d sets, %d ids, %d entries, %d bytes", cs.Sets, cs.Nodes, cs.Entries, cs.Bytes)
+			// Write amplification: membership changes one write each (a user into a
+			// role, a role chain nested into the next, a child tenant moved to another
+			// parent), then undone; entries changed per edge changed.
+			for _, kind := range []string{"user-in-role", "role-in-role", "tenant-parent"} {
+				before := e.ClosureStats()
+				writes := 0
+				for i := 0; i < 50; i++ {
+					c := fmt.Sprintf("c%d", i)
+					var add, del []string
+					switch kind {
+					case "user-in-role":
+						add = []string{fmt.Sprintf("role:%sr4#member@user:%sx%d", c, c, i)}
+					case "role-in-role":
+						add = []string{fmt.Sprintf("role:%sr5#member@role:%sr2#member", c, c)}
+					case "tenant-parent":
+						del = []string{fmt.Sprintf("tenant:%s#parent@tenant:p%d", c, i/10)}
+						add = []string{fmt.Sprintf("tenant:%s#parent@tenant:p%d", c, (i/10+1)%10)}
+					}
+					for _, undo := range []bool{false, true} {
+						var ups []tuples.Update
+						for _, l := range add {
+							op := tuples.OpTouch
+							if undo {
+								op = tuples.OpDelete
+							}
+							ups = append(ups, tuples.Update{Op: op, Tuple: mustTuples(b, l)[0]})
+						}
+						for _, l := range del {
+							op := tuples.OpDelete
+							if undo {
+								op = tuples.OpTouch
+							}
+							ups = append(ups, tuples.Update{Op: op, Tuple: mustTuples(b, l)[0]})
+						}
+						_, err := st.Write(ctx, tuples.WriteRequest{Updates: ups})
+						require.NoError(b, err)
+						writes++
+					}
+				}
+				require.NoError(b, fl.step(ctx, time.Now()))
+				after := e.ClosureStats()
+				b.Logf("%s: %d writes, %d edge changes, %d closure entries changed (%.2f per write)", kind, writes,
+					after.EdgeChanges-before.EdgeChanges, after.EntryChanges-before.EntryChanges,
+					float64(after.EntryChanges-before.EntryChanges)/float64(writes))
+			}
 		}
 		var n atomic.Int64
 		r := readCounter{Reader: r0, n: &n}
