@@ -12,8 +12,13 @@
 # bench's and may override them, e.g. -- --tenants 10 --users 7500 --flows 10000).
 # It prints the bench's table, then the CPU seconds of each node, of PostgreSQL (the
 # postmaster and its children, exited backends included) and of the bench during the
-# measured phases, with each process's share of the total. Every answer is checked
+# measured phases, with each process's share of the total, and each node's Checks and
+# store queries (relata_grpc_requests_total, relata_store_queries_total). Every answer is checked
 # against the ground truth, as in `relata bench`; the exit code is the bench's.
+#
+# WARM=1 runs the same bench once, unmeasured, before the measured run: a node that did
+# not serve the load starts with empty caches and must first read the load's change
+# log (see BENCHMARKS.md).
 #
 # $RELATA_BIN is the binary (default: go build ./cmd/relata into a temporary
 # directory). The PostgreSQL must run on this machine (its CPU is read from /proc).
@@ -58,12 +63,14 @@ pgcpu() {
 }
 
 grpc=()
+http=()
 for i in $(seq "$nodes"); do
   g=$(free_port); h=$(free_port)
   "$bin" serve --datastore "$url" --grpc-addr "127.0.0.1:$g" --http-addr "127.0.0.1:$h" --ui=false --log-level warn \
     >"$work/node$i.log" 2>&1 &
   pids+=($!)
   grpc+=("127.0.0.1:$g")
+  http+=("127.0.0.1:$h")
   for _ in $(seq 300); do
     curl -sf "http://127.0.0.1:$h/healthz" >/dev/null 2>&1 && break
     kill -0 "${pids[-1]}" 2>/dev/null || { cat "$work/node$i.log" >&2; exit 1; }
@@ -77,8 +84,28 @@ echo "loading through node 1 ..." >&2
   --warmup=false --caveat-share 0 "$@" >"$work/load.txt"
 grep -E "load" "$work/load.txt" >&2 || true
 
-declare -A before
-for i in $(seq "$nodes"); do before[$i]=$(cpu "${pids[$((i-1))]}"); done
+# With WARM=1, one unmeasured run of the check-min phase first, so that every node's
+# caches hold the pool and every node has read the load's change log. (Not the mixed
+# phase: its writes are undone at its end, but a minimize_latency answer may still be
+# read at a revision before the undo, which the next bench's ground truth does not know.)
+if [ "${WARM:-0}" = 1 ]; then
+  echo "warm-up run ..." >&2
+  "$bin" bench --endpoint "${grpc[0]}" ${more:+--more-endpoints "$more"} --skip-load --progress none \
+    --phases check-min --concurrency 64 --duration 20s --caveat-share 0 "$@" >"$work/warm.txt" || true
+fi
+
+# counts HTTP: store queries and answered Checks of the node at HTTP, from /metrics.
+counts() {
+  curl -s "http://$1/metrics" | awk '
+    /^relata_store_queries_total/ { q += $2 }
+    /^relata_grpc_requests_total/ && /PermissionService\/Check"/ && /code="OK"/ { c += $2 }
+    END { printf "%d %d\n", q, c }'
+}
+declare -A before q0
+for i in $(seq "$nodes"); do
+  before[$i]=$(cpu "${pids[$((i-1))]}")
+  q0[$i]=$(counts "${http[$((i-1))]}")
+done
 pg0=$(pgcpu)
 t0=$(date +%s.%N)
 set +e
@@ -104,6 +131,11 @@ used[bench]=$bcpu
 for k in "${!used[@]}"; do total=$((total + used[$k])); done
 echo
 printf 'CPU during the measured phases (%d node(s), %.1f s wall, %d CPUs, load average %s):\n' "$nodes" "$wall" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+for i in $(seq "$nodes"); do
+  read -r qa ca <<<"${q0[$i]}"
+  read -r qb cb <<<"$(counts "${http[$((i-1))]}")"
+  awk -v i="$i" -v q=$((qb - qa)) -v c=$((cb - ca)) 'BEGIN { printf "  node%d: %d Checks, %d store queries (%.2f a Check)\n", i, c, q, (c ? q/c : 0) }'
+done
 for k in $(printf '%s\n' "${!used[@]}" | sort); do
   awk -v k="$k" -v u="${used[$k]}" -v t="$total" -v hz="$hz" 'BEGIN { printf "  %-9s %8.2f s  %5.1f%%\n", k, u/hz, (t ? 100*u/t : 0) }'
 done
