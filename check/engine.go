@@ -85,6 +85,12 @@ type Engine struct {
 	closure atomic.Pointer[closureIndex]
 	// closureWalks counts the walks the index answered (for tests and stats).
 	closureWalks atomic.Int64
+	// setLookups counts the lookups set algebra answered (see lookupSets), for tests;
+	// noSets, set by tests, makes every lookup verify candidates with Check instead.
+	setLookups atomic.Int64
+	noSets     bool
+	// setDrops counts the ids intersections and exclusions removed, for tests.
+	setDrops atomic.Int64
 
 	// schemas caches compiled schemas by the revision that wrote them, and which one
 	// each recently read revision uses (a revision's schema never changes, so a read at

@@ -2,6 +2,7 @@ package check
 
 import (
 	"slices"
+	"sync"
 
 	"github.com/relata/relata/schema"
 	"github.com/relata/relata/tuples"
@@ -32,7 +33,8 @@ type compiled struct {
 	cyclic map[relKey]bool
 	// nonMonotone holds the nodes from which an intersection, an exclusion, an
 	// `.all()` arrow or a conditional relation (caveats, expiration) is reachable:
-	// lookups on them verify candidates with Check.
+	// lookups on them combine sorted streams where they can (setPlanFor) and verify
+	// candidates with Check elsewhere.
 	nonMonotone map[relKey]bool
 	// conditional is set when some stored relation allows caveats or expiration.
 	conditional bool
@@ -55,6 +57,9 @@ type compiled struct {
 	// (empty, not nil, when only expirations are): the only parts of a request's
 	// context its answer can depend on (see cacheCtx).
 	ctxParams map[relKey][]string
+	// setPlans caches, per permission, how LookupResources evaluates it as set algebra
+	// (relKey → *setPlan; see setPlanFor).
+	setPlans sync.Map
 }
 
 // parentKind says how a userset of one node is included in another node.

@@ -46,12 +46,28 @@ type LookupResourcesResult struct {
 //
 // The lookup is driven by the reverse index: starting from the subject, it finds the
 // usersets that hold it directly (Reader.Objects) and walks up the schema graph to the
-// objects of the requested type, never enumerating all objects of a type. Where the
-// permission's rewrite involves an intersection, an exclusion or an `.all()` arrow,
-// that walk only yields candidates (those reached through the first branch of an
-// intersection, the base of an exclusion, any subject of an `.all()` arrow) and each
-// candidate is then verified with Check: those operators cannot be inverted
-// index-first without reading the other branches object by object anyway.
+// objects of the requested type, never enumerating all objects of a type.
+//
+// Where the permission's rewrite involves intersections or exclusions, the lookup is
+// set algebra over sorted streams (lookup_sets.go): every monotone operand (one with
+// no intersection, exclusion, `.all()` arrow or conditional relation below it) is
+// looked up by its own walk as a sorted, deduplicated stream of object ids, and the
+// streams are combined in id order: a union merges them, an intersection keeps the
+// ids every operand has, an exclusion `a - b` drops from a's stream the ids of b's
+// (for `execute = (owner + granted + tenant->view) - denied`, the flows the subject
+// is denied on, found by the same reverse walk). Non-monotone permissions of the same
+// type that the rewrite computes are expanded in place. An object some operand
+// reaches only through paths longer than the depth limit is left to Check, which
+// answers it or reports the depth error. Where this cannot be exact, each candidate
+// is verified with Check instead: the walk then yields candidates (those reached
+// through the first branch of an intersection, the base of an exclusion, any subject
+// of an `.all()` arrow) and Check decides each. That is the case when a caveat or an
+// expiration is reachable from the permission (answers are three-valued: a
+// conditional member of a subtracted side makes an object conditional, not absent),
+// when the permission lies on a cycle of the schema graph, when the rewrite reaches
+// an intersection, an exclusion or an `.all()` arrow through an arrow or through a
+// permission of its type that lies on a cycle, and when some walk is cut short by
+// the depth limit.
 //
 // Results stream as they are found, and the walk stops once Limit results are sent.
 // The walk has two parts. The usersets below the last hop (groups, roles, tenants,
@@ -67,11 +83,13 @@ type LookupResourcesResult struct {
 //
 // Memory per call is therefore bounded by the usersets below the last hop, plus
 // lookupScanIDs ids of scan buffers (at least one id per scan), plus lookupVerifyBatch
-// candidates being verified: independent of the number of results. The exception is
-// a permission of the resource type that lies on a cycle of the schema graph (nested
-// folders, `permission view = viewer + parent->view` looked up on folders): the walk
-// must remember every object of the resource type it reached to terminate, so those
-// objects are held in memory.
+// candidates being verified: independent of the number of results. With set algebra
+// that bound holds per monotone operand of the rewrite (each has its own walk and
+// scans), and nothing is verified in batches. The exception is a permission of the
+// resource type that lies on a cycle of the schema graph (nested folders,
+// `permission view = viewer + parent->view` looked up on folders; or such a
+// permission used as an operand): the walk must remember every object of the
+// resource type it reached to terminate, so those objects are held in memory.
 func (e *Engine) LookupResources(ctx context.Context, r tuples.Reader, req LookupResourcesRequest, yield func(LookupResourcesResult) error) error {
 	c, err := e.schemaFor(ctx, r)
 	if err != nil {
@@ -88,6 +106,13 @@ func (e *Engine) LookupResources(ctx context.Context, r tuples.Reader, req Looku
 		return err
 	}
 	target := relKey{req.ResourceType, req.Permission}
+	if sp := c.setPlanFor(target); sp != nil && !e.noSets {
+		if done, err := e.lookupSets(ctx, r, c, sp, req, after, yield); done {
+			e.setLookups.Add(1)
+			return err
+		}
+		// A walk was cut short by the depth limit: verify candidates, as below.
+	}
 	plan := &streamPlan{hops: c.streamNodes(target, c.feeding(target))}
 	found, cut, facts, err := e.walkFacts(ctx, r, c, req.Subject, target, nil, plan)
 	if err != nil {
