@@ -62,12 +62,12 @@ func (s *Store) collect(ctx context.Context, target tuples.Revision, wait bool) 
 	}
 	s.observeHorizon(tuples.Revision(h))
 	for _, q := range []string{
-		`DELETE FROM relata_tuple WHERE (` + tupleCols + `, created_rev) IN (
-			SELECT ` + tupleCols + `, created_rev FROM relata_tuple WHERE deleted_rev <= $1 LIMIT ` + strconv.Itoa(gcBatch) + `)`,
+		`DELETE FROM relata_tuple WHERE (` + tupleCols + `, deleted_rev) IN (
+			SELECT ` + tupleCols + `, deleted_rev FROM relata_tuple WHERE deleted_rev <= $1 LIMIT ` + strconv.Itoa(gcBatch) + `)`,
 		// Versions lapsed by the horizon's commit time: invisible at every readable
 		// revision (however long after their write they lapsed).
-		`DELETE FROM relata_tuple WHERE (` + tupleCols + `, created_rev) IN (
-			SELECT ` + tupleCols + `, created_rev FROM relata_tuple WHERE expires_at IS NOT NULL AND NOT ` + visibleAt("$1") + ` LIMIT ` + strconv.Itoa(gcBatch) + `)`,
+		`DELETE FROM relata_tuple WHERE (` + tupleCols + `, deleted_rev) IN (
+			SELECT ` + tupleCols + `, deleted_rev FROM relata_tuple WHERE expires_at IS NOT NULL AND NOT ` + visibleAt("$1") + ` LIMIT ` + strconv.Itoa(gcBatch) + `)`,
 		`DELETE FROM relata_change WHERE (rev, seq) IN (
 			SELECT rev, seq FROM relata_change WHERE rev <= $1 ORDER BY rev, seq LIMIT ` + strconv.Itoa(gcBatch) + `)`,
 		`DELETE FROM relata_commit WHERE rev IN (

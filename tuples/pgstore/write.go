@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/relata/relata/tuples"
 )
@@ -30,9 +31,8 @@ type written struct {
 }
 
 // mutate runs fn in a write transaction at a new revision (see the package comment)
-// and returns that revision once committed. before runs first, before the revision
-// row is locked (Import's COPY to its staging table).
-func (s *Store) mutate(ctx context.Context, before func(context.Context, pgx.Tx) error, fn mutation) (tuples.Revision, int, error) {
+// and returns that revision once committed.
+func (s *Store) mutate(ctx context.Context, fn mutation) (tuples.Revision, int, error) {
 	if s.closed.Load() {
 		return 0, 0, tuples.ErrClosed
 	}
@@ -42,11 +42,6 @@ func (s *Store) mutate(ctx context.Context, before func(context.Context, pgx.Tx)
 		return 0, 0, s.classify(ctx, "begin", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if before != nil {
-		if err := before(ctx, tx); err != nil {
-			return 0, 0, s.classify(ctx, "write", err)
-		}
-	}
 	var rev int64
 	if err := tx.QueryRow(ctx, "UPDATE relata_revision SET head = head + 1 WHERE id = 1 RETURNING head").Scan(&rev); err != nil {
 		return 0, 0, s.classify(ctx, "revision", err)
@@ -248,7 +243,7 @@ func (s *Store) Write(ctx context.Context, req tuples.WriteRequest) (tuples.Revi
 	for _, u := range req.Updates {
 		all.add(u.Tuple)
 	}
-	rev, _, err := s.mutate(ctx, nil, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
+	rev, _, err := s.mutate(ctx, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
 		// The schema check, the preconditions and the live version of each tuple
 		// written (with its caveat and expiration), in one round trip.
 		reads := &pgx.Batch{}
@@ -343,7 +338,7 @@ func (s *Store) DeleteMatching(ctx context.Context, f tuples.Filter, preconditio
 	if err := tuples.ValidatePreconditions(preconditions); err != nil {
 		return 0, 0, err
 	}
-	return s.mutate(ctx, nil, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
+	return s.mutate(ctx, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
 		if err := checkPreconditions(ctx, tx, preconditions); err != nil {
 			return 0, err
 		}
@@ -375,7 +370,7 @@ func (s *Store) WriteSchema(ctx context.Context, text []byte, preconditions []tu
 	if err := tuples.ValidatePreconditions(preconditions); err != nil {
 		return 0, err
 	}
-	rev, _, err := s.mutate(ctx, nil, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
+	rev, _, err := s.mutate(ctx, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
 		if err := checkPreconditions(ctx, tx, preconditions); err != nil {
 			return 0, err
 		}
@@ -389,22 +384,16 @@ func (s *Store) WriteSchema(ctx context.Context, text []byte, preconditions []tu
 // Import writes ts with TOUCH semantics at one new revision; see tuples.Importer.
 //
 // The tuples are sorted and deduplicated here (the first of equal keys wins, as in
-// the Pebble store), then copied (COPY) into a temporary staging table before the
-// revision row is locked, so other writers wait only for what follows. Under the lock
-// one statement inserts the staged tuples that are not live (INSERT … ON CONFLICT DO
-// NOTHING on the live-tuple index: the index insertion itself is the probe, so no
-// plan can turn it into a scan of relata_tuple) and logs them. When every staged tuple
-// was inserted, that is all: the common case of a bulk load. Otherwise some were live
-// already, possibly with another caveat or expiration, which the new version must
-// replace; the statement is rolled back to a savepoint and redone after an UPDATE that
-// ends those live versions, so that the change log of the revision stays in key order.
-//
-// Plans: the staging table has no statistics, and relata_tuple's may be far behind a
-// bulk load (autovacuum analyzes it now and then). With a join to choose, the planner
-// took the staged tuples against a "two-row" relata_tuple read whole for each staged
-// tuple: 15,000 x 1,000 comparisons (1.5 s) for one batch at 1,000 tuples, 21 s at
-// 100,000 (auto_explain). The UPDATE is therefore a LATERAL probe per staged tuple,
-// with sequential and bitmap scans off, and the INSERT needs no join at all.
+// the Pebble store). Under the revision row's lock, inside a savepoint, they are
+// copied (binary COPY) straight into relata_tuple at the new revision and then into
+// the change log, in key order: no staging table, no per-row executor work, and the
+// heap inserts go in multi-row WAL records. That is the whole import when no tuple of
+// the batch is live yet: a load into an empty store, or of new tuples. A tuple that
+// is live already makes the COPY fail on the version key (tuple, deleted_rev: see
+// migration 0003), whose deleted_rev is the live mark for every copied row; the import
+// then rolls back to the savepoint and takes the conflict path (importConflicts),
+// which yields exactly the same versions and change log: a tuple live with the same
+// caveat and expiration is left alone, one live with others is replaced.
 func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tuples.Revision) (tuples.Revision, error) {
 	for i, t := range ts {
 		if err := t.Validate(); err != nil {
@@ -412,76 +401,157 @@ func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tu
 		}
 	}
 	staged := importOrder(ts)
-	stage := func(ctx context.Context, tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE IF NOT EXISTS relata_import (
-			object_type text COLLATE "C", object_id text COLLATE "C", relation text COLLATE "C",
-			subject_type text COLLATE "C", subject_id text COLLATE "C", subject_relation text COLLATE "C",
-			caveat_name text, caveat_context jsonb, expires_at timestamptz, expires_nanos smallint) ON COMMIT DELETE ROWS`); err != nil {
-			return err
-		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"relata_import"},
-			[]string{"object_type", "object_id", "relation", "subject_type", "subject_id", "subject_relation",
-				"caveat_name", "caveat_context", "expires_at", "expires_nanos"},
-			pgx.CopyFromSlice(len(staged), func(i int) ([]any, error) {
-				t := staged[i]
-				a := attrsOf(t)
-				return []any{t.Object.Type, t.Object.ID, t.Relation, t.Subject.Object.Type, t.Subject.Object.ID, t.Subject.Relation,
-					a.caveat, a.context, a.expires, a.nanos}, nil
-			}))
-		return err
+	rows := make([][]any, len(staged))
+	for i, t := range staged {
+		a := attrsOf(t)
+		rows[i] = []any{t.Object.Type, t.Object.ID, t.Relation, t.Subject.Object.Type, t.Subject.Object.ID, t.Subject.Relation,
+			a.caveat, a.context, a.expires, a.nanos, nil}
 	}
-	rev, _, err := s.mutate(ctx, stage, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
-		if err := checkSchemaRev(ctx, tx, schemaRevision); err != nil {
+	rev, _, err := s.mutate(ctx, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
+		b := &pgx.Batch{}
+		var schemaErr error
+		queueSchemaRev(b, schemaRevision, &schemaErr)
+		if len(staged) > 0 {
+			b.Queue("SAVEPOINT relata_import")
+		}
+		if err := sendReads(ctx, tx, b); err != nil {
 			return 0, err
+		}
+		if schemaErr != nil {
+			return 0, schemaErr
 		}
 		w.tuples = ts
 		if len(staged) == 0 {
 			return 0, nil
 		}
-		// The staged tuples come in key order, so the log's seq follows it.
-		insert := `WITH ins AS (
-			INSERT INTO relata_tuple (` + tupleCols + `, ` + attrCols + `, created_rev)
-			SELECT ` + tupleCols + `, ` + attrCols + `, $1::bigint FROM relata_import
-			ON CONFLICT (` + tupleCols + `) WHERE deleted_rev = ` + maxRev + ` DO NOTHING
-			RETURNING ` + tupleCols + `, ` + attrCols + `)
-			INSERT INTO relata_change (rev, seq, op, ` + tupleCols + `, ` + attrCols + `)
-			SELECT $1, row_number() OVER (ORDER BY ` + tupleCols + `) - 1, ` + opTouch + `, ` + tupleCols + `, ` + attrCols + ` FROM ins`
-		if _, err := tx.Exec(ctx, "SAVEPOINT relata_import"); err != nil {
-			return 0, err
+		for _, r := range rows {
+			r[len(r)-1] = int64(rev)
 		}
-		tag, err := tx.Exec(ctx, insert, int64(rev))
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"relata_tuple"}, importCols, pgx.CopyFromRows(rows))
+		if isUniqueViolation(err) {
+			if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT relata_import"); err != nil {
+				return 0, err
+			}
+			return importConflicts(ctx, tx, rev, rows)
+		}
 		if err != nil {
 			return 0, err
 		}
-		if int(tag.RowsAffected()) == len(staged) {
-			return len(staged), nil
-		}
-		// Some staged tuples were live: end those whose caveat or expiration differs,
-		// then insert again (see above).
-		const sameKey = `t.object_type = s.object_type AND t.object_id = s.object_id AND t.relation = s.relation AND
-				t.subject_type = s.subject_type AND t.subject_id = s.subject_id AND t.subject_relation = s.subject_relation`
-		const sameAttrs = `(t.caveat_name, t.caveat_context, t.expires_at, t.expires_nanos) IS NOT DISTINCT FROM
-				(s.caveat_name, s.caveat_context, s.expires_at, s.expires_nanos)`
-		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT relata_import"); err != nil {
+		// The change log: the same rows, seq in key order, op TOUCH.
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"relata_change"}, changeCols, &changeRows{rows: rows, rev: int64(rev)})
+		if err != nil {
 			return 0, err
 		}
-		if _, err := tx.Exec(ctx, `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
-			set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`); err != nil {
-			return 0, err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE relata_tuple SET deleted_rev = $1 WHERE ctid = ANY (ARRAY(
-			SELECT l.tid FROM relata_import s CROSS JOIN LATERAL (
-				SELECT t.ctid AS tid FROM relata_tuple t
-				WHERE t.deleted_rev = `+maxRev+` AND `+sameKey+` AND NOT `+sameAttrs+` LIMIT 1) l))`, int64(rev)); err != nil {
-			return 0, err
-		}
-		if tag, err = tx.Exec(ctx, insert, int64(rev)); err != nil {
-			return 0, err
-		}
-		return int(tag.RowsAffected()), nil
+		return len(staged), nil
 	})
 	return rev, err
 }
+
+// importCols are the columns of an import row: tupleCols, attrCols, created_rev.
+var importCols = []string{"object_type", "object_id", "relation", "subject_type", "subject_id", "subject_relation",
+	"caveat_name", "caveat_context", "expires_at", "expires_nanos", "created_rev"}
+
+// changeCols are the columns changeRows copies into relata_change.
+var changeCols = []string{"rev", "seq", "op", "object_type", "object_id", "relation", "subject_type", "subject_id", "subject_relation",
+	"caveat_name", "caveat_context", "expires_at", "expires_nanos"}
+
+// changeRows is a pgx.CopyFromSource of the change-log rows of import rows (every
+// row created at rev, in order).
+type changeRows struct {
+	rows [][]any
+	rev  int64
+	i    int
+	buf  []any
+}
+
+func (c *changeRows) Next() bool {
+	c.i++
+	return c.i <= len(c.rows)
+}
+
+func (c *changeRows) Values() ([]any, error) {
+	r := c.rows[c.i-1]
+	c.buf = append(append(c.buf[:0], c.rev, int32(c.i-1), int16(tuples.OpTouch)), r[:len(r)-1]...)
+	return c.buf, nil
+}
+
+func (c *changeRows) Err() error { return nil }
+
+// isUniqueViolation reports whether err is PostgreSQL's unique_violation.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+// importConflicts is Import's path when some of its tuples are live already (the
+// transaction holds the revision lock and rev): the rows are copied to a temporary
+// staging table; one statement ends the live versions whose caveat or expiration
+// differs from the staged tuple's, and one inserts the staged tuples that are not
+// live (INSERT … ON CONFLICT DO NOTHING on the version key, whose deleted_rev is the
+// live mark for every staged row: the index insertion itself is the probe, so no plan can turn it into a scan of
+// relata_tuple) and logs them, in key order.
+//
+// Plans: the staging table has no statistics, and relata_tuple's may be far behind a
+// bulk load (autovacuum analyzes it now and then). With a join to choose, the planner
+// took the staged tuples against a "two-row" relata_tuple read whole for each staged
+// tuple: 15,000 x 1,000 comparisons (1.5 s) for one batch at 1,000 tuples, 21 s at
+// 100,000 (auto_explain). The UPDATE is therefore a LATERAL probe per staged tuple,
+// with sequential and bitmap scans off, and the INSERT needs no join at all.
+func importConflicts(ctx context.Context, tx pgx.Tx, rev tuples.Revision, rows [][]any) (int, error) {
+	if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE IF NOT EXISTS relata_import (
+		object_type text COLLATE "C", object_id text COLLATE "C", relation text COLLATE "C",
+		subject_type text COLLATE "C", subject_id text COLLATE "C", subject_relation text COLLATE "C",
+		caveat_name text, caveat_context jsonb, expires_at timestamptz, expires_nanos smallint) ON COMMIT DELETE ROWS`); err != nil {
+		return 0, err
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"relata_import"}, importCols[:len(importCols)-1], &stagedRows{rows: rows}); err != nil {
+		return 0, err
+	}
+	const sameKey = `t.object_type = s.object_type AND t.object_id = s.object_id AND t.relation = s.relation AND
+			t.subject_type = s.subject_type AND t.subject_id = s.subject_id AND t.subject_relation = s.subject_relation`
+	const sameAttrs = `(t.caveat_name, t.caveat_context, t.expires_at, t.expires_nanos) IS NOT DISTINCT FROM
+			(s.caveat_name, s.caveat_context, s.expires_at, s.expires_nanos)`
+	if _, err := tx.Exec(ctx, `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
+		set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`); err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE relata_tuple SET deleted_rev = $1 WHERE ctid = ANY (ARRAY(
+		SELECT l.tid FROM relata_import s CROSS JOIN LATERAL (
+			SELECT t.ctid AS tid FROM relata_tuple t
+			WHERE t.deleted_rev = `+maxRev+` AND `+sameKey+` AND NOT `+sameAttrs+` LIMIT 1) l))`, int64(rev)); err != nil {
+		return 0, err
+	}
+	// The staged tuples come in key order, so the log's seq follows it.
+	tag, err := tx.Exec(ctx, `WITH ins AS (
+		INSERT INTO relata_tuple (`+tupleCols+`, `+attrCols+`, created_rev)
+		SELECT `+tupleCols+`, `+attrCols+`, $1::bigint FROM relata_import
+		ON CONFLICT (`+tupleCols+`, deleted_rev) DO NOTHING
+		RETURNING `+tupleCols+`, `+attrCols+`)
+		INSERT INTO relata_change (rev, seq, op, `+tupleCols+`, `+attrCols+`)
+		SELECT $1, row_number() OVER (ORDER BY `+tupleCols+`) - 1, `+opTouch+`, `+tupleCols+`, `+attrCols+` FROM ins`, int64(rev))
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// stagedRows is a pgx.CopyFromSource of import rows without their created_rev.
+type stagedRows struct {
+	rows [][]any
+	i    int
+}
+
+func (c *stagedRows) Next() bool {
+	c.i++
+	return c.i <= len(c.rows)
+}
+
+func (c *stagedRows) Values() ([]any, error) {
+	r := c.rows[c.i-1]
+	return r[:len(r)-1], nil
+}
+
+func (c *stagedRows) Err() error { return nil }
 
 // opTouch is tuples.OpTouch as SQL text.
 var opTouch = strconv.Itoa(int(tuples.OpTouch))

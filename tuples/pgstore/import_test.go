@@ -1,0 +1,115 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/relata/relata/tuples"
+	"github.com/relata/relata/tuples/tuplestest"
+)
+
+// TestImportPaths: an import of new tuples (the COPY path) and one that meets live
+// tuples in the middle of its batch (the COPY fails on the version key, and the
+// import takes the conflict path inside the same transaction and revision) both
+// write exactly the versions and change log of a TOUCH of their distinct tuples: a
+// tuple live with the same caveat and expiration is left alone, one live with another
+// caveat context or expiration is replaced (the old version stays readable before
+// the import's revision), the first of duplicate keys wins, and caveats and
+// expirations are carried whole.
+func TestImportPaths(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t, nil)
+	tt := func(text string) tuples.Tuple { return tuplestest.T(t, text) }
+	texts := func(ts ...string) []string { return ts }
+	changesAfter := func(after tuples.Revision) []string {
+		out := []string{}
+		for c, err := range s.Changes(ctx, after) {
+			require.NoError(t, err)
+			out = append(out, fmt.Sprintf("%d %s %s", c.Revision, c.Op, c.Tuple))
+		}
+		return out
+	}
+	read := func(rev tuples.Revision) []string {
+		return tuplestest.Strings(t, tuplestest.Reader(t, s, rev).Read(ctx, tuples.Filter{ObjectType: "doc"}, nil))
+	}
+	versions := func() (n, ended int) {
+		require.NoError(t, s.pool.QueryRow(ctx, "SELECT count(*), count(*) FILTER (WHERE deleted_rev < "+maxRev+") FROM relata_tuple").Scan(&n, &ended))
+		return n, ended
+	}
+	later := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second).Add(123456789 * time.Nanosecond)
+	t1, t2 := later.Format(time.RFC3339Nano), later.Add(time.Hour).Format(time.RFC3339Nano)
+
+	// New tuples only: the COPY path, caveat contexts and expirations included.
+	rev1, err := s.Import(ctx, []tuples.Tuple{
+		tt(`doc:f#viewer@user:exp[expiration:` + t1 + `]`),
+		tt(`doc:b#viewer@user:same`),
+		tt(`doc:d#viewer@user:ctx[on_net:{"cidr":"10.0.0.0/8"}]`),
+		tt(`doc:b#viewer@user:same[on_net]`), // a duplicate key: the first wins
+	}, 0)
+	require.NoError(t, err)
+	first := texts(
+		`doc:b#viewer@user:same`,
+		`doc:d#viewer@user:ctx[on_net:{"cidr":"10.0.0.0/8"}]`,
+		`doc:f#viewer@user:exp[expiration:`+t1+`]`)
+	require.Equal(t, first, read(rev1))
+	require.Equal(t, texts(
+		fmt.Sprintf(`%d TOUCH doc:b#viewer@user:same`, rev1),
+		fmt.Sprintf(`%d TOUCH doc:d#viewer@user:ctx[on_net:{"cidr":"10.0.0.0/8"}]`, rev1),
+		fmt.Sprintf(`%d TOUCH doc:f#viewer@user:exp[expiration:%s]`, rev1, t1)), changesAfter(rev1-1))
+
+	// Live tuples in the middle of the batch: the conflict path.
+	batch := []tuples.Tuple{
+		tt(`doc:g#viewer@user:new3[expiration:` + t2 + `]`),
+		tt(`doc:a#viewer@user:new1`),
+		tt(`doc:b#viewer@user:same`),                                  // live, identical: left alone
+		tt(`doc:d#viewer@user:ctx[on_net:{"cidr":"192.168.0.0/16"}]`), // live, another context: replaced
+		tt(`doc:c#viewer@user:new2[on_net:{"cidr":"1.2.3.0/24"}]`),
+		tt(`doc:f#viewer@user:exp[expiration:` + t2 + `]`), // live, another expiration: replaced
+		tt(`doc:a#viewer@user:new1[on_net]`),               // a duplicate key: the first wins
+	}
+	rev2, err := s.Import(ctx, batch, 0)
+	require.NoError(t, err)
+	require.Equal(t, rev1+1, rev2, "one revision for the batch")
+	head, err := s.HeadRevision(ctx)
+	require.NoError(t, err)
+	require.Equal(t, rev2, head)
+	require.Equal(t, texts(
+		fmt.Sprintf(`%d TOUCH doc:a#viewer@user:new1`, rev2),
+		fmt.Sprintf(`%d TOUCH doc:c#viewer@user:new2[on_net:{"cidr":"1.2.3.0/24"}]`, rev2),
+		fmt.Sprintf(`%d TOUCH doc:d#viewer@user:ctx[on_net:{"cidr":"192.168.0.0/16"}]`, rev2),
+		fmt.Sprintf(`%d TOUCH doc:f#viewer@user:exp[expiration:%s]`, rev2, t2),
+		fmt.Sprintf(`%d TOUCH doc:g#viewer@user:new3[expiration:%s]`, rev2, t2)), changesAfter(rev1),
+		"the change log holds what changed, in key order")
+	require.Equal(t, texts(
+		`doc:a#viewer@user:new1`,
+		`doc:b#viewer@user:same`,
+		`doc:c#viewer@user:new2[on_net:{"cidr":"1.2.3.0/24"}]`,
+		`doc:d#viewer@user:ctx[on_net:{"cidr":"192.168.0.0/16"}]`,
+		`doc:f#viewer@user:exp[expiration:`+t2+`]`,
+		`doc:g#viewer@user:new3[expiration:`+t2+`]`), read(rev2))
+	require.Equal(t, first, read(rev1), "the replaced versions stay readable before the import")
+	n, ended := versions()
+	require.Equal(t, 3+5, n, "versions: 3 from the first import, 5 new (3 inserted, 2 replacing)")
+	require.Equal(t, 2, ended)
+
+	// The same batch again: a revision of its own that changes nothing.
+	rev3, err := s.Import(ctx, batch, 0)
+	require.NoError(t, err)
+	require.Equal(t, rev2+1, rev3)
+	require.Empty(t, changesAfter(rev2))
+	require.Equal(t, read(rev2), read(rev3))
+	n, ended = versions()
+	require.Equal(t, 8, n)
+	require.Equal(t, 2, ended)
+
+	// A conflicting import whose schema check fails changes nothing at all.
+	_, err = s.Import(ctx, batch, rev3)
+	require.ErrorIs(t, err, tuples.ErrSchemaChanged)
+	head, err = s.HeadRevision(ctx)
+	require.NoError(t, err)
+	require.Equal(t, rev3, head)
+}
