@@ -21,28 +21,31 @@ const (
 // never calls from two goroutines at once. The zero batcher is not usable: see
 // newBatcher.
 type batcher[R proto.Message] struct {
-	send  func(results []R, cursor string) error
-	delay time.Duration
+	send func(results []R, cursor string) error
+	// cursor makes the cursor resuming after the item last names; only a batch's last
+	// result needs one, so it is made when the batch is sent, not for every result.
+	cursor func(last string) string
+	delay  time.Duration
 
 	mu      sync.Mutex
 	results []R
 	bytes   int
-	cursor  string // resumes after the last result held
+	last    string // names the last result held
 	timer   *time.Timer
 	err     error // the first send error, returned by the next add or close
 	closed  bool
 }
 
-func newBatcher[R proto.Message](s *Server, send func(results []R, cursor string) error) *batcher[R] {
-	b := &batcher[R]{send: send, delay: batchDelay}
+func newBatcher[R proto.Message](s *Server, cursor func(last string) string, send func(results []R, cursor string) error) *batcher[R] {
+	b := &batcher[R]{send: send, cursor: cursor, delay: batchDelay}
 	if s.cfg.batchDelay != 0 {
 		b.delay = s.cfg.batchDelay
 	}
 	return b
 }
 
-// add holds r, whose cursor resumes after it, and sends the batch when it is full.
-func (b *batcher[R]) add(r R, cursor string) error {
+// add holds r, named last in cursors, and sends the batch when it is full.
+func (b *batcher[R]) add(r R, last string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.err != nil {
@@ -50,7 +53,7 @@ func (b *batcher[R]) add(r R, cursor string) error {
 	}
 	b.results = append(b.results, r)
 	b.bytes += proto.Size(r)
-	b.cursor = cursor
+	b.last = last
 	if len(b.results) >= maxBatchResults || b.bytes >= maxBatchBytes {
 		return b.flushLocked()
 	}
@@ -81,7 +84,7 @@ func (b *batcher[R]) flushLocked() error {
 	}
 	results := b.results
 	b.results, b.bytes = nil, 0
-	return b.send(results, b.cursor)
+	return b.send(results, b.cursor(b.last))
 }
 
 // close sends what is held (when err is nil) and stops the timer; nothing is sent

@@ -185,12 +185,12 @@ func (h *permissionService) lookupResources(ctx context.Context, req *relatav1.L
 		Cursor: after, Limit: int(req.GetLimit()), Context: contextFromProto(req.GetContext()),
 	}
 	if req.GetBatchResults() {
-		b := newBatcher(h.s, func(results []*relatav1.LookupResourcesResult, cursor string) error {
+		b := newBatcher(h.s, func(last string) string { return encodeCursor(rev, query, last) }, func(results []*relatav1.LookupResourcesResult, cursor string) error {
 			return send(&relatav1.LookupResourcesResponse{LookedUpAt: zookie, Cursor: cursor, Results: results})
 		})
 		return b.close(h.s.cfg.Engine.LookupResources(ctx, r, lreq, func(res check.LookupResourcesResult) error {
 			return b.add(&relatav1.LookupResourcesResult{Object: tupleproto.Object(res.Object),
-				Conditional: res.Conditional, MissingContext: res.MissingContext}, encodeCursor(rev, query, res.Cursor))
+				Conditional: res.Conditional, MissingContext: res.MissingContext}, res.Cursor)
 		}))
 	}
 	return h.s.cfg.Engine.LookupResources(ctx, r, lreq, func(res check.LookupResourcesResult) error {
@@ -239,7 +239,7 @@ func (h *permissionService) lookupSubjects(ctx context.Context, req *relatav1.Lo
 		Context: contextFromProto(req.GetContext()),
 	}
 	if req.GetBatchResults() {
-		b := newBatcher(h.s, func(results []*relatav1.LookupSubjectsResult, cursor string) error {
+		b := newBatcher(h.s, func(last string) string { return encodeCursor(rev, query, last) }, func(results []*relatav1.LookupSubjectsResult, cursor string) error {
 			return send(&relatav1.LookupSubjectsResponse{LookedUpAt: zookie, Cursor: cursor, Results: results})
 		})
 		return b.close(h.s.cfg.Engine.LookupSubjects(ctx, r, lreq, func(res check.LookupSubjectsResult) error {
@@ -248,7 +248,7 @@ func (h *permissionService) lookupSubjects(ctx context.Context, req *relatav1.Lo
 			for _, e := range res.Excluded {
 				out.Excluded = append(out.Excluded, tupleproto.Subject(e))
 			}
-			return b.add(out, encodeCursor(rev, query, res.Cursor))
+			return b.add(out, res.Cursor)
 		}))
 	}
 	return h.s.cfg.Engine.LookupSubjects(ctx, r, lreq, func(res check.LookupSubjectsResult) error {

@@ -94,11 +94,11 @@ func (h *relationshipService) read(ctx context.Context, req *relatav1.ReadReques
 	}
 	var b *batcher[*relatav1.ReadResult]
 	if req.GetBatchResults() {
-		b = newBatcher(h.s, func(results []*relatav1.ReadResult, cursor string) error {
+		b = newBatcher(h.s, func(last string) string { return encodeCursor(rev, query, last) }, func(results []*relatav1.ReadResult, cursor string) error {
 			return send(&relatav1.ReadResponse{ReadAt: zookie, Cursor: cursor, Results: results})
 		})
 		emit = func(t tuples.Tuple) error {
-			return b.add(&relatav1.ReadResult{Tuple: tupleproto.Tuple(t)}, encodeCursor(rev, query, t.String()))
+			return b.add(&relatav1.ReadResult{Tuple: tupleproto.Tuple(t)}, t.String())
 		}
 	}
 	err = func() error {
