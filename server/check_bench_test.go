@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -87,6 +88,31 @@ func BenchmarkGRPCCheck(b *testing.B) {
 	reqs := make([]*relatav1.CheckRequest, len(benchChecks))
 	for i, c := range benchChecks {
 		reqs[i] = checkReq(c[0], c[1], c[2])
+	}
+	ctx := context.Background()
+	runConcurrent(b, func(i int) error {
+		_, err := env.perms.Check(ctx, reqs[i%len(reqs)])
+		return err
+	})
+}
+
+// BenchmarkGRPCCheckFullyConsistent measures Check over gRPC on loopback at
+// concurrency 64 and fully_consistent, the path of relata bench's check-full phases
+// (the head revision read per call), with the server's log off as bench --local has
+// it (slog.DiscardHandler: the access line is not even formatted), so that what
+// remains is the per-call cost of the server itself; allocs/op counts client and
+// server together.
+func BenchmarkGRPCCheckFullyConsistent(b *testing.B) {
+	env := newTestEnv(b, func(c *Config) {
+		c.Quantization = DefaultQuantization
+		c.Logger = slog.New(slog.DiscardHandler)
+	})
+	env.seed(b)
+	full := &relatav1.Consistency{Requirement: &relatav1.Consistency_FullyConsistent{FullyConsistent: true}}
+	reqs := make([]*relatav1.CheckRequest, len(benchChecks))
+	for i, c := range benchChecks {
+		reqs[i] = checkReq(c[0], c[1], c[2])
+		reqs[i].Consistency = full
 	}
 	ctx := context.Background()
 	runConcurrent(b, func(i int) error {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"fmt"
 
 	"google.golang.org/grpc"
@@ -85,13 +84,6 @@ func badMessage(v any) error {
 		unknown = unknown[n:]
 	}
 	return nil
-}
-
-func (s *Server) badMessageUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := badMessage(req); err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
 }
 
 func (s *Server) badMessageStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {

@@ -271,7 +271,7 @@ func New(cfg Config) (*Server, error) {
 		// Malformed request messages are INVALID_ARGUMENT, after auth (codec.go).
 		grpc.ForceServerCodecV2(newLenientCodec()),
 	}
-	unary := []grpc.UnaryServerInterceptor{s.recoverUnary, s.metricsUnary, s.logUnary, s.authUnary, s.badMessageUnary}
+	unary := []grpc.UnaryServerInterceptor{s.recoverUnary, s.observeUnary, s.guardUnary}
 	stream := []grpc.StreamServerInterceptor{s.recoverStream, s.metricsStream, s.logStream, s.authStream, s.badMessageStream}
 	if s.tracer != nil {
 		unary = append([]grpc.UnaryServerInterceptor{unary[0], s.traceUnary}, unary[1:]...)
