@@ -13,7 +13,9 @@
 # consumers. Every minute it prints the operations, errors, p99 latency and the
 # server's RSS, as a share of the server's --memory-limit (default 512MiB), with the
 # parts of it the server's /metrics names (the Go runtime, the check cache, Pebble's
-# block cache and memtables, the read cache); at the end the RSS change from minute 2
+# block cache and memtables, the read cache, and the rest), and what the server did in
+# that minute (CPU time per operation, cache hit ratios, Pebble reads, GC cycles,
+# resources per lookup); at the end the RSS change from minute 2
 # to the end and the peak against the budget. It verifies that every acknowledged
 # write is present and that every watcher saw it, and exits 1 when any operation
 # failed or a write is missing. Arguments before `--` go to the generator (`go run

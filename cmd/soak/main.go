@@ -2,7 +2,9 @@
 // loads a small data set, then runs a mixed load for a duration — 95% checks, 4%
 // writes and 1% lookups from --concurrency workers, and --watchers Watch consumers —
 // and prints, every --interval, the operations, errors, p99 latency (all operations
-// and per kind) and the server's RSS. At the end it verifies that every write the
+// and per kind), the server's RSS with the parts of it /metrics names, and what the
+// server did in the interval (work.go: CPU time per operation, cache hit ratios,
+// Pebble reads, GC cycles, resources per lookup). At the end it verifies that every write the
 // server acknowledged is present (a fully consistent CheckBulk of each written tuple)
 // and that every watcher saw every acknowledged write. It exits 1 when any operation
 // failed or a write is missing.
@@ -65,6 +67,8 @@ type config struct {
 	checkShare, lookupSh float64
 	metricsURL           string
 	memoryLimit          int64
+	load                 bool
+	writePrefix          string
 }
 
 func main() {
@@ -85,6 +89,8 @@ func main() {
 	flag.Float64Var(&c.checkShare, "check-share", 0.95, "share of checks")
 	flag.Float64Var(&c.lookupSh, "lookup-share", 0.01, "share of lookups (the rest are writes)")
 	flag.StringVar(&c.metricsURL, "metrics-url", "", "the server's /metrics without authentication (serve --metrics-addr), for the memory breakdown of each report")
+	flag.BoolVar(&c.load, "load", true, "write the schema and the data set first (false: an earlier run against the same server loaded them)")
+	flag.StringVar(&c.writePrefix, "write-prefix", "w", "id prefix of the documents the writes create (doc:PREFIX1, doc:PREFIX2, ...); a second run against the same server takes another, so that its writes add tuples")
 	limit := flag.String("memory-limit", "512MiB", "the server's --memory-limit, that RSS is reported against (0: none)")
 	flag.Parse()
 	var err error
@@ -112,16 +118,20 @@ var opNames = [nOps]string{"check", "write", "lookup"}
 
 // stats collects one interval's latencies and errors.
 type stats struct {
-	mu     sync.Mutex
-	lat    [nOps][]time.Duration
-	errs   [nOps]int
-	sample map[string]int // error text → count, for the report
+	mu      sync.Mutex
+	lat     [nOps][]time.Duration
+	errs    [nOps]int
+	results int            // resources the lookups returned
+	sample  map[string]int // error text → count, for the report
 }
 
-func (s *stats) record(kind int, d time.Duration, err error) {
+// record records one operation of kind that took d and failed with err (nil: it
+// succeeded); results is what a lookup returned.
+func (s *stats) record(kind int, d time.Duration, err error, results int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lat[kind] = append(s.lat[kind], d)
+	s.results += results
 	if err != nil {
 		s.errs[kind]++
 		if s.sample == nil {
@@ -136,12 +146,12 @@ func (s *stats) record(kind int, d time.Duration, err error) {
 }
 
 // take returns the interval's data and starts a new one.
-func (s *stats) take() (lat [nOps][]time.Duration, errs [nOps]int, sample map[string]int) {
+func (s *stats) take() (lat [nOps][]time.Duration, errs [nOps]int, results int, sample map[string]int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	lat, errs, sample = s.lat, s.errs, s.sample
-	s.lat, s.errs, s.sample = [nOps][]time.Duration{}, [nOps]int{}, nil
-	return lat, errs, sample
+	lat, errs, results, sample = s.lat, s.errs, s.results, s.sample
+	s.lat, s.errs, s.results, s.sample = [nOps][]time.Duration{}, [nOps]int{}, 0, nil
+	return lat, errs, results, sample
 }
 
 func p99(ds []time.Duration) time.Duration {
@@ -172,8 +182,10 @@ func run(ctx context.Context, c config) error {
 		clients = append(clients, cl)
 	}
 	cl := clients[0]
-	if err := load(ctx, cl, c); err != nil {
-		return fmt.Errorf("loading the data set: %w", err)
+	if c.load {
+		if err := load(ctx, cl, c); err != nil {
+			return fmt.Errorf("loading the data set: %w", err)
+		}
 	}
 	fmt.Printf("soak: %d users, %d groups, %d folders, %d docs loaded; %s of load at concurrency %d with %d watchers (%.0f%% checks, %.0f%% writes, %.0f%% lookups)\n",
 		c.users, c.groups, c.folders, c.docs, c.duration, c.concurrency, c.watchers,
@@ -198,7 +210,7 @@ func run(ctx context.Context, c config) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			watch(watchCtx, clients[i%len(clients)], head, &watchErrs, func(key string) {
+			watch(watchCtx, clients[i%len(clients)], head, c.writePrefix, &watchErrs, func(key string) {
 				seenMu[i].Lock()
 				seen[i][key] = true
 				seenMu[i].Unlock()
@@ -235,14 +247,19 @@ func run(ctx context.Context, c config) error {
 					kind = opLookup
 				}
 				start := time.Now()
-				var err error
+				var (
+					err     error
+					results int
+				)
 				switch kind {
 				case opCheck:
 					_, err = cl.Check(loadCtx, fmt.Sprintf("doc:d%d", rng.IntN(c.docs)), "view", fmt.Sprintf("user:u%d", rng.IntN(c.users)), client.MinimizeLatency())
 				case opLookup:
-					_, _, err = cl.LookupResources(loadCtx, "doc", "view", fmt.Sprintf("user:u%d", rng.IntN(c.users)), client.MinimizeLatency())
+					var ids []string
+					ids, _, err = cl.LookupResources(loadCtx, "doc", "view", fmt.Sprintf("user:u%d", rng.IntN(c.users)), client.MinimizeLatency())
+					results = len(ids)
 				case opWrite:
-					t := written{object: fmt.Sprintf("doc:w%d", seq.Add(1)), subject: fmt.Sprintf("user:u%d", rng.IntN(c.users))}
+					t := written{object: fmt.Sprintf("doc:%s%d", c.writePrefix, seq.Add(1)), subject: fmt.Sprintf("user:u%d", rng.IntN(c.users))}
 					var ups []client.Update
 					ups, err = client.Touch(t.object + "#viewer@" + t.subject)
 					if err == nil {
@@ -257,7 +274,7 @@ func run(ctx context.Context, c config) error {
 				if loadCtx.Err() != nil {
 					break // interrupted
 				}
-				st.record(kind, time.Since(start), err)
+				st.record(kind, time.Since(start), err, results)
 				ops.Add(1)
 			}
 		}()
@@ -267,8 +284,9 @@ func run(ctx context.Context, c config) error {
 	began := time.Now()
 	totalErrs := 0
 	var memory []memorySample // one per interval
+	prev := sampleMemory(ctx, c.serverPID, c.metricsURL)
 	report := func(final bool) {
-		lat, errs, sample := st.take()
+		lat, errs, results, sample := st.take()
 		var all []time.Duration
 		n, e := 0, 0
 		var parts []string
@@ -295,6 +313,10 @@ func run(ctx context.Context, c config) error {
 		if c.serverPID > 0 {
 			fmt.Printf("    %s\n", mem.line(c.memoryLimit))
 		}
+		if w := work(prev, mem, n, len(lat[opLookup]), results); w != "" {
+			fmt.Printf("    %s\n", w)
+		}
+		prev = mem
 		for msg, k := range sample {
 			fmt.Printf("    %d× %s\n", k, msg)
 		}
@@ -391,9 +413,10 @@ func load(ctx context.Context, cl *client.Client, c config) error {
 	return flush()
 }
 
-// watch follows the change log from `from`, reconnecting after an error (counted)
+// watch follows the change log from `from`, reporting the writes to documents whose
+// id starts with prefix, reconnecting after an error (counted)
 // from the last revision it completed, until ctx ends.
-func watch(ctx context.Context, cl *client.Client, from string, errs *atomic.Int64, saw func(key string)) {
+func watch(ctx context.Context, cl *client.Client, from, prefix string, errs *atomic.Int64, saw func(key string)) {
 	for ctx.Err() == nil {
 		stream, err := cl.Relationships().Watch(ctx, &relatav1.WatchRequest{From: from})
 		if err != nil {
@@ -412,7 +435,7 @@ func watch(ctx context.Context, cl *client.Client, from string, errs *atomic.Int
 			}
 			for _, ch := range resp.GetChanges() {
 				t := client.TupleFromProto(ch.GetTuple())
-				if strings.HasPrefix(t.Object.ID, "w") {
+				if strings.HasPrefix(t.Object.ID, prefix) {
 					saw(t.Object.String() + "@" + t.Subject.String())
 				}
 			}

@@ -11,10 +11,14 @@ import (
 	"time"
 )
 
-// memorySample is what the soak reads of the server's memory at one report: its RSS
-// and, when --metrics-url is set, the parts of it /metrics names (docs/operations.md).
+// memorySample is what the soak reads of the server at one report: its RSS (and the
+// part of it that maps files: the binary's own pages), its CPU time and, when
+// --metrics-url is set, the parts of its memory /metrics names (docs/operations.md)
+// and the counters behind the per-interval work figures (work.go).
 type memorySample struct {
 	rss     float64 // MiB; 0 when unknown
+	fileRSS float64 // MiB of rss that maps files; 0 when unknown
+	cpu     float64 // seconds of user and system CPU; 0 when unknown
 	metrics map[string]float64
 }
 
@@ -27,7 +31,7 @@ var memoryMetrics = []string{
 
 // sampleMemory reads pid's RSS and, when url is set, the server's /metrics.
 func sampleMemory(ctx context.Context, pid int, url string) memorySample {
-	s := memorySample{rss: rssMiB(pid)}
+	s := memorySample{rss: rssMiB(pid), fileRSS: fileRSSMiB(pid), cpu: cpuSeconds(pid)}
 	if url == "" {
 		return s
 	}
@@ -73,10 +77,18 @@ func (s memorySample) line(budget int64) string {
 	if s.metrics == nil {
 		return b.String()
 	}
+	goRuntime := s.mib("go_memstats_sys_bytes") - s.mib("go_memstats_heap_released_bytes")
+	offHeap := s.mib("relata_pebble_block_cache_bytes") + s.mib("relata_read_cache_bytes") + s.mib("relata_pebble_memtable_bytes")
 	fmt.Fprintf(&b, "; Go runtime %.0f MiB (heap in use %.0f, check cache %.1f); off the Go heap: block cache %.1f, read cache %.1f, memtables %.1f MiB (WAL %.1f MiB)",
-		s.mib("go_memstats_sys_bytes")-s.mib("go_memstats_heap_released_bytes"), s.mib("go_memstats_heap_inuse_bytes"),
+		goRuntime, s.mib("go_memstats_heap_inuse_bytes"),
 		s.mib("relata_check_cache_bytes"), s.mib("relata_pebble_block_cache_bytes"), s.mib("relata_read_cache_bytes"),
 		s.mib("relata_pebble_memtable_bytes"), s.mib("relata_pebble_wal_bytes"))
+	if s.rss > 0 {
+		// What /metrics does not name: the binary's pages (file-backed) and the rest
+		// (C allocations other than Pebble's caches and memtables, allocator slack, and
+		// the parts of the named sizes that are not yet resident, which make it smaller).
+		fmt.Fprintf(&b, "; unnamed %.0f MiB (%.0f of it file-backed)", s.rss-goRuntime-offHeap, s.fileRSS)
+	}
 	return b.String()
 }
 
@@ -96,6 +108,58 @@ func rssMiB(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// fileRSSMiB returns the file-backed part of pid's RSS in MiB (the binary's text and
+// data, shared libraries), from /proc/PID/status's RssFile; 0 when unknown.
+func fileRSSMiB(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "RssFile:" {
+			kb, _ := strconv.Atoi(f[1])
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
+// cpuSeconds returns the user and system CPU time pid has used, from
+// /proc/PID/stat (in clock ticks of 1/100 s, Linux's USER_HZ); 0 when unknown.
+func cpuSeconds(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	return parseStatCPU(string(b))
+}
+
+// parseStatCPU reads utime and stime (fields 14 and 15) from a /proc/PID/stat line.
+// The command name (field 2) is in parentheses and may hold spaces, so fields are
+// counted from the last ')'.
+func parseStatCPU(stat string) float64 {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return (utime + stime) / 100
 }
 
 // parseSize parses a size as serve's --memory-limit takes it: a number of bytes with
