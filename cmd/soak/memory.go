@@ -78,16 +78,19 @@ func (s memorySample) line(budget int64) string {
 		return b.String()
 	}
 	goRuntime := s.mib("go_memstats_sys_bytes") - s.mib("go_memstats_heap_released_bytes")
-	offHeap := s.mib("relata_pebble_block_cache_bytes") + s.mib("relata_read_cache_bytes") + s.mib("relata_pebble_memtable_bytes")
-	fmt.Fprintf(&b, "; Go runtime %.0f MiB (heap in use %.0f, check cache %.1f); off the Go heap: block cache %.1f, read cache %.1f, memtables %.1f MiB (WAL %.1f MiB)",
+	offHeap := s.mib("relata_pebble_block_cache_bytes") + s.mib("relata_read_cache_bytes") + s.mib("relata_pebble_memtable_bytes") +
+		s.mib("relata_pebble_zombie_memtable_bytes")
+	fmt.Fprintf(&b, "; Go runtime %.0f MiB (heap in use %.0f, check cache %.1f); off the Go heap: block cache %.1f, read cache %.1f, memtables %.1f MiB (WAL %.1f MiB), flushed memtables still allocated %.1f MiB (%.0f; %.0f obsolete sstables pinned)",
 		goRuntime, s.mib("go_memstats_heap_inuse_bytes"),
 		s.mib("relata_check_cache_bytes"), s.mib("relata_pebble_block_cache_bytes"), s.mib("relata_read_cache_bytes"),
-		s.mib("relata_pebble_memtable_bytes"), s.mib("relata_pebble_wal_bytes"))
+		s.mib("relata_pebble_memtable_bytes"), s.mib("relata_pebble_wal_bytes"),
+		s.mib("relata_pebble_zombie_memtable_bytes"), s.metrics["relata_pebble_zombie_memtables"], s.metrics["relata_pebble_zombie_sstables"])
 	if s.rss > 0 {
 		// What /metrics does not name: the binary's pages (file-backed) and the rest
-		// (C allocations other than Pebble's caches and memtables, allocator slack, and
-		// the parts of the named sizes that are not yet resident, which make it smaller).
-		fmt.Fprintf(&b, "; unnamed %.0f MiB (%.0f of it file-backed)", s.rss-goRuntime-offHeap, s.fileRSS)
+		// (C allocator slack and other C allocations), less the parts of the named
+		// sizes that are allocated but not yet resident (the read cache's and the
+		// memtables' untouched pages), which can make it negative early in a run.
+		fmt.Fprintf(&b, "; RSS minus these %.0f MiB (the binary's file-backed pages %.0f)", s.rss-goRuntime-offHeap, s.fileRSS)
 	}
 	return b.String()
 }

@@ -61,7 +61,7 @@ func TestMemoryLineNamesTheRest(t *testing.T) {
 		"relata_pebble_block_cache_bytes": 10 << 20, "relata_read_cache_bytes": 32 << 20, "relata_pebble_memtable_bytes": 16 << 20,
 	}}
 	got := s.line(512 << 20)
-	for _, want := range []string{"RSS 400 MiB (78% of the 512 MiB budget)", "Go runtime 280 MiB", "unnamed 62 MiB (30 of it file-backed)"} {
+	for _, want := range []string{"RSS 400 MiB (78% of the 512 MiB budget)", "Go runtime 280 MiB", "RSS minus these 62 MiB (the binary's file-backed pages 30)"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("memory line %q lacks %q", got, want)
 		}

@@ -42,6 +42,12 @@ type pooledIter struct {
 }
 
 // iterPool keeps idle iterators. mu guards every field of mu.
+//
+// Readers take the most recently returned iterator (the top of idle), so under steady
+// load the bottom of idle may not be reached for as long as the load lasts: get
+// therefore also retires the iterators past maxIterAge at the bottom. Without that an iterator at the bottom kept its view, and
+// with it flushed memtables (16 MiB each, off the Go heap and not in Pebble's live
+// memtable count) and obsolete sstables, for the rest of a soak.
 type iterPool struct {
 	mu struct {
 		sync.Mutex
@@ -66,6 +72,17 @@ func (p *iterPool) get(s *Store, rev tuples.Revision) (*pooledIter, error) {
 			break
 		}
 		stale = append(stale, pi)
+	}
+	// Retire the buried: from the bottom, the iterators returned longest ago.
+	n := 0
+	for n < len(p.mu.idle) && now.Sub(p.mu.idle[n].born) >= maxIterAge {
+		stale = append(stale, p.mu.idle[n])
+		n++
+	}
+	if n > 0 {
+		k := copy(p.mu.idle, p.mu.idle[n:])
+		clear(p.mu.idle[k:])
+		p.mu.idle = p.mu.idle[:k]
 	}
 	p.mu.Unlock()
 	for _, pi := range stale {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -45,4 +46,42 @@ func TestIterPoolSeesNewRevisions(t *testing.T) {
 	}
 	// Close with idle iterators in the pool.
 	require.NoError(t, s.Close())
+}
+
+// TestIterPoolRetiresBuriedIterators: an iterator past maxIterAge below younger ones
+// in the pool is closed by the next get, not kept (with the memtables and sstables of
+// its view) while readers keep taking and returning the younger ones on top.
+func TestIterPoolRetiresBuriedIterators(t *testing.T) {
+	s := openMem(t, nil)
+	ctx := context.Background()
+	_, err := s.Write(ctx, tuples.WriteRequest{Updates: []tuples.Update{{Op: tuples.OpTouch, Tuple: tuples.Tuple{
+		Object: tuples.ObjectRef{Type: "flow", ID: "f1"}, Relation: "granted", Subject: tuples.SubjectRef{Object: tuples.ObjectRef{Type: "user", ID: "u1"}},
+	}}}})
+	require.NoError(t, err)
+	head := tuples.Revision(s.head.Load())
+	old, err := s.iters.get(s, head)
+	require.NoError(t, err)
+	young, err := s.iters.get(s, head)
+	require.NoError(t, err)
+	s.iters.put(old)
+	s.iters.put(young)
+	// The bottom one was created long ago (as if the pool had kept it since).
+	s.iters.mu.Lock()
+	require.Len(t, s.iters.mu.idle, 2)
+	require.Same(t, old, s.iters.mu.idle[0])
+	old.born = time.Now().Add(-10 * maxIterAge)
+	s.iters.mu.Unlock()
+
+	// A reader takes and returns the young one, as steady load does.
+	pi, err := s.iters.get(s, head)
+	require.NoError(t, err)
+	require.Same(t, young, pi)
+	s.iters.put(pi)
+
+	s.iters.mu.Lock()
+	defer s.iters.mu.Unlock()
+	for _, pi := range s.iters.mu.idle {
+		require.NotSame(t, old, pi, "the iterator past maxIterAge is still pooled")
+		require.Less(t, time.Since(pi.born), maxIterAge)
+	}
 }

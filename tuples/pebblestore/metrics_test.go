@@ -60,3 +60,22 @@ func TestBlockCacheHoldsBlocks(t *testing.T) {
 	require.Greater(t, metric(t, s, "pebble_block_cache_hits_total"), hits)
 	require.Greater(t, metric(t, s, "pebble_block_cache_bytes"), 0.0)
 }
+
+// TestZombieMemtableMetrics: a flushed memtable that an open iterator still pins is
+// reported (it stays allocated, off the Go heap, outside pebble_memtable_bytes).
+func TestZombieMemtableMetrics(t *testing.T) {
+	s := openMem(t, nil)
+	ctx := context.Background()
+	_, err := s.Write(ctx, tuples.WriteRequest{Updates: []tuples.Update{{Op: tuples.OpTouch, Tuple: tuples.Tuple{
+		Object: tuples.ObjectRef{Type: "flow", ID: "f1"}, Relation: "granted", Subject: tuples.SubjectRef{Object: tuples.ObjectRef{Type: "user", ID: "u1"}},
+	}}}})
+	require.NoError(t, err)
+	require.Equal(t, 0.0, metric(t, s, "pebble_zombie_memtables"))
+	pinned, err := s.iters.get(s, tuples.Revision(s.head.Load()))
+	require.NoError(t, err)
+	require.NoError(t, s.db.Flush())
+	require.GreaterOrEqual(t, metric(t, s, "pebble_zombie_memtables"), 1.0, "the flushed memtable the iterator pins")
+	require.Greater(t, metric(t, s, "pebble_zombie_memtable_bytes"), 0.0)
+	require.GreaterOrEqual(t, metric(t, s, "pebble_zombie_sstables"), 0.0)
+	require.NoError(t, pinned.it.Close())
+}
