@@ -203,5 +203,35 @@ func growth(samples []memorySample, interval time.Duration, budget int64) string
 	if budget > 0 {
 		out += fmt.Sprintf(" = %.0f%% of the %d MiB budget", 100*peak/float64(budget>>20), budget>>20)
 	}
+	if d := samples[warm].parts(); d != nil {
+		if e := samples[len(samples)-1].parts(); e != nil {
+			out += "\nrss: the change from minute 2 by part:"
+			for i, name := range partNames {
+				out += fmt.Sprintf(" %s %+.1f", name, e[i]-d[i])
+			}
+			out += " MiB"
+		}
+	}
 	return out
+}
+
+// partNames name the values of memorySample.parts.
+var partNames = []string{"Go runtime", "block cache", "read cache", "memtables", "flushed memtables", "rest"}
+
+// parts splits the RSS into the parts the memory line names, in MiB (the rest being
+// RSS minus the others); nil without metrics.
+func (s memorySample) parts() []float64 {
+	if s.metrics == nil || s.rss == 0 {
+		return nil
+	}
+	p := []float64{
+		s.mib("go_memstats_sys_bytes") - s.mib("go_memstats_heap_released_bytes"),
+		s.mib("relata_pebble_block_cache_bytes"), s.mib("relata_read_cache_bytes"),
+		s.mib("relata_pebble_memtable_bytes"), s.mib("relata_pebble_zombie_memtable_bytes"),
+	}
+	rest := s.rss
+	for _, v := range p {
+		rest -= v
+	}
+	return append(p, rest)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseStatCPU(t *testing.T) {
@@ -64,6 +65,26 @@ func TestMemoryLineNamesTheRest(t *testing.T) {
 	for _, want := range []string{"RSS 400 MiB (78% of the 512 MiB budget)", "Go runtime 280 MiB", "RSS minus these 62 MiB (the binary's file-backed pages 30)"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("memory line %q lacks %q", got, want)
+		}
+	}
+}
+
+func TestGrowthByPart(t *testing.T) {
+	sample := func(rss, goSys, block, read float64) memorySample {
+		return memorySample{rss: rss, metrics: map[string]float64{
+			"go_memstats_sys_bytes": goSys * (1 << 20), "relata_pebble_block_cache_bytes": block * (1 << 20),
+			"relata_read_cache_bytes": read * (1 << 20), "relata_pebble_memtable_bytes": 16 << 20,
+		}}
+	}
+	samples := []memorySample{sample(300, 250, 2, 32), sample(400, 330, 5, 32), sample(440, 331, 14, 64)}
+	got := growth(samples, time.Minute, 512<<20)
+	for _, want := range []string{
+		"rss: 400 MiB at 2m0s, 440 MiB at the end: +10.0%",
+		"peak 440 MiB = 86% of the 512 MiB budget",
+		"by part: Go runtime +1.0 block cache +9.0 read cache +32.0 memtables +0.0 flushed memtables +0.0 rest -2.0 MiB",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("growth %q lacks %q", got, want)
 		}
 	}
 }
