@@ -10,15 +10,18 @@
 # It builds `relata` and the load generator (cmd/soak), starts `relata serve` on a
 # temporary data directory with gRPC and REST on free loopback ports, and runs the
 # generator: 95% checks, 4% writes, 1% lookups from 256 workers, plus 20 Watch
-# consumers. Every minute it prints the operations, errors, p99 latency and the
+# consumers. A write is one Write call that creates a tuple and, once the worker's
+# last 32 created tuples are live (--churn-window), deletes its oldest in the same
+# call, so the data set stays bounded (--churn=false: writes only add). Every minute it prints the operations, errors, p99 latency and the
 # server's RSS, as a share of the server's --memory-limit (default 512MiB), with the
 # parts of it the server's /metrics names (the Go runtime, the check cache, Pebble's
 # block cache and memtables, the read cache, and the rest), and what the server did in
 # that minute (CPU time per operation, cache hit ratios, Pebble reads, GC cycles,
 # resources per lookup); at the end the RSS change from minute 2
-# to the end and the peak against the budget. It verifies that every acknowledged
-# write is present and that every watcher saw it, and exits 1 when any operation
-# failed or a write is missing. Arguments before `--` go to the generator (`go run
+# to the end and the peak against the budget. It verifies, fully consistent, that
+# every acknowledged create not deleted since is present and every acknowledged
+# delete's tuple is absent, and that every watcher saw every acknowledged change, and
+# exits 1 when any operation failed or a tuple or change is not as acknowledged. Arguments before `--` go to the generator (`go run
 # ./cmd/soak -h` lists them, e.g. --concurrency, --interval), those after it to
 # `relata serve`. The server's log is kept when the run fails.
 set -euo pipefail

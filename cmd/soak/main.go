@@ -4,10 +4,21 @@
 // and prints, every --interval, the operations, errors, p99 latency (all operations
 // and per kind), the server's RSS with the parts of it /metrics names, and what the
 // server did in the interval (work.go: CPU time per operation, cache hit ratios,
-// Pebble reads, GC cycles, resources per lookup). At the end it verifies that every write the
-// server acknowledged is present (a fully consistent CheckBulk of each written tuple)
-// and that every watcher saw every acknowledged write. It exits 1 when any operation
-// failed or a write is missing.
+// Pebble reads, GC cycles, resources per lookup).
+//
+// A write is one Write call. It creates a tuple doc:PREFIXN#viewer@user:uX (a new
+// document each time); with --churn (the default), once the worker's own last
+// --churn-window created tuples are all live, the same Write also deletes the oldest
+// of them, so that the data set stays bounded (as on a platform where grants are
+// created and revoked) and the run measures the server at a steady state rather than
+// the data set's growth. --churn=false: writes only add.
+//
+// At the end it verifies, with a fully consistent CheckBulk (at a revision at least as
+// fresh as every acknowledged write), that every tuple an acknowledged write created
+// and no acknowledged write deleted is present and that every tuple an acknowledged
+// write deleted is absent, and that every watcher saw every acknowledged change (each
+// create and each delete). It exits 1 when any operation failed, a tuple is missing
+// or a deleted one is still present, or a watcher missed a change.
 //
 //	soak --endpoint 127.0.0.1:50051 --insecure --duration 10m --server-pid PID
 package main
@@ -69,6 +80,8 @@ type config struct {
 	memoryLimit          int64
 	load                 bool
 	writePrefix          string
+	churn                bool
+	churnWindow          int
 }
 
 func main() {
@@ -91,12 +104,21 @@ func main() {
 	flag.StringVar(&c.metricsURL, "metrics-url", "", "the server's /metrics without authentication (serve --metrics-addr), for the memory breakdown of each report")
 	flag.BoolVar(&c.load, "load", true, "write the schema and the data set first (false: an earlier run against the same server loaded them)")
 	flag.StringVar(&c.writePrefix, "write-prefix", "w", "id prefix of the documents the writes create (doc:PREFIX1, doc:PREFIX2, ...); a second run against the same server takes another, so that its writes add tuples")
+	flag.BoolVar(&c.churn, "churn", true, "each write also deletes the worker's oldest own tuple once --churn-window of them are live, so that the data set stays bounded (false: writes only add)")
+	flag.IntVar(&c.churnWindow, "churn-window", 32, "with --churn, how many of its own created tuples each worker keeps live")
 	limit := flag.String("memory-limit", "512MiB", "the server's --memory-limit, that RSS is reported against (0: none)")
 	flag.Parse()
 	var err error
 	if c.memoryLimit, err = parseSize(*limit); err != nil {
 		fmt.Fprintln(os.Stderr, "soak: --memory-limit:", err)
 		os.Exit(2)
+	}
+	if c.churn && c.churnWindow < 1 {
+		fmt.Fprintf(os.Stderr, "soak: --churn-window: %d: want at least 1 (or --churn=false for writes that only add)\n", c.churnWindow)
+		os.Exit(2)
+	}
+	if !c.churn {
+		c.churnWindow = 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -162,11 +184,6 @@ func p99(ds []time.Duration) time.Duration {
 	return ds[(len(ds)*99)/100]
 }
 
-// written is a tuple the server acknowledged, with the zookie of its write.
-type written struct {
-	object, subject string
-}
-
 func run(ctx context.Context, c config) error {
 	opts := []client.Option{client.WithToken(c.token)}
 	if c.insecure {
@@ -190,6 +207,12 @@ func run(ctx context.Context, c config) error {
 	fmt.Printf("soak: %d users, %d groups, %d folders, %d docs loaded; %s of load at concurrency %d with %d watchers (%.0f%% checks, %.0f%% writes, %.0f%% lookups)\n",
 		c.users, c.groups, c.folders, c.docs, c.duration, c.concurrency, c.watchers,
 		100*c.checkShare, 100*(1-c.checkShare-c.lookupSh), 100*c.lookupSh)
+	if c.churnWindow > 0 {
+		fmt.Printf("soak: a write is one Write call creating doc:%sN#viewer@user:uX and, once the worker's last %d created tuples are live, deleting its oldest (at most %d written tuples live)\n",
+			c.writePrefix, c.churnWindow, c.churnWindow*c.concurrency)
+	} else {
+		fmt.Printf("soak: a write is one Write call creating doc:%sN#viewer@user:uX; nothing is deleted (--churn=false), so the data set grows\n", c.writePrefix)
+	}
 
 	// Watchers start at the head and count the writes they see.
 	_, head, err := cl.ReadSchema(ctx, client.FullyConsistent())
@@ -219,10 +242,9 @@ func run(ctx context.Context, c config) error {
 	}
 
 	var (
-		acked   []written
-		ackedMu sync.Mutex
-		seq     atomic.Int64
-		ops     atomic.Int64
+		acked ledger
+		seq   atomic.Int64
+		ops   atomic.Int64
 	)
 	// The load stops after the duration; calls in flight then finish normally (a
 	// deadline on them would fail the last ones for the generator's own reasons).
@@ -237,6 +259,7 @@ func run(ctx context.Context, c config) error {
 			defer workers.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
 			cl := clients[w%len(clients)]
+			ch := churner{window: c.churnWindow}
 			for !stopping.Load() && loadCtx.Err() == nil {
 				x := rng.Float64()
 				kind := opWrite
@@ -260,15 +283,11 @@ func run(ctx context.Context, c config) error {
 					results = len(ids)
 				case opWrite:
 					t := written{object: fmt.Sprintf("doc:%s%d", c.writePrefix, seq.Add(1)), subject: fmt.Sprintf("user:u%d", rng.IntN(c.users))}
-					var ups []client.Update
-					ups, err = client.Touch(t.object + "#viewer@" + t.subject)
+					ups, del, perr := ch.next(t)
+					err = perr
 					if err == nil {
 						_, err = cl.Write(loadCtx, ups)
-					}
-					if err == nil {
-						ackedMu.Lock()
-						acked = append(acked, t)
-						ackedMu.Unlock()
+						ch.done(t, del, err, &acked)
 					}
 				}
 				if loadCtx.Err() != nil {
@@ -342,18 +361,25 @@ loop:
 		fmt.Println(growth(memory, c.interval, c.memoryLimit))
 	}
 
-	// Every acknowledged write is present, and every watcher saw it.
-	missing, err := verify(ctx, cl, acked)
+	// Every acknowledged create not deleted since is present, every acknowledged
+	// delete's tuple is absent, and every watcher saw every acknowledged change.
+	present, absent := acked.expect()
+	v, err := verify(ctx, cl, present, absent)
 	if err != nil {
 		return fmt.Errorf("verifying the writes: %w", err)
 	}
-	fmt.Printf("verify: %d acknowledged writes, %d missing\n", len(acked), missing)
-	lagging := waitWatchers(ctx, acked, seen, seenMu)
+	fmt.Printf("verify: %s", v)
+	if n := len(acked.unknown); n > 0 {
+		fmt.Printf("; %d tuples of failed writes not verified", n)
+	}
+	fmt.Println()
+	changes := acked.changes()
+	lagging := waitWatchers(ctx, changes, seen, seenMu)
 	stopWatch()
 	wg.Wait()
-	fmt.Printf("watch: %d watchers, %d saw every acknowledged write, %d stream errors\n", c.watchers, c.watchers-lagging, watchErrs.Load())
-	if totalErrs > 0 || missing > 0 || lagging > 0 || watchErrs.Load() > 0 {
-		return fmt.Errorf("%d errors, %d missing writes, %d watchers missing writes, %d watch errors", totalErrs, missing, lagging, watchErrs.Load())
+	fmt.Printf("watch: %d watchers, %d saw every one of the %d acknowledged changes (creates and deletes), %d stream errors\n", c.watchers, c.watchers-lagging, len(changes), watchErrs.Load())
+	if totalErrs > 0 || !v.ok() || lagging > 0 || watchErrs.Load() > 0 {
+		return fmt.Errorf("%d errors, %d missing tuples, %d deleted tuples still present, %d watchers missing changes, %d watch errors", totalErrs, v.missing, v.lingered, lagging, watchErrs.Load())
 	}
 	fmt.Println("soak: ok")
 	return nil
@@ -413,8 +439,8 @@ func load(ctx context.Context, cl *client.Client, c config) error {
 	return flush()
 }
 
-// watch follows the change log from `from`, reporting the writes to documents whose
-// id starts with prefix, reconnecting after an error (counted)
+// watch follows the change log from `from`, reporting the changes (changeKey's form)
+// to documents whose id starts with prefix, reconnecting after an error (counted)
 // from the last revision it completed, until ctx ends.
 func watch(ctx context.Context, cl *client.Client, from, prefix string, errs *atomic.Int64, saw func(key string)) {
 	for ctx.Err() == nil {
@@ -436,7 +462,7 @@ func watch(ctx context.Context, cl *client.Client, from, prefix string, errs *at
 			for _, ch := range resp.GetChanges() {
 				t := client.TupleFromProto(ch.GetTuple())
 				if strings.HasPrefix(t.Object.ID, prefix) {
-					saw(t.Object.String() + "@" + t.Subject.String())
+					saw(changeKey(ch.GetOperation() == relatav1.Operation_DELETE, t.String()))
 				}
 			}
 			if z := resp.GetChangesThrough(); z != "" {
@@ -446,43 +472,16 @@ func watch(ctx context.Context, cl *client.Client, from, prefix string, errs *at
 	}
 }
 
-// verify checks, fully consistent, that every acknowledged tuple is present, and
-// returns how many are missing.
-func verify(ctx context.Context, cl *client.Client, acked []written) (int, error) {
-	missing := 0
-	for chunk := range slices.Chunk(acked, 1000) {
-		items := make([]client.BulkItem, len(chunk))
-		for i, t := range chunk {
-			items[i] = client.BulkItem{Object: t.object, Permission: "viewer", Subject: t.subject}
-		}
-		if _, err := cl.CheckBulk(ctx, items, client.FullyConsistent()); err != nil {
-			return 0, err
-		}
-		for i, it := range items {
-			if it.Err != nil {
-				return 0, fmt.Errorf("checking %s#viewer@%s: %w", chunk[i].object, chunk[i].subject, it.Err)
-			}
-			if !it.Allowed {
-				missing++
-				if missing <= 10 {
-					fmt.Printf("    missing: %s#viewer@%s\n", chunk[i].object, chunk[i].subject)
-				}
-			}
-		}
-	}
-	return missing, nil
-}
-
-// waitWatchers waits (up to a minute) until every watcher saw every acknowledged
-// write, and returns how many did not.
-func waitWatchers(ctx context.Context, acked []written, seen []map[string]bool, mu []sync.Mutex) int {
+// waitWatchers waits (up to a minute) until every watcher saw every one of changes,
+// and returns how many did not.
+func waitWatchers(ctx context.Context, changes []string, seen []map[string]bool, mu []sync.Mutex) int {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		lagging := 0
 		for i := range seen {
 			mu[i].Lock()
-			for _, t := range acked {
-				if !seen[i][t.object+"@"+t.subject] {
+			for _, k := range changes {
+				if !seen[i][k] {
 					lagging++
 					break
 				}

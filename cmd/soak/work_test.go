@@ -1,9 +1,20 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/relata/relata/client"
+	"github.com/relata/relata/server"
+	"github.com/relata/relata/tuples"
+	"github.com/relata/relata/tuples/pebblestore"
 )
 
 func TestParseStatCPU(t *testing.T) {
@@ -87,4 +98,109 @@ func TestGrowthByPart(t *testing.T) {
 			t.Errorf("growth %q lacks %q", got, want)
 		}
 	}
+}
+
+func TestChurnerKeepsAWindow(t *testing.T) {
+	tup := func(i int) written { return written{object: fmt.Sprintf("doc:w%d", i), subject: "user:u1"} }
+	for _, tc := range []struct {
+		name         string
+		window       int
+		fail         map[int]bool // writes (1-based) the server fails
+		deletes      map[int]int  // write → the write whose tuple it deletes
+		present      []int
+		absent       []int
+		unknownCount int
+	}{
+		{name: "add only", window: 0, present: []int{1, 2, 3, 4}},
+		{name: "window 2", window: 2, deletes: map[int]int{3: 1, 4: 2}, present: []int{3, 4}, absent: []int{1, 2}},
+		{name: "a failed write is not verified", window: 2, fail: map[int]bool{3: true},
+			deletes: map[int]int{3: 1}, present: []int{2, 4}, unknownCount: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var (
+				l ledger
+				c = churner{window: tc.window}
+			)
+			for i := 1; i <= 4; i++ {
+				ups, del, err := c.next(tup(i))
+				require.NoError(t, err)
+				if d, ok := tc.deletes[i]; ok {
+					require.NotNil(t, del, "write %d deletes nothing", i)
+					require.Equal(t, tup(d), *del, "write %d", i)
+					require.Len(t, ups, 2)
+					require.Equal(t, tuples.OpDelete, ups[1].Op)
+				} else {
+					require.Nil(t, del, "write %d deletes %v", i, del)
+					require.Len(t, ups, 1)
+				}
+				var werr error
+				if tc.fail[i] {
+					werr = errors.New("unavailable")
+				}
+				c.done(tup(i), del, werr, &l)
+			}
+			present, absent := l.expect()
+			want := func(is []int) []written {
+				var out []written
+				for _, i := range is {
+					out = append(out, tup(i))
+				}
+				return out
+			}
+			require.Equal(t, want(tc.present), present)
+			require.Equal(t, want(tc.absent), absent)
+			require.Len(t, l.unknown, tc.unknownCount)
+		})
+	}
+}
+
+// TestVerifyCatchesMissingAndDeletedTuples runs churned writes against a real server
+// and verifies them; a ledger that expects a deleted tuple, or that expects a present
+// tuple absent, fails the verification.
+func TestVerifyCatchesMissingAndDeletedTuples(t *testing.T) {
+	ctx := context.Background()
+	store, err := pebblestore.Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	srv, err := server.New(server.Config{Store: store, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", PresharedKey: "sekret"})
+	require.NoError(t, err)
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+		require.NoError(t, store.Close())
+	})
+	cl, err := client.New(srv.GRPCAddr().String(), client.WithToken("sekret"), client.WithInsecure())
+	require.NoError(t, err)
+	t.Cleanup(func() { cl.Close() })
+	_, err = cl.WriteSchema(ctx, schema)
+	require.NoError(t, err)
+
+	var (
+		l ledger
+		c = churner{window: 3}
+	)
+	for i := range 10 {
+		tp := written{object: fmt.Sprintf("doc:w%d", i), subject: fmt.Sprintf("user:u%d", i%4)}
+		ups, del, err := c.next(tp)
+		require.NoError(t, err)
+		_, err = cl.Write(ctx, ups)
+		require.NoError(t, err)
+		c.done(tp, del, nil, &l)
+	}
+	present, absent := l.expect()
+	require.Len(t, present, 3)
+	require.Len(t, absent, 7)
+	require.Len(t, l.changes(), 17, "10 creates and 7 deletes")
+	v, err := verify(ctx, cl, present, absent)
+	require.NoError(t, err)
+	require.True(t, v.ok(), "%s", v)
+	require.Equal(t, verification{present: 3, absent: 7}, v)
+
+	// A deleted tuple expected present is missing; a present one expected absent lingers.
+	v, err = verify(ctx, cl, append(slices.Clone(present), absent[0]), append(slices.Clone(absent), present[0]))
+	require.NoError(t, err)
+	require.False(t, v.ok())
+	require.Equal(t, verification{present: 4, absent: 8, missing: 1, lingered: 1}, v)
 }
