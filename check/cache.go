@@ -241,7 +241,8 @@ func (c *cache) get(key string, depth int, rev tuples.Revision, t tuples.ScopeTr
 // with marker, says that the answer at key depends on the context), evicting an entry
 // when the shard is full. An answer of an older revision than the
 // entry's does not replace it; the same answer computed deeper at the same revision
-// serves more depths, so the entry keeps the deepest depth.
+// serves more depths, so it replaces the entry (with its own deps), and one computed
+// shallower leaves the entry as it is.
 func (c *cache) put(key string, ok, marker bool, depth int, rev tuples.Revision, d *deps) {
 	s, k := c.lookup(key)
 	if s.capacity == 0 {
@@ -254,8 +255,12 @@ func (c *cache) put(key string, ok, marker bool, depth int, rev tuples.Revision,
 		sl := &s.mu.slots[i]
 		switch {
 		case rev < sl.rev:
-		case rev == sl.rev && marker == sl.marker:
-			sl.ok, sl.ref, sl.depth = ok, true, max(sl.depth, dp)
+		case rev == sl.rev && marker == sl.marker && dp <= sl.depth:
+			// The entry's computation, deeper, already serves this depth. Its depth
+			// and its deps stay together: a computation at another depth may read
+			// other tuples (a branch cut by the depth limit there makes another one
+			// decide), so its depth is never paired with another computation's deps.
+			sl.ok, sl.ref = ok, true
 		default:
 			*sl = cacheSlot{key: k, rev: rev, deps: *d, ok: ok, ref: true, depth: dp, marker: marker}
 		}

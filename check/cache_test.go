@@ -33,6 +33,54 @@ func TestCacheDepth(t *testing.T) {
 	require.True(t, hit)
 }
 
+// changedScopes is a tuples.ScopeTracker under which the scopes in changed were
+// written since any revision.
+type changedScopes map[tuples.Scope]bool
+
+func (changedScopes) ForwardScope(tuples.ObjectRef, string) tuples.Scope { return 0 }
+func (changedScopes) ReverseScope(tuples.SubjectRef, string, string) tuples.Scope {
+	return 0
+}
+func (c changedScopes) UnchangedSince(s tuples.Scope, _ tuples.Revision) bool { return !c[s] }
+
+// TestCacheDepthKeepsDeps: two computations of one answer at one revision at different
+// depths may read different tuples (at the deeper one a branch cut by the depth limit
+// lets another decide). The entry's depth stays paired with the deps of the
+// computation made at that depth, so a later write to what only the deeper one read
+// stops the entry from answering at that depth.
+func TestCacheDepthKeepsDeps(t *testing.T) {
+	var read deps
+	read.add(7)
+	for _, tc := range []struct {
+		name    string
+		putsAt  []int // depths of the puts: depth 1 reads nothing, depth 2 reads scope 7
+		askAt   int
+		changed bool
+		hit     bool
+	}{
+		{"shallow then deep, scope changed", []int{1, 2}, 2, true, false},
+		{"deep then shallow, scope changed", []int{2, 1}, 2, true, false},
+		{"deep then shallow, scope changed, asked shallow", []int{2, 1}, 1, true, false},
+		{"shallow then deep, unchanged", []int{1, 2}, 2, false, true},
+		{"shallow then deep, unchanged, asked shallow", []int{1, 2}, 1, false, true},
+	} {
+		c := newCache(64 << 10)
+		for _, d := range tc.putsAt {
+			dp := &deps{}
+			if d == 2 {
+				dp = &read
+			}
+			c.put("7|k", false, false, d, 1, dp)
+		}
+		tr := changedScopes{}
+		if tc.changed {
+			tr[7] = true
+		}
+		_, _, hit := c.get("7|k", tc.askAt, 2, tr, nil)
+		require.Equal(t, tc.hit, hit, tc.name)
+	}
+}
+
 func TestCacheBound(t *testing.T) {
 	c := newCache(64 << 10)
 	for i := 0; i < 10000; i++ {
