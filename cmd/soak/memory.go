@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"strconv"
@@ -198,8 +199,13 @@ func growth(samples []memorySample, interval time.Duration, budget int64) string
 	for _, s := range samples {
 		peak = max(peak, s.rss)
 	}
-	out := fmt.Sprintf("rss: %.0f MiB at %s, %.0f MiB at the end: %+.1f%% (flat: within ±10%%); peak %.0f MiB",
-		first, time.Duration(warm+1)*interval, last, 100*(last-first)/first, peak)
+	change := 100 * (last - first) / first
+	verdict := "flat: within ±10%"
+	if math.Abs(change) > 10 {
+		verdict = "NOT flat: more than ±10%"
+	}
+	out := fmt.Sprintf("rss: %.0f MiB at %s, %.0f MiB at the end: %+.1f%% (%s); peak %.0f MiB",
+		first, time.Duration(warm+1)*interval, last, change, verdict, peak)
 	if budget > 0 {
 		out += fmt.Sprintf(" = %.0f%% of the %d MiB budget", 100*peak/float64(budget>>20), budget>>20)
 	}

@@ -90,13 +90,17 @@ func TestGrowthByPart(t *testing.T) {
 	samples := []memorySample{sample(300, 250, 2, 32), sample(400, 330, 5, 32), sample(440, 331, 14, 64)}
 	got := growth(samples, time.Minute, 512<<20)
 	for _, want := range []string{
-		"rss: 400 MiB at 2m0s, 440 MiB at the end: +10.0%",
+		"rss: 400 MiB at 2m0s, 440 MiB at the end: +10.0% (flat: within ±10%)",
 		"peak 440 MiB = 86% of the 512 MiB budget",
 		"by part: Go runtime +1.0 block cache +9.0 read cache +32.0 memtables +0.0 flushed memtables +0.0 rest -2.0 MiB",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("growth %q lacks %q", got, want)
 		}
+	}
+	samples[2] = sample(441, 331, 14, 64)
+	if got := growth(samples, time.Minute, 512<<20); !strings.Contains(got, "+10.2% (NOT flat: more than ±10%)") {
+		t.Errorf("growth of 10.25%% reads %q, want it called not flat", got)
 	}
 }
 
