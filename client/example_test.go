@@ -110,11 +110,13 @@ func ExampleClient_Watch() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	wrote := make(chan error, 1)
 	go func() {
+		// Not ctx: the watch may see the change and cancel ctx before this call
+		// has read the server's acknowledgement.
 		updates, _ := client.Touch("doc:readme#viewer@user:anne")
-		if _, err := c.Write(ctx, updates); err != nil {
-			log.Fatal(err)
-		}
+		_, err := c.Write(context.Background(), updates)
+		wrote <- err
 	}()
 
 	_, err = c.Watch(ctx, client.WatchOptions{From: from}, func(b client.WatchBatch) error {
@@ -125,6 +127,9 @@ func ExampleClient_Watch() {
 		return nil
 	})
 	fmt.Println(errors.Is(err, context.Canceled))
+	if err := <-wrote; err != nil {
+		log.Fatal(err)
+	}
 	// Output:
 	// true doc:readme#viewer@user:anne
 	// true
