@@ -97,26 +97,15 @@ func (s memorySample) line(budget int64) string {
 }
 
 // rssMiB returns the resident set size of pid in MiB, from /proc; 0 when unknown.
-func rssMiB(pid int) float64 {
-	if pid <= 0 {
-		return 0
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.Atoi(f[1])
-			return float64(kb) / 1024
-		}
-	}
-	return 0
-}
+func rssMiB(pid int) float64 { return statusMiB(pid, "VmRSS:") }
 
 // fileRSSMiB returns the file-backed part of pid's RSS in MiB (the binary's text and
 // data, shared libraries), from /proc/PID/status's RssFile; 0 when unknown.
-func fileRSSMiB(pid int) float64 {
+func fileRSSMiB(pid int) float64 { return statusMiB(pid, "RssFile:") }
+
+// statusMiB returns the kB field named field of /proc/PID/status in MiB; 0 when
+// unknown.
+func statusMiB(pid int, field string) float64 {
 	if pid <= 0 {
 		return 0
 	}
@@ -125,7 +114,7 @@ func fileRSSMiB(pid int) float64 {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "RssFile:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
 			kb, _ := strconv.Atoi(f[1])
 			return float64(kb) / 1024
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -207,4 +208,15 @@ func TestVerifyCatchesMissingAndDeletedTuples(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, v.ok())
 	require.Equal(t, verification{present: 4, absent: 8, missing: 1, lingered: 1}, v)
+}
+
+func TestStatusMiBReadsThisProcess(t *testing.T) {
+	pid := os.Getpid()
+	rss, file := rssMiB(pid), fileRSSMiB(pid)
+	if rss <= 0 || file <= 0 || file > rss {
+		t.Errorf("rssMiB = %.1f, fileRSSMiB = %.1f for this process; want 0 < file <= rss", rss, file)
+	}
+	if got := rssMiB(0); got != 0 {
+		t.Errorf("rssMiB(0) = %.1f, want 0", got)
+	}
 }
