@@ -259,8 +259,9 @@ func (c *cache) put(key string, ok, marker bool, depth int, rev tuples.Revision,
 			// The entry's computation, deeper, already serves this depth. Its depth
 			// and its deps stay together: a computation at another depth may read
 			// other tuples (a branch cut by the depth limit there makes another one
-			// decide), so its depth is never paired with another computation's deps.
-			sl.ok, sl.ref = ok, true
+			// decide), so its depth is never paired with another computation's deps
+			// or answer.
+			sl.ref = true
 		default:
 			*sl = cacheSlot{key: k, rev: rev, deps: *d, ok: ok, ref: true, depth: dp, marker: marker}
 		}
