@@ -28,14 +28,9 @@ func checkAnswer(ctx context.Context, e *Engine, r tuples.Reader, obj tuples.Obj
 }
 
 func lookupAnswer(ctx context.Context, e *Engine, r tuples.Reader, typ, p string, subj tuples.SubjectRef) string {
-	var got []string
-	err := e.LookupResources(ctx, r, LookupResourcesRequest{ResourceType: typ, Permission: p, Subject: subj},
-		func(res LookupResourcesResult) error {
-			got = append(got, res.Object.ID)
-			return nil
-		})
-	if err != nil {
-		return errClass(err)
+	got, errc := lookupIDs(ctx, e, r, typ, p, subj)
+	if errc != "" {
+		return errc
 	}
 	return fmt.Sprint(got)
 }
