@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+
+	relatav1 "github.com/relata/relata/proto/relata/v1"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
@@ -54,13 +57,38 @@ func TestAccessLog(t *testing.T) {
 	env.token = "reader-key-secret"
 	env.seed(t)
 
-	// gRPC: the caller's request id is kept and returned in a header and a trailer.
-	var header, trailer metadata.MD
+	// gRPC: the caller's request id is kept and returned in the response header.
+	var header metadata.MD
 	ctx := metadata.AppendToOutgoingContext(env.ctx(), "x-request-id", "req-grpc-1")
-	_, err := env.perms.Check(ctx, checkReq("flow:f1", "execute", "user:anne"), grpc.Header(&header), grpc.Trailer(&trailer))
+	_, err := env.perms.Check(ctx, checkReq("flow:f1", "execute", "user:anne"), grpc.Header(&header))
 	require.NoError(t, err)
 	require.Equal(t, []string{"req-grpc-1"}, header.Get("x-request-id"))
-	require.Equal(t, []string{"req-grpc-1"}, trailer.Get("x-request-id"))
+	// Calls that fail before any message still carry it: a refused credential, a bad
+	// request, and a stream that fails.
+	for name, call := range map[string]func(ctx context.Context, h *metadata.MD) error{
+		"unauthenticated": func(_ context.Context, h *metadata.MD) error {
+			ctx := metadata.AppendToOutgoingContext(context.Background(), "x-request-id", "req-fail-1", "authorization", "Bearer wrong")
+			_, err := env.perms.Check(ctx, checkReq("flow:f1", "execute", "user:anne"), grpc.Header(h))
+			return err
+		},
+		"unknown permission": func(ctx context.Context, h *metadata.MD) error {
+			_, err := env.perms.Check(ctx, checkReq("flow:f1", "nosuchperm", "user:anne"), grpc.Header(h))
+			return err
+		},
+		"failing stream": func(ctx context.Context, h *metadata.MD) error {
+			stream, err := env.perms.LookupResources(ctx, &relatav1.LookupResourcesRequest{ResourceType: "nosuchtype", Permission: "execute",
+				Subject: &relatav1.SubjectRef{Object: &relatav1.ObjectRef{Type: "user", Id: "anne"}}})
+			require.NoError(t, err)
+			_, err = stream.Recv()
+			*h, _ = stream.Header()
+			return err
+		},
+	} {
+		var h metadata.MD
+		ctx := metadata.AppendToOutgoingContext(env.ctx(), "x-request-id", "req-fail-1")
+		require.Error(t, call(ctx, &h), name)
+		require.Equal(t, []string{"req-fail-1"}, h.Get("x-request-id"), name)
+	}
 	// Without one the server makes one up.
 	header = nil
 	_, err = env.perms.Check(env.ctx(), checkReq("flow:f1", "execute", "user:anne"), grpc.Header(&header))

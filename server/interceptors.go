@@ -97,14 +97,16 @@ func (s *Server) startCall(ctx context.Context) (context.Context, string, bool) 
 
 // observeUnary is the metrics and log interceptors of a unary call in one (one
 // level of grpc's interceptor chain, whose every level costs a closure a call):
-// the request id (header and trailer), then the call, then its access line and its
+// the request id (response header), then the call, then its access line and its
 // metrics.
 func (s *Server) observeUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	ctx, id, fromGateway := s.startCall(ctx)
-	idMD := metadata.MD{requestIDKey: {id}}
-	_ = grpc.SetHeader(ctx, idMD)
-	_ = grpc.SetTrailer(ctx, idMD)
+	// The id goes in the response header only: grpc-go sends a header frame of its
+	// own before the status when header metadata is set, so a call that fails
+	// without a message still carries it. A trailer copy would cost every call a
+	// second HPACK encoding of a unique value.
+	_ = grpc.SetHeader(ctx, metadata.MD{requestIDKey: {id}})
 	resp, err := handler(ctx, req)
 	took := time.Since(start)
 	if !fromGateway {
@@ -148,9 +150,7 @@ func clientGone(ctx context.Context, err error) error {
 func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
 	ctx, id, fromGateway := s.startCall(ss.Context())
-	idMD := metadata.MD{requestIDKey: {id}}
-	_ = ss.SetHeader(idMD)
-	ss.SetTrailer(idMD)
+	_ = ss.SetHeader(metadata.MD{requestIDKey: {id}})
 	err := handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
 	err = clientGone(ss.Context(), err)
 	if !fromGateway {
