@@ -21,8 +21,10 @@ package pgstore
 // group whose query has not been sent yet, so the head it gets was read after it
 // called (a fully_consistent read never gets a head older than its call).
 //
-// A read whose object#relation holds more than scanChunk tuples does not fit one
-// batched answer; it falls back to the paginated scan of its own.
+// A batched answer holds at most batchRows tuples per read: the engine often stops
+// after a few tuples (it reads a small relation whole only up to a bound, and stops
+// at the first match), and PostgreSQL's cost is per row produced. A read whose
+// caller wants more continues with a keyset scan of its own after the last tuple.
 
 import (
 	"context"
@@ -40,6 +42,10 @@ import (
 // maxBatch bounds the reads of one group.
 const maxBatch = 256
 
+// batchRows is the most tuples a batched answer holds per read (and the read cache's
+// largest entry: a read that fits is cached whole).
+const batchRows = readCacheMaxTuples
+
 // batchKey is the shape of a group of reads: its kind and revision.
 type batchKey struct {
 	kind byte // cacheSubjects, cacheObjects or cacheContains
@@ -54,8 +60,8 @@ type batchReq struct {
 	t           tuples.Tuple
 	subjectType string
 
-	rows     []tuples.Tuple // the tuples read (Contains: the live version, if any)
-	overflow bool           // more than scanChunk tuples: scan alone
+	rows []tuples.Tuple // the tuples read (Contains: the live version, if any)
+	more bool           // batchRows tuples read: there may be more after the last
 }
 
 // batchGroup is the reads of one shape sent as one query.
@@ -125,7 +131,7 @@ func (s *Store) batched(ctx context.Context, key batchKey, req *batchReq) error 
 		}
 		err := g.err
 		if err != nil && !leader && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-			req.rows, req.overflow = nil, false
+			req.rows, req.more = nil, false
 			continue
 		}
 		return err
@@ -199,8 +205,8 @@ func (s *Store) sendChecked(ctx context.Context, conn batchSender, rev tuples.Re
 	return nil
 }
 
-// subjectsBatch reads Subjects for every request of a group: per request, at most
-// scanChunk+1 tuples (a request with more scans alone).
+// subjectsBatch reads Subjects for every request of a group: per request, the first
+// batchRows tuples in scan order.
 func (s *Store) subjectsBatch(ctx context.Context, conn *pgxpool.Conn, key batchKey, reqs []*batchReq) error {
 	var ots, ids, rels, sts []string
 	for _, r := range reqs {
@@ -214,7 +220,7 @@ func (s *Store) subjectsBatch(ctx context.Context, conn *pgxpool.Conn, key batch
 		CROSS JOIN LATERAL (SELECT subject_type, subject_id, subject_relation, ` + attrCols + ` FROM relata_tuple t
 			WHERE t.object_type = k.ot AND t.object_id = k.id AND t.relation = k.rel AND (k.st = '' OR t.subject_type = k.st)
 			AND ` + atRev(5) + `
-			ORDER BY subject_type, subject_id, subject_relation LIMIT ` + strconv.Itoa(scanChunk+1) + `) t
+			ORDER BY subject_type, subject_id, subject_relation LIMIT ` + strconv.Itoa(batchRows) + `) t
 		ORDER BY k.i, t.subject_type, t.subject_id, t.subject_relation`
 	return s.sendChecked(ctx, conn, key.rev, sql, []any{ots, ids, rels, sts, int64(key.rev)}, func(rows pgx.Rows) error {
 		var i int64
@@ -248,7 +254,7 @@ func (s *Store) objectsBatch(ctx context.Context, conn *pgxpool.Conn, key batchK
 		CROSS JOIN LATERAL (SELECT object_id, ` + attrCols + ` FROM relata_tuple t
 			WHERE t.subject_type = k.st AND t.subject_id = k.sid AND t.subject_relation = k.sr
 			AND t.object_type = k.ot AND t.relation = k.rel AND ` + atRev(6) + `
-			ORDER BY object_id LIMIT ` + strconv.Itoa(scanChunk+1) + `) t
+			ORDER BY object_id LIMIT ` + strconv.Itoa(batchRows) + `) t
 		ORDER BY k.i, t.object_id`
 	return s.sendChecked(ctx, conn, key.rev, sql, []any{sts, sids, srs, ots, rels, int64(key.rev)}, func(rows pgx.Rows) error {
 		var i int64
@@ -267,13 +273,10 @@ func (s *Store) objectsBatch(ctx context.Context, conn *pgxpool.Conn, key batchK
 	})
 }
 
-// add appends a tuple read for r, or marks r as too large for a batched answer.
+// add appends a tuple read for r; the batchRows-th marks that more may follow.
 func (r *batchReq) add(t tuples.Tuple) {
-	if len(r.rows) == scanChunk {
-		r.overflow = true
-		return
-	}
 	r.rows = append(r.rows, t)
+	r.more = len(r.rows) == batchRows
 }
 
 // containsBatch reads Contains for every request of a group: the live version of

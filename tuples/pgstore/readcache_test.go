@@ -125,3 +125,54 @@ func mustTuple(t testing.TB, text string) tuples.Tuple {
 	require.NoError(t, err)
 	return tu
 }
+
+// TestReadsPastTheBatch reads relations around the sizes where a batched answer is
+// full (batchRows) and where a scan's chunks end, whole and stopping early, with the
+// read cache on and off: every read yields exactly the stored tuples, in order.
+func TestReadsPastTheBatch(t *testing.T) {
+	sizes := []int{batchRows - 1, batchRows, batchRows + 1, 5 * batchRows, 5*batchRows + 1, scanChunk + 5*batchRows + 3}
+	for _, cache := range []int64{-1, 0} {
+		t.Run(fmt.Sprintf("cache=%d", cache), func(t *testing.T) {
+			s, _ := openTest(t, &Options{ReadCacheSize: cache})
+			ctx := context.Background()
+			var ts []tuples.Tuple
+			for _, n := range sizes {
+				for i := range n {
+					ts = append(ts,
+						mustTuple(t, fmt.Sprintf("doc:d%d#viewer@user:u%05d", n, i)),
+						mustTuple(t, fmt.Sprintf("doc:o%05d#viewer@group:g%d#member", i, n)))
+				}
+			}
+			rev, err := s.Import(ctx, ts, 0)
+			require.NoError(t, err)
+			r := tuplestest.Reader(t, s, rev)
+			oa, ok := r.(tuples.ObjectsAfterReader)
+			require.True(t, ok)
+			for range 2 { // the second round reads through the cache, when it is on
+				for _, n := range sizes {
+					subjects := tuplestest.Strings(t, r.Subjects(ctx, tuples.ObjectRef{Type: "doc", ID: fmt.Sprint("d", n)}, "viewer", ""))
+					g := tuples.SubjectRef{Object: tuples.ObjectRef{Type: "group", ID: fmt.Sprint("g", n)}, Relation: "member"}
+					objects := tuplestest.Strings(t, r.Objects(ctx, g, "doc", "viewer"))
+					after := tuplestest.Strings(t, oa.ObjectsAfter(ctx, g, "doc", "viewer", "o00002"))
+					require.Len(t, subjects, n)
+					require.Len(t, objects, n)
+					require.Len(t, after, n-3)
+					for i := range n {
+						require.Equal(t, fmt.Sprintf("doc:d%d#viewer@user:u%05d", n, i), subjects[i])
+						require.Equal(t, fmt.Sprintf("doc:o%05d#viewer@group:g%d#member", i, n), objects[i])
+					}
+					require.Equal(t, objects[3:], after)
+					// A caller that stops early gets the first tuples.
+					var first []string
+					for tu, err := range r.Subjects(ctx, tuples.ObjectRef{Type: "doc", ID: fmt.Sprint("d", n)}, "viewer", "") {
+						require.NoError(t, err)
+						if first = append(first, tu.String()); len(first) == 17 {
+							break
+						}
+					}
+					require.Equal(t, subjects[:min(17, n)], first)
+				}
+			}
+		})
+	}
+}

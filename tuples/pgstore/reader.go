@@ -101,9 +101,11 @@ func (r *reader) Subjects(ctx context.Context, object tuples.ObjectRef, relation
 		where += " AND subject_type = $4"
 		args = append(args, subjectType)
 	}
-	alone := r.scan(ctx, "subjects", where, args, []string{"subject_type", "subject_id", "subject_relation"}, nil)
+	rest := func(last *tuples.Tuple) iter.Seq2[tuples.Tuple, error] {
+		return r.scan(ctx, "subjects", where, args, []string{"subject_type", "subject_id", "subject_relation"}, last, 4*batchRows)
+	}
 	scan := r.batchedScan(ctx, "subjects", batchKey{kind: cacheSubjects, rev: r.rev},
-		&batchReq{t: tuples.Tuple{Object: object, Relation: relation}, subjectType: subjectType}, alone)
+		&batchReq{t: tuples.Tuple{Object: object, Relation: relation}, subjectType: subjectType}, rest)
 	if r.s.cache == nil {
 		return scan
 	}
@@ -126,9 +128,10 @@ func (r *reader) Subjects(ctx context.Context, object tuples.ObjectRef, relation
 		})
 }
 
-// batchedScan reads req in a group of its kind (batch.go) and yields its tuples; a
-// read with more tuples than a batched answer holds runs alone instead.
-func (r *reader) batchedScan(ctx context.Context, what string, key batchKey, tmpl *batchReq, alone iter.Seq2[tuples.Tuple, error]) iter.Seq2[tuples.Tuple, error] {
+// batchedScan reads req in a group of its kind (batch.go) and yields its tuples; when
+// the batched answer was full and the caller wants more, it continues with rest, a
+// scan of its own after the last tuple yielded.
+func (r *reader) batchedScan(ctx context.Context, what string, key batchKey, tmpl *batchReq, rest func(last *tuples.Tuple) iter.Seq2[tuples.Tuple, error]) iter.Seq2[tuples.Tuple, error] {
 	return func(yield func(tuples.Tuple, error) bool) {
 		if r.s.closed.Load() {
 			yield(tuples.Tuple{}, tuples.ErrClosed)
@@ -139,14 +142,13 @@ func (r *reader) batchedScan(ctx context.Context, what string, key batchKey, tmp
 			yield(tuples.Tuple{}, r.s.classifyRead(ctx, what, err))
 			return
 		}
-		if req.overflow {
-			alone(yield)
-			return
-		}
 		for _, t := range req.rows {
 			if !yield(t, nil) {
 				return
 			}
+		}
+		if req.more {
+			rest(&req.rows[len(req.rows)-1])(yield)
 		}
 	}
 }
@@ -199,10 +201,12 @@ func (r *reader) cached(scan iter.Seq2[tuples.Tuple, error], key []byte, b uint3
 }
 
 func (r *reader) Objects(ctx context.Context, subject tuples.SubjectRef, objectType, relation string) iter.Seq2[tuples.Tuple, error] {
-	alone := r.scan(ctx, "objects", "subject_type = $1 AND subject_id = $2 AND subject_relation = $3 AND object_type = $4 AND relation = $5",
-		[]any{subject.Object.Type, subject.Object.ID, subject.Relation, objectType, relation}, []string{"object_id"}, nil)
+	rest := func(last *tuples.Tuple) iter.Seq2[tuples.Tuple, error] {
+		return r.scan(ctx, "objects", "subject_type = $1 AND subject_id = $2 AND subject_relation = $3 AND object_type = $4 AND relation = $5",
+			[]any{subject.Object.Type, subject.Object.ID, subject.Relation, objectType, relation}, []string{"object_id"}, last, 4*batchRows)
+	}
 	scan := r.batchedScan(ctx, "objects", batchKey{kind: cacheObjects, rev: r.rev},
-		&batchReq{t: tuples.Tuple{Object: tuples.ObjectRef{Type: objectType}, Relation: relation, Subject: subject}}, alone)
+		&batchReq{t: tuples.Tuple{Object: tuples.ObjectRef{Type: objectType}, Relation: relation, Subject: subject}}, rest)
 	if r.s.cache == nil {
 		return scan
 	}
@@ -222,21 +226,21 @@ func (r *reader) Objects(ctx context.Context, subject tuples.SubjectRef, objectT
 func (r *reader) ObjectsAfter(ctx context.Context, subject tuples.SubjectRef, objectType, relation, after string) iter.Seq2[tuples.Tuple, error] {
 	return r.scan(ctx, "objects", "subject_type = $1 AND subject_id = $2 AND subject_relation = $3 AND object_type = $4 AND relation = $5",
 		[]any{subject.Object.Type, subject.Object.ID, subject.Relation, objectType, relation}, []string{"object_id"},
-		&tuples.Tuple{Object: tuples.ObjectRef{Type: objectType, ID: after}})
+		&tuples.Tuple{Object: tuples.ObjectRef{Type: objectType, ID: after}}, scanFirst)
 }
 
 // SubjectsAfter is Subjects of subjectType starting strictly after subject id after
 // (see tuples.SubjectsAfterReader).
 func (r *reader) SubjectsAfter(ctx context.Context, object tuples.ObjectRef, relation, subjectType, after string) iter.Seq2[tuples.Tuple, error] {
 	return r.scan(ctx, "subjects", "object_type = $1 AND object_id = $2 AND relation = $3 AND subject_type = $4 AND subject_id > $5",
-		[]any{object.Type, object.ID, relation, subjectType, after}, []string{"subject_type", "subject_id", "subject_relation"}, nil)
+		[]any{object.Type, object.ID, relation, subjectType, after}, []string{"subject_type", "subject_id", "subject_relation"}, nil, scanFirst)
 }
 
 var canonicalOrder = []string{"object_type", "object_id", "relation", "subject_type", "subject_id", "subject_relation"}
 
 func (r *reader) Read(ctx context.Context, f tuples.Filter, after *tuples.Tuple) iter.Seq2[tuples.Tuple, error] {
 	where, args := filterSQL(f, nil)
-	return r.scan(ctx, "read", where, args, canonicalOrder, after)
+	return r.scan(ctx, "read", where, args, canonicalOrder, after, scanFirst)
 }
 
 func (r *reader) Schema(ctx context.Context) ([]byte, tuples.Revision, error) {
@@ -270,19 +274,26 @@ func (r *reader) Schema(ctx context.Context) ([]byte, tuples.Revision, error) {
 	return text, tuples.Revision(*rev), nil
 }
 
-// scanChunk is how many rows one query of a scan reads; a longer scan continues
-// after the last row (keyset pagination), each chunk with its own horizon check.
-const scanChunk = 1000
+// A scan reads in chunks, one query each: first scanFirst rows (or what its caller
+// asks), then four times as many as the chunk before, up to scanChunk; it continues
+// after the last row read (keyset pagination), each chunk with its own horizon check.
+// Callers often stop after a few tuples (lookups read a few ids of a reverse scan at
+// a time), and PostgreSQL's cost is per row produced, so the first chunks are small.
+const (
+	scanFirst = 64
+	scanChunk = 1000
+)
 
 // scan yields the tuples live at r.rev matching where, ordered by order (columns
 // that identify a tuple among those matching where at one revision), starting
-// strictly after `after` when it is non-nil.
-func (r *reader) scan(ctx context.Context, what, where string, args []any, order []string, after *tuples.Tuple) iter.Seq2[tuples.Tuple, error] {
+// strictly after `after` when it is non-nil; its first query reads first rows.
+func (r *reader) scan(ctx context.Context, what, where string, args []any, order []string, after *tuples.Tuple, first int) iter.Seq2[tuples.Tuple, error] {
 	return func(yield func(tuples.Tuple, error) bool) {
+		chunkSize := min(first, scanChunk)
 		orderBy := strings.Join(order, ", ")
 		revArg := len(args) + 1
 		base := "SELECT " + tupleCols + ", " + attrCols + " FROM relata_tuple WHERE " + where + " AND " + atRev(revArg)
-		args = append(args, int64(r.rev))
+		args := append(args[:len(args):len(args)], int64(r.rev)) // a copy: the scan may run again
 		last := after
 		for {
 			sql := base
@@ -295,7 +306,7 @@ func (r *reader) scan(ctx context.Context, what, where string, args []any, order
 				}
 				sql += " AND (" + orderBy + ") > (" + strings.Join(ph, ", ") + ")"
 			}
-			sql += " ORDER BY " + orderBy + " LIMIT " + strconv.Itoa(scanChunk)
+			sql += " ORDER BY " + orderBy + " LIMIT " + strconv.Itoa(chunkSize)
 			var chunk []tuples.Tuple
 			err := r.s.readChecked(ctx, r.rev, what, sql, qargs, func(rows pgx.Rows) error {
 				var t tuples.Tuple
@@ -314,10 +325,11 @@ func (r *reader) scan(ctx context.Context, what, where string, args []any, order
 					return
 				}
 			}
-			if len(chunk) < scanChunk {
+			if len(chunk) < chunkSize {
 				return
 			}
 			last = &chunk[len(chunk)-1]
+			chunkSize = min(4*chunkSize, scanChunk)
 		}
 	}
 }
