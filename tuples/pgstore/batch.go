@@ -13,7 +13,12 @@ package pgstore
 // keys as arrays, unnest, one LATERAL index scan per read: one query per kind, which
 // covers every (type, relation) of a level) and hands each read its rows. With an
 // idle pool the leader gets a connection at once and reads alone, so batching adds no
-// latency when there is nothing to batch; under load the groups grow with the wait.
+// latency when there is nothing to batch. A leader first takes one of batchInFlight
+// slots of its kind: with that many queries of the kind already in flight, it waits
+// for one to finish, and reads that arrive meanwhile join its group. Without that
+// bound, reads that arrive a few at a time (a lookup verifying candidates, checks at
+// low concurrency) each found an idle connection and went alone: one statement and
+// one round trip per read, whose fixed cost in PostgreSQL was more than the read's.
 // The horizon is read in the same pipelined round trip, as every read does
 // (readChecked).
 //
@@ -41,6 +46,10 @@ import (
 
 // maxBatch bounds the reads of one group.
 const maxBatch = 256
+
+// batchInFlight is how many batched queries of one kind a node runs at once (1 beat
+// 2 and no bound: see BENCHMARKS.md).
+const batchInFlight = 1
 
 // batchRows is the most tuples a batched answer holds per read (and the read cache's
 // largest entry: a read that fits is cached whole).
@@ -75,9 +84,25 @@ type batchGroup struct {
 
 // batcher holds the groups still accepting reads.
 type batcher struct {
-	mu   sync.Mutex
-	open map[batchKey]*batchGroup
-	head *headGroup
+	mu    sync.Mutex
+	open  map[batchKey]*batchGroup
+	head  *headGroup
+	slots map[byte]chan struct{} // per kind, batchInFlight slots
+}
+
+// slot returns the semaphore of kind's queries in flight.
+func (b *batcher) slot(kind byte) chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.slots == nil {
+		b.slots = make(map[byte]chan struct{})
+	}
+	c := b.slots[kind]
+	if c == nil {
+		c = make(chan struct{}, batchInFlight)
+		b.slots[kind] = c
+	}
+	return c
 }
 
 // headGroup is a group of HeadRevision callers.
@@ -138,10 +163,19 @@ func (s *Store) batched(ctx context.Context, key batchKey, req *batchReq) error 
 	}
 }
 
-// runGroup is the leader's part: get a connection (reads join meanwhile), seal the
-// group, send its one query and hand out the rows.
+// runGroup is the leader's part: get a slot of its kind and a connection (reads join
+// meanwhile), seal the group, send its one query and hand out the rows.
 func (s *Store) runGroup(ctx context.Context, g *batchGroup) {
 	defer close(g.done)
+	slot := s.batch.slot(g.key.kind)
+	select {
+	case slot <- struct{}{}:
+	case <-ctx.Done():
+		s.batch.seal(g)
+		g.err = ctx.Err()
+		return
+	}
+	defer func() { <-slot }()
 	conn, err := s.pool.Acquire(ctx)
 	reqs := s.batch.seal(g)
 	if err != nil {
