@@ -51,9 +51,10 @@ const maxBatch = 256
 // 2 and no bound: see BENCHMARKS.md).
 const batchInFlight = 1
 
-// batchRows is the most tuples a batched answer holds per read (and the read cache's
-// largest entry: a read that fits is cached whole).
-const batchRows = readCacheMaxTuples
+// batchRows is the most tuples a batched answer holds per read. The engine reads a
+// relation of at most 16 tuples whole (check's smallRelation) and stops at the 17th,
+// and most reads are those: more rows would be produced only to be dropped.
+const batchRows = 17
 
 // batchKey is the shape of a group of reads: its kind and revision.
 type batchKey struct {
