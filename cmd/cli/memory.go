@@ -8,13 +8,14 @@ import (
 )
 
 // The shares of `serve --memory-limit`: the check cache (on the Go heap)
-// gets 45%, Pebble's block cache 6.25% and the store's read cache 12.5% (both off the
-// Go heap; the read cache in whole steps of 32 MiB, none below a 256MiB budget);
-// Pebble's two 16 MiB memtables (off-heap too) and a sixteenth of the limit as
-// headroom are set aside, and the Go soft memory limit (debug.SetMemoryLimit) is what
-// remains: the check cache plus the working set of requests, imports and gRPC
+// gets 45%, Pebble's block cache 6.25% and the store's read cache 6.25% (both off the
+// Go heap; the read cache in whole steps of 32 MiB, at least one from a 256MiB budget
+// up, none below); Pebble's two 16 MiB memtables (off-heap too) and an eighth of the
+// limit as headroom are set aside, and the Go soft memory limit (debug.SetMemoryLimit)
+// is what remains: the check cache plus the working set of requests, imports and gRPC
 // buffers. At the default 512MiB: check cache 230.4MiB, block cache 32MiB, read cache
-// 64MiB, Go limit 352MiB; at 256MiB: 115.2MiB, 16MiB, 32MiB, Go limit 160MiB.
+// 32MiB, headroom 64MiB, Go limit 352MiB; at 256MiB: 115.2MiB, 16MiB, 32MiB, 32MiB,
+// Go limit 144MiB.
 //
 // Why these shares (BENCHMARKS.md, the memory budget): under relata bench the check
 // pool's 1.17 million answers (112 MiB at 96 bytes) must all fit the check cache, or
@@ -27,13 +28,27 @@ import (
 // done a 32MiB share held no block: every read of an sstable missed, which cost
 // the peer workload of mostly distinct checks half its throughput; its 230k tuples
 // take 8.6MiB of blocks.)
+//
+// The read cache and the headroom (BENCHMARKS.md, the read cache share): fastcache
+// gives each of its 512 buckets one 64 KiB chunk as soon as a key lands in it (32 MiB,
+// within the first minute) and further chunks only as the bucket fills, up to its
+// bound; a store under writes keeps creating keys, so a 64 MiB read cache grew from
+// 32 to 64 MiB over a soak's first eight minutes, while one of 32 MiB is whole from
+// the start and then flat. 64 MiB against 32 MiB bought half a point of hit ratio
+// under relata bench (0.5% fewer misses; no difference in server CPU per check
+// beyond the noise) and nothing under the peer workload (whose reads fit in 32 MiB).
+// The headroom covers what the other parts do not count: the binary's own resident
+// pages (31-38 MiB, whatever the budget), the Go runtime's overshoot of its soft
+// limit and Pebble's allocations besides its caches; a sixteenth (32 MiB at 512MiB)
+// let a process with every cache full reach 505-517 MiB.
 const (
 	checkCacheShare    = 0.45
 	blockCacheShare    = 0.0625
-	readCacheShare     = 0.125
+	readCacheShare     = 0.0625
 	readCacheStep      = 32 << 20 // fastcache allocates 512 buckets of 64 KiB chunks
+	minReadCacheLimit  = 256 << 20
 	memtableBytes      = 32 << 20
-	headroomDivisor    = 16
+	headroomDivisor    = 8
 	minMemoryLimit     = 128 << 20
 	defaultMemoryLimit = 512 << 20
 )
@@ -73,8 +88,11 @@ func planMemory(limit int64, pebble bool, o cacheOverrides) (memoryPlan, error) 
 			p.BlockCache = int64(float64(limit) * blockCacheShare)
 		}
 		p.ReadCache = int64(float64(limit)*readCacheShare) / readCacheStep * readCacheStep
-		if p.ReadCache == 0 {
+		switch {
+		case limit < minReadCacheLimit:
 			p.ReadCache = -1 // under 256MiB: no room for fastcache's smallest size
+		case p.ReadCache == 0:
+			p.ReadCache = readCacheStep // 256MiB up to 511MiB: one step
 		}
 	}
 	if o.check != nil {

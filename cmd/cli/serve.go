@@ -83,10 +83,10 @@ default model (` + models.Default + `). Every flag can also be set as RELATA_<FL
 e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.
 
 Memory: --memory-limit (default 512MiB) is one budget: the check cache gets 45% of
-it, Pebble's block cache 6.25% and the read cache 12.5% (in whole 32MiB steps, none
-under 256MiB), and the Go soft memory limit is set to what remains after those
-off-heap caches, Pebble's memtables (32MiB) and a sixteenth of headroom (352MiB at
-the default), so that the process stays under the limit. --cache-size, --block-cache-size and --read-cache-size override their share;
+it, Pebble's block cache 6.25% and the read cache 6.25% (in whole 32MiB steps, at
+least one from 256MiB up, none under), and the Go soft memory limit is set to what
+remains after those off-heap caches, Pebble's memtables (32MiB) and an eighth of
+headroom (352MiB at the default), so that the process stays under the limit. --cache-size, --block-cache-size and --read-cache-size override their share;
 --memory-limit 0 turns the budget off (fixed cache sizes, no Go limit). GOMEMLIMIT in
 the environment wins over the computed Go limit.`,
 		Args: cobra.NoArgs,
@@ -123,7 +123,7 @@ the environment wins over the computed Go limit.`,
 	fl.Var(&f.memoryLimit, "memory-limit", "memory budget of the process: sizes every cache and sets the Go soft memory limit (0: no budget)")
 	fl.Var(&f.cacheSize, "cache-size", "check cache size, e.g. 256MiB; 0 disables (default: 45% of --memory-limit)")
 	fl.Var(&f.blockCache, "block-cache-size", "Pebble block cache size (default: 6.25% of --memory-limit)")
-	fl.Var(&f.readCache, "read-cache-size", "store read cache size (allocated in whole 32MiB steps); 0 disables (default: 12.5% of --memory-limit, none under 256MiB)")
+	fl.Var(&f.readCache, "read-cache-size", "store read cache size (allocated in whole 32MiB steps); 0 disables (default: 6.25% of --memory-limit in whole 32MiB steps, at least 32MiB from 256MiB up, none under)")
 	fl.DurationVar(&f.idleTimeout, "http-idle-timeout", server.DefaultHTTPIdleTimeout, "close REST keep-alive connections idle this long")
 	fl.DurationVar(&f.readTimeout, "http-read-timeout", server.DefaultHTTPReadTimeout, "the longest a REST request body may take to arrive")
 	fl.IntVar(&f.maxConns, "max-connections", 0, "cap on open gRPC and REST connections together (0: from the descriptor limit)")
