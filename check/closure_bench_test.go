@@ -33,6 +33,11 @@ func (c readCounter) Subjects(ctx context.Context, o tuples.ObjectRef, rel, st s
 	return c.Reader.Subjects(ctx, o, rel, st)
 }
 
+func (c readCounter) ObjectTuples(ctx context.Context, o tuples.ObjectRef) iter.Seq2[tuples.Tuple, error] {
+	c.n.Add(1)
+	return c.Reader.(tuples.ObjectReader).ObjectTuples(ctx, o)
+}
+
 func (c readCounter) Objects(ctx context.Context, s tuples.SubjectRef, typ, rel string) iter.Seq2[tuples.Tuple, error] {
 	c.n.Add(1)
 	return c.Reader.Objects(ctx, s, typ, rel)

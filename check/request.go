@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"errors"
+	"iter"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,15 @@ type request struct {
 	ctxKeys struct {
 		sync.Mutex
 		byNode map[relKey]string
+	}
+	// root is the object a Check asks about (zero in lookups), and objects holds its
+	// tuples once read whole (see subjects).
+	root    tuples.ObjectRef
+	objects struct {
+		sync.Mutex
+		read bool           // the root was read (or found too large: tuples nil)
+		ok   bool           // tuples holds all of the root's tuples
+		ts   []tuples.Tuple // by relation, then subject
 	}
 	// members memoizes, per monotone userset node, the ids whose userset holds the
 	// request's subject (see memberships). A request has one subject.
@@ -128,4 +138,63 @@ func (q *request) key(obj tuples.ObjectRef, rel string, subj tuples.SubjectRef) 
 
 func isContextErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// rootTuplesMax bounds the tuples of a Check's object read in one pass: a larger object
+// is read relation by relation (the pass is abandoned at the bound).
+const rootTuplesMax = 32
+
+// subjects yields the tuples of obj#rel as Reader.Subjects(obj, rel, "") does. The
+// object a Check asks about is read whole on its first relation read, when the reader
+// can (tuples.ObjectReader) and it has at most rootTuplesMax tuples, and its other
+// relations are served from that read: an uncached check of the peer workload's
+// flow#execute read owner, granted, tenant and denied of the flow by four index seeks.
+// Every tuple comes from the same snapshot either way. It counts the store reads it
+// makes (the whole object's is one; relations served from it none).
+func (q *request) subjects(ctx context.Context, obj tuples.ObjectRef, rel string) iter.Seq2[tuples.Tuple, error] {
+	or, can := q.r.(tuples.ObjectReader)
+	if !can || obj != q.root || obj == (tuples.ObjectRef{}) {
+		q.reads.Add(1)
+		return q.r.Subjects(ctx, obj, rel, "")
+	}
+	q.objects.Lock()
+	if !q.objects.read {
+		q.objects.read = true
+		q.reads.Add(1)
+		var ts []tuples.Tuple
+		var err error
+		ok := true
+		for t, e := range or.ObjectTuples(ctx, obj) {
+			if e != nil {
+				err = e
+				break
+			}
+			if len(ts) == rootTuplesMax {
+				ok = false
+				break
+			}
+			ts = append(ts, t)
+		}
+		if err != nil {
+			q.objects.read = false // not kept: the relation's own read reports it
+			ok = false
+		}
+		q.objects.ok, q.objects.ts = ok, ts
+		if !ok {
+			q.objects.ts = nil
+		}
+	}
+	ok, ts := q.objects.ok, q.objects.ts
+	q.objects.Unlock()
+	if !ok {
+		q.reads.Add(1)
+		return q.r.Subjects(ctx, obj, rel, "")
+	}
+	return func(yield func(tuples.Tuple, error) bool) {
+		for _, t := range ts {
+			if t.Relation == rel && !yield(t, nil) {
+				return
+			}
+		}
+	}
 }

@@ -194,8 +194,7 @@ func (q *request) thisSmall(ctx context.Context, pos at, obj tuples.ObjectRef, r
 	ts := (*buf)[:0]
 	defer clear(ts[:cap(ts)])
 	q.readForward(pos.f, obj, rel)
-	q.reads.Add(1)
-	for t, err := range q.r.Subjects(ctx, obj, rel, "") {
+	for t, err := range q.subjects(ctx, obj, rel) {
 		if err != nil {
 			return outcome{}, false, fmt.Errorf("reading %s#%s: %w", obj, rel, err)
 		}
@@ -282,8 +281,7 @@ func (q *request) arrow(ctx context.Context, pos at, obj tuples.ObjectRef, rw *s
 	tasks := func(yield func(task, error) bool) {
 		var last tuples.ObjectRef
 		q.readForward(pos.f, obj, rw.Tupleset)
-		q.reads.Add(1)
-		for t, err := range q.r.Subjects(ctx, obj, rw.Tupleset, "") {
+		for t, err := range q.subjects(ctx, obj, rw.Tupleset) {
 			if err != nil {
 				yield(nil, fmt.Errorf("reading %s#%s: %w", obj, rw.Tupleset, err))
 				return

@@ -198,6 +198,17 @@ type ObjectsAfterReader interface {
 	ObjectsAfter(ctx context.Context, subject SubjectRef, objectType, relation, after string) iter.Seq2[Tuple, error]
 }
 
+// ObjectReader is an optional capability of a Reader (check for it with a type
+// assertion): all of one object's tuples in one read. A check reads several
+// relations of the object it is asked about (a flow's owner, grants, tenant and
+// denials), and one pass over the object costs one index seek where a read per
+// relation costs one each.
+type ObjectReader interface {
+	// ObjectTuples yields the tuples of object, every relation, ordered by relation
+	// then subject (type, id, relation), as Subjects would relation by relation.
+	ObjectTuples(ctx context.Context, object ObjectRef) iter.Seq2[Tuple, error]
+}
+
 // SubjectsAfterReader is an optional capability of a Reader (check for it with a type
 // assertion): Subjects of one subject type whose subject id is strictly after after.
 // LookupSubjects pages through the forward index with it, a few ids at a time, as

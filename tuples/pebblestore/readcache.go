@@ -81,6 +81,13 @@ func forwardScope(dst []byte, object tuples.ObjectRef, relation string) []byte {
 	return appendParts(append(dst, tagForward), object.Type, object.ID, relation)
 }
 
+// objectScope appends the prefix of object's forward keys (every relation) to dst. It
+// is also the scope of ObjectTuples: its bucket is written with every tuple of the
+// object.
+func objectScope(dst []byte, object tuples.ObjectRef) []byte {
+	return appendParts(append(dst, tagForward), object.Type, object.ID)
+}
+
 // reverseScope appends the reverse scope of subject's memberships in
 // objectType#relation to dst.
 func reverseScope(dst []byte, subject tuples.SubjectRef, objectType, relation string) []byte {
@@ -96,6 +103,7 @@ func (c *readCache) noteWrites(ts []tuples.Tuple, rev tuples.Revision) {
 	var buf [256]byte
 	for _, t := range ts {
 		c.written[bucket(forwardScope(buf[:0], t.Object, t.Relation))].Store(uint64(rev))
+		c.written[bucket(objectScope(buf[:0], t.Object))].Store(uint64(rev))
 		c.written[bucket(reverseScope(buf[:0], t.Subject, t.Object.Type, t.Relation))].Store(uint64(rev))
 	}
 }

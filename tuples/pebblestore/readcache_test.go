@@ -64,6 +64,15 @@ func collect(t *testing.T, seq func(func(tuples.Tuple, error) bool)) []string {
 func compareReads(t *testing.T, ctx context.Context, r *reader, u cacheUniverse) {
 	t.Helper()
 	for _, obj := range u.objects {
+		// ObjectTuples: every relation's tuples, relation by relation (u.relations
+		// are not sorted: "viewer" > "editor").
+		var want []string
+		for _, rel := range []string{"editor", "viewer"} {
+			want = append(want, collect(t, r.scan(ctx, forwardScope(nil, obj, rel), nil, false, nil))...)
+		}
+		for range 2 {
+			require.Equal(t, want, collect(t, r.ObjectTuples(ctx, obj)), "at %d: ObjectTuples(%s)", r.rev, obj)
+		}
 		for _, rel := range u.relations {
 			scope := forwardScope(nil, obj, rel)
 			for _, st := range []string{"", "user", "group"} {

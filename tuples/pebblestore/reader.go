@@ -152,6 +152,16 @@ func (r *reader) Subjects(ctx context.Context, object tuples.ObjectRef, relation
 	return r.cachedScan(ctx, key, b, false)
 }
 
+var _ tuples.ObjectReader = (*reader)(nil)
+
+// ObjectTuples reads the forward index under the object's prefix, through the read
+// cache like Subjects (an object entry, valid while no write touched the object: see
+// objectScope).
+func (r *reader) ObjectTuples(ctx context.Context, object tuples.ObjectRef) iter.Seq2[tuples.Tuple, error] {
+	key := objectScope(append(make([]byte, 0, 128), cacheScan), object)
+	return r.cachedScan(ctx, key, bucket(key[1:]), false)
+}
+
 func (r *reader) Objects(ctx context.Context, subject tuples.SubjectRef, objectType, relation string) iter.Seq2[tuples.Tuple, error] {
 	key := reverseScope(append(make([]byte, 0, 128), cacheScan), subject, objectType, relation)
 	return r.cachedScan(ctx, key, bucket(key[1:]), true)
