@@ -152,40 +152,7 @@ const rootTuplesMax = 32
 // Every tuple comes from the same snapshot either way. It counts the store reads it
 // makes (the whole object's is one; relations served from it none).
 func (q *request) subjects(ctx context.Context, obj tuples.ObjectRef, rel string) iter.Seq2[tuples.Tuple, error] {
-	or, can := q.r.(tuples.ObjectReader)
-	if !can || obj != q.root || obj == (tuples.ObjectRef{}) {
-		q.reads.Add(1)
-		return q.r.Subjects(ctx, obj, rel, "")
-	}
-	q.objects.Lock()
-	if !q.objects.read {
-		q.objects.read = true
-		q.reads.Add(1)
-		var ts []tuples.Tuple
-		var err error
-		ok := true
-		for t, e := range or.ObjectTuples(ctx, obj) {
-			if e != nil {
-				err = e
-				break
-			}
-			if len(ts) == rootTuplesMax {
-				ok = false
-				break
-			}
-			ts = append(ts, t)
-		}
-		if err != nil {
-			q.objects.read = false // not kept: the relation's own read reports it
-			ok = false
-		}
-		q.objects.ok, q.objects.ts = ok, ts
-		if !ok {
-			q.objects.ts = nil
-		}
-	}
-	ok, ts := q.objects.ok, q.objects.ts
-	q.objects.Unlock()
+	ts, ok := q.rootTuples(ctx, obj)
 	if !ok {
 		q.reads.Add(1)
 		return q.r.Subjects(ctx, obj, rel, "")
@@ -197,4 +164,41 @@ func (q *request) subjects(ctx context.Context, obj tuples.ObjectRef, rel string
 			}
 		}
 	}
+}
+
+// rootTuples returns all of obj's tuples when obj is the Check's own object and was
+// (or now is) read whole, and false when the caller must read relation by relation.
+func (q *request) rootTuples(ctx context.Context, obj tuples.ObjectRef) ([]tuples.Tuple, bool) {
+	or, can := q.r.(tuples.ObjectReader)
+	if !can || obj != q.root || obj == (tuples.ObjectRef{}) {
+		return nil, false
+	}
+	q.objects.Lock()
+	defer q.objects.Unlock()
+	if !q.objects.read {
+		q.objects.read = true
+		q.reads.Add(1)
+		ts, ok, err := readObject(ctx, or, obj)
+		if err != nil {
+			q.objects.read = false // not kept: the relation's own read reports it
+		}
+		q.objects.ok, q.objects.ts = ok, ts
+	}
+	return q.objects.ts, q.objects.ok
+}
+
+// readObject reads obj's tuples, and false when it has more than rootTuplesMax or the
+// read failed.
+func readObject(ctx context.Context, or tuples.ObjectReader, obj tuples.ObjectRef) ([]tuples.Tuple, bool, error) {
+	var ts []tuples.Tuple
+	for t, err := range or.ObjectTuples(ctx, obj) {
+		if err != nil {
+			return nil, false, err
+		}
+		if len(ts) == rootTuplesMax {
+			return nil, false, nil
+		}
+		ts = append(ts, t)
+	}
+	return ts, true, nil
 }

@@ -188,20 +188,14 @@ func (q *request) thisSmall(ctx context.Context, pos at, obj tuples.ObjectRef, r
 	if limit == 0 {
 		return outcome{}, false, nil
 	}
-	// A pooled buffer: an array on the stack would escape through the loop's closure.
+	// A pooled buffer: an array on the stack would escape through the read's closure.
 	buf := q.e.smallBuffer()
 	defer q.e.smallBufs.Put(buf)
-	ts := (*buf)[:0]
-	defer clear(ts[:cap(ts)])
 	q.readForward(pos.f, obj, rel)
-	for t, err := range q.subjects(ctx, obj, rel) {
-		if err != nil {
-			return outcome{}, false, fmt.Errorf("reading %s#%s: %w", obj, rel, err)
-		}
-		if len(ts) == limit {
-			return outcome{}, false, nil
-		}
-		ts = append(ts, t)
+	ts, small, err := q.readSmall(ctx, (*buf)[:0], obj, rel, limit)
+	defer clear(ts[:cap(ts)])
+	if err != nil || !small {
+		return outcome{}, false, err
 	}
 	var recurse []tuples.Tuple
 	for _, t := range ts {
@@ -246,15 +240,49 @@ func (q *request) thisSmall(ctx context.Context, pos at, obj tuples.ObjectRef, r
 	if len(recurse) == 0 {
 		return outcome{}, true, nil
 	}
+	out, err = q.viaTuples(ctx, pos, recurse, subj)
+	return out, err == nil, err
+}
+
+// readSmall appends the tuples of obj#rel to ts and reports whether there are at most
+// limit. (Its own function: the loop's closure would move thisSmall's variables to the
+// heap, several allocations a call.)
+func (q *request) readSmall(ctx context.Context, ts []tuples.Tuple, obj tuples.ObjectRef, rel string, limit int) ([]tuples.Tuple, bool, error) {
+	if root, ok := q.rootTuples(ctx, obj); ok {
+		for _, t := range root {
+			if t.Relation != rel {
+				continue
+			}
+			if len(ts) == limit {
+				return ts, false, nil
+			}
+			ts = append(ts, t)
+		}
+		return ts, true, nil
+	}
+	q.reads.Add(1)
+	for t, err := range q.r.Subjects(ctx, obj, rel, "") {
+		if err != nil {
+			return ts, false, fmt.Errorf("reading %s#%s: %w", obj, rel, err)
+		}
+		if len(ts) == limit {
+			return ts, false, nil
+		}
+		ts = append(ts, t)
+	}
+	return ts, true, nil
+}
+
+// viaTuples is the union of following the userset subjects of ts.
+func (q *request) viaTuples(ctx context.Context, pos at, ts []tuples.Tuple, subj tuples.SubjectRef) (outcome, error) {
 	tasks := func(yield func(task, error) bool) {
-		for _, t := range recurse {
+		for _, t := range ts {
 			if !yield(q.viaTuple(pos, t, subj), nil) {
 				return
 			}
 		}
 	}
-	out, err = q.fanOut(ctx, nil, tasks, true)
-	return out, err == nil, err
+	return q.fanOut(ctx, nil, tasks, true)
 }
 
 // viaTuple is the task of following the userset subject of tuple t.
