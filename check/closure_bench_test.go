@@ -253,3 +253,51 @@ func BenchmarkClosurePeer(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLookupPeerFull looks up the flows a user may execute on the peer
+// workload at its full size (1,000 flows per child tenant, 230k tuples, about 1,100
+// results a lookup), with the nested-set index, as the server runs it.
+func BenchmarkLookupPeerFull(b *testing.B) {
+	ctx := context.Background()
+	st := openStore(b)
+	r0 := st.load(b, peerSchema(), peerTuples(10, 10, 200, 20, 1000))
+	rng := rand.New(rand.NewPCG(1, 1))
+	var users []tuples.SubjectRef
+	for i := 0; i < 200; i++ {
+		t := rng.IntN(110)
+		name := fmt.Sprintf("c%d", t-10)
+		if t < 10 {
+			name = fmt.Sprintf("p%d", t)
+		}
+		users = append(users, tuples.SubjectRef{Object: tuples.ObjectRef{Type: "user", ID: fmt.Sprintf("%su%d", name, rng.IntN(200))}})
+	}
+	for _, cached := range []bool{false, true} {
+		b.Run(fmt.Sprintf("cached=%v", cached), func(b *testing.B) {
+			opts := Options{CacheBytes: -1}
+			if cached {
+				opts = Options{} // the check cache and the stream cache at their defaults
+			}
+			e := New(opts)
+			fl := &follower{e: e, src: st}
+			require.NoError(b, fl.step(ctx, time.Now()))
+			var n atomic.Int64
+			r := readCounter{Reader: r0, n: &n}
+			b.ReportAllocs()
+			b.ResetTimer()
+			results := 0
+			for i := 0; i < b.N; i++ {
+				err := e.LookupResources(ctx, r, LookupResourcesRequest{ResourceType: "flow", Permission: "execute", Subject: users[i%len(users)]},
+					func(LookupResourcesResult) error { results++; return nil })
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n.Load())/float64(b.N), "reads/op")
+			b.ReportMetric(float64(results)/float64(b.N), "results/op")
+			if cached {
+				s := e.StreamCacheStats()
+				b.ReportMetric(float64(s.Hits)/float64(max(1, s.Hits+s.Misses+s.Stale)), "stream-hit-ratio")
+			}
+		})
+	}
+}

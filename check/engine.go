@@ -41,11 +41,12 @@ type Options struct {
 	// Concurrency bounds the goroutines one request fans out to. Default 8; 1 evaluates
 	// every request in the calling goroutine.
 	Concurrency int
-	// CacheBytes bounds the shared check cache; 0 means the default (192 MiB, about two
-	// million answers of 96 bytes: the default bench workload's check pool needs 1.2
-	// million), a negative value disables the cache. A cached answer serves
-	// only frames at the depth it was computed at or shallower, so the cache never
-	// hides a depth error.
+	// CacheBytes bounds the shared caches: 1/16 of it holds the index scans lookups
+	// merge (see stream_cache.go), the rest is the check cache. 0 means the default
+	// (192 MiB, about two million answers of 96 bytes: the default bench workload's
+	// check pool needs 1.2 million), a negative value disables both. A cached answer
+	// serves only frames at the depth it was computed at or shallower, so the cache
+	// never hides a depth error.
 	CacheBytes int64
 }
 
@@ -70,6 +71,9 @@ func (o Options) withDefaults() Options {
 type Engine struct {
 	opts  Options
 	cache *cache // nil when disabled
+	// streams caches whole index scans for lookups (stream_cache.go); nil when the
+	// cache is disabled.
+	streams *streamCache
 	// spawn holds a token for every extra goroutine all requests together run (see
 	// fanOut); its capacity is twice GOMAXPROCS.
 	spawn chan struct{}
@@ -107,7 +111,9 @@ func New(opts Options) *Engine {
 	opts = opts.withDefaults()
 	e := &Engine{opts: opts, spawn: make(chan struct{}, 2*runtime.GOMAXPROCS(0)), smallRelation: smallRelation}
 	if opts.CacheBytes > 0 {
-		e.cache = newCache(opts.CacheBytes)
+		share := opts.CacheBytes / streamCacheShare
+		e.cache = newCache(opts.CacheBytes - share)
+		e.streams = newStreamCache(share)
 	}
 	e.schemas.byRev = make(map[tuples.Revision]*compiled)
 	e.schemas.byReadRev = make(map[tuples.Revision]*compiled)
@@ -121,6 +127,10 @@ func (e *Engine) CacheStats() CacheStats {
 	}
 	return e.cache.stats()
 }
+
+// StreamCacheStats reports the lookup stream cache's counters; all zero when it is
+// disabled.
+func (e *Engine) StreamCacheStats() StreamCacheStats { return e.streams.stats() }
 
 // Schema returns the compiled schema r's snapshot uses and the revision that wrote it,
 // from the engine's schema cache (each stored schema is compiled once). It is

@@ -82,9 +82,15 @@ type LookupResourcesResult struct {
 // it is the least id left. A cursor is the last id sent: the next page seeks every
 // scan past it instead of recomputing earlier pages.
 //
+// A scan read from its first id to its last is kept in the engine's lookup scan
+// cache (stream_cache.go, a share of Options.CacheBytes) and served whole to later
+// lookups at revisions where no write changed it: users of one tenant share the
+// scan of its flows.
+//
 // Memory per call is therefore bounded by the usersets below the last hop, plus
 // lookupScanIDs ids of scan buffers (at least one id per scan), plus lookupVerifyBatch
-// candidates being verified: independent of the number of results. With set algebra
+// candidates being verified (plus, per scan being recorded for the scan cache, up to
+// streamCacheMaxIDs ids): independent of the number of results. With set algebra
 // that bound holds per monotone operand of the rewrite (each has its own walk and
 // scans), and nothing is verified in batches. The exception is a permission of the
 // resource type that lies on a cycle of the schema graph (nested folders,
@@ -114,7 +120,7 @@ func (e *Engine) LookupResources(ctx context.Context, r tuples.Reader, req Looku
 		}
 		// A walk was cut short by the depth limit: verify candidates, as below.
 	}
-	plan := &streamPlan{hops: c.streamNodes(target, c.feeding(target))}
+	plan := &streamPlan{hops: c.streamNodes(target, c.feeding(target)), cache: e.streams}
 	found, cut, facts, err := e.walkFacts(ctx, r, c, req.Subject, target, nil, plan)
 	if err != nil {
 		return err

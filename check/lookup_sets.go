@@ -304,7 +304,7 @@ func (s *diffStream) next(ctx context.Context) (string, bool, bool, error) {
 func (e *Engine) lookupSets(ctx context.Context, r tuples.Reader, c *compiled, p *setPlan, req LookupResourcesRequest, after string, yield func(LookupResourcesResult) error) (bool, error) {
 	streams := make([]*merger, len(p.leaves))
 	for i, leaf := range p.leaves {
-		plan := &streamPlan{hops: p.aug.streamNodes(leaf, p.aug.feeding(leaf))}
+		plan := &streamPlan{hops: p.aug.streamNodes(leaf, p.aug.feeding(leaf)), cache: e.streams}
 		found, cut, _, err := e.walkFacts(ctx, r, p.aug, req.Subject, leaf, nil, plan)
 		if err != nil {
 			return true, err

@@ -69,6 +69,8 @@ type streamPlan struct {
 	hops  map[relKey]int
 	scans map[scanKey]*source
 	ids   map[string]origin // single ids, with the least depth found
+	// cache, when not nil, serves and stores whole scans (see stream_cache.go).
+	cache *streamCache
 }
 
 // scanKey names a reverse-index scan, Objects(subj, typ, rel), or, when forward is
@@ -131,6 +133,13 @@ type source struct {
 	more   bool     // the scan may have ids after last
 	last   string   // the last id read
 	fills  int      // how many times the scan was read
+	// cache serves the scan whole when it holds it; otherwise, when the scan starts
+	// at its first id, rec collects its ids for the cache (recording) until the
+	// scan ends, unless it is too long or has a tuple with a caveat or expiration.
+	cache     *streamCache
+	tried     bool
+	recording bool
+	rec       []string
 }
 
 // fill reads up to n ids after s.last.
@@ -138,6 +147,21 @@ func (s *source) fill(ctx context.Context, r tuples.Reader, n int) error {
 	s.ids = s.ids[:0]
 	if !s.more {
 		return nil
+	}
+	if !s.tried {
+		s.tried = true
+		if ids, ok := s.cache.get(s.scan, r); ok {
+			i, found := slices.BinarySearch(ids, s.last)
+			if found {
+				i++
+			}
+			s.ids, s.more = ids[i:], false
+			if len(s.ids) > 0 {
+				s.last = s.ids[len(s.ids)-1]
+			}
+			return nil
+		}
+		s.recording = s.cache != nil && s.last == ""
 	}
 	var seq func(yield func(tuples.Tuple, error) bool)
 	if s.scan.forward {
@@ -160,6 +184,9 @@ func (s *source) fill(ctx context.Context, r tuples.Reader, n int) error {
 			}
 			return fmt.Errorf("reading objects of %s: %w", s.scan.subj, err)
 		}
+		if s.recording && (t.Caveat != nil || !t.ExpiresAt.IsZero()) {
+			s.recording, s.rec = false, nil
+		}
 		id := t.Object.ID
 		if s.scan.forward {
 			if t.Subject.Relation != "" {
@@ -178,6 +205,16 @@ func (s *source) fill(ctx context.Context, r tuples.Reader, n int) error {
 	}
 	if len(s.ids) > 0 {
 		s.last = s.ids[len(s.ids)-1]
+	}
+	if s.recording {
+		s.rec = append(s.rec, s.ids...)
+		switch {
+		case len(s.rec) > streamCacheMaxIDs:
+			s.recording, s.rec = false, nil
+		case !s.more:
+			s.cache.put(s.scan, r, s.rec)
+			s.recording, s.rec = false, nil
+		}
 	}
 	return nil
 }
@@ -220,7 +257,7 @@ func (p *streamPlan) merge(ctx context.Context, r tuples.Reader, collected map[s
 	})
 	for _, k := range keyed {
 		src := p.scans[k]
-		src.last = after
+		src.last, src.cache = after, p.cache
 		if err := src.fill(ctx, r, m.size(src, limit)); err != nil {
 			return nil, err
 		}

@@ -192,7 +192,7 @@ func (p *streamPlan) addForward(obj tuples.ObjectRef, rel, typ string) {
 // streamSubjects is LookupSubjects for a permission whose rewrite, all the way down,
 // is made of unions only (see LookupSubjects).
 func (e *Engine) streamSubjects(ctx context.Context, r tuples.Reader, c *compiled, req LookupSubjectsRequest, after string, yield func(LookupSubjectsResult) error) error {
-	w := &subjectsWalk{e: e, r: r, c: c, typ: req.SubjectType, rel: req.SubjectRelation, seen: map[string]bool{}, plan: &streamPlan{}}
+	w := &subjectsWalk{e: e, r: r, c: c, typ: req.SubjectType, rel: req.SubjectRelation, seen: map[string]bool{}, plan: &streamPlan{cache: e.streams}}
 	if err := w.run(ctx, req.Object, req.Permission); err != nil {
 		return err
 	}

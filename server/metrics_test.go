@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -60,6 +61,18 @@ func TestMetrics(t *testing.T) {
 	}
 	_, err = env.perms.Check(context.Background(), checkReq("flow:f1", "execute", "user:anne"))
 	require.Error(t, err) // unauthenticated: counted with its code
+	// Two lookups: the second gets its scans from the lookup scan cache.
+	for range 2 {
+		stream, err := env.perms.LookupResources(env.ctx(), &relatav1.LookupResourcesRequest{ResourceType: "flow", Permission: "execute",
+			Subject: &relatav1.SubjectRef{Object: &relatav1.ObjectRef{Type: "user", Id: "anne"}}, BatchResults: true})
+		require.NoError(t, err)
+		for {
+			if _, err := stream.Recv(); err != nil {
+				require.ErrorIs(t, err, io.EOF)
+				break
+			}
+		}
+	}
 
 	// On the API port /metrics follows the API's auth rule.
 	code, _ := scrape(t, env.baseURL+"/metrics", "")
@@ -87,6 +100,10 @@ func TestMetrics(t *testing.T) {
 	require.Greater(t, sample(body, "relata_check_cache_misses_total "), 0.0)
 	require.Greater(t, sample(body, "relata_check_cache_hits_total "), 0.0, "the second check hits the cache")
 	require.GreaterOrEqual(t, sample(body, "relata_read_cache_misses_total "), 0.0)
+	require.Greater(t, sample(body, "relata_lookup_scan_cache_hits_total "), 0.0, "the second lookup's scans come from the cache")
+	require.Greater(t, sample(body, "relata_lookup_scan_cache_misses_total "), 0.0)
+	require.Greater(t, sample(body, "relata_lookup_scan_cache_entries "), 0.0)
+	require.Greater(t, sample(body, "relata_lookup_scan_cache_bytes "), 0.0)
 	require.GreaterOrEqual(t, sample(body, "relata_pebble_compactions_total "), 0.0)
 	require.Greater(t, sample(body, "relata_pebble_memtables "), 0.0)
 	require.Greater(t, sample(body, "go_goroutines "), 0.0)
