@@ -27,7 +27,14 @@ type LookupResourcesRequest struct {
 	Limit int
 	// Context holds caveat parameters, as in CheckRequest.
 	Context map[string]any
+	// OmitCursors leaves every result's Cursor empty: a caller that needs the cursor
+	// of only some results (a batched stream, after its last) makes it with
+	// ResourceCursor(res.Object.ID) instead of paying for one per result.
+	OmitCursors bool
 }
+
+// ResourceCursor is the Cursor of the LookupResources result naming object id.
+func ResourceCursor(id string) string { return encodeCursor(id) }
 
 // LookupResourcesResult is one object found, with the cursor resuming after it.
 // Conditional marks an object on which the subject has the permission only if
@@ -143,7 +150,10 @@ func (e *Engine) LookupResources(ctx context.Context, r tuples.Reader, req Looku
 			if req.Limit > 0 && n >= req.Limit {
 				return nil
 			}
-			res := LookupResourcesResult{Object: tuples.ObjectRef{Type: req.ResourceType, ID: id}, Cursor: encodeCursor(id)}
+			res := LookupResourcesResult{Object: tuples.ObjectRef{Type: req.ResourceType, ID: id}}
+			if !req.OmitCursors {
+				res.Cursor = encodeCursor(id)
+			}
 			if c.conditional {
 				// The walk kept conditional objects; say which they are.
 				cr, err := e.check(ctx, r, c, CheckRequest{Object: res.Object, Permission: req.Permission, Subject: req.Subject, Context: req.Context})

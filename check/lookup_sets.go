@@ -377,7 +377,10 @@ func (e *Engine) lookupSets(ctx context.Context, r tuples.Reader, c *compiled, p
 			}
 		}
 		n++
-		res := LookupResourcesResult{Object: tuples.ObjectRef{Type: req.ResourceType, ID: id}, Cursor: encodeCursor(id)}
+		res := LookupResourcesResult{Object: tuples.ObjectRef{Type: req.ResourceType, ID: id}}
+		if !req.OmitCursors {
+			res.Cursor = encodeCursor(id)
+		}
 		if err := yield(res); err != nil {
 			return true, err
 		}

@@ -314,6 +314,25 @@ func TestLookupPagination(t *testing.T) {
 	require.NotContains(t, all, "f03")
 	require.True(t, slices.IsSorted(all))
 
+	// OmitCursors: no cursor on any result, and ResourceCursor makes the one it left
+	// out; both through set algebra (execute) and the plain walk (granted).
+	for _, p := range []string{"execute", "granted"} {
+		req := LookupResourcesRequest{ResourceType: "flow", Permission: p, Subject: tuples.SubjectRef{Object: tuples.ObjectRef{Type: "user", ID: "anne"}}}
+		var with, without []string
+		require.NoError(t, e.LookupResources(ctx, r, req, func(res LookupResourcesResult) error {
+			with = append(with, res.Cursor)
+			return nil
+		}))
+		req.OmitCursors = true
+		require.NoError(t, e.LookupResources(ctx, r, req, func(res LookupResourcesResult) error {
+			require.Empty(t, res.Cursor)
+			without = append(without, ResourceCursor(res.Object.ID))
+			return nil
+		}))
+		require.NotEmpty(t, with)
+		require.Equal(t, with, without, p)
+	}
+
 	var subs []string
 	err := e.LookupSubjects(ctx, r, LookupSubjectsRequest{Object: tuples.ObjectRef{Type: "flow", ID: "f04"}, Permission: "execute", SubjectType: "user"},
 		func(res LookupSubjectsResult) error {

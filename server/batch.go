@@ -46,13 +46,19 @@ func newBatcher[R proto.Message](s *Server, cursor func(last string) string, sen
 
 // add holds r, named last in cursors, and sends the batch when it is full.
 func (b *batcher[R]) add(r R, last string) error {
+	return b.addSized(r, proto.Size(r), last)
+}
+
+// addSized is add for a caller that knows r's encoded size (proto.Size walks the
+// message, a measurable part of a long lookup's cost).
+func (b *batcher[R]) addSized(r R, size int, last string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.err != nil {
 		return b.err
 	}
 	b.results = append(b.results, r)
-	b.bytes += proto.Size(r)
+	b.bytes += size
 	b.last = last
 	if len(b.results) >= maxBatchResults || b.bytes >= maxBatchBytes {
 		return b.flushLocked()

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/relata/relata/check"
 	"github.com/relata/relata/internal/tupleproto"
@@ -185,12 +186,18 @@ func (h *permissionService) lookupResources(ctx context.Context, req *relatav1.L
 		Cursor: after, Limit: int(req.GetLimit()), Context: contextFromProto(req.GetContext()),
 	}
 	if req.GetBatchResults() {
-		b := newBatcher(h.s, func(last string) string { return encodeCursor(rev, query, last) }, func(results []*relatav1.LookupResourcesResult, cursor string) error {
+		// Only a message's last result needs a cursor: the engine makes none, the
+		// batcher makes the one it sends from the last result's id.
+		lreq.OmitCursors = true
+		b := newBatcher(h.s, func(last string) string { return encodeCursor(rev, query, check.ResourceCursor(last)) }, func(results []*relatav1.LookupResourcesResult, cursor string) error {
 			return send(&relatav1.LookupResourcesResponse{LookedUpAt: zookie, Cursor: cursor, Results: results})
 		})
+		var slab resultSlab
 		return b.close(h.s.cfg.Engine.LookupResources(ctx, r, lreq, func(res check.LookupResourcesResult) error {
-			return b.add(&relatav1.LookupResourcesResult{Object: tupleproto.Object(res.Object),
-				Conditional: res.Conditional, MissingContext: res.MissingContext}, res.Cursor)
+			out, obj := slab.next()
+			obj.Type, obj.Id = res.Object.Type, res.Object.ID
+			out.Object, out.Conditional, out.MissingContext = obj, res.Conditional, res.MissingContext
+			return b.addSized(out, lookupResultSize(out), res.Object.ID)
 		}))
 	}
 	return h.s.cfg.Engine.LookupResources(ctx, r, lreq, func(res check.LookupResourcesResult) error {
@@ -259,4 +266,42 @@ func (h *permissionService) lookupSubjects(ctx context.Context, req *relatav1.Lo
 		}
 		return send(out)
 	})
+}
+
+// resultSlab allocates batched lookup results and their objects many at a time: a
+// lookup sends thousands, and two allocations a result showed in its profile.
+type resultSlab struct {
+	results []relatav1.LookupResourcesResult
+	objects []relatav1.ObjectRef
+}
+
+const resultSlabSize = 128
+
+func (s *resultSlab) next() (*relatav1.LookupResourcesResult, *relatav1.ObjectRef) {
+	if len(s.results) == cap(s.results) {
+		s.results = make([]relatav1.LookupResourcesResult, 0, resultSlabSize)
+		s.objects = make([]relatav1.ObjectRef, 0, resultSlabSize)
+	}
+	s.results, s.objects = s.results[:len(s.results)+1], s.objects[:len(s.objects)+1]
+	return &s.results[len(s.results)-1], &s.objects[len(s.objects)-1]
+}
+
+// lookupResultSize is proto.Size(r) for a result whose object is set, computed from
+// its fields.
+func lookupResultSize(r *relatav1.LookupResourcesResult) int {
+	obj := 0
+	if t := r.Object.GetType(); t != "" {
+		obj += 1 + protowire.SizeBytes(len(t))
+	}
+	if id := r.Object.GetId(); id != "" {
+		obj += 1 + protowire.SizeBytes(len(id))
+	}
+	n := 1 + protowire.SizeBytes(obj)
+	if r.Conditional {
+		n += 2
+	}
+	for _, m := range r.MissingContext {
+		n += 1 + protowire.SizeBytes(len(m))
+	}
+	return n
 }
