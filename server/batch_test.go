@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"google.golang.org/protobuf/proto"
 
 	relatav1 "github.com/relata/relata/proto/relata/v1"
 )
@@ -160,19 +159,4 @@ func TestBatchedStreams(t *testing.T) {
 		require.Len(t, strings.Split(strings.TrimSpace(string(body)), "\n"), 1)
 		require.Contains(t, string(body), `"results":[{"subject":`)
 	})
-}
-
-// TestLookupResultSize: the size the batched lookup counts for a result is its
-// encoded size.
-func TestLookupResultSize(t *testing.T) {
-	long := strings.Repeat("x", 300) // a length that takes two varint bytes
-	for _, r := range []*relatav1.LookupResourcesResult{
-		{Object: &relatav1.ObjectRef{Type: "flow", Id: "c0f1"}},
-		{Object: &relatav1.ObjectRef{Type: "flow", Id: long}},
-		{Object: &relatav1.ObjectRef{Type: long, Id: long}},
-		{Object: &relatav1.ObjectRef{}},
-		{Object: &relatav1.ObjectRef{Type: "doc", Id: "1"}, Conditional: true, MissingContext: []string{"ip", long}},
-	} {
-		require.Equal(t, proto.Size(r), lookupResultSize(r), "%v", r)
-	}
 }

@@ -35,7 +35,14 @@ func newLenientCodec() encoding.CodecV2 {
 
 func (c lenientCodec) Name() string { return c.base.Name() }
 
-func (c lenientCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
+func (c lenientCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if m, ok := v.(*relatav1.LookupResourcesResponse); ok && len(m.Results) > 0 {
+		if data, ok := marshalLookupBatch(m); ok {
+			return data, nil
+		}
+	}
+	return c.base.Marshal(v)
+}
 
 func (c lenientCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	err := c.base.Unmarshal(data, v)

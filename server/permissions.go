@@ -6,7 +6,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/relata/relata/check"
 	"github.com/relata/relata/internal/tupleproto"
@@ -197,7 +196,7 @@ func (h *permissionService) lookupResources(ctx context.Context, req *relatav1.L
 			out, obj := slab.next()
 			obj.Type, obj.Id = res.Object.Type, res.Object.ID
 			out.Object, out.Conditional, out.MissingContext = obj, res.Conditional, res.MissingContext
-			return b.addSized(out, lookupResultSize(out), res.Object.ID)
+			return b.addSized(out, resultSize(out), res.Object.ID)
 		}))
 	}
 	return h.s.cfg.Engine.LookupResources(ctx, r, lreq, func(res check.LookupResourcesResult) error {
@@ -284,24 +283,4 @@ func (s *resultSlab) next() (*relatav1.LookupResourcesResult, *relatav1.ObjectRe
 	}
 	s.results, s.objects = s.results[:len(s.results)+1], s.objects[:len(s.objects)+1]
 	return &s.results[len(s.results)-1], &s.objects[len(s.objects)-1]
-}
-
-// lookupResultSize is proto.Size(r) for a result whose object is set, computed from
-// its fields.
-func lookupResultSize(r *relatav1.LookupResourcesResult) int {
-	obj := 0
-	if t := r.Object.GetType(); t != "" {
-		obj += 1 + protowire.SizeBytes(len(t))
-	}
-	if id := r.Object.GetId(); id != "" {
-		obj += 1 + protowire.SizeBytes(len(id))
-	}
-	n := 1 + protowire.SizeBytes(obj)
-	if r.Conditional {
-		n += 2
-	}
-	for _, m := range r.MissingContext {
-		n += 1 + protowire.SizeBytes(len(m))
-	}
-	return n
 }
