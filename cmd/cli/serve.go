@@ -83,7 +83,7 @@ default model (` + models.Default + `). Every flag can also be set as RELATA_<FL
 e.g. RELATA_PRESHARED_KEY. Stops gracefully on SIGINT or SIGTERM.
 
 Memory: --memory-limit (default 512MiB) is one budget: the check cache gets 45% of
-it, Pebble's block cache 6.25% and the read cache 6.25% (in whole 32MiB steps, at
+it (a sixteenth of that holds lookups' cached scans), Pebble's block cache 6.25% and the read cache 6.25% (in whole 32MiB steps, at
 least one from 256MiB up, none under), and the Go soft memory limit is set to what
 remains after those off-heap caches, Pebble's memtables (32MiB) and an eighth of
 headroom (352MiB at the default), so that the process stays under the limit. --cache-size, --block-cache-size and --read-cache-size override their share;
