@@ -79,26 +79,7 @@ func TestCacheAcrossRevisions(t *testing.T) {
 		revs := []tuples.Revision{r.Revision()}
 		compare(r, 150)
 		for range 12 {
-			// A write that creates some tuples and deletes some live ones.
-			var updates []tuples.Update
-			seen := map[string]bool{}
-			for _, tup := range randomTuples(rng, s, 1+rng.IntN(2)) {
-				if !seen[tup.String()] {
-					seen[tup.String()] = true
-					updates = append(updates, tuples.Update{Op: tuples.OpTouch, Tuple: tup})
-				}
-			}
-			for range rng.IntN(3) {
-				if len(live) == 0 {
-					break
-				}
-				tup := live[rng.IntN(len(live))]
-				if !seen[tup.String()] {
-					seen[tup.String()] = true
-					updates = append(updates, tuples.Update{Op: tuples.OpDelete, Tuple: tup})
-				}
-			}
-			rev, err := st.Write(ctx, tuples.WriteRequest{Updates: updates})
+			rev, err := st.Write(ctx, tuples.WriteRequest{Updates: randomWrite(rng, s, live, 2)})
 			require.NoError(t, err, msg)
 			revs = append(revs, rev)
 			head, err := st.ReaderAt(ctx, rev)
@@ -166,6 +147,30 @@ func TestCacheReusedAcrossRevisions(t *testing.T) {
 }
 
 // liveTuples returns every live tuple r reads.
+// randomWrite is a write that creates 1 to maxCreates random tuples of s and deletes
+// up to two of live, each tuple at most once.
+func randomWrite(rng *rand.Rand, s *schema.Schema, live []tuples.Tuple, maxCreates int) []tuples.Update {
+	var updates []tuples.Update
+	seen := map[string]bool{}
+	for _, tup := range randomTuples(rng, s, 1+rng.IntN(maxCreates)) {
+		if !seen[tup.String()] {
+			seen[tup.String()] = true
+			updates = append(updates, tuples.Update{Op: tuples.OpTouch, Tuple: tup})
+		}
+	}
+	for range rng.IntN(3) {
+		if len(live) == 0 {
+			break
+		}
+		tup := live[rng.IntN(len(live))]
+		if !seen[tup.String()] {
+			seen[tup.String()] = true
+			updates = append(updates, tuples.Update{Op: tuples.OpDelete, Tuple: tup})
+		}
+	}
+	return updates
+}
+
 func liveTuples(t *testing.T, ctx context.Context, r tuples.Reader) []tuples.Tuple {
 	t.Helper()
 	var out []tuples.Tuple

@@ -101,26 +101,7 @@ func TestStreamCacheAcrossRevisions(t *testing.T) {
 		revs := []tuples.Revision{r.Revision()}
 		compare(r)
 		for range 4 {
-			// A write that creates some tuples and deletes some live ones.
-			var updates []tuples.Update
-			seen := map[string]bool{}
-			for _, tup := range randomTuples(rng, s, 1+rng.IntN(3)) {
-				if !seen[tup.String()] {
-					seen[tup.String()] = true
-					updates = append(updates, tuples.Update{Op: tuples.OpTouch, Tuple: tup})
-				}
-			}
-			for range rng.IntN(3) {
-				if len(live) == 0 {
-					break
-				}
-				tup := live[rng.IntN(len(live))]
-				if !seen[tup.String()] {
-					seen[tup.String()] = true
-					updates = append(updates, tuples.Update{Op: tuples.OpDelete, Tuple: tup})
-				}
-			}
-			rev, err := st.Write(ctx, tuples.WriteRequest{Updates: updates})
+			rev, err := st.Write(ctx, tuples.WriteRequest{Updates: randomWrite(rng, s, live, 3)})
 			require.NoError(t, err, msg)
 			revs = append(revs, rev)
 			head, err := st.ReaderAt(ctx, rev)
