@@ -8,7 +8,9 @@
 # start runs initdb in a new temporary directory, starts the server on a free
 # loopback port (no TCP on other interfaces, no Unix socket outside that directory)
 # and prints `export RELATA_TEST_POSTGRES=postgres://…`; the state (directory, URL)
-# is kept in $RELATA_PG_STATE (default /tmp/relata-postgres-dev.env) for stop.
+# is kept in $RELATA_PG_STATE (default /tmp/relata-postgres-dev.env) for stop; export it
+# before `eval "$(scripts/postgres-dev.sh start)"` (a VAR=… prefix on eval does not reach
+# the command substitution).
 # It finds the server binaries on PATH or in /usr/lib/postgresql/*/bin (Debian's
 # `postgresql` package). Run as root, it runs the server as the `postgres` user.
 set -euo pipefail
