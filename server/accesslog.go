@@ -32,7 +32,7 @@ func reasonOf(err error) string {
 // gatewayMetadata is the metadata the REST gateway sends with each loopback call: the
 // request id and the gateway secret.
 func (s *Server) gatewayMetadata(ctx context.Context, r *http.Request) metadata.MD {
-	md := metadata.Pairs("x-request-id", RequestID(ctx), gatewayHeader, s.gatewaySecret)
+	md := metadata.Pairs(requestIDKey, RequestID(ctx), gatewayHeader, s.gatewaySecret)
 	// W3C trace context travels on to the gRPC server's tracing (tracing.go).
 	for _, h := range []string{"traceparent", "tracestate"} {
 		if v := r.Header.Get(h); v != "" && len(v) <= 512 {
