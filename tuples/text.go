@@ -315,18 +315,27 @@ func (f Filter) Validate() error {
 // Compare orders tuples canonically: by object type, object id, relation, subject
 // type, subject id, subject relation, each compared bytewise. It returns -1, 0 or +1.
 // Stores yield Read results in this order.
-func Compare(a, b Tuple) int {
-	for _, p := range [...][2]string{
-		{a.Object.Type, b.Object.Type},
-		{a.Object.ID, b.Object.ID},
-		{a.Relation, b.Relation},
-		{a.Subject.Object.Type, b.Subject.Object.Type},
-		{a.Subject.Object.ID, b.Subject.Object.ID},
-		{a.Subject.Relation, b.Subject.Relation},
-	} {
-		if c := strings.Compare(p[0], p[1]); c != 0 {
-			return c
-		}
+func Compare(a, b Tuple) int { return ComparePtr(&a, &b) }
+
+// ComparePtr is Compare for tuples held by pointer (a sort of many tuples would copy
+// two of them a comparison).
+func ComparePtr(a, b *Tuple) int {
+	// Column by column, each compared only when the ones before it are equal (most
+	// pairs differ in an early column).
+	if c := strings.Compare(a.Object.Type, b.Object.Type); c != 0 {
+		return c
 	}
-	return 0
+	if c := strings.Compare(a.Object.ID, b.Object.ID); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Relation, b.Relation); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Subject.Object.Type, b.Subject.Object.Type); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Subject.Object.ID, b.Subject.Object.ID); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Subject.Relation, b.Subject.Relation)
 }

@@ -565,40 +565,19 @@ func importOrder(ts []tuples.Tuple) []tuples.Tuple {
 		idx[i] = int32(i)
 	}
 	slices.SortFunc(idx, func(i, j int32) int {
-		if c := compareKeys(&ts[i], &ts[j]); c != 0 {
+		if c := tuples.ComparePtr(&ts[i], &ts[j]); c != 0 {
 			return c
 		}
 		return int(i - j)
 	})
 	out := make([]tuples.Tuple, 0, len(ts))
 	for k, i := range idx {
-		if k > 0 && compareKeys(&ts[idx[k-1]], &ts[i]) == 0 {
+		if k > 0 && tuples.ComparePtr(&ts[idx[k-1]], &ts[i]) == 0 {
 			continue
 		}
 		out = append(out, ts[i])
 	}
 	return out
-}
-
-// compareKeys orders tuples by key, column by column (byte order, as the "C"
-// collation sorts), comparing a column only when the ones before it are equal.
-func compareKeys(a, b *tuples.Tuple) int {
-	if c := strings.Compare(a.Object.Type, b.Object.Type); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.Object.ID, b.Object.ID); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.Relation, b.Relation); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.Subject.Object.Type, b.Subject.Object.Type); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.Subject.Object.ID, b.Subject.Object.ID); c != 0 {
-		return c
-	}
-	return strings.Compare(a.Subject.Relation, b.Subject.Relation)
 }
 
 // validateWrite checks a write before any round trip: the update limit, each tuple,
