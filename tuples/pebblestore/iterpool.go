@@ -45,9 +45,10 @@ type pooledIter struct {
 //
 // Readers take the most recently returned iterator (the top of idle), so under steady
 // load the bottom of idle may not be reached for as long as the load lasts: get
-// therefore also retires the iterators past maxIterAge at the bottom. Without that an iterator at the bottom kept its view, and
-// with it flushed memtables (16 MiB each, off the Go heap and not in Pebble's live
-// memtable count) and obsolete sstables, for the rest of a soak.
+// therefore also retires the iterators past maxIterAge at the bottom. Without that an
+// iterator at the bottom kept its view, and with it flushed memtables (16 MiB each,
+// off the Go heap and not in Pebble's live memtable count) and obsolete sstables, for
+// the rest of a soak.
 type iterPool struct {
 	mu struct {
 		sync.Mutex
