@@ -1,8 +1,9 @@
 // Command peerfloor is a stand-in Relata server that does no work: its Check answers at
-// once, and its LookupResources sends the same canned --results flow ids in batched
-// messages of up to 1,000, as the real server does for batch_results. It serves gRPC
-// reflection, so ../shared/tools/peerbench (which builds dynamic messages from the
-// server's descriptors) drives it like a real server.
+// once, its LookupResources sends the same canned --results flow ids in batched
+// messages of up to 1,000 (as the real server does for batch_results), its Import
+// decodes and counts the tuples and stores nothing, and its WriteSchema accepts
+// anything. It serves gRPC reflection, so ../shared/tools/peerbench (which builds
+// dynamic messages from the server's descriptors) drives it like a real server.
 //
 // It measures the floor a load generator puts under its own figures on this machine:
 // what a call costs the client (building the request, decoding the answer) and the
@@ -15,8 +16,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -55,8 +58,8 @@ func newServer(results int) *grpc.Server {
 	g := grpc.NewServer()
 	relatav1.RegisterPermissionServiceServer(g, &permissions{batches: cannedBatches(results)})
 	// peerbench asks reflection for these services' files, so they must be registered.
-	relatav1.RegisterSchemaServiceServer(g, relatav1.UnimplementedSchemaServiceServer{})
-	relatav1.RegisterRelationshipServiceServer(g, relatav1.UnimplementedRelationshipServiceServer{})
+	relatav1.RegisterSchemaServiceServer(g, schemas{})
+	relatav1.RegisterRelationshipServiceServer(g, relationships{})
 	reflection.Register(g)
 	return g
 }
@@ -95,4 +98,34 @@ func (p *permissions) LookupResources(_ *relatav1.LookupResourcesRequest, stream
 		}
 	}
 	return nil
+}
+
+// schemas accepts every schema and keeps none: peerbench's load writes one first.
+type schemas struct {
+	relatav1.UnimplementedSchemaServiceServer
+}
+
+// WriteSchema answers success without parsing the schema.
+func (schemas) WriteSchema(context.Context, *relatav1.WriteSchemaRequest) (*relatav1.WriteSchemaResponse, error) {
+	return &relatav1.WriteSchemaResponse{WrittenAt: "GAE"}, nil
+}
+
+// relationships counts imported tuples and stores nothing.
+type relationships struct {
+	relatav1.UnimplementedRelationshipServiceServer
+}
+
+// Import receives (decodes) every message and answers how many tuples they held.
+func (relationships) Import(stream grpc.ClientStreamingServer[relatav1.ImportRequest, relatav1.ImportResponse]) error {
+	var n uint64
+	for {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.SendAndClose(&relatav1.ImportResponse{Imported: n, WrittenAt: "GAE"})
+		}
+		if err != nil {
+			return err
+		}
+		n += uint64(len(m.GetTuples()))
+	}
 }

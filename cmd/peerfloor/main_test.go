@@ -83,3 +83,24 @@ func TestCheckAndReflection(t *testing.T) {
 		require.NotEmpty(t, resp.GetFileDescriptorResponse().GetFileDescriptorProto(), "reflection of %s", svc)
 	}
 }
+
+func TestImportCountsAndSchemaAccepts(t *testing.T) {
+	conn := dial(t, 0)
+	_, err := relatav1.NewSchemaServiceClient(conn).WriteSchema(context.Background(), &relatav1.WriteSchemaRequest{Schema: "definition user {}"})
+	require.NoError(t, err)
+
+	stream, err := relatav1.NewRelationshipServiceClient(conn).Import(context.Background())
+	require.NoError(t, err)
+	tuple := &relatav1.Tuple{Object: &relatav1.ObjectRef{Type: "flow", Id: "f"}, Relation: "owner",
+		Subject: &relatav1.SubjectRef{Object: &relatav1.ObjectRef{Type: "user", Id: "u"}}}
+	for _, n := range []int{3, 0, 5} {
+		msg := &relatav1.ImportRequest{}
+		for range n {
+			msg.Tuples = append(msg.Tuples, tuple)
+		}
+		require.NoError(t, stream.Send(msg))
+	}
+	resp, err := stream.CloseAndRecv()
+	require.NoError(t, err)
+	require.Equal(t, uint64(8), resp.GetImported())
+}
