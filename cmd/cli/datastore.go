@@ -20,6 +20,10 @@ import (
 // set through RELATA_DATASTORE cannot reach --help output.
 const datastoreHelp = "PostgreSQL URL postgres://USER@HOST:PORT/DB?sslmode=… of a datastore shared by several nodes (absent: embedded Pebble in --data-dir)"
 
+// noTrackingFlag is the hidden serve flag that turns cross-node tracking off, to
+// measure what tracking costs (pgstore.Options.NoCrossNodeTracking).
+const noTrackingFlag = "measure-no-cross-node-tracking"
+
 // openStore opens the store serve runs on: PostgreSQL when --datastore is set
 // (applying pending migrations first unless --no-migrate), else Pebble in --data-dir. It
 // returns the store and how to name it in logs (never with a password).
@@ -50,9 +54,14 @@ func openStore(ctx context.Context, log *slog.Logger, f *serveFlags, metrics *se
 			log.Info("relata: datastore migrated", "datastore", name, "from_version", from, "to_version", to)
 		}
 	}
-	store, err := pgstore.Open(ctx, datastore, &pgstore.Options{GCWindow: f.gcWindow, Logger: log, ReadCacheSize: mem.ReadCache})
+	store, err := pgstore.Open(ctx, datastore, &pgstore.Options{GCWindow: f.gcWindow, Logger: log, ReadCacheSize: mem.ReadCache,
+		NoCrossNodeTracking: f.noTracking})
 	if err != nil {
 		return nil, "", fmt.Errorf("serve: opening the datastore %s: %w", name, err)
+	}
+	if f.noTracking {
+		log.Warn("relata: --" + noTrackingFlag + ": MEASUREMENT ONLY. This node does not follow other nodes' writes: " +
+			"it must be the only node on its database; another node's write stops its caches for good. Never run a fleet with it.")
 	}
 	return store, name, nil
 }

@@ -32,9 +32,11 @@ import (
 // serveFlags are the flags of `relata serve`; each is also RELATA_<NAME> in the
 // environment (RELATA_DATA_DIR, RELATA_PRESHARED_KEY, ...).
 type serveFlags struct {
-	dataDir      string
-	datastore    string
-	noMigrate    bool
+	dataDir   string
+	datastore string
+	noMigrate bool
+	// noTracking is the hidden --measure-no-cross-node-tracking (measurement only).
+	noTracking   bool
 	grpcAddr     string
 	httpAddr     string
 	presharedKey string
@@ -107,6 +109,8 @@ the environment wins over the computed Go limit.`,
 	fl.StringVar(&f.dataDir, "data-dir", "./relata-data", "directory of the Pebble database")
 	fl.StringVar(&f.datastore, "datastore", "", datastoreHelp)
 	fl.BoolVar(&f.noMigrate, "no-migrate", false, "with --datastore: do not apply pending migrations at start (run relata migrate instead)")
+	fl.BoolVar(&f.noTracking, noTrackingFlag, false, "MEASUREMENT ONLY, never in a fleet: with --datastore, do not follow other nodes' writes (refused while another node follows the database; another node's write then stops this node's caches for good); see docs/deployment.md")
+	_ = fl.MarkHidden(noTrackingFlag)
 	fl.StringVar(&f.grpcAddr, "grpc-addr", server.DefaultGRPCAddr, "gRPC listen address")
 	fl.StringVar(&f.httpAddr, "http-addr", server.DefaultHTTPAddr, "REST listen address")
 	fl.StringVar(&f.presharedKey, "preshared-key", "", "require \"Authorization: Bearer KEY\" on every request (this key has every scope)")
@@ -196,6 +200,9 @@ func runServe(ctx context.Context, s *streams, f *serveFlags) error {
 		if certs, err = server.NewCertFiles(f.tlsCert, f.tlsKey, f.tlsClientCA); err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
+	}
+	if f.noTracking && f.datastore == "" {
+		return usageError("serve: --%s needs --datastore (Pebble has one node and nothing to track)", noTrackingFlag)
 	}
 	mem, err := planMemory(int64(f.memoryLimit), f.datastore == "", f.overrides)
 	if err != nil {
@@ -434,8 +441,8 @@ func currentSchema(ctx context.Context, store tuples.Store) ([]byte, error) {
 func bindEnv(cmd *cobra.Command) error {
 	var errs []error
 	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
-		if fl.Changed || fl.Name == "help" {
-			return
+		if fl.Changed || fl.Name == "help" || fl.Hidden {
+			return // hidden flags are for measurement: the command line only
 		}
 		name := "RELATA_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
 		v := os.Getenv(name)

@@ -17,10 +17,21 @@ package pgstore
 // so far behind that GC has dropped log entries it had not read, it cannot know what
 // changed in between: it moves its floor to the head, so that no answer read before
 // it is reused.
+//
+// Tracking off (Options.NoCrossNodeTracking, for measurement only): the node neither
+// LISTENs nor reads the change log. known advances only through this node's own
+// commits, in revision order (a commit that arrives before a smaller one waits in
+// pending), so on a node that is alone on its database the caches stay exact and
+// cost nothing to keep. Another node's write leaves a revision this node never
+// commits: known stops below it for good, every read after it misses the caches (the
+// answers stay exact, the node gets slow), and the poll, which then only reads the
+// head, logs that once. What is measured against it is the cost of following: the
+// LISTEN connection, the catch-up query after every commit and the change-log reads.
 
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +63,15 @@ type follower struct {
 		sync.Mutex
 		ch chan struct{} // closed and replaced when known advances
 	}
+
+	// local: tracking is off (see the top of the file); pending holds this node's
+	// commits above known+1 (under advance). lastPoll and lastHead (known and the
+	// head at the previous poll) and stalled (the poll has logged that known stopped
+	// below the head) belong to the follower goroutine.
+	local              bool
+	pending            map[tuples.Revision]*written
+	lastPoll, lastHead tuples.Revision
+	stalled            bool
 
 	// schemas holds every schema written at ≤ known, oldest first.
 	schemas struct {
@@ -92,19 +112,44 @@ func (f *follower) poke() {
 // follower catches up from the log.
 func (f *follower) committed(rev tuples.Revision, w *written) {
 	f.advance.Lock()
+	defer f.advance.Unlock()
+	if f.local {
+		// Tracking off: only this node's commits advance known, in order.
+		if rev <= tuples.Revision(f.known.Load()) {
+			return
+		}
+		if f.pending == nil {
+			f.pending = make(map[tuples.Revision]*written)
+		}
+		f.pending[rev] = w
+		for {
+			next := tuples.Revision(f.known.Load()) + 1
+			pw, ok := f.pending[next]
+			if !ok {
+				return
+			}
+			delete(f.pending, next)
+			f.record(next, pw)
+		}
+	}
 	if tuples.Revision(f.known.Load()) == rev-1 {
-		for _, t := range w.tuples {
-			f.note(forwardBucket(t.Object, t.Relation), rev)
-			f.note(reverseBucket(t.Subject, t.Object.Type, t.Relation), rev)
-		}
-		if w.schema != nil {
-			f.appendSchemas([]schemaVersion{{rev: rev, text: w.schema}})
-		}
-		f.setKnown(rev)
+		f.record(rev, w)
 	} else {
 		f.poke()
 	}
-	f.advance.Unlock()
+}
+
+// record notes a commit's changes at rev and advances known to rev; f.advance is
+// held and known is rev-1.
+func (f *follower) record(rev tuples.Revision, w *written) {
+	for _, t := range w.tuples {
+		f.note(forwardBucket(t.Object, t.Relation), rev)
+		f.note(reverseBucket(t.Subject, t.Object.Type, t.Relation), rev)
+	}
+	if w.schema != nil {
+		f.appendSchemas([]schemaVersion{{rev: rev, text: w.schema}})
+	}
+	f.setKnown(rev)
 }
 
 // setKnown advances known to rev and wakes waiters; f.advance is held.
@@ -114,6 +159,11 @@ func (f *follower) setKnown(rev tuples.Revision) {
 	}
 	f.known.Store(uint64(rev))
 	f.s.observeHead(rev)
+	f.wakeWaiters()
+}
+
+// wakeWaiters wakes the callers waiting on changed.
+func (f *follower) wakeWaiters() {
 	f.notify.Lock()
 	close(f.notify.ch)
 	f.notify.ch = make(chan struct{})
@@ -167,7 +217,9 @@ func (f *follower) unchangedSince(b uint32, since, rev tuples.Revision) bool {
 	case since == rev:
 		return true
 	case tuples.Revision(f.known.Load()) < rev:
-		f.poke()
+		if !f.local {
+			f.poke()
+		}
 		return false
 	}
 	return tuples.Revision(f.written[b].Load()) <= since
@@ -238,7 +290,16 @@ func (f *follower) run() {
 		case <-ctx.Done():
 			return
 		case <-f.wake:
+			if f.local {
+				continue
+			}
 		case <-ticker.C:
+		}
+		if f.local {
+			if err := f.pollHead(ctx); err != nil && ctx.Err() == nil {
+				f.s.opts.Logger.Warn("pgstore: reading the head", "err", err)
+			}
+			continue
 		}
 		if err := f.catchUp(ctx); err != nil && ctx.Err() == nil {
 			f.s.opts.Logger.Warn("pgstore: following the change log", "err", err)
@@ -298,6 +359,30 @@ func (f *follower) catchUp(ctx context.Context) error {
 	}
 	f.appendSchemas(vs)
 	f.setKnown(tuples.Revision(head))
+	return nil
+}
+
+// pollHead is the poll with tracking off: it reads the head and the horizon (so that
+// WaitForRevision, and with it Watch, sees other nodes' writes within a poll), and
+// logs once when the head has passed a revision this node will never record.
+func (f *follower) pollHead(ctx context.Context) error {
+	var head, horizon int64
+	f.s.queries.add("head")
+	if err := f.s.pool.QueryRow(ctx, "SELECT r.head, h.horizon FROM relata_revision r, relata_horizon h").Scan(&head, &horizon); err != nil {
+		return f.s.classify(ctx, "head", err)
+	}
+	f.s.observeHorizon(tuples.Revision(horizon))
+	f.s.observeHead(tuples.Revision(head))
+	f.wakeWaiters()
+	// A revision that had committed by the previous poll and is still unrecorded is
+	// not this node's: its own commits are recorded as they return.
+	known := tuples.Revision(f.known.Load())
+	if f.lastHead > known && known == f.lastPoll && !f.stalled {
+		f.stalled = true
+		f.s.opts.Logger.Error("pgstore: cross-node tracking is off (measurement only) and revision " +
+			strconv.FormatInt(int64(known+1), 10) + " was not written by this node: its caches serve nothing after it; restart it with tracking on")
+	}
+	f.lastPoll, f.lastHead = known, tuples.Revision(head)
 	return nil
 }
 

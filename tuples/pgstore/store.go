@@ -117,6 +117,13 @@ type Options struct {
 	ReadCacheSize int64
 	// Logger receives the store's log lines; nil discards them.
 	Logger *slog.Logger
+	// NoCrossNodeTracking is for measurement only: the node does not follow other
+	// nodes' writes (no LISTEN, no change-log reads; see follow.go). It is exact only
+	// while this node is the database's only writer: after another node's write its
+	// caches serve nothing more (answers stay exact) and Watch sees other nodes'
+	// writes only at each PollInterval. Open refuses it when another node follows the
+	// database. It exists to measure what keeping the caches exact across nodes costs.
+	NoCrossNodeTracking bool
 }
 
 // EnsureDefaults replaces zero fields with their defaults.
@@ -226,20 +233,52 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	if o.NoCrossNodeTracking {
+		if err := refuseOtherNodes(ctx, pool); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
 	s.follow, err = newFollower(ctx, s, tuples.Revision(head))
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
+	s.follow.local = o.NoCrossNodeTracking
+	s.follow.lastPoll, s.follow.lastHead = tuples.Revision(head), tuples.Revision(head)
 	s.cache = newReadCache(o.ReadCacheSize, s.follow)
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go s.follow.run()
-	go s.follow.listen()
+	if !o.NoCrossNodeTracking {
+		s.wg.Add(1)
+		go s.follow.listen()
+	}
 	if o.GCInterval > 0 {
 		s.wg.Add(1)
 		go s.gcLoop()
 	}
 	return s, nil
+}
+
+// ErrOtherNodes is Open's refusal of Options.NoCrossNodeTracking on a database that
+// another node follows.
+var ErrOtherNodes = errors.New("another relata node follows this database")
+
+// refuseOtherNodes fails when another node follows the database: every node with
+// tracking on holds a connection in LISTEN, which pg_stat_activity shows (to the same
+// role or a member of pg_read_all_stats). A node with tracking off holds none, so
+// two of them do not see each other; this is a guard, not a lock.
+func refuseOtherNodes(ctx context.Context, pool *pgxpool.Pool) error {
+	var n int
+	err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query = 'LISTEN `+notifyChannel+`'`).Scan(&n)
+	if err != nil {
+		return classify(ctx, "look for other nodes", err)
+	}
+	if n > 0 {
+		return fmt.Errorf("cross-node tracking off (measurement only) refused: %d connection(s) LISTEN on %s: %w", n, notifyChannel, ErrOtherNodes)
+	}
+	return nil
 }
 
 // loadIdentity reads the store's id from relata_meta (the first migration gives
