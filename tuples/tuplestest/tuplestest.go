@@ -40,6 +40,7 @@ func RunAll(t *testing.T, newStore func(t *testing.T) tuples.Store) {
 		{"Preconditions", testPreconditions},
 		{"SnapshotIsolation", testSnapshotIsolation},
 		{"SubjectsObjectsOrder", testSubjectsObjectsOrder},
+		{"ObjectTuples", testObjectTuples},
 		{"ReadFilters", testReadFilters},
 		{"Pagination", testPagination},
 		{"DeleteMatching", testDeleteMatching},
