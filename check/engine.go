@@ -95,6 +95,10 @@ type Engine struct {
 	noSets     bool
 	// setDrops counts the ids intersections and exclusions removed, for tests.
 	setDrops atomic.Int64
+	// setArrows counts the arrow nodes set algebra mapped back (see arrowStream), and
+	// setVerified the ids it left to Check (see lookupSets), for tests.
+	setArrows   atomic.Int64
+	setVerified atomic.Int64
 
 	// schemas caches compiled schemas by the revision that wrote them, and which one
 	// each recently read revision uses (a revision's schema never changes, so a read at

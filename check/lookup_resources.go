@@ -64,18 +64,22 @@ type LookupResourcesResult struct {
 // ids every operand has, an exclusion `a - b` drops from a's stream the ids of b's
 // (for `execute = (owner + granted + tenant->view) - denied`, the flows the subject
 // is denied on, found by the same reverse walk). Non-monotone permissions of the same
-// type that the rewrite computes are expanded in place. An object some operand
-// reaches only through paths longer than the depth limit is left to Check, which
-// answers it or reports the depth error. Where this cannot be exact, each candidate
-// is verified with Check instead: the walk then yields candidates (those reached
-// through the first branch of an intersection, the base of an exclusion, any subject
-// of an `.all()` arrow) and Check decides each. That is the case when a caveat or an
-// expiration is reachable from the permission (answers are three-valued: a
-// conditional member of a subtracted side makes an object conditional, not absent),
-// when the permission lies on a cycle of the schema graph, when the rewrite reaches
-// an intersection, an exclusion or an `.all()` arrow through an arrow or through a
-// permission of its type that lies on a cycle, and when some walk is cut short by
-// the depth limit.
+// type that the rewrite computes are expanded in place; an arrow to a non-monotone
+// permission (`workspace->execute_default`, itself `tenant->execute_workflow + …`
+// with `execute_workflow = (member + …) - role_denied`) is looked up by the same set
+// algebra on the arrow's target type, and its sorted stream of objects (workspaces)
+// is mapped back through the tupleset by reverse-index scans merged in id order (the
+// flows in those workspaces). An object some operand reaches only through paths
+// longer than the depth limit is left to Check, which answers it or reports the depth
+// error. Where this cannot be exact, each candidate is verified with Check instead:
+// the walk then yields candidates (those reached through the first branch of an
+// intersection, the base of an exclusion, any subject of an `.all()` arrow) and Check
+// decides each. That is the case when a caveat or an expiration is reachable from the
+// permission (answers are three-valued: a conditional member of a subtracted side
+// makes an object conditional, not absent), when the permission lies on a cycle of
+// the schema graph, when the rewrite reaches an intersection, an exclusion or an
+// `.all()` arrow through an `.all()` arrow or through a non-monotone permission that
+// lies on a cycle, and when some walk is cut short by the depth limit.
 //
 // Results stream as they are found, and the walk stops once Limit results are sent.
 // The walk has two parts. The usersets below the last hop (groups, roles, tenants,
@@ -99,7 +103,9 @@ type LookupResourcesResult struct {
 // candidates being verified (plus, per scan being recorded for the scan cache, up to
 // streamCacheMaxIDs ids): independent of the number of results. With set algebra
 // that bound holds per monotone operand of the rewrite (each has its own walk and
-// scans), and nothing is verified in batches. The exception is a permission of the
+// scans), plus, per arrow to a non-monotone permission, the objects of its target
+// type that have that permission (and one scan per object); nothing is verified in
+// batches. The exception is a permission of the
 // resource type that lies on a cycle of the schema graph (nested folders,
 // `permission view = viewer + parent->view` looked up on folders; or such a
 // permission used as an operand): the walk must remember every object of the

@@ -16,32 +16,54 @@ import (
 // instead of verifying candidates with Check (see LookupResources).
 //
 // The permission's rewrite tree is cut into operators (union, intersection,
-// exclusion, and computed usersets of other non-monotone permissions of the same
-// type, which are inlined) and leaves: monotone sub-expressions (no intersection,
-// exclusion, `.all()` or conditional relation reachable). Each leaf becomes a
-// synthetic permission of the resource type in aug, a copy of the schema analysis;
-// the ordinary reverse walk toward that permission gives exactly the objects of the
-// leaf as a sorted, deduplicated stream (the merged reverse-index scans), and the
-// operators combine the streams: merge, sorted intersection, sorted difference.
+// exclusion, computed usersets of other non-monotone permissions of the same type,
+// which are inlined, and arrows to non-monotone permissions) and leaves: monotone
+// sub-expressions (no intersection, exclusion, `.all()` or conditional relation
+// reachable). Each leaf becomes a synthetic permission of its type in aug, a copy of
+// the schema analysis; the ordinary reverse walk toward that permission gives exactly
+// the objects of the leaf as a sorted, deduplicated stream (the merged reverse-index
+// scans), and the operators combine the streams: merge, sorted intersection, sorted
+// difference.
+//
+// An arrow `ts->P` to a permission P of type T that is not monotone is planned
+// recursively: the plan of T#P gives the sorted stream of T objects having P, and the
+// arrow maps it back through the tupleset: the objects o with o#ts@T:t for those t,
+// read from the reverse index (one scan per t) and merged in id order. Several types
+// allowed on the tupleset give one such arrow node each, under a union (a type whose P
+// is monotone gets a leaf of its own type, `~n = P`).
 type setPlan struct {
 	aug  *compiled
 	root *setNode
-	// leaves lists the synthetic permissions of aug, in the order of the tree.
+	// leaves lists the synthetic permissions of aug, in the order of the tree; top
+	// tells, per leaf, whether its objects are of the looked-up type (no arrow node
+	// above it): only those streams start after a cursor.
 	leaves []relKey
+	top    []bool
 }
 
 // setNode is one node of a setPlan's tree.
 type setNode struct {
-	op   schema.RewriteKind // Union, Intersection, Exclusion; This for a leaf
+	// op is Union, Intersection, Exclusion; This for a leaf; TupleToUserset for an
+	// arrow node, whose only kid is the plan of the arrow's target on subjType.
+	op   schema.RewriteKind
 	kids []*setNode
 	leaf int // index into setPlan.leaves, for a leaf
-	// offset is how many computed-userset hops separate the permission looked up from
-	// the permission whose rewrite holds this node: a leaf's objects reach the target
-	// offset frames deeper than the walk toward the leaf counts.
+	// typ is the type of the objects the node yields.
+	typ string
+	// offset is how many frames separate the permission looked up from the permission
+	// whose rewrite holds this node (computed-userset hops, and one per arrow node
+	// above): a leaf's objects reach the target offset frames deeper than the walk
+	// toward the leaf counts.
 	offset int
 	// named is the permission this node is the whole rewrite of ("" for a part of a
 	// rewrite): a userset subject naming that permission of an object holds it there.
 	named string
+	// For an arrow node: the tupleset relation of typ, the type of its subjects
+	// followed, and the relations with which that type is allowed on it ("" for plain
+	// objects).
+	tupleset         string
+	subjType         string
+	subjectRelations []string
 }
 
 // setPlanNone marks, in compiled.setPlans, a permission set algebra cannot look up.
@@ -51,8 +73,8 @@ var setPlanNone = &setPlan{}
 // verify candidates with Check instead: the target lies on a cycle of the schema
 // graph, a caveat or an expiration is reachable from it (answers are three-valued),
 // or its rewrite reaches an intersection or exclusion only through an `.all()`
-// arrow, an arrow to a non-monotone permission, or a non-monotone permission of its
-// type that lies on a cycle. Plans are built once per schema.
+// arrow, or through a non-monotone permission (of its type, or at the end of an
+// arrow) that lies on a cycle. Plans are built once per schema.
 func (c *compiled) setPlanFor(target relKey) *setPlan {
 	if v, ok := c.setPlans.Load(target); ok {
 		return nilIfNone(v.(*setPlan))
@@ -83,18 +105,28 @@ func (c *compiled) buildSetPlan(target relKey) *setPlan {
 	if perm == nil || perm.Rewrite == nil || perm.Rewrite.Kind == schema.This {
 		return nil
 	}
-	var rws []*schema.Rewrite
-	var build func(rw *schema.Rewrite, offset int, named string) *setNode
-	build = func(rw *schema.Rewrite, offset int, named string) *setNode {
-		if c.monotoneExpr(target.typ, rw) {
-			rws = append(rws, rw)
-			return &setNode{op: schema.This, leaf: len(rws) - 1, offset: offset, named: named}
+	type leafRW struct {
+		typ string
+		rw  *schema.Rewrite
+		top bool
+	}
+	var rws []leafRW
+	leaf := func(typ string, rw *schema.Rewrite, offset int, named string, top bool) *setNode {
+		rws = append(rws, leafRW{typ, rw, top})
+		return &setNode{op: schema.This, leaf: len(rws) - 1, typ: typ, offset: offset, named: named}
+	}
+	// Every node the recursion enters is off any cycle, and each step goes to a node
+	// the last one reaches: it ends.
+	var build func(typ string, rw *schema.Rewrite, offset int, named string, top bool) *setNode
+	build = func(typ string, rw *schema.Rewrite, offset int, named string, top bool) *setNode {
+		if c.monotoneExpr(typ, rw) {
+			return leaf(typ, rw, offset, named, top)
 		}
 		switch rw.Kind {
 		case schema.Union, schema.Intersection, schema.Exclusion:
-			n := &setNode{op: rw.Kind, offset: offset, named: named}
+			n := &setNode{op: rw.Kind, typ: typ, offset: offset, named: named}
 			for _, ch := range rw.Children {
-				k := build(ch, offset, "")
+				k := build(typ, ch, offset, "", top)
 				if k == nil {
 					return nil
 				}
@@ -102,21 +134,69 @@ func (c *compiled) buildSetPlan(target relKey) *setPlan {
 			}
 			return n
 		case schema.ComputedUserset:
-			k := relKey{target.typ, rw.Relation}
+			k := relKey{typ, rw.Relation}
 			r := c.rel(k.typ, k.rel)
 			if r == nil || c.cyclic[k] || r.Rewrite == nil || r.Rewrite.Kind == schema.This {
 				return nil
 			}
-			in := build(r.Rewrite, offset+1, k.rel)
+			in := build(typ, r.Rewrite, offset+1, k.rel, top)
 			if in == nil || named == "" {
 				return in
 			}
 			// This node is named too (`permission p0 = p2`): a union of one.
-			return &setNode{op: schema.Union, kids: []*setNode{in}, offset: offset, named: named}
+			return &setNode{op: schema.Union, kids: []*setNode{in}, typ: typ, offset: offset, named: named}
+		case schema.TupleToUserset:
+			if rw.All || c.nonMonotone[relKey{typ, rw.Tupleset}] {
+				return nil // `.all()`, or a conditional tupleset
+			}
+			ts := c.rel(typ, rw.Tupleset)
+			if ts == nil {
+				return nil
+			}
+			u := &setNode{op: schema.Union, typ: typ, offset: offset, named: named}
+			byType := map[string][]string{}
+			var order []string
+			for _, a := range ts.Allowed {
+				if a.Wildcard {
+					continue // an arrow follows no wildcard
+				}
+				if _, ok := byType[a.Type]; !ok {
+					order = append(order, a.Type)
+				}
+				byType[a.Type] = append(byType[a.Type], a.Relation)
+			}
+			for _, t := range order {
+				k := relKey{t, rw.Relation}
+				r := c.rel(k.typ, k.rel)
+				if r == nil {
+					continue // an arrow over a type without the relation adds nothing
+				}
+				if c.cyclic[k] {
+					return nil
+				}
+				// The target's frame is one deeper than the frame holding the arrow.
+				var sub *setNode
+				if !c.nonMonotone[k] {
+					sub = leaf(t, &schema.Rewrite{Kind: schema.ComputedUserset, Relation: k.rel}, offset+1, "", false)
+				} else {
+					if r.Rewrite == nil || r.Rewrite.Kind == schema.This {
+						return nil
+					}
+					if sub = build(t, r.Rewrite, offset+1, k.rel, false); sub == nil {
+						return nil
+					}
+				}
+				u.kids = append(u.kids, &setNode{op: schema.TupleToUserset, kids: []*setNode{sub}, typ: typ,
+					offset: offset, tupleset: rw.Tupleset, subjType: t, subjectRelations: byType[t]})
+			}
+			if len(u.kids) == 1 && named == "" {
+				return u.kids[0]
+			}
+			return u
 		}
-		return nil // an `.all()` arrow, or an arrow to a non-monotone permission
+		return nil
 	}
-	root := build(perm.Rewrite, 0, target.rel)
+	root := build(target.typ, perm.Rewrite, 0, target.rel, true)
 	if root == nil {
 		return nil
 	}
@@ -124,17 +204,24 @@ func (c *compiled) buildSetPlan(target relKey) *setPlan {
 	// no schema name can clash ("~" is not allowed in identifiers).
 	s := *c.s
 	s.Definitions = maps.Clone(c.s.Definitions)
-	d := *c.s.Definitions[target.typ]
-	d.Relations = maps.Clone(d.Relations)
-	d.Order = slices.Clone(d.Order)
+	cloned := map[string]*schema.Definition{}
 	p := &setPlan{root: root}
-	for i, rw := range rws {
+	for i, l := range rws {
+		d := cloned[l.typ]
+		if d == nil {
+			dd := *c.s.Definitions[l.typ]
+			d = &dd
+			d.Relations = maps.Clone(d.Relations)
+			d.Order = slices.Clone(d.Order)
+			cloned[l.typ] = d
+			s.Definitions[l.typ] = d
+		}
 		name := "~" + target.rel + "~" + strconv.Itoa(i)
-		d.Relations[name] = &schema.Relation{Name: name, Permission: true, Rewrite: rw}
+		d.Relations[name] = &schema.Relation{Name: name, Permission: true, Rewrite: l.rw}
 		d.Order = append(d.Order, name)
-		p.leaves = append(p.leaves, relKey{target.typ, name})
+		p.leaves = append(p.leaves, relKey{l.typ, name})
+		p.top = append(p.top, l.top)
 	}
-	s.Definitions[target.typ] = &d
 	p.aug = analyze(&s)
 	p.aug.rev, p.aug.revText = c.rev, c.revText
 	return p
@@ -312,42 +399,54 @@ func (e *Engine) lookupSets(ctx context.Context, r tuples.Reader, c *compiled, p
 		if cut != nil {
 			return false, nil
 		}
-		m, err := plan.merge(ctx, r, found[leaf], after, req.Cursor != "", req.Limit)
+		var m *merger
+		if p.top[i] {
+			m, err = plan.merge(ctx, r, found[leaf], after, req.Cursor != "", req.Limit)
+		} else {
+			// Objects of another type, mapped back through an arrow: all of them.
+			m, err = plan.merge(ctx, r, found[leaf], "", false, 0)
+		}
 		if err != nil {
 			return true, err
 		}
 		streams[i] = m
 	}
 	subj := req.Subject
-	var build func(n *setNode) idStream
-	build = func(n *setNode) idStream {
+	var build func(n *setNode, top bool) idStream
+	build = func(n *setNode, top bool) idStream {
 		var s idStream
 		switch n.op {
 		case schema.This:
 			s = &leafStream{m: streams[n.leaf], extra: n.offset, max: e.opts.MaxDepth}
+		case schema.TupleToUserset:
+			a := &arrowStream{e: e, r: r, n: n, sub: build(n.kids[0], false)}
+			if top {
+				a.after, a.resume, a.limit = after, req.Cursor != "", req.Limit
+			}
+			s = a
 		case schema.Union:
 			u := &unionStream{}
 			for _, k := range n.kids {
-				u.kids = append(u.kids, &peeked{s: build(k)})
+				u.kids = append(u.kids, &peeked{s: build(k, top)})
 			}
 			s = u
 		case schema.Intersection:
 			in := &interStream{drops: &e.setDrops}
 			for _, k := range n.kids {
-				in.kids = append(in.kids, &peeked{s: build(k)})
+				in.kids = append(in.kids, &peeked{s: build(k, top)})
 			}
 			s = in
 		case schema.Exclusion:
-			s = &diffStream{base: &peeked{s: build(n.kids[0])}, sub: &peeked{s: build(n.kids[1])}, drops: &e.setDrops}
+			s = &diffStream{base: &peeked{s: build(n.kids[0], top)}, sub: &peeked{s: build(n.kids[1], top)}, drops: &e.setDrops}
 		}
-		if n.named != "" && subj.IsUserset() && subj.Object.Type == req.ResourceType && subj.Relation == n.named &&
-			(req.Cursor == "" || subj.Object.ID > after) {
+		if n.named != "" && subj.IsUserset() && subj.Object.Type == n.typ && subj.Relation == n.named &&
+			(!top || req.Cursor == "" || subj.Object.ID > after) {
 			// The subject is this userset of its object: it holds there (see checkRel).
 			s = &unionStream{kids: []*peeked{{s: s}, {s: &oneStream{id: subj.Object.ID}}}}
 		}
 		return s
 	}
-	root := build(p.root)
+	root := build(p.root, true)
 	var v *verifier
 	n := 0
 	for req.Limit <= 0 || n < req.Limit {
@@ -364,6 +463,7 @@ func (e *Engine) lookupSets(ctx context.Context, r tuples.Reader, c *compiled, p
 		if !sure {
 			// Reached only beyond the depth limit somewhere: Check decides, and reports
 			// the depth error if there is one.
+			e.setVerified.Add(1)
 			if v == nil {
 				v = e.newVerifier(r, c, req)
 				v.onlySubtracted = false
@@ -386,4 +486,55 @@ func (e *Engine) lookupSets(ctx context.Context, r tuples.Reader, c *compiled, p
 		}
 	}
 	return true, nil
+}
+
+// arrowStream streams the objects of an arrow node: the objects o with o#ts@T:t (or
+// @T:t#r for a relation r with which T is allowed on ts) for every t of the node's
+// kid, in id order. The kid's stream is read whole first (its ids are the usersets
+// below this hop, held like the walk's), then the reverse-index scan of each t is
+// merged as in a leaf. An object is sure when some t that reaches it is.
+type arrowStream struct {
+	e   *Engine
+	r   tuples.Reader
+	n   *setNode
+	sub idStream
+	// after, resume and limit are the call's, for the looked-up type's objects.
+	after  string
+	resume bool
+	limit  int
+	m      *merger
+}
+
+// arrowUnsure is the depth given in an arrow's merge to the scans of unsure ids.
+const arrowUnsure = 1
+
+func (a *arrowStream) next(ctx context.Context) (string, bool, bool, error) {
+	if a.m == nil {
+		plan := &streamPlan{cache: a.e.streams}
+		for {
+			t, sure, ok, err := a.sub.next(ctx)
+			if err != nil {
+				return "", false, false, err
+			}
+			if !ok {
+				break
+			}
+			depth := 0
+			if !sure {
+				depth = arrowUnsure
+			}
+			for _, sr := range a.n.subjectRelations {
+				s := tuples.SubjectRef{Object: tuples.ObjectRef{Type: a.n.subjType, ID: t}, Relation: sr}
+				plan.addScan(s, a.n.typ, a.n.tupleset, depth, -1, relKey{})
+			}
+		}
+		a.e.setArrows.Add(1)
+		m, err := plan.merge(ctx, a.r, nil, a.after, a.resume, a.limit)
+		if err != nil {
+			return "", false, false, err
+		}
+		a.m = m
+	}
+	id, depth, ok, err := a.m.next(ctx)
+	return id, depth == 0, ok, err
 }
