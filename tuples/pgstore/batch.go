@@ -56,20 +56,15 @@ const batchInFlight = 1
 // and most reads are those: more rows would be produced only to be dropped.
 const batchRows = 17
 
-// objectRows is the most tuples a batched ObjectTuples answer holds: the engine reads
-// the object a Check asks about whole when it has at most 32 tuples (check's
-// rootTuplesMax) and gives up at the 33rd.
-const objectRows = 33
-
 // batchKey is the shape of a group of reads: its kind and revision.
 type batchKey struct {
-	kind byte // cacheSubjects, cacheObjects, cacheObject or cacheContains
+	kind byte // cacheSubjects, cacheObjects or cacheContains
 	rev  tuples.Revision
 }
 
 // batchReq is one read of a group and, once the group is done, its answer.
 // Subjects reads t.Object#t.Relation (only subjects of type subjectType when it is
-// set); ObjectTuples reads all of t.Object's tuples; Objects reads t.Subject's tuples of t.Object.Type#t.Relation; Contains
+// set); Objects reads t.Subject's tuples of t.Object.Type#t.Relation; Contains
 // looks for t.
 type batchReq struct {
 	t           tuples.Tuple
@@ -196,9 +191,6 @@ func (s *Store) runGroup(ctx context.Context, g *batchGroup) {
 	case cacheObjects:
 		s.queries.add("objects")
 		g.err = s.objectsBatch(ctx, conn, g.key, reqs)
-	case cacheObject:
-		s.queries.add("object")
-		g.err = s.objectBatch(ctx, conn, g.key, reqs)
 	default:
 		s.queries.add("contains")
 		g.err = s.containsBatch(ctx, conn, g.key, reqs)
@@ -312,38 +304,6 @@ func (s *Store) objectsBatch(ctx context.Context, conn *pgxpool.Conn, key batchK
 		r := reqs[i-1]
 		t.Object.Type, t.Relation, t.Subject = r.t.Object.Type, r.t.Relation, r.t.Subject
 		r.add(t)
-		return nil
-	})
-}
-
-// objectBatch reads ObjectTuples for every request of a group: per request, the
-// first objectRows tuples in (relation, subject) order.
-func (s *Store) objectBatch(ctx context.Context, conn *pgxpool.Conn, key batchKey, reqs []*batchReq) error {
-	var ots, ids []string
-	for _, r := range reqs {
-		ots = append(ots, r.t.Object.Type)
-		ids = append(ids, r.t.Object.ID)
-	}
-	sql := `SELECT k.i, t.relation, t.subject_type, t.subject_id, t.subject_relation, t.caveat_name, t.caveat_context, t.expires_at, t.expires_nanos
-		FROM unnest($1::text[], $2::text[]) WITH ORDINALITY k(ot, id, i)
-		CROSS JOIN LATERAL (SELECT relation, subject_type, subject_id, subject_relation, ` + attrCols + ` FROM relata_tuple t
-			WHERE t.object_type = k.ot AND t.object_id = k.id AND ` + atRev(3) + `
-			ORDER BY relation, subject_type, subject_id, subject_relation LIMIT ` + strconv.Itoa(objectRows) + `) t
-		ORDER BY k.i, t.relation, t.subject_type, t.subject_id, t.subject_relation`
-	return s.sendChecked(ctx, conn, key.rev, sql, []any{ots, ids, int64(key.rev)}, func(rows pgx.Rows) error {
-		var i int64
-		var a attrs
-		var t tuples.Tuple
-		if err := rows.Scan(append([]any{&i, &t.Relation, &t.Subject.Object.Type, &t.Subject.Object.ID, &t.Subject.Relation}, a.targets()...)...); err != nil {
-			return err
-		}
-		if err := a.apply(&t); err != nil {
-			return err
-		}
-		r := reqs[i-1]
-		t.Object = r.t.Object
-		r.rows = append(r.rows, t)
-		r.more = len(r.rows) == objectRows
 		return nil
 	})
 }

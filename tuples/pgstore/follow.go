@@ -145,7 +145,6 @@ func (f *follower) record(rev tuples.Revision, w *written) {
 	for _, t := range w.tuples {
 		f.note(forwardBucket(t.Object, t.Relation), rev)
 		f.note(reverseBucket(t.Subject, t.Object.Type, t.Relation), rev)
-		f.note(objectBucket(t.Object), rev)
 	}
 	if w.schema != nil {
 		f.appendSchemas([]schemaVersion{{rev: rev, text: w.schema}})
@@ -193,17 +192,6 @@ func forwardBucket(object tuples.ObjectRef, relation string) uint32 {
 	var d xxhash.Digest
 	d.Reset()
 	for _, p := range [...]string{"f", object.Type, object.ID, relation} {
-		_, _ = d.WriteString(p)
-		_, _ = d.Write([]byte{0})
-	}
-	return uint32(d.Sum64()) & (scopeBuckets - 1)
-}
-
-// objectBucket is the bucket of all of an object's tuples (ObjectTuples' scope).
-func objectBucket(object tuples.ObjectRef) uint32 {
-	var d xxhash.Digest
-	d.Reset()
-	for _, p := range [...]string{"o", object.Type, object.ID} {
 		_, _ = d.WriteString(p)
 		_, _ = d.Write([]byte{0})
 	}
@@ -333,8 +321,8 @@ func (f *follower) catchUp(ctx context.Context) error {
 		return nil
 	}
 	type note struct {
-		fwd, rev, obj uint32
-		at            tuples.Revision
+		fwd, rev uint32
+		at       tuples.Revision
 	}
 	var notes []note
 	reset := tuples.Revision(horizon) > known
@@ -351,7 +339,7 @@ func (f *follower) catchUp(ctx context.Context) error {
 				break
 			}
 			notes = append(notes, note{forwardBucket(c.Tuple.Object, c.Tuple.Relation),
-				reverseBucket(c.Tuple.Subject, c.Tuple.Object.Type, c.Tuple.Relation), objectBucket(c.Tuple.Object), c.Revision})
+				reverseBucket(c.Tuple.Subject, c.Tuple.Object.Type, c.Tuple.Relation), c.Revision})
 		}
 	}
 	vs, err := f.loadSchemas(ctx, known, tuples.Revision(head))
@@ -368,7 +356,6 @@ func (f *follower) catchUp(ctx context.Context) error {
 	for _, n := range notes {
 		f.note(n.fwd, n.at)
 		f.note(n.rev, n.at)
-		f.note(n.obj, n.at)
 	}
 	f.appendSchemas(vs)
 	f.setKnown(tuples.Revision(head))

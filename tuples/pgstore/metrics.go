@@ -10,8 +10,8 @@ import (
 
 // queryKinds are the kinds of database round trips a node counts
 // (relata_store_queries_total{kind}): the reads of the engine (contains, subjects,
-// objects, object: ObjectTuples), other reads, and writes.
-var queryKinds = []string{"head", "contains", "subjects", "objects", "object", "read", "count", "schema", "changes", "write", "import", "gc"}
+// objects), other reads, and writes.
+var queryKinds = []string{"head", "contains", "subjects", "objects", "read", "count", "schema", "changes", "write", "import", "gc"}
 
 // queryCounts counts round trips by kind; the map is built once and only read.
 type queryCounts map[string]*atomic.Uint64

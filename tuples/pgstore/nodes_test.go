@@ -183,34 +183,3 @@ func TestPasswordNeverInErrors(t *testing.T) {
 	require.ErrorIs(t, err, tuples.ErrUnavailable, "a database that cannot be reached is unavailable")
 	require.True(t, strings.Contains(RedactURL("postgres://u:pw@h/db"), "xxxxx"))
 }
-
-// TestCrossNodeObjectTuples: an object read whole and cached on one node is read again
-// after another node wrote to another relation of it: the node learns of the write
-// from the change log and does not reuse its cached read.
-func TestCrossNodeObjectTuples(t *testing.T) {
-	a, url := openTest(t, nil)
-	b := openURL(t, url, nil)
-	ctx := context.Background()
-	r1 := tuplestest.Write(t, a, tuples.OpTouch, "doc:1#viewer@user:a", "doc:1#owner@user:o")
-	doc1 := tuples.ObjectRef{Type: "doc", ID: "1"}
-	read := func(rev tuples.Revision) []string {
-		t.Helper()
-		return tuplestest.Strings(t, tuplestest.Reader(t, b, rev).(tuples.ObjectReader).ObjectTuples(ctx, doc1))
-	}
-	want := []string{"doc:1#owner@user:o", "doc:1#viewer@user:a"}
-	require.Equal(t, want, read(r1))
-	r2 := tuplestest.Write(t, a, tuples.OpTouch, "doc:2#viewer@user:a")
-	for b.follow.known.Load() < uint64(r2) {
-		_, err := b.WaitForRevision(ctx, tuples.Revision(b.follow.known.Load()))
-		require.NoError(t, err)
-	}
-	hits := b.cache.hits.Load()
-	require.Equal(t, want, read(r2))
-	require.Equal(t, hits+1, b.cache.hits.Load(), "another object's write: the cached read holds")
-	r3 := tuplestest.Write(t, a, tuples.OpTouch, "doc:1#editor@user:e")
-	for b.follow.known.Load() < uint64(r3) {
-		_, err := b.WaitForRevision(ctx, tuples.Revision(b.follow.known.Load()))
-		require.NoError(t, err)
-	}
-	require.Equal(t, []string{"doc:1#editor@user:e", "doc:1#owner@user:o", "doc:1#viewer@user:a"}, read(r3))
-}

@@ -1,12 +1,12 @@
 package pgstore
 
-// The read cache keeps the results of small reads (Contains, Subjects, Objects,
-// ObjectTuples of at most readCacheMaxTuples tuples) across revisions, so that the engine's many tiny
+// The read cache keeps the results of small reads (Contains, Subjects, Objects of at
+// most readCacheMaxTuples tuples) across revisions, so that the engine's many tiny
 // reads of the parts of the graph nobody writes (a tenant's roles, a workspace's
 // members) cost no round trip to the database.
 //
 // A result read at revision A is the content of one scope at A (see ForwardScope and
-// ReverseScope; an ObjectTuples result's scope is its object, objectBucket). It holds at a later revision R exactly when no write in (A, R]
+// ReverseScope). It holds at a later revision R exactly when no write in (A, R]
 // changed that scope (never at an earlier one: a tuple may lapse between them with no
 // write), which the follower answers (follower.unchangedSince): it records, per
 // bucket of scopes, the newest revision of any node's write to it, and says yes only
@@ -36,7 +36,6 @@ const (
 	cacheContains = 'c'
 	cacheSubjects = 's'
 	cacheObjects  = 'o'
-	cacheObject   = 'O' // ObjectTuples: all of one object's tuples
 )
 
 // readCache is a node's cross-revision read cache; a nil *readCache caches nothing.

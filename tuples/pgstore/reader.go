@@ -221,41 +221,6 @@ func (r *reader) Objects(ctx context.Context, subject tuples.SubjectRef, objectT
 		})
 }
 
-var _ tuples.ObjectReader = (*reader)(nil)
-
-// ObjectTuples yields all of object's tuples, ordered by relation then subject (see
-// tuples.ObjectReader): one batched read (a Check reads the object it is asked about
-// this way: one index scan instead of one per relation), continued by a keyset scan
-// when the object has more than objectRows tuples and the caller wants them, through
-// the read cache as an object entry (valid while no write touched the object: the
-// follower notes objectBucket for every change).
-func (r *reader) ObjectTuples(ctx context.Context, object tuples.ObjectRef) iter.Seq2[tuples.Tuple, error] {
-	rest := func(last *tuples.Tuple) iter.Seq2[tuples.Tuple, error] {
-		return r.scan(ctx, "object", "object_type = $1 AND object_id = $2", []any{object.Type, object.ID},
-			[]string{"relation", "subject_type", "subject_id", "subject_relation"}, last, 4*objectRows)
-	}
-	scan := r.batchedScan(ctx, "object", batchKey{kind: cacheObject, rev: r.rev},
-		&batchReq{t: tuples.Tuple{Object: object}}, rest)
-	if r.s.cache == nil {
-		return scan
-	}
-	key := appendKey(make([]byte, 0, 64), cacheObject, object.Type, object.ID)
-	return r.cached(scan, key, objectBucket(object),
-		func(v []byte, t tuples.Tuple) []byte {
-			return appendString(appendString(appendString(appendString(v, t.Relation), t.Subject.Object.Type), t.Subject.Object.ID), t.Subject.Relation)
-		},
-		func(v []byte) (tuples.Tuple, []byte, bool) {
-			t := tuples.Tuple{Object: object}
-			var ok bool
-			for _, p := range []*string{&t.Relation, &t.Subject.Object.Type, &t.Subject.Object.ID, &t.Subject.Relation} {
-				if *p, v, ok = nextString(v); !ok {
-					return t, nil, false
-				}
-			}
-			return t, v, true
-		})
-}
-
 // ObjectsAfter is Objects starting strictly after object id after (see
 // tuples.ObjectsAfterReader).
 func (r *reader) ObjectsAfter(ctx context.Context, subject tuples.SubjectRef, objectType, relation, after string) iter.Seq2[tuples.Tuple, error] {
