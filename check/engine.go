@@ -14,6 +14,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"runtime"
 	"strconv"
 	"sync"
@@ -82,6 +83,8 @@ type Engine struct {
 	smallRelation int
 	// smallBufs holds *[]tuples.Tuple buffers of smallRelation tuples for thisSmall.
 	smallBufs sync.Pool
+	// large remembers the relations thisSmall found larger than smallRelation.
+	large *largeRelations
 	// flight deduplicates identical in-flight sub-checks (see checkRel for which ones).
 	flight flightGroup
 	// closure is the nested-set index FollowChanges maintains; nil without it (see
@@ -113,7 +116,8 @@ type Engine struct {
 // New returns an Engine with opts (defaults filled in).
 func New(opts Options) *Engine {
 	opts = opts.withDefaults()
-	e := &Engine{opts: opts, spawn: make(chan struct{}, 2*runtime.GOMAXPROCS(0)), smallRelation: smallRelation}
+	e := &Engine{opts: opts, spawn: make(chan struct{}, 2*runtime.GOMAXPROCS(0)), smallRelation: smallRelation,
+		large: &largeRelations{seed: maphash.MakeSeed()}}
 	if opts.CacheBytes > 0 {
 		share := opts.CacheBytes / streamCacheShare
 		e.cache = newCache(opts.CacheBytes - share)

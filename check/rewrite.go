@@ -182,10 +182,11 @@ func (e *Engine) smallBuffer() *[]tuples.Tuple {
 }
 
 // thisSmall evaluates a stored relation of at most smallRelation tuples from one scan,
-// with the same answers as the general path. done is false when the relation is larger.
+// with the same answers as the general path. done is false when the relation is larger,
+// or was found larger by an earlier check (see largeRelations).
 func (q *request) thisSmall(ctx context.Context, pos at, obj tuples.ObjectRef, rel string, r *schema.Relation, subj tuples.SubjectRef) (out outcome, done bool, err error) {
 	limit := q.e.smallRelation
-	if limit == 0 {
+	if limit == 0 || q.e.large.has(obj, rel) {
 		return outcome{}, false, nil
 	}
 	// A pooled buffer: an array on the stack would escape through the read's closure.
@@ -195,6 +196,9 @@ func (q *request) thisSmall(ctx context.Context, pos at, obj tuples.ObjectRef, r
 	ts, small, err := q.readSmall(ctx, (*buf)[:0], obj, rel, limit)
 	defer clear(ts[:cap(ts)])
 	if err != nil || !small {
+		if err == nil {
+			q.e.large.add(obj, rel)
+		}
 		return outcome{}, false, err
 	}
 	var recurse []tuples.Tuple
