@@ -79,6 +79,7 @@ func (e *Engine) check(ctx context.Context, r tuples.Reader, c *compiled, req Ch
 	}
 	q := e.newRequest(r, c, req.Explain)
 	q.root = req.Object
+	q.subject = req.Subject
 	q.setContext(req.Context)
 	out, err := q.checkRel(ctx, at{}, req.Object, req.Permission, req.Subject)
 	if err != nil {

@@ -38,6 +38,11 @@ func (c readCounter) ObjectTuples(ctx context.Context, o tuples.ObjectRef) iter.
 	return c.Reader.(tuples.ObjectReader).ObjectTuples(ctx, o)
 }
 
+func (c readCounter) SubjectTuples(ctx context.Context, s tuples.SubjectRef) iter.Seq2[tuples.Tuple, error] {
+	c.n.Add(1)
+	return c.Reader.(tuples.SubjectReader).SubjectTuples(ctx, s)
+}
+
 func (c readCounter) Objects(ctx context.Context, s tuples.SubjectRef, typ, rel string) iter.Seq2[tuples.Tuple, error] {
 	c.n.Add(1)
 	return c.Reader.Objects(ctx, s, typ, rel)

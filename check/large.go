@@ -8,10 +8,11 @@ import (
 )
 
 // largeSlots is the number of relations largeRelations remembers (a power of two).
-const largeSlots = 1 << 12
+const largeSlots = 1 << 14
 
 // largeRelations remembers stored relations (object#relation) that thisSmall found to
-// hold more than smallRelation tuples, so that later checks take the general path
+// hold more than smallRelation tuples (and subjects with more than subjectTuplesMax,
+// see request.contains), so that later checks take the general path
 // (probe the subject, scan the usersets) without reading the relation's first tuples
 // again. That read stopped early, so the store could not keep it in its read cache:
 // on the peer workload a tenant's viewer and developer relations (20-33 tuples) cost
@@ -43,5 +44,20 @@ func (l *largeRelations) has(obj tuples.ObjectRef, rel string) bool {
 // add records that obj#rel was found large.
 func (l *largeRelations) add(obj tuples.ObjectRef, rel string) {
 	h := l.hash(obj, rel)
+	l.slots[h&(largeSlots-1)].Store(h)
+}
+
+// subjectSalt tells a subject's entry from a relation's.
+const subjectSalt = 0x5bd1e9955bd1e995
+
+// hasSubject reports whether subj was found to have more than subjectTuplesMax tuples.
+func (l *largeRelations) hasSubject(subj tuples.SubjectRef) bool {
+	h := l.hash(subj.Object, subj.Relation) ^ subjectSalt | 1
+	return l.slots[h&(largeSlots-1)].Load() == h
+}
+
+// addSubject records that subj was found to have more than subjectTuplesMax tuples.
+func (l *largeRelations) addSubject(subj tuples.SubjectRef) {
+	h := l.hash(subj.Object, subj.Relation) ^ subjectSalt | 1
 	l.slots[h&(largeSlots-1)].Store(h)
 }

@@ -55,6 +55,15 @@ type request struct {
 		ok   bool           // tuples holds all of the root's tuples
 		ts   []tuples.Tuple // by relation, then subject
 	}
+	// subject is the subject a Check asks about (zero in lookups), and subjectRead holds
+	// its tuples once read whole (see contains).
+	subject     tuples.SubjectRef
+	subjectRead struct {
+		sync.Mutex
+		read bool           // the subject was read (or found too large: tuples nil)
+		ok   bool           // ts holds all of the subject's tuples
+		ts   []tuples.Tuple // by object type, relation, then object id
+	}
 	// members memoizes, per monotone userset node, the ids whose userset holds the
 	// request's subject (see memberships). A request has one subject.
 	members struct {
@@ -196,6 +205,77 @@ func readObject(ctx context.Context, or tuples.ObjectReader, obj tuples.ObjectRe
 			return nil, false, err
 		}
 		if len(ts) == rootTuplesMax {
+			return nil, false, nil
+		}
+		ts = append(ts, t)
+	}
+	return ts, true, nil
+}
+
+// subjectTuplesMax bounds the tuples of a Check's subject read in one pass: for a
+// larger subject (or one with a conditional tuple) the pass is abandoned, and the
+// engine remembers it (largeRelations), so that later checks probe at once.
+const subjectTuplesMax = 32
+
+// contains reports whether tuple t is stored, as Reader.Contains does. When t's subject
+// is the Check's own, it reads the subject's tuples whole on the first such probe, when
+// the reader can (tuples.SubjectReader) and there are at most subjectTuplesMax, and
+// answers this and every later probe from them: an uncached check of the peer
+// workload's tenant side probed the subject in the tenant's viewer, then developer
+// relation, each a point lookup of a pair seldom asked before (the read cache's entries
+// are per tuple), where the subject's tuples are one read that later checks of the same
+// subject find in the read cache. Every tuple comes from the same snapshot either way.
+// It counts the store reads it makes.
+func (q *request) contains(ctx context.Context, t tuples.Tuple) (bool, error) {
+	if ts, ok := q.subjectTuples(ctx, t.Subject); ok {
+		for _, x := range ts {
+			if x.Object == t.Object && x.Relation == t.Relation {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	q.reads.Add(1)
+	return q.r.Contains(ctx, t)
+}
+
+// subjectTuples returns all of subj's tuples when subj is the Check's own subject and
+// was (or now is) read whole, and false when the caller must probe.
+func (q *request) subjectTuples(ctx context.Context, subj tuples.SubjectRef) ([]tuples.Tuple, bool) {
+	sr, can := q.r.(tuples.SubjectReader)
+	if !can || subj != q.subject || subj.Object == (tuples.ObjectRef{}) {
+		return nil, false
+	}
+	q.subjectRead.Lock()
+	defer q.subjectRead.Unlock()
+	if !q.subjectRead.read {
+		q.subjectRead.read = true
+		if q.e.large.hasSubject(subj) {
+			return nil, false
+		}
+		q.reads.Add(1)
+		ts, ok, err := readSubject(ctx, sr, subj)
+		switch {
+		case err != nil:
+			q.subjectRead.read = false // not kept: the probe's own read reports it
+		case !ok:
+			q.e.large.addSubject(subj)
+		}
+		q.subjectRead.ok, q.subjectRead.ts = ok, ts
+	}
+	return q.subjectRead.ts, q.subjectRead.ok
+}
+
+// readSubject reads subj's tuples, and false when it has more than subjectTuplesMax,
+// one of them is conditional (the store's read cache does not keep such a read, so
+// every check would read it again: probes are cheaper then), or the read failed.
+func readSubject(ctx context.Context, sr tuples.SubjectReader, subj tuples.SubjectRef) ([]tuples.Tuple, bool, error) {
+	var ts []tuples.Tuple
+	for t, err := range sr.SubjectTuples(ctx, subj) {
+		if err != nil {
+			return nil, false, err
+		}
+		if len(ts) == subjectTuplesMax || t.Conditional() {
 			return nil, false, nil
 		}
 		ts = append(ts, t)

@@ -113,8 +113,7 @@ func (q *request) this(ctx context.Context, pos at, obj tuples.ObjectRef, rel st
 	}
 	for _, d := range direct {
 		t := tuples.Tuple{Object: obj, Relation: rel, Subject: d}
-		q.reads.Add(1)
-		ok, err := q.r.Contains(ctx, t)
+		ok, err := q.contains(ctx, t)
 		if err != nil {
 			return outcome{}, fmt.Errorf("reading %s: %w", t, err)
 		}

@@ -209,6 +209,18 @@ type ObjectReader interface {
 	ObjectTuples(ctx context.Context, object ObjectRef) iter.Seq2[Tuple, error]
 }
 
+// SubjectReader is an optional capability of a Reader (check for it with a type
+// assertion): all the tuples of one subject in one read. A check asks whether its
+// subject is in several relations it has likely never been asked about before (a
+// tenant's viewer, then its developer: a point lookup each), where one read of the
+// subject's own tuples, which later checks of the same subject share, answers them all.
+type SubjectReader interface {
+	// SubjectTuples yields the tuples whose subject is exactly subject (type, id and
+	// relation), ordered by object type, relation, then object id, as Objects would
+	// object type and relation by object type and relation.
+	SubjectTuples(ctx context.Context, subject SubjectRef) iter.Seq2[Tuple, error]
+}
+
 // SubjectsAfterReader is an optional capability of a Reader (check for it with a type
 // assertion): Subjects of one subject type whose subject id is strictly after after.
 // LookupSubjects pages through the forward index with it, a few ids at a time, as

@@ -6,7 +6,8 @@ package pebblestore
 // Pebble for the parts of the graph no write touched.
 //
 // A result read at revision R is the content of one scope (the tuples of one
-// object#relation, or of one subject's memberships in one object type#relation) at R.
+// object#relation or of one object, or of one subject's memberships in one object
+// type#relation or in all of them) at R.
 // It holds at a later revision R2 exactly when no write in (R, R2] changed that scope.
 // The cache cannot remember every write, so it keeps, per bucket of scopes (a hash of
 // the scope), the newest revision of a write to any scope in the bucket, and serves a
@@ -94,6 +95,13 @@ func reverseScope(dst []byte, subject tuples.SubjectRef, objectType, relation st
 	return appendParts(append(dst, tagReverse), subject.Object.Type, subject.Object.ID, subject.Relation, objectType, relation)
 }
 
+// subjectScope appends the prefix of subject's reverse keys (every object type and
+// relation) to dst. It is the scope of SubjectTuples: its bucket is written with every
+// tuple of the subject.
+func subjectScope(dst []byte, subject tuples.SubjectRef) []byte {
+	return appendParts(append(dst, tagReverse), subject.Object.Type, subject.Object.ID, subject.Relation)
+}
+
 // noteWrites records that ts were written (created or deleted) at rev. The committer
 // calls it before it publishes rev.
 func (c *readCache) noteWrites(ts []tuples.Tuple, rev tuples.Revision) {
@@ -105,6 +113,7 @@ func (c *readCache) noteWrites(ts []tuples.Tuple, rev tuples.Revision) {
 		c.written[bucket(forwardScope(buf[:0], t.Object, t.Relation))].Store(uint64(rev))
 		c.written[bucket(objectScope(buf[:0], t.Object))].Store(uint64(rev))
 		c.written[bucket(reverseScope(buf[:0], t.Subject, t.Object.Type, t.Relation))].Store(uint64(rev))
+		c.written[bucket(subjectScope(buf[:0], t.Subject))].Store(uint64(rev))
 	}
 }
 

@@ -98,6 +98,14 @@ func compareReads(t *testing.T, ctx context.Context, r *reader, u cacheUniverse)
 		}
 	}
 	for _, sub := range u.subjects {
+		// SubjectTuples: every object type and relation, relation by relation.
+		var want []string
+		for _, rel := range []string{"editor", "viewer"} {
+			want = append(want, collect(t, r.scan(ctx, reverseScope(nil, sub, "doc", rel), nil, true, nil))...)
+		}
+		for range 2 {
+			require.Equal(t, want, collect(t, r.SubjectTuples(ctx, sub)), "at %d: SubjectTuples(%s)", r.rev, sub)
+		}
 		for _, rel := range u.relations {
 			prefix := reverseScope(nil, sub, "doc", rel)
 			want := collect(t, r.scan(ctx, prefix, nil, true, nil))

@@ -162,6 +162,16 @@ func (r *reader) ObjectTuples(ctx context.Context, object tuples.ObjectRef) iter
 	return r.cachedScan(ctx, key, bucket(key[1:]), false)
 }
 
+var _ tuples.SubjectReader = (*reader)(nil)
+
+// SubjectTuples reads the reverse index under the subject's prefix, through the read
+// cache like Objects (a subject entry, valid while no write touched a tuple of the
+// subject: see subjectScope).
+func (r *reader) SubjectTuples(ctx context.Context, subject tuples.SubjectRef) iter.Seq2[tuples.Tuple, error] {
+	key := subjectScope(append(make([]byte, 0, 128), cacheScan), subject)
+	return r.cachedScan(ctx, key, bucket(key[1:]), true)
+}
+
 func (r *reader) Objects(ctx context.Context, subject tuples.SubjectRef, objectType, relation string) iter.Seq2[tuples.Tuple, error] {
 	key := reverseScope(append(make([]byte, 0, 128), cacheScan), subject, objectType, relation)
 	return r.cachedScan(ctx, key, bucket(key[1:]), true)
