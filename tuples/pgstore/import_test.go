@@ -3,6 +3,8 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,4 +114,55 @@ func TestImportPaths(t *testing.T) {
 	head, err = s.HeadRevision(ctx)
 	require.NoError(t, err)
 	require.Equal(t, rev3, head)
+}
+
+// TestImportLarge: a batch whose COPY data spans many of the 64 KB chunks pgconn
+// sends (hand-encoded binary COPY, see copy.go), with long ids, caveat contexts and
+// expirations (nanoseconds included) spread through it, reads back exactly and logs
+// every tuple in key order; the same batch with one more tuple (its COPY fails on the
+// live tuples) takes the conflict path through the staging table, copied from the
+// same encoding, and changes exactly that tuple.
+func TestImportLarge(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t, nil)
+	exp := time.Now().Add(72 * time.Hour).UTC().Truncate(time.Second).Add(987654321 * time.Nanosecond).Format(time.RFC3339Nano)
+	var batch []tuples.Tuple
+	var want []string
+	for i := range 6000 {
+		text := fmt.Sprintf("doc:d%05d-%s#viewer@user:u%d", i, strings.Repeat("x", i%50), i%977)
+		switch i % 7 {
+		case 3:
+			text += fmt.Sprintf(`[on_net:{"cidr":"10.%d.0.0/16","n":%d}]`, i%256, i)
+		case 5:
+			text += "[expiration:" + exp + "]"
+		}
+		batch = append(batch, tuplestest.T(t, text))
+		want = append(want, text)
+	}
+	slices.Sort(want)
+	rev, err := s.Import(ctx, batch, 0)
+	require.NoError(t, err)
+	read := func(rev tuples.Revision) []string {
+		return tuplestest.Strings(t, tuplestest.Reader(t, s, rev).Read(ctx, tuples.Filter{ObjectType: "doc"}, nil))
+	}
+	require.Equal(t, want, read(rev))
+	var logged []string
+	for c, err := range s.Changes(ctx, rev-1) {
+		require.NoError(t, err)
+		require.Equal(t, rev, c.Revision)
+		require.Equal(t, tuples.OpTouch, c.Op)
+		logged = append(logged, c.Tuple.String())
+	}
+	require.Equal(t, want, logged)
+
+	extra := tuplestest.T(t, "doc:zzz#viewer@user:last")
+	rev2, err := s.Import(ctx, append(slices.Clone(batch), extra), 0)
+	require.NoError(t, err)
+	require.Equal(t, append(slices.Clone(want), extra.String()), read(rev2))
+	var changes []string
+	for c, err := range s.Changes(ctx, rev) {
+		require.NoError(t, err)
+		changes = append(changes, fmt.Sprintf("%d %s %s", c.Revision, c.Op, c.Tuple))
+	}
+	require.Equal(t, []string{fmt.Sprintf("%d TOUCH %s", rev2, extra)}, changes)
 }

@@ -400,12 +400,7 @@ func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tu
 		}
 	}
 	staged := importOrder(ts)
-	rows := make([][]any, len(staged))
-	for i, t := range staged {
-		a := attrsOf(t)
-		rows[i] = []any{t.Object.Type, t.Object.ID, t.Relation, t.Subject.Object.Type, t.Subject.Object.ID, t.Subject.Relation,
-			a.caveat, a.context, a.expires, a.nanos, nil}
-	}
+	rows := encodeRows(staged)
 	rev, _, err := s.mutate(ctx, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
 		b := &pgx.Batch{}
 		var schemaErr error
@@ -423,10 +418,8 @@ func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tu
 		if len(staged) == 0 {
 			return 0, nil
 		}
-		for _, r := range rows {
-			r[len(r)-1] = int64(rev)
-		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"relata_tuple"}, importCols, pgx.CopyFromRows(rows))
+		conn := tx.Conn().PgConn()
+		_, err := conn.CopyFrom(ctx, newCopyReader(rows, copyTuples, rev), copyTupleSQL)
 		if isUniqueViolation(err) {
 			if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT relata_import"); err != nil {
 				return 0, err
@@ -437,44 +430,13 @@ func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tu
 			return 0, err
 		}
 		// The change log: the same rows, seq in key order, op TOUCH.
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"relata_change"}, changeCols, &changeRows{rows: rows, rev: int64(rev)})
-		if err != nil {
+		if _, err := conn.CopyFrom(ctx, newCopyReader(rows, copyChanges, rev), copyChangeSQL); err != nil {
 			return 0, err
 		}
 		return len(staged), nil
 	})
 	return rev, err
 }
-
-// importCols are the columns of an import row: tupleCols, attrCols, created_rev.
-var importCols = []string{"object_type", "object_id", "relation", "subject_type", "subject_id", "subject_relation",
-	"caveat_name", "caveat_context", "expires_at", "expires_nanos", "created_rev"}
-
-// changeCols are the columns changeRows copies into relata_change.
-var changeCols = []string{"rev", "seq", "op", "object_type", "object_id", "relation", "subject_type", "subject_id", "subject_relation",
-	"caveat_name", "caveat_context", "expires_at", "expires_nanos"}
-
-// changeRows is a pgx.CopyFromSource of the change-log rows of import rows (every
-// row created at rev, in order).
-type changeRows struct {
-	rows [][]any
-	rev  int64
-	i    int
-	buf  []any
-}
-
-func (c *changeRows) Next() bool {
-	c.i++
-	return c.i <= len(c.rows)
-}
-
-func (c *changeRows) Values() ([]any, error) {
-	r := c.rows[c.i-1]
-	c.buf = append(append(c.buf[:0], c.rev, int32(c.i-1), int16(tuples.OpTouch)), r[:len(r)-1]...)
-	return c.buf, nil
-}
-
-func (c *changeRows) Err() error { return nil }
 
 // isUniqueViolation reports whether err is PostgreSQL's unique_violation.
 func isUniqueViolation(err error) bool {
@@ -496,14 +458,14 @@ func isUniqueViolation(err error) bool {
 // tuple: 15,000 x 1,000 comparisons (1.5 s) for one batch at 1,000 tuples, 21 s at
 // 100,000 (auto_explain). The UPDATE is therefore a LATERAL probe per staged tuple,
 // with sequential and bitmap scans off, and the INSERT needs no join at all.
-func importConflicts(ctx context.Context, tx pgx.Tx, rev tuples.Revision, rows [][]any) (int, error) {
+func importConflicts(ctx context.Context, tx pgx.Tx, rev tuples.Revision, rows *encodedRows) (int, error) {
 	if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE IF NOT EXISTS relata_import (
 		object_type text COLLATE "C", object_id text COLLATE "C", relation text COLLATE "C",
 		subject_type text COLLATE "C", subject_id text COLLATE "C", subject_relation text COLLATE "C",
 		caveat_name text, caveat_context jsonb, expires_at timestamptz, expires_nanos smallint) ON COMMIT DELETE ROWS`); err != nil {
 		return 0, err
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"relata_import"}, importCols[:len(importCols)-1], &stagedRows{rows: rows}); err != nil {
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, newCopyReader(rows, copyStaged, rev), copyStagingSQL); err != nil {
 		return 0, err
 	}
 	const sameKey = `t.object_type = s.object_type AND t.object_id = s.object_id AND t.relation = s.relation AND
@@ -533,24 +495,6 @@ func importConflicts(ctx context.Context, tx pgx.Tx, rev tuples.Revision, rows [
 	}
 	return int(tag.RowsAffected()), nil
 }
-
-// stagedRows is a pgx.CopyFromSource of import rows without their created_rev.
-type stagedRows struct {
-	rows [][]any
-	i    int
-}
-
-func (c *stagedRows) Next() bool {
-	c.i++
-	return c.i <= len(c.rows)
-}
-
-func (c *stagedRows) Values() ([]any, error) {
-	r := c.rows[c.i-1]
-	return r[:len(r)-1], nil
-}
-
-func (c *stagedRows) Err() error { return nil }
 
 // opTouch is tuples.OpTouch as SQL text.
 var opTouch = strconv.Itoa(int(tuples.OpTouch))
