@@ -2,6 +2,8 @@ package pgstore
 
 import (
 	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"time"
@@ -185,4 +187,76 @@ func (c *copyReader) fill(want int) {
 func expiresMicros(t time.Time) int64 {
 	t = t.UTC()
 	return t.Unix()*1000000 + int64(t.Nanosecond())/1000 - pgEpochMicros
+}
+
+// changeBatchFormat is the format of relata_change_batch.rows that encodeRows writes:
+// each row's ten fields as in binary COPY (int32 length or -1, then the value).
+const changeBatchFormat = 1
+
+// maxChangeBatch bounds the bytes of one relata_change_batch row (bytea holds up to
+// 1 GB); a larger import logs a row a tuple instead.
+const maxChangeBatch = 256 << 20
+
+// decodeRows decodes n rows that encodeRows encoded (changeBatchFormat) as tuples.
+// The texts are substrings of one copy of buf.
+func decodeRows(buf []byte, n int) ([]tuples.Tuple, error) {
+	data := string(buf)
+	ts := make([]tuples.Tuple, n)
+	pos := 0
+	field := func() (string, bool, error) {
+		if len(data)-pos < 4 {
+			return "", false, fmt.Errorf("change batch: truncated at byte %d", pos)
+		}
+		l := int32(binary.BigEndian.Uint32(buf[pos:]))
+		pos += 4
+		if l < 0 {
+			return "", false, nil
+		}
+		if len(data)-pos < int(l) {
+			return "", false, fmt.Errorf("change batch: field of %d bytes at byte %d past the end", l, pos)
+		}
+		v := data[pos : pos+int(l)]
+		pos += int(l)
+		return v, true, nil
+	}
+	for i := range ts {
+		t := &ts[i]
+		var f [10]string
+		var ok [10]bool
+		for j := range f {
+			var err error
+			if f[j], ok[j], err = field(); err != nil {
+				return nil, err
+			}
+		}
+		t.Object.Type, t.Object.ID, t.Relation = f[0], f[1], f[2]
+		t.Subject.Object.Type, t.Subject.Object.ID, t.Subject.Relation = f[3], f[4], f[5]
+		if ok[6] {
+			c := &tuples.Caveat{Name: f[6]}
+			if ok[7] {
+				if len(f[7]) == 0 || f[7][0] != 1 {
+					return nil, fmt.Errorf("change batch: row %d: caveat context is not jsonb version 1", i)
+				}
+				if err := json.Unmarshal([]byte(f[7][1:]), &c.Context); err != nil {
+					return nil, fmt.Errorf("change batch: row %d: corrupt caveat context: %w", i, err)
+				}
+				if len(c.Context) == 0 {
+					c.Context = nil
+				}
+			}
+			t.Caveat = c
+		}
+		if ok[8] {
+			if len(f[8]) != 8 || !ok[9] || len(f[9]) != 2 {
+				return nil, fmt.Errorf("change batch: row %d: malformed expiration", i)
+			}
+			micros := int64(binary.BigEndian.Uint64([]byte(f[8])))
+			nanos := int16(binary.BigEndian.Uint16([]byte(f[9])))
+			t.ExpiresAt = time.UnixMicro(micros + pgEpochMicros).UTC().Add(time.Duration(nanos))
+		}
+	}
+	if pos != len(data) {
+		return nil, fmt.Errorf("change batch: %d bytes after %d rows", len(data)-pos, n)
+	}
+	return ts, nil
 }

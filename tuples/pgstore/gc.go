@@ -15,8 +15,12 @@ import (
 	"github.com/relata/relata/tuples"
 )
 
-// gcBatch bounds the rows one GC statement deletes.
-const gcBatch = 5000
+// gcBatch bounds the rows one GC statement deletes; gcChangeBatches the
+// relata_change_batch rows (an import's change log each).
+const (
+	gcBatch         = 5000
+	gcChangeBatches = 4
+)
 
 // CollectGarbage makes revisions older than horizon (capped at the head) unreadable,
 // deletes what only they could see, and returns the resulting horizon, which never
@@ -61,24 +65,31 @@ func (s *Store) collect(ctx context.Context, target tuples.Revision, wait bool) 
 		return 0, s.classify(ctx, "gc horizon", err)
 	}
 	s.observeHorizon(tuples.Revision(h))
-	for _, q := range []string{
-		`DELETE FROM relata_tuple WHERE (` + tupleCols + `, deleted_rev) IN (
-			SELECT ` + tupleCols + `, deleted_rev FROM relata_tuple WHERE deleted_rev <= $1 LIMIT ` + strconv.Itoa(gcBatch) + `)`,
+	for _, q := range []struct {
+		sql   string
+		limit int64
+	}{
+		{`DELETE FROM relata_tuple WHERE (` + tupleCols + `, deleted_rev) IN (
+			SELECT ` + tupleCols + `, deleted_rev FROM relata_tuple WHERE deleted_rev <= $1 LIMIT ` + strconv.Itoa(gcBatch) + `)`, gcBatch},
 		// Versions lapsed by the horizon's commit time: invisible at every readable
 		// revision (however long after their write they lapsed).
-		`DELETE FROM relata_tuple WHERE (` + tupleCols + `, deleted_rev) IN (
-			SELECT ` + tupleCols + `, deleted_rev FROM relata_tuple WHERE expires_at IS NOT NULL AND NOT ` + visibleAt("$1") + ` LIMIT ` + strconv.Itoa(gcBatch) + `)`,
-		`DELETE FROM relata_change WHERE (rev, seq) IN (
-			SELECT rev, seq FROM relata_change WHERE rev <= $1 ORDER BY rev, seq LIMIT ` + strconv.Itoa(gcBatch) + `)`,
-		`DELETE FROM relata_commit WHERE rev IN (
-			SELECT rev FROM relata_commit WHERE rev < $1 ORDER BY rev LIMIT ` + strconv.Itoa(gcBatch) + `)`,
+		{`DELETE FROM relata_tuple WHERE (` + tupleCols + `, deleted_rev) IN (
+			SELECT ` + tupleCols + `, deleted_rev FROM relata_tuple WHERE expires_at IS NOT NULL AND NOT ` + visibleAt("$1") + ` LIMIT ` + strconv.Itoa(gcBatch) + `)`, gcBatch},
+		{`DELETE FROM relata_change WHERE (rev, seq) IN (
+			SELECT rev, seq FROM relata_change WHERE rev <= $1 ORDER BY rev, seq LIMIT ` + strconv.Itoa(gcBatch) + `)`, gcBatch},
+		// An import's change log (migration 0004): a few at a time, each is up to
+		// thousands of out-of-line chunks.
+		{`DELETE FROM relata_change_batch WHERE rev IN (
+			SELECT rev FROM relata_change_batch WHERE rev <= $1 ORDER BY rev LIMIT ` + strconv.Itoa(gcChangeBatches) + `)`, gcChangeBatches},
+		{`DELETE FROM relata_commit WHERE rev IN (
+			SELECT rev FROM relata_commit WHERE rev < $1 ORDER BY rev LIMIT ` + strconv.Itoa(gcBatch) + `)`, gcBatch},
 	} {
 		for {
-			tag, err := conn.Exec(ctx, q, h)
+			tag, err := conn.Exec(ctx, q.sql, h)
 			if err != nil {
 				return 0, s.classify(ctx, "gc", err)
 			}
-			if tag.RowsAffected() < gcBatch {
+			if tag.RowsAffected() < q.limit {
 				break
 			}
 		}

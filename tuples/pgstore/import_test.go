@@ -166,3 +166,104 @@ func TestImportLarge(t *testing.T) {
 	}
 	require.Equal(t, []string{fmt.Sprintf("%d TOUCH %s", rev2, extra)}, changes)
 }
+
+// TestChangeLogBatches: the change log of an import of new tuples is one
+// relata_change_batch row (migration 0004), of other writes rows of relata_change;
+// Changes interleaves them in revision order across its chunks (a write of more
+// changes than one chunk between two imports), from any starting revision. An import
+// larger than the store's bound logs rows instead, and GC drops batches with the
+// revisions they belong to.
+func TestChangeLogBatches(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t, nil)
+	var want []string
+	logged := func(rev tuples.Revision, op tuples.Operation, ts ...tuples.Tuple) {
+		sorted := slices.Clone(ts)
+		slices.SortFunc(sorted, func(a, b tuples.Tuple) int { return tuples.ComparePtr(&a, &b) })
+		for _, tu := range sorted {
+			want = append(want, fmt.Sprintf("%d %s %s", rev, op, tu))
+		}
+	}
+	many := func(prefix string, n int) []tuples.Tuple {
+		var ts []tuples.Tuple
+		for i := range n {
+			ts = append(ts, tuplestest.T(t, fmt.Sprintf("doc:%s%04d#viewer@user:u%d", prefix, i, i%7)))
+		}
+		return ts
+	}
+	imported := func(ts []tuples.Tuple) tuples.Revision {
+		rev, err := s.Import(ctx, ts, 0)
+		require.NoError(t, err)
+		logged(rev, tuples.OpTouch, ts...)
+		return rev
+	}
+	written := func(ts []tuples.Tuple) tuples.Revision {
+		var req tuples.WriteRequest
+		for _, tu := range ts {
+			req.Updates = append(req.Updates, tuples.Update{Op: tuples.OpTouch, Tuple: tu})
+		}
+		rev, err := s.Write(ctx, req)
+		require.NoError(t, err)
+		logged(rev, tuples.OpTouch, ts...)
+		return rev
+	}
+	batches := func() (n int) {
+		require.NoError(t, s.pool.QueryRow(ctx, "SELECT count(*) FROM relata_change_batch").Scan(&n))
+		return n
+	}
+	revs := []tuples.Revision{
+		written(many("a", 3)),
+		imported(many("b", 1500)),
+		imported(many("c", 10)), // two batch revisions in a row
+		written(many("d", 1000)),
+		written(many("e", 700)), // rows across a chunk boundary, between batches
+		imported(many("f", 5)),
+	}
+	require.Equal(t, 3, batches())
+	s.changeBatchMax = 100 // this import's rows are larger: a row a change
+	revs = append(revs, imported(many("g", 20)))
+	require.Equal(t, 3, batches())
+	s.changeBatchMax = maxChangeBatch
+	del, _, err := s.DeleteMatching(ctx, tuples.Filter{ObjectType: "doc", ObjectID: "c0003"}, nil)
+	require.NoError(t, err)
+	want = append(want, fmt.Sprintf("%d DELETE doc:c0003#viewer@user:u3", del))
+	revs = append(revs, imported(many("h", 2)), del)
+	slices.Sort(revs)
+
+	changes := func(after tuples.Revision) []string {
+		out := []string{}
+		for c, err := range s.Changes(ctx, after) {
+			require.NoError(t, err)
+			out = append(out, fmt.Sprintf("%d %s %s", c.Revision, c.Op, c.Tuple))
+		}
+		return out
+	}
+	require.Equal(t, want, changes(0))
+	for _, after := range revs {
+		i := slices.IndexFunc(want, func(c string) bool { return parseRev(t, c) > after })
+		if i < 0 {
+			i = len(want)
+		}
+		require.Equal(t, want[i:], changes(after), "after %d", after)
+	}
+
+	// GC to the second batch's revision drops both batches up to it (and the rows).
+	h, err := s.CollectGarbage(ctx, revs[2])
+	require.NoError(t, err)
+	require.Equal(t, revs[2], h)
+	require.Equal(t, 2, batches())
+	i := slices.IndexFunc(want, func(c string) bool { return parseRev(t, c) > revs[2] })
+	require.Equal(t, want[i:], changes(revs[2]))
+	for _, err := range s.Changes(ctx, revs[1]) {
+		require.ErrorIs(t, err, tuples.ErrRevisionExpired)
+		break
+	}
+}
+
+// parseRev returns the revision a change string of TestChangeLogBatches starts with.
+func parseRev(t *testing.T, change string) tuples.Revision {
+	var rev uint64
+	_, err := fmt.Sscan(change, &rev)
+	require.NoError(t, err)
+	return tuples.Revision(rev)
+}

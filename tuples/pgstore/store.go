@@ -31,8 +31,10 @@
 // the schema revision check run after the lock is taken, and READ COMMITTED gives each
 // later statement a snapshot that includes every committed write: they see exactly
 // the state at R−1, so they are atomic with the write. The change log is keyed by
-// (revision, sequence) and written in the same transaction, so Watch on any node
-// reads it in revision order with no gaps: it only reads up to a head it has read.
+// (revision, sequence) (relata_change; an import of new tuples logs its revision as
+// one relata_change_batch row, sequence = position in it) and written in the same
+// transaction, so Watch on any node reads it in revision order with no gaps: it only
+// reads up to a head it has read.
 //
 // The cost is that writers are serialized across the fleet for the length of a write
 // transaction (a few round trips and one WAL flush). That bounds write throughput to
@@ -189,6 +191,9 @@ type Store struct {
 
 	// id names the store (loadIdentity); set in Open, then read-only.
 	id tuples.Identity
+	// changeBatchMax bounds an import's change log as one relata_change_batch row
+	// (maxChangeBatch; tests lower it).
+	changeBatchMax int
 }
 
 var (
@@ -217,7 +222,7 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, classify(ctx, "open", err)
 	}
-	s := &Store{opts: o, pool: pool, cfg: cfg, closing: make(chan struct{}), queries: newQueryCounts()}
+	s := &Store{opts: o, pool: pool, cfg: cfg, closing: make(chan struct{}), queries: newQueryCounts(), changeBatchMax: maxChangeBatch}
 	if err := checkVersion(ctx, pool); err != nil {
 		pool.Close()
 		return nil, err
@@ -412,7 +417,10 @@ func (s *Store) WaitForRevision(ctx context.Context, after tuples.Revision) (tup
 const changesChunk = 1000
 
 // Changes yields the change log after `after` up to the head at the time of the
-// call, in commit order.
+// call, in commit order. A revision's changes are rows of relata_change or, for an
+// import of new tuples, one row of relata_change_batch (migration 0004); each chunk
+// reads the rows up to the next such batch, then the batch is read whole and yielded
+// in its order.
 func (s *Store) Changes(ctx context.Context, after tuples.Revision) iter.Seq2[tuples.Change, error] {
 	return func(yield func(tuples.Change, error) bool) {
 		head, err := s.HeadRevision(ctx)
@@ -428,9 +436,12 @@ func (s *Store) Changes(ctx context.Context, after tuples.Revision) iter.Seq2[tu
 		for {
 			var chunk []tuples.Change
 			var seqs []int64
+			// The rows before the next batch revision (if any) after lastRev.
 			err := s.readChecked(ctx, after, "changes",
 				`SELECT rev, seq, op, object_type, object_id, relation, subject_type, subject_id, subject_relation, `+attrCols+`
-				 FROM relata_change WHERE (rev, seq) > ($1, $2) AND rev <= $3 ORDER BY rev, seq LIMIT `+strconv.Itoa(changesChunk),
+				 FROM relata_change WHERE (rev, seq) > ($1, $2) AND rev <= $3
+				 AND rev < coalesce((SELECT min(rev) FROM relata_change_batch WHERE rev > $1 AND rev <= $3), $3 + 1)
+				 ORDER BY rev, seq LIMIT `+strconv.Itoa(changesChunk),
 				[]any{lastRev, lastSeq, int64(head)}, func(rows pgx.Rows) error {
 					var c tuples.Change
 					var rev, seq int64
@@ -458,10 +469,53 @@ func (s *Store) Changes(ctx context.Context, after tuples.Revision) iter.Seq2[tu
 					return
 				}
 			}
-			if len(chunk) < changesChunk {
+			if len(chunk) == changesChunk {
+				lastRev, lastSeq = int64(chunk[len(chunk)-1].Revision), seqs[len(seqs)-1]
+				continue
+			}
+			// The rows are read up to the next batch revision: read it, if any.
+			if len(chunk) > 0 {
+				lastRev = int64(chunk[len(chunk)-1].Revision)
+			}
+			var batch []tuples.Change
+			found := false
+			err = s.readChecked(ctx, after, "changes",
+				`SELECT rev, format, n, rows FROM relata_change_batch WHERE rev > $1 AND rev <= $2 ORDER BY rev LIMIT 1`,
+				[]any{lastRev, int64(head)}, func(rows pgx.Rows) error {
+					var rev int64
+					var format int16
+					var n int32
+					var buf []byte
+					if err := rows.Scan(&rev, &format, &n, &buf); err != nil {
+						return err
+					}
+					if format != changeBatchFormat {
+						return fmt.Errorf("change batch of revision %d: format %d, this binary reads %d", rev, format, changeBatchFormat)
+					}
+					ts, err := decodeRows(buf, int(n))
+					if err != nil {
+						return fmt.Errorf("revision %d: %w", rev, err)
+					}
+					found = true
+					batch = make([]tuples.Change, len(ts))
+					for i, t := range ts {
+						batch[i] = tuples.Change{Revision: tuples.Revision(rev), Op: tuples.OpTouch, Tuple: t}
+					}
+					lastRev, lastSeq = rev, math.MaxInt32
+					return nil
+				})
+			if err != nil {
+				yield(tuples.Change{}, err)
 				return
 			}
-			lastRev, lastSeq = int64(chunk[len(chunk)-1].Revision), seqs[len(seqs)-1]
+			if !found {
+				return
+			}
+			for _, c := range batch {
+				if !yield(c, nil) {
+					return
+				}
+			}
 		}
 	}
 }

@@ -429,7 +429,13 @@ func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tu
 		if err != nil {
 			return 0, err
 		}
-		// The change log: the same rows, seq in key order, op TOUCH.
+		// The change log: the same rows, seq in key order, op TOUCH; as one row of
+		// relata_change_batch (migration 0004), sent with the commit record.
+		if len(rows.buf) <= s.changeBatchMax {
+			w.tail.Queue("INSERT INTO relata_change_batch (rev, format, n, rows) VALUES ($1, $2, $3, $4)",
+				int64(rev), int16(changeBatchFormat), int32(len(staged)), rows.buf)
+			return len(staged), nil
+		}
 		if _, err := conn.CopyFrom(ctx, newCopyReader(rows, copyChanges, rev), copyChangeSQL); err != nil {
 			return 0, err
 		}
