@@ -197,11 +197,11 @@ const changeBatchFormat = 1
 // 1 GB); a larger import logs a row a tuple instead.
 const maxChangeBatch = 256 << 20
 
-// decodeRows decodes n rows that encodeRows encoded (changeBatchFormat) as tuples.
-// The texts are substrings of one copy of buf.
-func decodeRows(buf []byte, n int) ([]tuples.Tuple, error) {
+// decodeChanges decodes n rows that encodeRows encoded (changeBatchFormat) as the
+// TOUCH changes of revision rev. The texts are substrings of one copy of buf.
+func decodeChanges(buf []byte, n int, rev tuples.Revision) ([]tuples.Change, error) {
 	data := string(buf)
-	ts := make([]tuples.Tuple, n)
+	cs := make([]tuples.Change, n)
 	pos := 0
 	field := func() (string, bool, error) {
 		if len(data)-pos < 4 {
@@ -219,8 +219,9 @@ func decodeRows(buf []byte, n int) ([]tuples.Tuple, error) {
 		pos += int(l)
 		return v, true, nil
 	}
-	for i := range ts {
-		t := &ts[i]
+	for i := range cs {
+		cs[i].Revision, cs[i].Op = rev, tuples.OpTouch
+		t := &cs[i].Tuple
 		var f [10]string
 		var ok [10]bool
 		for j := range f {
@@ -258,5 +259,5 @@ func decodeRows(buf []byte, n int) ([]tuples.Tuple, error) {
 	if pos != len(data) {
 		return nil, fmt.Errorf("change batch: %d bytes after %d rows", len(data)-pos, n)
 	}
-	return ts, nil
+	return cs, nil
 }

@@ -492,15 +492,11 @@ func (s *Store) Changes(ctx context.Context, after tuples.Revision) iter.Seq2[tu
 					if format != changeBatchFormat {
 						return fmt.Errorf("change batch of revision %d: format %d, this binary reads %d", rev, format, changeBatchFormat)
 					}
-					ts, err := decodeRows(buf, int(n))
-					if err != nil {
+					var err error
+					if batch, err = decodeChanges(buf, int(n), tuples.Revision(rev)); err != nil {
 						return fmt.Errorf("revision %d: %w", rev, err)
 					}
 					found = true
-					batch = make([]tuples.Change, len(ts))
-					for i, t := range ts {
-						batch[i] = tuples.Change{Revision: tuples.Revision(rev), Op: tuples.OpTouch, Tuple: t}
-					}
 					lastRev, lastSeq = rev, math.MaxInt32
 					return nil
 				})
