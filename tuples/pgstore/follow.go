@@ -307,17 +307,27 @@ func (f *follower) run() {
 	}
 }
 
+// readHead reads the database's head and horizon and notes both in the store.
+func (f *follower) readHead(ctx context.Context) (head, horizon tuples.Revision, err error) {
+	var h, hz int64
+	f.s.queries.add("head")
+	if err := f.s.pool.QueryRow(ctx, "SELECT r.head, h.horizon FROM relata_revision r, relata_horizon h").Scan(&h, &hz); err != nil {
+		return 0, 0, f.s.classify(ctx, "head", err)
+	}
+	head, horizon = tuples.Revision(h), tuples.Revision(hz)
+	f.s.observeHorizon(horizon)
+	f.s.observeHead(head)
+	return head, horizon, nil
+}
+
 // catchUp reads the head and the changes after known up to it, then advances known.
 func (f *follower) catchUp(ctx context.Context) error {
-	var head, horizon int64
-	f.s.queries.add("head")
-	if err := f.s.pool.QueryRow(ctx, "SELECT r.head, h.horizon FROM relata_revision r, relata_horizon h").Scan(&head, &horizon); err != nil {
-		return f.s.classify(ctx, "head", err)
+	head, horizon, err := f.readHead(ctx)
+	if err != nil {
+		return err
 	}
-	f.s.observeHorizon(tuples.Revision(horizon))
-	f.s.observeHead(tuples.Revision(head))
 	known := tuples.Revision(f.known.Load())
-	if tuples.Revision(head) <= known {
+	if head <= known {
 		return nil
 	}
 	type note struct {
@@ -325,7 +335,7 @@ func (f *follower) catchUp(ctx context.Context) error {
 		at       tuples.Revision
 	}
 	var notes []note
-	reset := tuples.Revision(horizon) > known
+	reset := horizon > known
 	if !reset {
 		for c, err := range f.s.Changes(ctx, known) {
 			if errors.Is(err, tuples.ErrRevisionExpired) {
@@ -335,14 +345,14 @@ func (f *follower) catchUp(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if c.Revision > tuples.Revision(head) {
+			if c.Revision > head {
 				break
 			}
 			notes = append(notes, note{forwardBucket(c.Tuple.Object, c.Tuple.Relation),
 				reverseBucket(c.Tuple.Subject, c.Tuple.Object.Type, c.Tuple.Relation), c.Revision})
 		}
 	}
-	vs, err := f.loadSchemas(ctx, known, tuples.Revision(head))
+	vs, err := f.loadSchemas(ctx, known, head)
 	if err != nil {
 		return err
 	}
@@ -358,7 +368,7 @@ func (f *follower) catchUp(ctx context.Context) error {
 		f.note(n.rev, n.at)
 	}
 	f.appendSchemas(vs)
-	f.setKnown(tuples.Revision(head))
+	f.setKnown(head)
 	return nil
 }
 
@@ -366,13 +376,10 @@ func (f *follower) catchUp(ctx context.Context) error {
 // WaitForRevision, and with it Watch, sees other nodes' writes within a poll), and
 // logs once when the head has passed a revision this node will never record.
 func (f *follower) pollHead(ctx context.Context) error {
-	var head, horizon int64
-	f.s.queries.add("head")
-	if err := f.s.pool.QueryRow(ctx, "SELECT r.head, h.horizon FROM relata_revision r, relata_horizon h").Scan(&head, &horizon); err != nil {
-		return f.s.classify(ctx, "head", err)
+	head, _, err := f.readHead(ctx)
+	if err != nil {
+		return err
 	}
-	f.s.observeHorizon(tuples.Revision(horizon))
-	f.s.observeHead(tuples.Revision(head))
 	f.wakeWaiters()
 	// A revision that had committed by the previous poll and is still unrecorded is
 	// not this node's: its own commits are recorded as they return.
@@ -382,7 +389,7 @@ func (f *follower) pollHead(ctx context.Context) error {
 		f.s.opts.Logger.Error("pgstore: cross-node tracking is off (measurement only) and revision " +
 			strconv.FormatInt(int64(known+1), 10) + " was not written by this node: its caches serve nothing after it; restart it with tracking on")
 	}
-	f.lastPoll, f.lastHead = known, tuples.Revision(head)
+	f.lastPoll, f.lastHead = known, head
 	return nil
 }
 
