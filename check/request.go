@@ -187,7 +187,7 @@ func (q *request) rootTuples(ctx context.Context, obj tuples.ObjectRef) ([]tuple
 	if !q.objects.read {
 		q.objects.read = true
 		q.reads.Add(1)
-		ts, ok, err := readObject(ctx, or, obj)
+		ts, ok, err := readWhole(or.ObjectTuples(ctx, obj), rootTuplesMax, false)
 		if err != nil {
 			q.objects.read = false // not kept: the relation's own read reports it
 		}
@@ -196,15 +196,15 @@ func (q *request) rootTuples(ctx context.Context, obj tuples.ObjectRef) ([]tuple
 	return q.objects.ts, q.objects.ok
 }
 
-// readObject reads obj's tuples, and false when it has more than rootTuplesMax or the
-// read failed.
-func readObject(ctx context.Context, or tuples.ObjectReader, obj tuples.ObjectRef) ([]tuples.Tuple, bool, error) {
+// readWhole collects the tuples seq yields, and false when there are more than max,
+// one of them is conditional while plainOnly is set, or the read failed.
+func readWhole(seq iter.Seq2[tuples.Tuple, error], max int, plainOnly bool) ([]tuples.Tuple, bool, error) {
 	var ts []tuples.Tuple
-	for t, err := range or.ObjectTuples(ctx, obj) {
+	for t, err := range seq {
 		if err != nil {
 			return nil, false, err
 		}
-		if len(ts) == rootTuplesMax {
+		if len(ts) == max || plainOnly && t.Conditional() {
 			return nil, false, nil
 		}
 		ts = append(ts, t)
@@ -254,7 +254,9 @@ func (q *request) subjectTuples(ctx context.Context, subj tuples.SubjectRef) ([]
 			return nil, false
 		}
 		q.reads.Add(1)
-		ts, ok, err := readSubject(ctx, sr, subj)
+		// A subject with a conditional tuple is probed instead: the store's read cache
+		// does not keep such a read, so every check would read it again.
+		ts, ok, err := readWhole(sr.SubjectTuples(ctx, subj), subjectTuplesMax, true)
 		switch {
 		case err != nil:
 			q.subjectRead.read = false // not kept: the probe's own read reports it
@@ -264,21 +266,4 @@ func (q *request) subjectTuples(ctx context.Context, subj tuples.SubjectRef) ([]
 		q.subjectRead.ok, q.subjectRead.ts = ok, ts
 	}
 	return q.subjectRead.ts, q.subjectRead.ok
-}
-
-// readSubject reads subj's tuples, and false when it has more than subjectTuplesMax,
-// one of them is conditional (the store's read cache does not keep such a read, so
-// every check would read it again: probes are cheaper then), or the read failed.
-func readSubject(ctx context.Context, sr tuples.SubjectReader, subj tuples.SubjectRef) ([]tuples.Tuple, bool, error) {
-	var ts []tuples.Tuple
-	for t, err := range sr.SubjectTuples(ctx, subj) {
-		if err != nil {
-			return nil, false, err
-		}
-		if len(ts) == subjectTuplesMax || t.Conditional() {
-			return nil, false, nil
-		}
-		ts = append(ts, t)
-	}
-	return ts, true, nil
 }
