@@ -287,6 +287,21 @@ func TestSetLookupsPeer(t *testing.T) {
 	}
 }
 
+// allowedByCheck asks Check about typ:id for each of ids and returns the ids allowed, in
+// order, and whether Check failed on any of them (the depth limit).
+func allowedByCheck(ctx context.Context, e *Engine, r tuples.Reader, typ string, ids []string, p string, subj tuples.SubjectRef) (allowed []string, failed bool) {
+	for _, id := range ids {
+		switch checkAnswer(ctx, e, r, tuples.ObjectRef{Type: typ, ID: id}, p, subj) {
+		case "true":
+			allowed = append(allowed, id)
+		case "false":
+		default:
+			failed = true
+		}
+	}
+	return allowed, failed
+}
+
 // TestSetLookupsDepthLimit: near the depth limit, set algebra answers exactly what
 // Check answers for every object, and where Check meets the limit on an object the
 // lookup is a depth error. anne is in group gn through a chain of n nestings; d is
@@ -313,17 +328,7 @@ func TestSetLookupsDepthLimit(t *testing.T) {
 			e := New(Options{MaxDepth: 5, CacheBytes: -1})
 			before := e.setLookups.Load()
 			got, errText := lookupIDs(ctx, e, r, "doc", p, anne)
-			var want []string
-			checkErr := false
-			for _, id := range []string{"a", "b", "d"} {
-				switch checkAnswer(ctx, e, r, tuples.ObjectRef{Type: "doc", ID: id}, p, anne) {
-				case "true":
-					want = append(want, id)
-				case "false":
-				default:
-					checkErr = true
-				}
-			}
+			want, checkErr := allowedByCheck(ctx, e, r, "doc", []string{"a", "b", "d"}, p, anne)
 			m := fmt.Sprintf("n=%d %s (set algebra: %v)", n, p, e.setLookups.Load() > before)
 			if checkErr {
 				require.Equal(t, "error: max depth exceeded", errText, "%s: %v", m, got)
@@ -396,17 +401,7 @@ func testArrowDepthLimit(ctx context.Context, t *testing.T, withOrg bool) {
 				e := New(Options{MaxDepth: maxDepth, CacheBytes: -1})
 				before, arrows := e.setLookups.Load(), e.setArrows.Load()
 				got, errText := lookupIDs(ctx, e, r, "flow", p, anne)
-				var want []string
-				checkErr := false
-				for _, id := range []string{"f1", "f2", "f3", "f4"} {
-					switch checkAnswer(ctx, e, r, tuples.ObjectRef{Type: "flow", ID: id}, p, anne) {
-					case "true":
-						want = append(want, id)
-					case "false":
-					default:
-						checkErr = true
-					}
-				}
+				want, checkErr := allowedByCheck(ctx, e, r, "flow", []string{"f1", "f2", "f3", "f4"}, p, anne)
 				m := fmt.Sprintf("n=%d max depth %d %s (set algebra: %v)", n, maxDepth, p, e.setLookups.Load() > before)
 				if checkErr {
 					require.Equal(t, "error: max depth exceeded", errText, "%s: %v", m, got)
