@@ -233,82 +233,121 @@ func (c *columns) args() []any {
 const unnest6 = "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(ot, oid, rel, st, sid, srel)"
 const joinU = "t.object_type = u.ot AND t.object_id = u.oid AND t.relation = u.rel AND t.subject_type = u.st AND t.subject_id = u.sid AND t.subject_relation = u.srel"
 
-// Write applies req atomically at a new revision; see tuples.Store.
+// Write applies req atomically at a new revision; see tuples.Store. Concurrent
+// writes of this node commit together (group.go).
 func (s *Store) Write(ctx context.Context, req tuples.WriteRequest) (tuples.Revision, error) {
 	if err := s.validateWrite(req); err != nil {
 		return 0, err
 	}
-	var all columns
-	for _, u := range req.Updates {
-		all.add(u.Tuple)
+	if s.closed.Load() {
+		return 0, tuples.ErrClosed
 	}
+	return s.group.write(ctx, s, newWriteOp(req))
+}
+
+// writeAlone runs op in a transaction of its own (mutate).
+func (s *Store) writeAlone(ctx context.Context, op *writeOp) (tuples.Revision, error) {
 	rev, _, err := s.mutate(ctx, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
-		// The schema check, the preconditions and the live version of each tuple
-		// written (with its caveat and expiration), in one round trip.
 		reads := &pgx.Batch{}
-		var schemaErr, preErr error
-		queueSchemaRev(reads, req.SchemaRevision, &schemaErr)
-		queuePreconditions(reads, req.Preconditions, &preErr)
-		live := map[tuples.Tuple]tuples.Tuple{}
-		if len(req.Updates) > 0 {
-			reads.Queue("SELECT t.object_type, t.object_id, t.relation, t.subject_type, t.subject_id, t.subject_relation, "+
-				"t.caveat_name, t.caveat_context, t.expires_at, t.expires_nanos FROM relata_tuple t JOIN "+
-				unnest6+" ON "+joinU+" WHERE t.deleted_rev = "+maxRev, all.args()...).
-				Query(func(rows pgx.Rows) error {
-					for rows.Next() {
-						var t tuples.Tuple
-						if err := scanTupleAttrs(rows, &t); err != nil {
-							return err
-						}
-						live[t.Key()] = t
-					}
-					return rows.Err()
-				})
-		}
+		op.queueReads(reads)
 		if err := sendReads(ctx, tx, reads); err != nil {
 			return 0, err
 		}
-		if schemaErr != nil {
-			return 0, schemaErr
-		}
-		if preErr != nil {
-			return 0, preErr
-		}
-		var created, deleted, changed columns
-		var createdAttrs, changedAttrs attrColumns
-		var chOps []int16
-		for _, u := range req.Updates {
-			cur, isLive := live[u.Tuple.Key()]
-			switch {
-			case u.Op == tuples.OpCreate && isLive:
-				return 0, &tuples.AlreadyExistsError{Tuple: u.Tuple}
-			case u.Op == tuples.OpDelete && isLive:
-				deleted.add(u.Tuple)
-				changed.add(u.Tuple)
-				changedAttrs.add(cur)
-				chOps = append(chOps, int16(tuples.OpDelete))
-			case u.Op != tuples.OpDelete && (!isLive || !same(cur, u.Tuple)):
-				if isLive {
-					// Another caveat or expiration: the new version replaces the old.
-					deleted.add(u.Tuple)
-				}
-				created.add(u.Tuple)
-				createdAttrs.add(u.Tuple)
-				changed.add(u.Tuple)
-				changedAttrs.add(u.Tuple)
-				chOps = append(chOps, int16(tuples.OpTouch))
-			}
-		}
-		if len(chOps) == 0 {
-			return 0, nil
-		}
-		for _, u := range req.Updates {
-			w.tuples = append(w.tuples, u.Tuple)
-		}
-		queueVersions(&w.tail, rev, created, deleted, changed, createdAttrs, changedAttrs, chOps)
-		return len(chOps), nil
+		return op.apply(&w.tail, rev, w)
 	})
 	return rev, err
+}
+
+// writeOp is one Write inside a write transaction, in two steps: queueReads queues
+// the reads it needs once the revision row is locked (the schema check, the
+// preconditions and the live version of each tuple written, with its caveat and
+// expiration), and apply, once they ran, decides and queues the statements of the
+// write at its revision.
+type writeOp struct {
+	req tuples.WriteRequest
+	all columns
+
+	schemaErr, preErr error
+	live              map[tuples.Tuple]tuples.Tuple
+}
+
+func newWriteOp(req tuples.WriteRequest) *writeOp {
+	op := &writeOp{req: req}
+	for _, u := range req.Updates {
+		op.all.add(u.Tuple)
+	}
+	return op
+}
+
+// queueReads queues on b the reads of op (resetting what an earlier run read).
+func (op *writeOp) queueReads(b *pgx.Batch) {
+	op.schemaErr, op.preErr = nil, nil
+	op.live = map[tuples.Tuple]tuples.Tuple{}
+	queueSchemaRev(b, op.req.SchemaRevision, &op.schemaErr)
+	queuePreconditions(b, op.req.Preconditions, &op.preErr)
+	if len(op.req.Updates) == 0 {
+		return
+	}
+	b.Queue("SELECT t.object_type, t.object_id, t.relation, t.subject_type, t.subject_id, t.subject_relation, "+
+		"t.caveat_name, t.caveat_context, t.expires_at, t.expires_nanos FROM relata_tuple t JOIN "+
+		unnest6+" ON "+joinU+" WHERE t.deleted_rev = "+maxRev, op.all.args()...).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var t tuples.Tuple
+				if err := scanTupleAttrs(rows, &t); err != nil {
+					return err
+				}
+				op.live[t.Key()] = t
+			}
+			return rows.Err()
+		})
+}
+
+// apply runs after op's reads: it returns the domain error that refuses the write
+// (schema changed, a precondition, CREATE of a live tuple), having queued nothing,
+// or queues on b the statements of the write at rev, notes in w what the follower
+// must know, and returns how many tuples change (0: the write changes nothing, but
+// still takes rev).
+func (op *writeOp) apply(b *pgx.Batch, rev tuples.Revision, w *written) (int, error) {
+	if op.schemaErr != nil {
+		return 0, op.schemaErr
+	}
+	if op.preErr != nil {
+		return 0, op.preErr
+	}
+	var created, deleted, changed columns
+	var createdAttrs, changedAttrs attrColumns
+	var chOps []int16
+	for _, u := range op.req.Updates {
+		cur, isLive := op.live[u.Tuple.Key()]
+		switch {
+		case u.Op == tuples.OpCreate && isLive:
+			return 0, &tuples.AlreadyExistsError{Tuple: u.Tuple}
+		case u.Op == tuples.OpDelete && isLive:
+			deleted.add(u.Tuple)
+			changed.add(u.Tuple)
+			changedAttrs.add(cur)
+			chOps = append(chOps, int16(tuples.OpDelete))
+		case u.Op != tuples.OpDelete && (!isLive || !same(cur, u.Tuple)):
+			if isLive {
+				// Another caveat or expiration: the new version replaces the old.
+				deleted.add(u.Tuple)
+			}
+			created.add(u.Tuple)
+			createdAttrs.add(u.Tuple)
+			changed.add(u.Tuple)
+			changedAttrs.add(u.Tuple)
+			chOps = append(chOps, int16(tuples.OpTouch))
+		}
+	}
+	if len(chOps) == 0 {
+		return 0, nil
+	}
+	for _, u := range op.req.Updates {
+		w.tuples = append(w.tuples, u.Tuple)
+	}
+	queueVersions(b, rev, created, deleted, changed, createdAttrs, changedAttrs, chOps)
+	return len(chOps), nil
 }
 
 // queueVersions queues on b the statements that end the live versions of deleted,
