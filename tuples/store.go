@@ -169,6 +169,15 @@ type RevisionWaiter interface {
 	WaitForRevision(ctx context.Context, after Revision) (Revision, error)
 }
 
+// RecentHeader is an optional capability of a Store whose HeadRevision costs a round
+// trip to a database: RecentHead returns, without one, a committed revision the store
+// has recorded (at most the head, possibly behind it). A writer may validate against
+// the schema there and pass its revision as WriteRequest.SchemaRevision: the store's
+// check refuses the write (ErrSchemaChanged) if a newer schema has been written since.
+type RecentHeader interface {
+	RecentHead() Revision
+}
+
 // Scope names, approximately, the part of a store that one read depends on: the
 // tuples of one object#relation (Contains and Subjects) or one subject's tuples in one
 // object type#relation (Objects). Distinct parts may share a Scope; that only makes
