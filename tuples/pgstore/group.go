@@ -15,13 +15,16 @@ package pgstore
 // one batch: while it runs, the next writes queue and form the next group. The
 // transaction:
 //
-//  1. locks the revision row (SELECT head … FOR UPDATE), pipelined with the first
-//     write's reads;
-//  2. runs each write in turn at head+1, head+2, …: its reads (schema revision,
-//     preconditions, live versions) and then its statements, the statements pipelined
-//     with the next write's reads. A write refused by its schema check, a
-//     precondition or CREATE of a live tuple has queued nothing: it fails alone and
-//     takes no revision, so the revisions stay dense;
+//  1. begins and locks the revision row (BEGIN; SELECT head … FOR UPDATE) in the
+//     same round trip as the first writes' reads;
+//  2. runs the writes in turn at head+1, head+2, …: each write's reads (schema
+//     revision, preconditions, live versions), then its statements. Writes whose
+//     reads do not depend on the statements of the writes before them in the group
+//     (no tuple in common, no precondition matching their tuples: nextWave) form a
+//     wave whose reads go in one round trip, with the previous wave's statements. A
+//     write refused by its schema check, a precondition or CREATE of a live tuple
+//     has queued nothing: it fails alone and takes no revision, so the revisions
+//     stay dense;
 //  3. sets the head to the last revision, records every revision's commit time in
 //     order and NOTIFYs, then commits (one WAL flush for the group).
 //
@@ -51,6 +54,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/relata/relata/tuples"
 )
@@ -184,13 +188,22 @@ func groupContext(ms []*pendingWrite) (context.Context, context.CancelFunc) {
 // outcomes are not set.
 func (s *Store) runWriteGroup(ctx context.Context, ms []*pendingWrite) error {
 	s.queries.add("write")
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return s.classify(ctx, "begin", err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	defer func() {
+		// Not committed: roll back (a connection left in a transaction is closed by
+		// Release).
+		if pc := conn.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "rollback")
+		}
+		conn.Release()
+	}()
 	var head int64
 	b := &pgx.Batch{}
+	// BEGIN travels with the lock and the first wave's reads: one round trip.
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
 	b.Queue("SELECT head FROM relata_revision WHERE id = 1 FOR UPDATE").QueryRow(func(row pgx.Row) error {
 		return row.Scan(&head)
 	})
@@ -200,7 +213,7 @@ func (s *Store) runWriteGroup(ctx context.Context, ms []*pendingWrite) error {
 		for _, m := range wave {
 			m.op.queueReads(b)
 		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if err := conn.SendBatch(ctx, b).Close(); err != nil {
 			return s.classify(ctx, "write", err)
 		}
 		b = &pgx.Batch{}
@@ -228,12 +241,16 @@ func (s *Store) runWriteGroup(ctx context.Context, ms []*pendingWrite) error {
 	b.Queue("UPDATE relata_revision SET head = $1 WHERE id = 1", last)
 	b.Queue("INSERT INTO relata_commit (rev, committed_at) SELECT r, clock_timestamp() FROM generate_series($1::bigint, $2::bigint) AS r", head+1, last)
 	b.Queue("SELECT pg_notify('"+notifyChannel+"', $1)", strconv.FormatInt(last, 10))
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return s.classify(ctx, "write", err)
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	if err := tx.Commit(cctx); err != nil {
+	tag, err := conn.Exec(cctx, "commit")
+	if err == nil && tag.String() == "ROLLBACK" {
+		err = &pgconn.PgError{Severity: "ERROR", Code: "25P02", Message: "the transaction was aborted: COMMIT rolled back"}
+	}
+	if err != nil {
 		err = commitError(cctx, err)
 		for _, m := range ms {
 			if m.err == nil {
