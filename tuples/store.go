@@ -160,6 +160,21 @@ type Importer interface {
 	Import(ctx context.Context, ts []Tuple, schemaRevision Revision) (Revision, error)
 }
 
+// ImportPreparer is an optional capability of an Importer whose imports do much work
+// before they write (sorting, encoding): a caller that imports in several calls
+// prepares the next call while the previous one commits. pgstore.Store implements it.
+type ImportPreparer interface {
+	// PrepareImport does the part of Import(ts) that needs no store access, and may
+	// run concurrently with any other call. Invalid tuples fail as in Import.
+	PrepareImport(ts []Tuple) (PreparedImport, error)
+	// ImportPrepared writes an import that PrepareImport of the same store returned,
+	// as Import would have written its tuples.
+	ImportPrepared(ctx context.Context, p PreparedImport, schemaRevision Revision) (Revision, error)
+}
+
+// PreparedImport is an import an ImportPreparer prepared, for its ImportPrepared.
+type PreparedImport any
+
 // RevisionWaiter is an optional capability of a Store that Watch uses to block
 // until something new commits, instead of polling.
 type RevisionWaiter interface {

@@ -8,6 +8,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/klauspost/compress/s2"
+
 	"github.com/relata/relata/tuples"
 )
 
@@ -189,15 +191,35 @@ func expiresMicros(t time.Time) int64 {
 	return t.Unix()*1000000 + int64(t.Nanosecond())/1000 - pgEpochMicros
 }
 
-// changeBatchFormat is the format of relata_change_batch.rows that encodeRows writes:
-// each row's ten fields as in binary COPY (int32 length or -1, then the value).
-const changeBatchFormat = 1
+// The formats of relata_change_batch.rows. changeBatchPlain: what encodeRows writes,
+// each row's ten fields as in binary COPY (int32 length or -1, then the value);
+// changeBatchS2: the same, compressed as one S2 block (github.com/klauspost/compress/s2).
+const (
+	changeBatchPlain = 1
+	changeBatchS2    = 2
+)
+
+// decodeChangeBatch decodes a relata_change_batch row of format holding n changes of
+// revision rev.
+func decodeChangeBatch(format int16, buf []byte, n int, rev tuples.Revision) ([]tuples.Change, error) {
+	switch format {
+	case changeBatchPlain:
+	case changeBatchS2:
+		var err error
+		if buf, err = s2.Decode(nil, buf); err != nil {
+			return nil, fmt.Errorf("change batch: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("change batch: format %d, this binary reads %d and %d", format, changeBatchPlain, changeBatchS2)
+	}
+	return decodeChanges(buf, n, rev)
+}
 
 // maxChangeBatch bounds the bytes of one relata_change_batch row (bytea holds up to
 // 1 GB); a larger import logs a row a tuple instead.
 const maxChangeBatch = 256 << 20
 
-// decodeChanges decodes n rows that encodeRows encoded (changeBatchFormat) as the
+// decodeChanges decodes n rows that encodeRows encoded (changeBatchPlain) as the
 // TOUCH changes of revision rev. The texts are substrings of one copy of buf.
 func decodeChanges(buf []byte, n int, rev tuples.Revision) ([]tuples.Change, error) {
 	data := string(buf)

@@ -171,7 +171,8 @@ const gcLock int64 = 0x72656c6174616763
 // interrupt it, so that a cancelled request never leaves its outcome unknown.
 const commitTimeout = 30 * time.Second
 
-// Store is a tuples.Store on PostgreSQL. It also implements tuples.Importer and
+// Store is a tuples.Store on PostgreSQL. It also implements tuples.Importer,
+// tuples.ImportPreparer and
 // tuples.RevisionWaiter, and its readers tuples.ScopeTracker.
 type Store struct {
 	opts Options
@@ -206,6 +207,7 @@ type Store struct {
 var (
 	_ tuples.Store          = (*Store)(nil)
 	_ tuples.Importer       = (*Store)(nil)
+	_ tuples.ImportPreparer = (*Store)(nil)
 	_ tuples.RevisionWaiter = (*Store)(nil)
 	_ tuples.RecentHeader   = (*Store)(nil)
 )
@@ -502,11 +504,8 @@ func (s *Store) Changes(ctx context.Context, after tuples.Revision) iter.Seq2[tu
 					if err := rows.Scan(&rev, &format, &n, &buf); err != nil {
 						return err
 					}
-					if format != changeBatchFormat {
-						return fmt.Errorf("change batch of revision %d: format %d, this binary reads %d", rev, format, changeBatchFormat)
-					}
 					var err error
-					if batch, err = decodeChanges(buf, int(n), tuples.Revision(rev)); err != nil {
+					if batch, err = decodeChangeBatch(format, buf, int(n), tuples.Revision(rev)); err != nil {
 						return fmt.Errorf("revision %d: %w", rev, err)
 					}
 					found = true

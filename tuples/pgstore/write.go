@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/klauspost/compress/s2"
 
 	"github.com/relata/relata/tuples"
 )
@@ -420,26 +421,58 @@ func (s *Store) WriteSchema(ctx context.Context, text []byte, preconditions []tu
 }
 
 // Import writes ts with TOUCH semantics at one new revision; see tuples.Importer.
-//
-// The tuples are sorted and deduplicated here (the first of equal keys wins, as in
-// the Pebble store). Under the revision row's lock, inside a savepoint, they are
-// copied (binary COPY) straight into relata_tuple at the new revision and then into
-// the change log, in key order: no staging table, no per-row executor work, and the
-// heap inserts go in multi-row WAL records. That is the whole import when no tuple of
-// the batch is live yet: a load into an empty store, or of new tuples. A tuple that
-// is live already makes the COPY fail on the version key (tuple, deleted_rev: see
-// migration 0003), whose deleted_rev is the live mark for every copied row; the import
-// then rolls back to the savepoint and takes the conflict path (importConflicts),
-// which yields exactly the same versions and change log: a tuple live with the same
-// caveat and expiration is left alone, one live with others is replaced.
 func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tuples.Revision) (tuples.Revision, error) {
+	p, err := s.PrepareImport(ts)
+	if err != nil {
+		return 0, err
+	}
+	return s.ImportPrepared(ctx, p, schemaRevision)
+}
+
+// preparedImport is an import's tuples made ready for ImportPrepared: distinct, in
+// key order, encoded for COPY, and compressed for the change log.
+type preparedImport struct {
+	staged []tuples.Tuple
+	rows   *encodedRows
+	logged []byte // rows.buf as one S2 block; nil when an import too large logs rows
+}
+
+// PrepareImport validates ts, sorts and deduplicates it (the first of equal keys
+// wins, as in the Pebble store), encodes the rows for COPY and compresses them for
+// the change log; see tuples.ImportPreparer. It reads nothing from the database.
+func (s *Store) PrepareImport(ts []tuples.Tuple) (tuples.PreparedImport, error) {
 	for i, t := range ts {
 		if err := t.Validate(); err != nil {
-			return 0, tuples.PrefixField(err, "tuples["+strconv.Itoa(i)+"].")
+			return nil, tuples.PrefixField(err, "tuples["+strconv.Itoa(i)+"].")
 		}
 	}
-	staged := importOrder(ts)
-	rows := encodeRows(staged)
+	p := &preparedImport{staged: importOrder(ts)}
+	p.rows = encodeRows(p.staged)
+	if len(p.staged) > 0 && len(p.rows.buf) <= s.changeBatchMax {
+		p.logged = s2.Encode(nil, p.rows.buf)
+	}
+	return p, nil
+}
+
+// ImportPrepared writes an import that PrepareImport prepared, at one new revision.
+//
+// Under the revision row's lock, inside a savepoint, the tuples are copied (binary
+// COPY) straight into relata_tuple at the new revision, in key order: no staging
+// table, no per-row executor work, and the heap inserts go in multi-row WAL records;
+// the change log is one relata_change_batch row. That is the whole import when no
+// tuple of the batch is live yet: a load into an empty store, or of new tuples. A
+// tuple that is live already makes the COPY fail on the version key (tuple,
+// deleted_rev: see migration 0003), whose deleted_rev is the live mark for every
+// copied row; the import then rolls back to the savepoint and takes the conflict path
+// (importConflicts), which yields exactly the same versions and change log: a tuple
+// live with the same caveat and expiration is left alone, one live with others is
+// replaced.
+func (s *Store) ImportPrepared(ctx context.Context, prepared tuples.PreparedImport, schemaRevision tuples.Revision) (tuples.Revision, error) {
+	p, ok := prepared.(*preparedImport)
+	if !ok {
+		return 0, fmt.Errorf("import: prepared by another store (%T)", prepared)
+	}
+	staged, rows := p.staged, p.rows
 	rev, _, err := s.mutate(ctx, func(ctx context.Context, tx pgx.Tx, rev tuples.Revision, w *written) (int, error) {
 		b := &pgx.Batch{}
 		var schemaErr error
@@ -453,7 +486,7 @@ func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tu
 		if schemaErr != nil {
 			return 0, schemaErr
 		}
-		w.tuples = ts
+		w.tuples = staged
 		if len(staged) == 0 {
 			return 0, nil
 		}
@@ -470,9 +503,9 @@ func (s *Store) Import(ctx context.Context, ts []tuples.Tuple, schemaRevision tu
 		}
 		// The change log: the same rows, seq in key order, op TOUCH; as one row of
 		// relata_change_batch (migration 0004), sent with the commit record.
-		if len(rows.buf) <= s.changeBatchMax {
+		if p.logged != nil {
 			w.tail.Queue("INSERT INTO relata_change_batch (rev, format, n, rows) VALUES ($1, $2, $3, $4)",
-				int64(rev), int16(changeBatchFormat), int32(len(staged)), rows.buf)
+				int64(rev), int16(changeBatchS2), int32(len(staged)), p.logged)
 			return len(staged), nil
 		}
 		if _, err := conn.CopyFrom(ctx, newCopyReader(rows, copyChanges, rev), copyChangeSQL); err != nil {
