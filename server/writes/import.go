@@ -10,7 +10,8 @@ package writes
 // overlaps the commit of the previous ones: up to maxImportTuples tuples (a whole next
 // store call) wait for the committer, so that the client keeps sending for as long as
 // a store call takes; that bound, in tuples, is the memory in flight besides the call
-// being written. When a schema write lands between
+// being written (and, with a tuples.ImportPreparer store, the next call, prepared
+// while this one is written: see Import). When a schema write lands between
 // validation and commit, the store refuses the write (tuples.ErrSchemaChanged) and
 // the commit validates again against the new schema (through retry).
 
@@ -76,12 +77,16 @@ func TupleError(i uint64, err error) *ImportError {
 	return &ImportError{Index: int64(i), Err: err}
 }
 
-// importBatch is a validated batch on its way to the committer.
+// importBatch is a validated batch on its way to the committer, or a group of them
+// gathered for one store call (then prepared, or failed to, with an ImportPreparer).
 type importBatch struct {
 	start     uint64 // stream index of ts[0]
 	ts        []tuples.Tuple
 	schemaRev tuples.Revision
 	weight    int64 // what it holds of the queue's semaphore
+
+	prepared   tuples.PreparedImport
+	prepareErr error
 }
 
 // Import writes the batches next returns, until it returns io.EOF, with TOUCH
@@ -90,49 +95,53 @@ type importBatch struct {
 // It returns how many tuples it committed and the last revision written (0 when
 // none). An error is an *ImportError carrying the index of the tuple to blame and the
 // count committed before it, unless next itself failed with another error.
+//
+// With a store that is a tuples.ImportPreparer, a third goroutine gathers and
+// prepares each store call (for PostgreSQL: sorts, encodes and compresses it) while
+// the previous one commits, so the database never waits for that work; the memory in
+// flight is then one prepared call more.
 func (w *Writer) Import(ctx context.Context, next func() ([]tuples.Tuple, error)) (uint64, tuples.Revision, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan importBatch, importQueue)
-	queued := semaphore.NewWeighted(maxImportTuples) // tuples in batches
+	queued := semaphore.NewWeighted(int64(w.importCall)) // tuples in batches
 	recvErr := make(chan error, 1)
 	go func() {
 		defer close(batches)
 		recvErr <- w.receiveImport(ctx, next, queued, batches)
 	}()
+	// nextGroup returns the next store call's group, false at the end of the stream.
+	nextGroup := func() (importBatch, bool) { return gatherImport(batches, queued, w.importCall) }
+	if prep, ok := w.store.(tuples.ImportPreparer); ok {
+		groups := make(chan importBatch)
+		go func() {
+			defer close(groups)
+			for {
+				g, ok := gatherImport(batches, queued, w.importCall)
+				if !ok {
+					return
+				}
+				g.prepared, g.prepareErr = prep.PrepareImport(g.ts)
+				select {
+				case groups <- g:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		nextGroup = func() (importBatch, bool) {
+			g, ok := <-groups
+			return g, ok
+		}
+	}
 	var (
 		imported uint64
 		rev      tuples.Revision
 	)
-	for b := range batches {
-		queued.Release(b.weight)
-		// Gather batches up to maxImportTuples, to the end of the stream (or the
-		// first bad batch: the receiver then closes the channel, and the batches
-		// before it are committed), or for at most maxImportGather.
-		group, n := []importBatch{b}, len(b.ts)
-		timer := time.NewTimer(maxImportGather)
-	gather:
-		for n < maxImportTuples {
-			select {
-			case next, ok := <-batches:
-				if !ok {
-					break gather
-				}
-				queued.Release(next.weight)
-				group, n = append(group, next), n+len(next.ts)
-			case <-timer.C:
-				break gather
-			}
-		}
-		timer.Stop()
-		if len(group) > 1 {
-			b.ts = make([]tuples.Tuple, 0, n)
-			for _, g := range group {
-				if g.schemaRev != b.schemaRev {
-					b.schemaRev = 0 // rare: validate the group against the newest schema
-				}
-				b.ts = append(b.ts, g.ts...)
-			}
+	for {
+		b, ok := nextGroup()
+		if !ok {
+			break
 		}
 		r, err := w.commitImport(ctx, b, imported)
 		if err != nil {
@@ -149,6 +158,44 @@ func (w *Writer) Import(ctx context.Context, next func() ([]tuples.Tuple, error)
 		return imported, rev, err
 	}
 	return imported, rev, nil
+}
+
+// gatherImport takes the next batches for one store call: up to max tuples, to
+// the end of the stream (or the first bad batch: the receiver then closes the
+// channel, and the batches before it are committed), or for at most
+// maxImportGather. It reports false at the end of the stream.
+func gatherImport(batches <-chan importBatch, queued *semaphore.Weighted, max int) (importBatch, bool) {
+	b, ok := <-batches
+	if !ok {
+		return b, false
+	}
+	queued.Release(b.weight)
+	group, n := []importBatch{b}, len(b.ts)
+	timer := time.NewTimer(maxImportGather)
+	defer timer.Stop()
+gather:
+	for n < max {
+		select {
+		case next, ok := <-batches:
+			if !ok {
+				break gather
+			}
+			queued.Release(next.weight)
+			group, n = append(group, next), n+len(next.ts)
+		case <-timer.C:
+			break gather
+		}
+	}
+	if len(group) > 1 {
+		b.ts = make([]tuples.Tuple, 0, n)
+		for _, g := range group {
+			if g.schemaRev != b.schemaRev {
+				b.schemaRev = 0 // rare: validate the group against the newest schema
+			}
+			b.ts = append(b.ts, g.ts...)
+		}
+	}
+	return b, true
 }
 
 // receiveImport takes and validates batches and hands them to the committer, until
@@ -174,7 +221,7 @@ func (w *Writer) receiveImport(ctx context.Context, next func() ([]tuples.Tuple,
 		if err := validateBatch(sch, ts, n); err != nil {
 			return err
 		}
-		b := importBatch{start: n, ts: ts, schemaRev: schemaRev, weight: min(int64(len(ts)), maxImportTuples)}
+		b := importBatch{start: n, ts: ts, schemaRev: schemaRev, weight: int64(min(len(ts), w.importCall))}
 		n += uint64(len(ts))
 		if err := queued.Acquire(ctx, b.weight); err != nil {
 			return err
@@ -209,6 +256,12 @@ func (w *Writer) commitImport(ctx context.Context, b importBatch, imported uint6
 				return 0, ie
 			}
 			b.schemaRev = schemaRev
+		}
+		if b.prepareErr != nil {
+			return 0, b.prepareErr
+		}
+		if b.prepared != nil {
+			return w.store.(tuples.ImportPreparer).ImportPrepared(ctx, b.prepared, b.schemaRev)
 		}
 		return w.storeImport(ctx, b.ts, b.schemaRev)
 	})

@@ -40,6 +40,9 @@ type Writer struct {
 	engine *check.Engine
 	// observe is told every revision a write committed.
 	observe func(tuples.Revision)
+	// importCall is the tuples an import writes in one store call: maxImportTuples
+	// (tests make it smaller).
+	importCall int
 }
 
 // Config configures New.
@@ -61,7 +64,7 @@ func New(cfg Config) *Writer {
 	if cfg.Observe == nil {
 		cfg.Observe = func(tuples.Revision) {}
 	}
-	return &Writer{store: cfg.Store, engine: cfg.Engine, observe: cfg.Observe}
+	return &Writer{store: cfg.Store, engine: cfg.Engine, observe: cfg.Observe, importCall: maxImportTuples}
 }
 
 // LimitError reports a request over one of the write path's limits.

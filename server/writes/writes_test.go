@@ -12,6 +12,8 @@ import (
 
 	"github.com/relata/relata/tuples"
 	"github.com/relata/relata/tuples/pebblestore"
+	"github.com/relata/relata/tuples/pgstore"
+	"github.com/relata/relata/tuples/pgstore/pgtest"
 )
 
 const testSchema = `definition user {}
@@ -28,10 +30,38 @@ func newWriter(t *testing.T) (*Writer, tuples.Store) {
 	store, err := pebblestore.Open("db", &pebblestore.Options{FS: vfs.NewMem(), GCInterval: -1})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = store.Close() })
+	return newWriterOn(t, store), store
+}
+
+// newWriterOn returns a Writer over store, holding testSchema.
+func newWriterOn(t *testing.T, store tuples.Store) *Writer {
+	t.Helper()
 	w := New(Config{Store: store})
-	_, err = w.WriteSchema(context.Background(), "schema.zed", []byte(testSchema))
+	_, err := w.WriteSchema(context.Background(), "schema.zed", []byte(testSchema))
 	require.NoError(t, err)
-	return w, store
+	return w
+}
+
+// stores are the stores the import tests run on: Pebble, and PostgreSQL (a
+// tuples.ImportPreparer, whose imports go through the pipeline's prepare stage) when
+// RELATA_TEST_POSTGRES names a server.
+var stores = []struct {
+	name string
+	open func(t *testing.T) tuples.Store
+}{
+	{"pebble", func(t *testing.T) tuples.Store {
+		_, store := newWriter(t)
+		return store
+	}},
+	{"postgres", func(t *testing.T) tuples.Store {
+		url := pgtest.NewDatabase(t)
+		_, _, err := pgstore.Migrate(context.Background(), url, nil)
+		require.NoError(t, err)
+		store, err := pgstore.Open(context.Background(), url, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = store.Close() })
+		return store
+	}},
 }
 
 func tuple(t *testing.T, s string) tuples.Tuple {
@@ -149,25 +179,113 @@ func TestImport(t *testing.T) {
 			return ts, nil
 		}
 	}
-	w, _ := newWriter(t)
-	n, rev, err := w.Import(ctx, batches(-1))
-	require.NoError(t, err)
-	require.Equal(t, uint64(30), n)
-	require.NotZero(t, rev)
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			w := newWriterOn(t, st.open(t))
+			n, rev, err := w.Import(ctx, batches(-1))
+			require.NoError(t, err)
+			require.Equal(t, uint64(30), n)
+			require.NotZero(t, rev)
 
-	w, _ = newWriter(t)
-	n, _, err = w.Import(ctx, batches(25))
-	var ie *ImportError
-	require.ErrorAs(t, err, &ie)
-	require.Equal(t, int64(25), ie.Index)
-	require.Equal(t, n, ie.Imported)
-	require.LessOrEqual(t, n, uint64(20), "nothing of the bad batch is committed")
-	require.ErrorContains(t, err, "tuples[25]")
+			w = newWriterOn(t, st.open(t))
+			n, _, err = w.Import(ctx, batches(25))
+			var ie *ImportError
+			require.ErrorAs(t, err, &ie)
+			require.Equal(t, int64(25), ie.Index)
+			require.Equal(t, n, ie.Imported)
+			require.LessOrEqual(t, n, uint64(20), "nothing of the bad batch is committed")
+			require.ErrorContains(t, err, "tuples[25]")
 
-	// An error of next itself is returned as it is.
-	boom := errors.New("boom")
-	_, _, err = w.Import(ctx, func() ([]tuples.Tuple, error) { return nil, boom })
-	require.ErrorIs(t, err, boom)
+			// An error of next itself is returned as it is.
+			boom := errors.New("boom")
+			_, _, err = w.Import(ctx, func() ([]tuples.Tuple, error) { return nil, boom })
+			require.ErrorIs(t, err, boom)
+		})
+	}
+}
+
+// TestImportManyCalls imports more tuples than one store call takes, with
+// duplicates across calls and within one, and a bad tuple in the last batch: every
+// call before it lands at its own revision, in stream order, and the store holds
+// exactly the distinct tuples of those calls.
+func TestImportManyCalls(t *testing.T) {
+	ctx := context.Background()
+	const call = 5000 // tuples a store call
+	const batch, bad = 500, 3*call + 200
+	const total = (bad/batch + 1) * batch // the bad tuple's batch is the last one
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			store := st.open(t)
+			w := newWriterOn(t, store)
+			w.importCall = call
+			start, err := store.HeadRevision(ctx)
+			require.NoError(t, err)
+			sent := 0
+			n, rev, err := w.Import(ctx, func() ([]tuples.Tuple, error) {
+				if sent == total {
+					return nil, io.EOF
+				}
+				ts := make([]tuples.Tuple, 0, batch)
+				for range batch {
+					rel := "granted"
+					if sent == bad {
+						rel = "nope"
+					}
+					// Every 7th tuple repeats one sent 3,000 earlier (another call's,
+					// or the same call's); every 5th repeats its predecessor.
+					id := sent
+					if sent%7 == 0 && sent >= 3000 {
+						id = sent - 3000
+					} else if sent%5 == 0 && sent > 0 {
+						id = sent - 1
+					}
+					ts = append(ts, tuple(t, fmt.Sprintf("flow:f%d#%s@user:u%d", id, rel, id%13)))
+					sent++
+				}
+				return ts, nil
+			})
+			var ie *ImportError
+			require.ErrorAs(t, err, &ie)
+			require.Equal(t, int64(bad), ie.Index)
+			require.ErrorContains(t, err, fmt.Sprintf("tuples[%d]", bad))
+			require.Equal(t, n, ie.Imported)
+			require.GreaterOrEqual(t, n, uint64(3*call), "the calls before the bad batch's are committed")
+			require.LessOrEqual(t, n, uint64(bad-bad%batch), "nothing of the bad batch is committed")
+			require.GreaterOrEqual(t, int(rev-start), 3, "at least three store calls")
+
+			want := map[string]bool{}
+			for i := range int(n) {
+				id := i
+				if i%7 == 0 && i >= 3000 {
+					id = i - 3000
+				} else if i%5 == 0 && i > 0 {
+					id = i - 1
+				}
+				want[fmt.Sprintf("flow:f%d#granted@user:u%d", id, id%13)] = true
+			}
+			r, err := store.ReaderAt(ctx, rev)
+			require.NoError(t, err)
+			got := map[string]bool{}
+			for tp, err := range r.Read(ctx, tuples.Filter{ObjectType: "flow"}, nil) {
+				require.NoError(t, err)
+				got[tp.String()] = true
+			}
+			require.Equal(t, len(want), len(got))
+			require.Equal(t, want, got)
+
+			// The change log holds each call's tuples at its revision, revisions in order.
+			var changes int
+			last := start
+			for c, err := range store.Changes(ctx, start) {
+				require.NoError(t, err)
+				require.GreaterOrEqual(t, c.Revision, last)
+				last = c.Revision
+				changes++
+			}
+			require.Equal(t, len(want), changes)
+			require.Equal(t, rev, last)
+		})
+	}
 }
 
 func TestTupleError(t *testing.T) {

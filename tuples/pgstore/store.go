@@ -172,8 +172,8 @@ const gcLock int64 = 0x72656c6174616763
 const commitTimeout = 30 * time.Second
 
 // Store is a tuples.Store on PostgreSQL. It also implements tuples.Importer,
-// tuples.ImportPreparer and
-// tuples.RevisionWaiter, and its readers tuples.ScopeTracker.
+// tuples.ImportPreparer and tuples.RevisionWaiter, and its readers
+// tuples.ScopeTracker.
 type Store struct {
 	opts Options
 	pool *pgxpool.Pool
