@@ -9,6 +9,9 @@ package pgstore
 // callers. It runs when woken: by a notification (listen holds one connection in
 // LISTEN; every commit NOTIFYs), by a local commit, by a WaitForRevision caller, and
 // every PollInterval as the fallback when notifications are lost (a connection drop).
+// This node's own commits it does not read back: a commit in flight stops the
+// catch-up before it, and its changes are recorded from memory once it returns
+// (committed), or read from the log like another node's if its outcome is unknown.
 //
 // Exactness: UnchangedSince(scope, since) for a reader at rev answers true only when
 // known ≥ rev, i.e. every change at ≤ rev (from any node) is in the buckets, and the
@@ -68,8 +71,14 @@ type follower struct {
 	// commits above known+1 (under advance). lastPoll and lastHead (known and the
 	// head at the previous poll) and stalled (the poll has logged that known stopped
 	// below the head) belong to the follower goroutine.
-	local              bool
-	pending            map[tuples.Revision]*written
+	local   bool
+	pending map[tuples.Revision]*written
+	// committing holds the revisions this node is committing (under advance):
+	// catchUp reads the log only up to the first of them, whose changes committed
+	// then records from memory (an import's are the whole import: reading them back
+	// from the log cost a quarter of a loading node's CPU); one whose commit failed is
+	// dropped, and catchUp reads it from the log if it did commit after all.
+	committing         map[tuples.Revision]struct{}
 	lastPoll, lastHead tuples.Revision
 	stalled            bool
 
@@ -106,13 +115,35 @@ func (f *follower) poke() {
 	}
 }
 
+// commit is called before this node sends the COMMIT of rev; committed or failed
+// must follow.
+func (f *follower) commit(rev tuples.Revision) {
+	f.advance.Lock()
+	defer f.advance.Unlock()
+	if f.committing == nil {
+		f.committing = make(map[tuples.Revision]struct{})
+	}
+	f.committing[rev] = struct{}{}
+}
+
+// failed is called when the COMMIT of rev failed or its outcome is unknown: the
+// follower reads rev from the log like another node's, where it is if it committed.
+func (f *follower) failed(rev tuples.Revision) {
+	f.advance.Lock()
+	delete(f.committing, rev)
+	f.advance.Unlock()
+	f.poke()
+}
+
 // committed is called after this node committed w at rev. When the follower has
 // already recorded every revision before rev, the commit's own changes complete the
-// picture up to rev, and known advances at once, without a round trip; otherwise the
-// follower catches up from the log.
+// picture up to rev, and known advances at once, without a round trip (and the
+// follower catches up past it if the head is further); otherwise the follower
+// catches up from the log.
 func (f *follower) committed(rev tuples.Revision, w *written) {
 	f.advance.Lock()
 	defer f.advance.Unlock()
+	delete(f.committing, rev)
 	if f.local {
 		// Tracking off: only this node's commits advance known, in order.
 		if rev <= tuples.Revision(f.known.Load()) {
@@ -134,6 +165,9 @@ func (f *follower) committed(rev tuples.Revision, w *written) {
 	}
 	if tuples.Revision(f.known.Load()) == rev-1 {
 		f.record(rev, w)
+		if tuples.Revision(f.s.head.Load()) > rev {
+			f.poke()
+		}
 	} else {
 		f.poke()
 	}
@@ -327,6 +361,14 @@ func (f *follower) catchUp(ctx context.Context) error {
 		return err
 	}
 	known := tuples.Revision(f.known.Load())
+	// This node's commits in flight are recorded by committed: read up to the first.
+	f.advance.Lock()
+	for rev := range f.committing {
+		if rev <= head {
+			head = rev - 1
+		}
+	}
+	f.advance.Unlock()
 	if head <= known {
 		return nil
 	}

@@ -115,3 +115,41 @@ func TestNoCrossNodeTracking(t *testing.T) {
 	require.ErrorIs(t, err, ErrOtherNodes)
 	require.ErrorContains(t, err, "measurement only")
 }
+
+// TestFollowerRecordsOwnCommits: a node records its own commits (writes and imports)
+// from memory and never reads them back from the change log, even though each one's
+// notification can wake its follower before the commit returns; another node's
+// commits it reads from the log, and learns of them.
+func TestFollowerRecordsOwnCommits(t *testing.T) {
+	ctx := context.Background()
+	a, url := openTest(t, &Options{GCInterval: -1})
+	b := openURL(t, url, &Options{GCInterval: -1})
+	knows := func(s *Store, rev tuples.Revision) func() bool {
+		return func() bool { return tuples.Revision(s.follow.known.Load()) >= rev }
+	}
+	before := a.queries["changes"].Load()
+	var rev tuples.Revision
+	for i := range 10 {
+		rev = tuplestest.Write(t, a, tuples.OpTouch, fmt.Sprintf("doc:w%d#viewer@user:a", i))
+		var err error
+		rev, err = a.Import(ctx, []tuples.Tuple{
+			tuplestest.T(t, fmt.Sprintf("doc:i%d#viewer@user:a", i)),
+			tuplestest.T(t, fmt.Sprintf("doc:i%d#viewer@user:b", i)),
+		}, 0)
+		require.NoError(t, err)
+	}
+	require.Equal(t, rev, tuples.Revision(a.follow.known.Load()), "own commits recorded as they return")
+	require.Equal(t, before, a.queries["changes"].Load(), "own commits are not read back from the log")
+
+	other := tuplestest.Write(t, b, tuples.OpTouch, "doc:b#viewer@user:b")
+	require.Eventually(t, knows(a, other), time.Minute, 5*time.Millisecond)
+	require.Greater(t, a.queries["changes"].Load(), before, "another node's commit is read from the log")
+	require.False(t, a.follow.unchangedSince(forwardBucket(tuples.ObjectRef{Type: "doc", ID: "b"}, "viewer"), rev, other),
+		"and its scope is marked written")
+
+	// Own commits after it still need no read.
+	reads := a.queries["changes"].Load()
+	mine := tuplestest.Write(t, a, tuples.OpTouch, "doc:after#viewer@user:a")
+	require.Eventually(t, knows(a, mine), time.Minute, 5*time.Millisecond)
+	require.Equal(t, reads, a.queries["changes"].Load())
+}

@@ -64,7 +64,9 @@ func (s *Store) mutate(ctx context.Context, fn mutation) (tuples.Revision, int, 
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
+	s.follow.commit(tuples.Revision(rev))
 	if err := tx.Commit(cctx); err != nil {
+		s.follow.failed(tuples.Revision(rev))
 		return 0, 0, commitError(cctx, err)
 	}
 	s.observeHead(tuples.Revision(rev))
