@@ -629,6 +629,9 @@ func (e *Engine) catchUp(ctx context.Context, src ChangeSource, ix *closureIndex
 		if ch.Revision > head {
 			break
 		}
+		if _, ok := ix.byRel[relKey{ch.Tuple.Object.Type, ch.Tuple.Relation}]; !ok {
+			continue // no nested set has this relation's edges: apply would skip it
+		}
 		if len(batch) > 0 && batch[0].Revision != ch.Revision {
 			ix.apply(batch[0].Revision, batch)
 			batch = batch[:0]
