@@ -360,9 +360,10 @@ func (f *follower) catchUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	known := tuples.Revision(f.known.Load())
 	// This node's commits in flight are recorded by committed: read up to the first.
+	// (known is read under the lock too: a commit recorded since is not in flight.)
 	f.advance.Lock()
+	known := tuples.Revision(f.known.Load())
 	for rev := range f.committing {
 		if rev <= head {
 			head = rev - 1
