@@ -165,7 +165,9 @@ func (f *follower) committed(rev tuples.Revision, w *written) {
 	}
 	if tuples.Revision(f.known.Load()) == rev-1 {
 		f.record(rev, w)
-		if tuples.Revision(f.s.head.Load()) > rev {
+		// Catch up past rev if the head is further, unless the next revision is
+		// this node's too (a write group's): its committed comes next.
+		if _, mine := f.committing[rev+1]; !mine && tuples.Revision(f.s.head.Load()) > rev {
 			f.poke()
 		}
 	} else {

@@ -246,6 +246,11 @@ func (s *Store) runWriteGroup(ctx context.Context, ms []*pendingWrite) error {
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
+	for _, m := range ms {
+		if m.err == nil {
+			s.follow.commit(m.rev)
+		}
+	}
 	tag, err := conn.Exec(cctx, "commit")
 	if err == nil && tag.String() == "ROLLBACK" {
 		err = &pgconn.PgError{Severity: "ERROR", Code: "25P02", Message: "the transaction was aborted: COMMIT rolled back"}
@@ -254,6 +259,7 @@ func (s *Store) runWriteGroup(ctx context.Context, ms []*pendingWrite) error {
 		err = commitError(cctx, err)
 		for _, m := range ms {
 			if m.err == nil {
+				s.follow.failed(m.rev)
 				m.rev, m.err = 0, err
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -138,6 +139,14 @@ func TestFollowerRecordsOwnCommits(t *testing.T) {
 		}, 0)
 		require.NoError(t, err)
 	}
+	// Concurrent writes, committed in groups.
+	var wg sync.WaitGroup
+	revs := make([]tuples.Revision, 16)
+	for i := range revs {
+		wg.Go(func() { revs[i] = tuplestest.Write(t, a, tuples.OpTouch, fmt.Sprintf("doc:g%d#viewer@user:a", i)) })
+	}
+	wg.Wait()
+	rev = slices.Max(revs)
 	require.Equal(t, rev, tuples.Revision(a.follow.known.Load()), "own commits recorded as they return")
 	require.Equal(t, before, a.queries["changes"].Load(), "own commits are not read back from the log")
 
