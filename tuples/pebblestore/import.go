@@ -43,11 +43,9 @@ package pebblestore
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -55,6 +53,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
 	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/relata/relata/internal/keyorder"
 	"github.com/relata/relata/tuples"
 )
 
@@ -312,34 +311,13 @@ func (w *runSplitter) advance(k []byte) (stored, split bool, err error) {
 	return w.ok && bytes.Equal(w.ex, k), split, nil
 }
 
-// keyOrder returns 0..n-1 ordered by key(i), bytewise. It compares the keys' first
-// 16 bytes as two integers and only ties bytewise: the pointer chasing and calls of
-// bytes.Compare on every comparison made the sorts a tenth of an import's CPU.
+// keyOrder returns 0..n-1 ordered by key(i), bytewise (internal/keyorder: by the
+// keys' first 16 bytes as two integers, bytewise only on ties).
 func keyOrder(n int, key func(int) []byte) []int32 {
-	type ord struct {
-		hi, lo uint64
-		i      int32
-	}
-	ords := make([]ord, n)
-	for i := range ords {
-		var b [16]byte
+	return keyorder.Order(n, func(i int) (b [16]byte) {
 		copy(b[:], key(i))
-		ords[i] = ord{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), int32(i)}
-	}
-	slices.SortFunc(ords, func(x, y ord) int {
-		switch {
-		case x.hi != y.hi:
-			return cmp.Compare(x.hi, y.hi)
-		case x.lo != y.lo:
-			return cmp.Compare(x.lo, y.lo)
-		}
-		return bytes.Compare(key(int(x.i)), key(int(y.i)))
-	})
-	out := make([]int32, n)
-	for j, o := range ords {
-		out[j] = o.i
-	}
-	return out
+		return b
+	}, func(i, j int32) int { return bytes.Compare(key(int(i)), key(int(j))) })
 }
 
 // appendNewVersion appends the versions value of a tuple created at rev with no

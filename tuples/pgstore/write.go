@@ -1,12 +1,9 @@
 package pgstore
 
 import (
-	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -14,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/klauspost/compress/s2"
 
+	"github.com/relata/relata/internal/keyorder"
 	"github.com/relata/relata/tuples"
 )
 
@@ -584,20 +582,14 @@ var opTouch = strconv.Itoa(int(tuples.OpTouch))
 // importOrder returns the distinct tuples of ts in key order (column by column, byte
 // order, as the "C" collation sorts); of tuples with equal keys, the first in ts.
 //
-// It sorts positions by the first 16 bytes of each key, as two integers, and compares
-// the tuples themselves only on ties: the tuple comparisons (six strings through a
-// pointer into 13 MB of tuples) were 20% of a loading node's CPU. The key is the six
-// columns joined by 0 bytes, which orders as the columns do because names and object
-// ids never hold a 0 byte (ts is validated).
+// It sorts by the keys' first 16 bytes as two integers and compares the tuples
+// themselves only on ties (internal/keyorder): the tuple comparisons (six strings
+// through a pointer into 13 MB of tuples) were 20% of a loading node's CPU. The key is
+// the six columns joined by 0 bytes, which orders as the columns do because names and
+// object ids never hold a 0 byte (ts is validated).
 func importOrder(ts []tuples.Tuple) []tuples.Tuple {
-	type ord struct {
-		hi, lo uint64
-		i      int32
-	}
-	ords := make([]ord, len(ts))
-	for i := range ts {
+	order := keyorder.Order(len(ts), func(i int) (b [16]byte) {
 		t := &ts[i]
-		var b [16]byte
 		k := b[:0]
 		for j, s := range [6]string{t.Object.Type, t.Object.ID, t.Relation, t.Subject.Object.Type, t.Subject.Object.ID, t.Subject.Relation} {
 			if j > 0 {
@@ -608,29 +600,19 @@ func importOrder(ts []tuples.Tuple) []tuples.Tuple {
 				break
 			}
 		}
-		ords[i] = ord{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), int32(i)}
-	}
-	slices.SortFunc(ords, func(x, y ord) int {
-		switch {
-		case x.hi != y.hi:
-			return cmp.Compare(x.hi, y.hi)
-		case x.lo != y.lo:
-			return cmp.Compare(x.lo, y.lo)
-		}
-		if c := tuples.ComparePtr(&ts[x.i], &ts[y.i]); c != 0 {
+		return b
+	}, func(i, j int32) int {
+		if c := tuples.ComparePtr(&ts[i], &ts[j]); c != 0 {
 			return c
 		}
-		return int(x.i - y.i)
+		return int(i - j)
 	})
 	out := make([]tuples.Tuple, 0, len(ts))
-	for k, o := range ords {
-		if k > 0 {
-			p := ords[k-1]
-			if p.hi == o.hi && p.lo == o.lo && tuples.ComparePtr(&ts[p.i], &ts[o.i]) == 0 {
-				continue // a later tuple with the previous one's key
-			}
+	for k, i := range order {
+		if k > 0 && tuples.ComparePtr(&ts[order[k-1]], &ts[i]) == 0 {
+			continue // a later tuple with the previous one's key
 		}
-		out = append(out, ts[o.i])
+		out = append(out, ts[i])
 	}
 	return out
 }
